@@ -1,0 +1,146 @@
+// Package abi holds the names, return codes and limits of wflow's host ABI,
+// the contract between the wflow host and every workflow module.
+//
+// It is imported by the host (package hostfuncs) and by the Go guest SDK, so it
+// depends on nothing but the standard library. docs/abi.md documents every
+// function; this package is the single source of the numbers in that document.
+package abi
+
+// Version is the ABI version this package describes.
+const Version = 1
+
+// ModuleName is the Wasm import module a guest imports the host functions
+// from. It carries the version: a module built for another version imports
+// another name and is rejected before it runs.
+const ModuleName = "wflow_v1"
+
+// ModulePrefix is the prefix every versioned wflow import module starts with.
+const ModulePrefix = "wflow_v"
+
+// Names of the host functions in ModuleName. Every function takes and returns
+// i32 values only; the result is an Errno.
+const (
+	// FuncParamsGet copies the run's parameters (a JSON object) into a guest buffer.
+	// (buf_ptr, buf_cap, len_ptr) -> errno
+	FuncParamsGet = "params_get"
+	// FuncStepSubmit validates a step spec and starts it in the background.
+	// (spec_ptr, spec_len, handle_ptr) -> errno
+	FuncStepSubmit = "step_submit"
+	// FuncStepRun validates a step spec, runs it and returns once it has finished.
+	// (spec_ptr, spec_len, handle_ptr) -> errno
+	FuncStepRun = "step_run"
+	// FuncStepWait blocks until one of the given handles has finished.
+	// (handles_ptr, handles_count, ready_ptr) -> errno
+	FuncStepWait = "step_wait"
+	// FuncStepResult copies a finished step's ExecResult JSON into a guest buffer
+	// and frees the handle. (handle, buf_ptr, buf_cap, len_ptr) -> errno
+	FuncStepResult = "step_result"
+	// FuncLogWrite writes one log line of the workflow. (level, msg_ptr, msg_len) -> errno
+	FuncLogWrite = "log_write"
+	// FuncOutputSet sets the workflow's output (a JSON value) for the run report.
+	// (json_ptr, json_len) -> errno
+	FuncOutputSet = "output_set"
+	// FuncErrorGet copies the JSON error message of the last failed call.
+	// (buf_ptr, buf_cap, len_ptr) -> errno
+	FuncErrorGet = "error_get"
+)
+
+// Signature describes a host function's parameter count; every parameter and
+// the single result are i32.
+type Signature struct {
+	Name   string
+	Params int
+}
+
+// Functions lists every host function of this ABI version with its arity.
+var Functions = []Signature{
+	{FuncParamsGet, 3},
+	{FuncStepSubmit, 3},
+	{FuncStepRun, 3},
+	{FuncStepWait, 3},
+	{FuncStepResult, 4},
+	{FuncLogWrite, 3},
+	{FuncOutputSet, 2},
+	{FuncErrorGet, 3},
+}
+
+// Errno is the result of every host function: zero on success, otherwise the
+// kind of failure. The details are in the JSON message FuncErrorGet returns.
+type Errno uint32
+
+// Return codes. Their values never change within an ABI version.
+const (
+	// OK: the call succeeded.
+	OK Errno = 0
+	// ErrFault: a pointer and length do not lie inside the guest's memory.
+	ErrFault Errno = 1
+	// ErrTooLarge: an input length is over its documented cap.
+	ErrTooLarge Errno = 2
+	// ErrInvalidJSON: an input is not valid UTF-8 JSON, or nests too deeply.
+	ErrInvalidJSON Errno = 3
+	// ErrInvalidStep: a step spec is JSON but breaks the step schema.
+	ErrInvalidStep Errno = 4
+	// ErrBufferTooSmall: the guest's buffer cannot hold the answer; the size
+	// needed was written to len_ptr and nothing was consumed.
+	ErrBufferTooSmall Errno = 5
+	// ErrUnknownHandle: the handle was never issued, or was already freed.
+	ErrUnknownHandle Errno = 6
+	// ErrPending: the step of the handle has not finished yet.
+	ErrPending Errno = 7
+	// ErrLimit: a run-wide limit was reached (for example open handles).
+	ErrLimit Errno = 8
+	// ErrInvalidArgument: a scalar argument is out of range (log level, count).
+	ErrInvalidArgument Errno = 9
+	// ErrCancelled: the run is being cancelled; the guest should exit.
+	ErrCancelled Errno = 10
+)
+
+var errnoNames = [...]string{
+	OK:                 "ok",
+	ErrFault:           "fault",
+	ErrTooLarge:        "too_large",
+	ErrInvalidJSON:     "invalid_json",
+	ErrInvalidStep:     "invalid_step",
+	ErrBufferTooSmall:  "buffer_too_small",
+	ErrUnknownHandle:   "unknown_handle",
+	ErrPending:         "pending",
+	ErrLimit:           "limit",
+	ErrInvalidArgument: "invalid_argument",
+	ErrCancelled:       "cancelled",
+}
+
+// String returns the errno's stable snake_case name, as used in error JSON.
+func (e Errno) String() string {
+	if int(e) < len(errnoNames) {
+		return errnoNames[e]
+	}
+	return "unknown"
+}
+
+// Log levels for FuncLogWrite.
+const (
+	LogDebug = 0
+	LogInfo  = 1
+	LogWarn  = 2
+	LogError = 3
+)
+
+// Limits on what a guest may pass in one call. Inputs over a cap fail with
+// ErrTooLarge before the host reads them.
+const (
+	MaxStepSpecLen   = 1 << 20 // bytes of one step spec
+	MaxOutputLen     = 1 << 20 // bytes of the workflow output JSON
+	MaxLogLen        = 64 << 10
+	MaxWaitHandles   = 4096     // handles in one step_wait call
+	MaxOpenHandles   = 4096     // handles issued and not yet freed
+	MaxJSONDepth     = 64       // nesting of arrays and objects in any JSON input
+	MaxStreamText    = 64 << 10 // bytes of stdout and of stderr kept in an ExecResult
+	MaxCommands      = 256      // commands in one step
+	MaxArgs          = 4096     // arguments in one argv command
+	MaxEnv           = 1024     // entries of a step's env
+	MaxStepNameLen   = 63
+	MaxImageRefLen   = 512
+	MaxStringLen     = 256 << 10 // bytes of any one string in a step spec
+	InvalidHandle    = 0         // never issued
+	RunDirMountPoint = "/wflow"  // where the run directory is seen, by steps and by the module
+)

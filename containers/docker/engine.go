@@ -1,0 +1,197 @@
+// Package docker is wflow's container engine on a Docker daemon. It is the
+// only package of wflow that imports the Docker SDK.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/wflow/wflow/containers"
+)
+
+// ErrUnavailable is wrapped by New when no Docker daemon answers.
+var ErrUnavailable = errors.New("docker engine unavailable")
+
+// Timeouts of control calls. Waits and log streams have none: a step runs as
+// long as its context allows.
+const (
+	pingTimeout    = 5 * time.Second
+	controlTimeout = 60 * time.Second
+	cleanupTimeout = 30 * time.Second
+)
+
+// Engine runs wflow's containers on a Docker daemon. It implements
+// containers.Engine.
+type Engine struct {
+	cli *client.Client
+}
+
+// New connects to the daemon named by the environment (DOCKER_HOST, default
+// the local socket), negotiates the API version (Debian's engine speaks 1.41)
+// and pings it. When nothing answers, the error wraps ErrUnavailable.
+func New(ctx context.Context) (*Engine, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if _, err := cli.Ping(pctx); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("%w: no daemon answers at %s (is dockerd running?)", ErrUnavailable, cli.DaemonHost())
+	}
+	cli.NegotiateAPIVersion(ctx)
+	return &Engine{cli: cli}, nil
+}
+
+// Close releases the client's connections.
+func (e *Engine) Close() error { return e.cli.Close() }
+
+// EnsureImage implements containers.Engine.
+func (e *Engine) EnsureImage(ctx context.Context, ref string, pull containers.PullPolicy) (string, error) {
+	if pull != containers.PullAlways {
+		id, err := e.imageID(ctx, ref)
+		if err == nil {
+			return id, nil
+		}
+		if !client.IsErrNotFound(err) {
+			return "", fmt.Errorf("inspect image %s: %w", ref, err)
+		}
+		if pull == containers.PullNever {
+			return "", fmt.Errorf("%w: image %s is not present and --pull=never forbids pulling it", containers.ErrImageUnavailable, ref)
+		}
+	}
+	if err := e.pull(ctx, ref); err != nil {
+		return "", fmt.Errorf("%w: image %s is not present and pulling it failed: %v", containers.ErrImageUnavailable, ref, err)
+	}
+	id, err := e.imageID(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("%w: image %s pulled but not found: %v", containers.ErrImageUnavailable, ref, err)
+	}
+	return id, nil
+}
+
+func (e *Engine) imageID(ctx context.Context, ref string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	info, err := e.cli.ImageInspect(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	return info.ID, nil
+}
+
+func (e *Engine) pull(ctx context.Context, ref string) error {
+	rc, err := e.cli.ImagePull(ctx, ref, image.PullOptions{})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	// The pull only ends when its progress stream has been read; an error
+	// inside the stream (unknown tag, auth) comes back from here.
+	return jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, nil)
+}
+
+// Run implements containers.Engine: create, start, stream logs, wait, and
+// remove on every path, even when ctx is cancelled.
+func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout, stderr io.Writer) (code int, err error) {
+	cctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	created, cerr := e.cli.ContainerCreate(cctx,
+		&container.Config{
+			Image:      spec.Image,
+			Cmd:        spec.Args,
+			Env:        spec.Env,
+			WorkingDir: spec.WorkDir,
+			Labels:     spec.Labels,
+		},
+		&container.HostConfig{
+			Binds:       []string{spec.RunDir + ":" + spec.WorkDir},
+			NetworkMode: container.NetworkMode(spec.Network),
+		},
+		nil, nil, "")
+	cancel()
+	if cerr != nil {
+		return 1, fmt.Errorf("create container: %w", cerr)
+	}
+	defer func() {
+		if rmErr := e.remove(ctx, created.ID); rmErr != nil && err == nil {
+			code, err = 1, rmErr
+		}
+	}()
+
+	cctx, cancel = context.WithTimeout(ctx, controlTimeout)
+	err = e.cli.ContainerStart(cctx, created.ID, container.StartOptions{})
+	cancel()
+	if err != nil {
+		return 1, fmt.Errorf("start container: %w", err)
+	}
+
+	logs, err := e.cli.ContainerLogs(ctx, created.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	if err != nil {
+		return 1, fmt.Errorf("container logs: %w", err)
+	}
+	_, copyErr := stdcopy.StdCopy(stdout, stderr, logs)
+	logs.Close()
+	if ctx.Err() != nil {
+		return 1, ctx.Err()
+	}
+	if copyErr != nil {
+		return 1, fmt.Errorf("container logs: %w", copyErr)
+	}
+
+	waitc, errc := e.cli.ContainerWait(ctx, created.ID, container.WaitConditionNotRunning)
+	select {
+	case w := <-waitc:
+		if w.Error != nil && w.Error.Message != "" {
+			return 1, fmt.Errorf("wait for container: %s", w.Error.Message)
+		}
+		return int(w.StatusCode), nil
+	case err := <-errc:
+		if ctx.Err() != nil {
+			return 1, ctx.Err()
+		}
+		return 1, fmt.Errorf("wait for container: %w", err)
+	}
+}
+
+// remove force-removes a container under a fresh context, so that it runs
+// even when the step's context was cancelled. Not found is success.
+func (e *Engine) remove(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	err := e.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !client.IsErrNotFound(err) {
+		return fmt.Errorf("remove container %.12s: %w", id, err)
+	}
+	return nil
+}
+
+// Labelled lists the ids of containers carrying label key (with value, when
+// value is not empty), running or not.
+func (e *Engine) Labelled(ctx context.Context, key, value string) ([]string, error) {
+	f := filters.NewArgs()
+	if value == "" {
+		f.Add("label", key)
+	} else {
+		f.Add("label", key+"="+value)
+	}
+	list, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(list))
+	for i, c := range list {
+		ids[i] = c.ID
+	}
+	return ids, nil
+}

@@ -1,0 +1,92 @@
+package containers
+
+import (
+	"io"
+	"os"
+	"sync"
+	"unicode/utf8"
+)
+
+// tail keeps the last max bytes written to it, in at most 2*max of memory.
+type tail struct {
+	max       int
+	buf       []byte
+	truncated bool
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) > t.max {
+		p = p[len(p)-t.max:]
+		t.truncated = true
+		t.buf = t.buf[:0]
+	}
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 2*t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+		t.truncated = true
+	}
+	return n, nil
+}
+
+// text returns the kept bytes, at most max, starting on a UTF-8 boundary.
+func (t *tail) text() (string, bool) {
+	b := t.buf
+	truncated := t.truncated
+	if len(b) > t.max {
+		b = b[len(b)-t.max:]
+		truncated = true
+	}
+	if truncated {
+		for i := 0; i < len(b) && i < utf8.UTFMax && !utf8.RuneStart(b[i]); i++ {
+			b = b[1:]
+		}
+	}
+	return string(b), truncated
+}
+
+// stream is where one output stream of a step goes: a file in the run
+// directory with all of it, the tail kept for the Result, and an optional
+// live writer (the console). Writes are serialised: a step's commands write
+// one after another, but an engine may write from its own goroutine.
+type stream struct {
+	mu   sync.Mutex
+	file *os.File
+	tail tail
+	live io.Writer
+	err  error // first error writing the file
+}
+
+func newStream(path string, keep int, live io.Writer) (*stream, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &stream{file: f, tail: tail{max: keep}, live: live}, nil
+}
+
+// Write never fails, so that one broken sink never stops the container's
+// output from being drained; the first file error is kept for the Result.
+func (s *stream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		if _, err := s.file.Write(p); err != nil {
+			s.err = err
+		}
+	}
+	s.tail.Write(p)
+	if s.live != nil {
+		s.live.Write(p) // best effort: the console is not the record
+	}
+	return len(p), nil
+}
+
+func (s *stream) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.file.Close(); s.err == nil {
+		s.err = err
+	}
+	return s.err
+}

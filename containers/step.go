@@ -1,0 +1,100 @@
+// Package containers holds wflow's container steps and their results, and runs
+// a step's commands on an Engine with flowserv's DockerWorker semantics: each
+// command in its own container, in order, stopping at the first non-zero exit,
+// with one combined Result.
+//
+// The Docker implementation of Engine lives in containers/docker, the only
+// package of wflow that imports the Docker SDK.
+package containers
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Command is one command of a step. A command given as a JSON list is an argv
+// run as is; a command given as a JSON string is run with `sh -c`.
+type Command struct {
+	Argv  []string // set when the spec gave a list
+	Shell string   // set when the spec gave a string (Argv is nil then)
+}
+
+// Args returns the argv the container runs.
+func (c Command) Args() []string {
+	if c.Argv != nil {
+		return c.Argv
+	}
+	return []string{"sh", "-c", c.Shell}
+}
+
+// MarshalJSON writes the command back in the form it was given.
+func (c Command) MarshalJSON() ([]byte, error) {
+	if c.Argv != nil {
+		return json.Marshal(c.Argv)
+	}
+	return json.Marshal(c.Shell)
+}
+
+// Step is one container step: commands run one after another in containers of
+// the same image, env and mounts.
+type Step struct {
+	Name     string            `json:"name"`
+	Image    string            `json:"image"`
+	Commands []Command         `json:"commands"`
+	Env      map[string]string `json:"env,omitempty"`
+}
+
+// Error kinds of a Result whose step could not run to completion. A step whose
+// command exits non-zero has no error kind: that is an ordinary result.
+const (
+	ErrorKindImage     = "image"     // the image is missing and could not be pulled
+	ErrorKindEngine    = "engine"    // the container engine failed
+	ErrorKindCancelled = "cancelled" // the run was cancelled while the step ran
+	ErrorKindIO        = "io"        // the step's output files could not be written
+)
+
+// CommandResult is the outcome of one command of a step.
+type CommandResult struct {
+	Args       []string `json:"args"`
+	ReturnCode int      `json:"returncode"`
+	DurationMS int64    `json:"duration_ms"`
+}
+
+// Result is a step's ExecResult: what the module receives and the run report
+// records. Its JSON form is documented in docs/abi.md.
+type Result struct {
+	Step            string          `json:"step"`
+	Handle          uint32          `json:"handle"`
+	ReturnCode      int             `json:"returncode"`
+	Stdout          string          `json:"stdout"`
+	Stderr          string          `json:"stderr"`
+	StdoutTruncated bool            `json:"stdout_truncated"`
+	StderrTruncated bool            `json:"stderr_truncated"`
+	StdoutFile      string          `json:"stdout_file,omitempty"`
+	StderrFile      string          `json:"stderr_file,omitempty"`
+	Error           string          `json:"error,omitempty"`
+	ErrorKind       string          `json:"error_kind,omitempty"`
+	Image           string          `json:"image"`
+	ImageID         string          `json:"image_id,omitempty"`
+	Started         time.Time       `json:"started"`
+	Finished        time.Time       `json:"finished"`
+	DurationMS      int64           `json:"duration_ms"`
+	Commands        []CommandResult `json:"commands"`
+}
+
+// OK reports whether every command ran and exited zero.
+func (r Result) OK() bool { return r.ReturnCode == 0 && r.Error == "" }
+
+// Errors returned by ParseStep and Expand, matched with errors.Is.
+var (
+	// ErrInvalidJSON: the spec is not valid UTF-8 JSON or nests too deeply.
+	ErrInvalidJSON = errors.New("invalid JSON")
+	// ErrInvalidStep: the spec is JSON but not a valid step.
+	ErrInvalidStep = errors.New("invalid step")
+)
+
+func invalidStep(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidStep, fmt.Sprintf(format, args...))
+}

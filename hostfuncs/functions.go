@@ -1,0 +1,236 @@
+package hostfuncs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/containers"
+)
+
+// params_get(buf_ptr, buf_cap, len_ptr) -> errno
+func (h *Host) paramsGet(_ context.Context, mem guestMemory, a []uint32) *callError {
+	return mem.answer(a[0], a[1], a[2], h.cfg.Params)
+}
+
+// step_submit(spec_ptr, spec_len, handle_ptr) -> errno
+func (h *Host) stepSubmit(_ context.Context, mem guestMemory, a []uint32) *callError {
+	t, err := h.submit(mem, a[0], a[1], a[2])
+	if err != nil {
+		return err
+	}
+	mem.writeU32("handle_ptr", a[2], t.handle) // checked by submit
+	return nil
+}
+
+// step_run(spec_ptr, spec_len, handle_ptr) -> errno
+func (h *Host) stepRun(ctx context.Context, mem guestMemory, a []uint32) *callError {
+	t, err := h.submit(mem, a[0], a[1], a[2])
+	if err != nil {
+		return err
+	}
+	// The handle is written first: even if the wait is cancelled, the guest
+	// can still learn the step's handle.
+	mem.writeU32("handle_ptr", a[2], t.handle)
+	if _, err := h.waitAny(ctx, []uint32{t.handle}); err != nil {
+		return err
+	}
+	return nil
+}
+
+// submit reads and checks a step spec and starts the step in the
+// background. Nothing starts unless the spec is valid and handle_ptr is
+// writable, so no step is ever started whose handle the guest cannot learn.
+func (h *Host) submit(mem guestMemory, specPtr, specLen, handlePtr uint32) (*task, *callError) {
+	spec, err := mem.read("step spec", specPtr, specLen, abi.MaxStepSpecLen)
+	if err != nil {
+		return nil, err
+	}
+	if err := mem.checkWritable("handle_ptr", handlePtr, 4); err != nil {
+		return nil, err
+	}
+	step, perr := containers.ParseStep(spec)
+	if perr == nil {
+		step, perr = containers.ExpandVars(step, h.cfg.Vars)
+	}
+	if perr != nil {
+		if errors.Is(perr, containers.ErrInvalidJSON) {
+			return nil, fail(abi.ErrInvalidJSON, "step spec: %v", perr)
+		}
+		return nil, fail(abi.ErrInvalidStep, "%v", perr)
+	}
+	if h.ctx.Err() != nil {
+		return nil, fail(abi.ErrCancelled, "the run is being cancelled")
+	}
+
+	h.mu.Lock()
+	if len(h.tasks) >= abi.MaxOpenHandles {
+		h.mu.Unlock()
+		return nil, fail(abi.ErrLimit, "%d handles are open, at most %d: read the results of finished steps with step_result to free them", len(h.tasks), abi.MaxOpenHandles)
+	}
+	h.next++
+	t := &task{handle: h.next, step: step}
+	h.tasks[t.handle] = t
+	h.wg.Add(1)
+	h.mu.Unlock()
+
+	go h.execute(t)
+	return t, nil
+}
+
+// execute runs a task once a slot is free and records its result.
+func (h *Host) execute(t *task) {
+	defer h.wg.Done()
+	var res containers.Result
+	select {
+	case h.slots <- struct{}{}:
+		h.cfg.Observer.StepStarted(t.handle, t.step)
+		res = h.cfg.Runner.Run(h.ctx, t.handle, t.step, h.cfg.Observer.StepOutput(t.handle, t.step))
+		<-h.slots
+	case <-h.ctx.Done():
+		res = containers.Result{
+			Step: t.step.Name, Handle: t.handle, Image: t.step.Image, ReturnCode: 1,
+			ErrorKind: containers.ErrorKindCancelled, Error: "the run ended before the step started",
+			Commands: []containers.CommandResult{},
+		}
+	}
+	res.Handle = t.handle
+	b, err := json.Marshal(res)
+	if err != nil { // cannot happen for this type; keep a valid answer anyway
+		b = []byte(`{"step":"` + t.step.Name + `","returncode":1,"error":"result encoding failed"}`)
+	}
+	h.cfg.Observer.StepFinished(res)
+
+	h.mu.Lock()
+	h.finished++
+	t.done, t.seq, t.json = true, h.finished, b
+	h.results = append(h.results, res)
+	close(h.changed)
+	h.changed = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// step_wait(handles_ptr, handles_count, ready_ptr) -> errno
+func (h *Host) stepWait(ctx context.Context, mem guestMemory, a []uint32) *callError {
+	ptr, count, readyPtr := a[0], a[1], a[2]
+	if count == 0 {
+		return fail(abi.ErrInvalidArgument, "handles_count is 0")
+	}
+	if count > abi.MaxWaitHandles {
+		return fail(abi.ErrTooLarge, "handles_count is %d, at most %d", count, abi.MaxWaitHandles)
+	}
+	raw, err := mem.read("handles", ptr, count*4, abi.MaxWaitHandles*4)
+	if err != nil {
+		return err
+	}
+	if err := mem.checkWritable("ready_ptr", readyPtr, 4); err != nil {
+		return err
+	}
+	handles := make([]uint32, count)
+	for i := range handles {
+		handles[i] = uint32(raw[4*i]) | uint32(raw[4*i+1])<<8 | uint32(raw[4*i+2])<<16 | uint32(raw[4*i+3])<<24
+	}
+	ready, err := h.waitAny(ctx, handles)
+	if err != nil {
+		return err
+	}
+	mem.writeU32("ready_ptr", readyPtr, ready)
+	return nil
+}
+
+// waitAny blocks until one of the handles has finished and returns the one
+// that finished first. Every handle must be open.
+func (h *Host) waitAny(ctx context.Context, handles []uint32) (uint32, *callError) {
+	for {
+		h.mu.Lock()
+		var best *task
+		for _, hd := range handles {
+			t, ok := h.tasks[hd]
+			if !ok {
+				h.mu.Unlock()
+				return 0, unknownHandle(hd)
+			}
+			if t.done && (best == nil || t.seq < best.seq) {
+				best = t
+			}
+		}
+		changed := h.changed
+		h.mu.Unlock()
+		if best != nil {
+			return best.handle, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return 0, fail(abi.ErrCancelled, "the run is being cancelled")
+		case <-h.ctx.Done():
+			return 0, fail(abi.ErrCancelled, "the run is being cancelled")
+		}
+	}
+}
+
+// step_result(handle, buf_ptr, buf_cap, len_ptr) -> errno
+func (h *Host) stepResult(_ context.Context, mem guestMemory, a []uint32) *callError {
+	handle, bufPtr, bufCap, lenPtr := a[0], a[1], a[2], a[3]
+	if err := mem.checkWritable("len_ptr", lenPtr, 4); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.tasks[handle]
+	if !ok {
+		return unknownHandle(handle)
+	}
+	if !t.done {
+		return fail(abi.ErrPending, "step %s (handle %d) has not finished; step_wait for it first", t.step.Name, handle)
+	}
+	if err := mem.answer(bufPtr, bufCap, lenPtr, t.json); err != nil {
+		return err
+	}
+	delete(h.tasks, handle)
+	return nil
+}
+
+func unknownHandle(hd uint32) *callError {
+	return fail(abi.ErrUnknownHandle, "handle %d is not open: it was never issued or its result was already read", hd)
+}
+
+// log_write(level, msg_ptr, msg_len) -> errno
+func (h *Host) logWrite(_ context.Context, mem guestMemory, a []uint32) *callError {
+	level := a[0]
+	if level > abi.LogError {
+		return fail(abi.ErrInvalidArgument, "log level %d: use 0 (debug) to 3 (error)", level)
+	}
+	msg, err := mem.read("log message", a[1], a[2], abi.MaxLogLen)
+	if err != nil {
+		return err
+	}
+	text := strings.ToValidUTF8(strings.TrimRight(string(msg), "\n"), "\uFFFD")
+	h.cfg.Observer.Log(int(level), text)
+	return nil
+}
+
+// output_set(json_ptr, json_len) -> errno
+func (h *Host) outputSet(_ context.Context, mem guestMemory, a []uint32) *callError {
+	b, err := mem.read("output", a[0], a[1], abi.MaxOutputLen)
+	if err != nil {
+		return err
+	}
+	if err := containers.CheckJSON(b, abi.MaxJSONDepth); err != nil {
+		return fail(abi.ErrInvalidJSON, "output: %v", err)
+	}
+	h.mu.Lock()
+	h.output = b
+	h.mu.Unlock()
+	return nil
+}
+
+// error_get(buf_ptr, buf_cap, len_ptr) -> errno
+func (h *Host) errorGet(_ context.Context, mem guestMemory, a []uint32) *callError {
+	h.mu.Lock()
+	msg := h.lastErr
+	h.mu.Unlock()
+	return mem.answer(a[0], a[1], a[2], msg)
+}

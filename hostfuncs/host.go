@@ -1,0 +1,225 @@
+// Package hostfuncs implements wflow's host ABI (import module "wflow_v1",
+// documented in docs/abi.md) on top of a StepRunner.
+//
+// The guest owns its memory: every function reads (ptr, len) arguments and
+// writes only into buffers the guest passes, and no host function ever calls
+// back into the guest, so guests whose runtime is not re-entrant (standard Go)
+// work. Failures are an abi.Errno plus a JSON message from error_get; no guest
+// input makes the host panic.
+package hostfuncs
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/containers"
+)
+
+// StepRunner runs one step to completion. containers.Runner implements it.
+type StepRunner interface {
+	Run(ctx context.Context, handle uint32, step containers.Step, live containers.Live) containers.Result
+}
+
+// Observer is told what the run does, for the console and the run report.
+// Its methods are called from several goroutines and must not block long.
+type Observer interface {
+	// StepStarted is called when a step's containers are about to start.
+	StepStarted(handle uint32, step containers.Step)
+	// StepOutput returns where the step's output goes while it runs.
+	StepOutput(handle uint32, step containers.Step) containers.Live
+	// StepFinished is called once per step with its result.
+	StepFinished(res containers.Result)
+	// Log is a log line of the workflow module.
+	Log(level int, msg string)
+}
+
+// Config configures a Host. Runner is required; the zero value of every
+// other field means its default.
+type Config struct {
+	Runner   StepRunner
+	Params   []byte            // the run's parameters, a JSON object; nil means {}
+	Vars     map[string]string // fixed variables substituted into commands
+	Parallel int               // steps running at once; 0 means 4
+	Observer Observer          // nil means nobody listens
+}
+
+// Host is the state behind one module instance's host functions: its
+// handles, its last error and its output. Create one per run with New.
+type Host struct {
+	cfg    Config
+	ctx    context.Context // cancelled by Shutdown: stops every step
+	cancel context.CancelFunc
+	slots  chan struct{} // one token per step allowed to run
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	tasks    map[uint32]*task
+	next     uint32        // last handle issued
+	finished uint64        // completion counter
+	changed  chan struct{} // closed and replaced whenever a step finishes
+	results  []containers.Result
+	output   json.RawMessage
+	lastErr  []byte
+}
+
+// task is one submitted step.
+type task struct {
+	handle uint32
+	step   containers.Step
+	done   bool
+	seq    uint64 // completion order, valid when done
+	json   []byte // the ExecResult, valid when done
+}
+
+// New returns a Host. Steps run under ctx; Shutdown cancels them.
+func New(ctx context.Context, cfg Config) *Host {
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 4
+	}
+	if cfg.Params == nil {
+		cfg.Params = []byte("{}")
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	return &Host{
+		cfg:     cfg,
+		ctx:     ctx,
+		cancel:  cancel,
+		slots:   make(chan struct{}, cfg.Parallel),
+		tasks:   map[uint32]*task{},
+		changed: make(chan struct{}),
+		lastErr: errorJSON("", nil),
+	}
+}
+
+// Instantiate defines the host module abi.ModuleName in r.
+func (h *Host) Instantiate(ctx context.Context, r wazero.Runtime) error {
+	b := r.NewHostModuleBuilder(abi.ModuleName)
+	for _, f := range []struct {
+		name string
+		fn   handler
+	}{
+		{abi.FuncParamsGet, h.paramsGet},
+		{abi.FuncStepSubmit, h.stepSubmit},
+		{abi.FuncStepRun, h.stepRun},
+		{abi.FuncStepWait, h.stepWait},
+		{abi.FuncStepResult, h.stepResult},
+		{abi.FuncLogWrite, h.logWrite},
+		{abi.FuncOutputSet, h.outputSet},
+		{abi.FuncErrorGet, h.errorGet},
+	} {
+		params := make([]api.ValueType, arity(f.name))
+		for i := range params {
+			params[i] = api.ValueTypeI32
+		}
+		b.NewFunctionBuilder().
+			WithGoModuleFunction(h.adapt(f.name, len(params), f.fn), params, []api.ValueType{api.ValueTypeI32}).
+			WithParameterNames(paramNames[f.name]...).
+			Export(f.name)
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+func arity(name string) int {
+	for _, s := range abi.Functions {
+		if s.Name == name {
+			return s.Params
+		}
+	}
+	panic("hostfuncs: no signature for " + name) // a bug in this package, not guest input
+}
+
+var paramNames = map[string][]string{
+	abi.FuncParamsGet:  {"buf_ptr", "buf_cap", "len_ptr"},
+	abi.FuncStepSubmit: {"spec_ptr", "spec_len", "handle_ptr"},
+	abi.FuncStepRun:    {"spec_ptr", "spec_len", "handle_ptr"},
+	abi.FuncStepWait:   {"handles_ptr", "handles_count", "ready_ptr"},
+	abi.FuncStepResult: {"handle", "buf_ptr", "buf_cap", "len_ptr"},
+	abi.FuncLogWrite:   {"level", "msg_ptr", "msg_len"},
+	abi.FuncOutputSet:  {"json_ptr", "json_len"},
+	abi.FuncErrorGet:   {"buf_ptr", "buf_cap", "len_ptr"},
+}
+
+// handler is a host function as plain Go: arguments already decoded to u32,
+// a nil error for success.
+type handler func(ctx context.Context, mem guestMemory, args []uint32) *callError
+
+// adapt turns a handler into a wazero host function: it decodes the i32
+// arguments, runs the handler, records its error for error_get and returns
+// the errno.
+func (h *Host) adapt(name string, nparams int, fn handler) api.GoModuleFunction {
+	return api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+		var args [4]uint32 // no host function takes more
+		for i := 0; i < nparams; i++ {
+			args[i] = api.DecodeU32(stack[i])
+		}
+		err := fn(ctx, guestMemory{mem: mod.Memory()}, args[:nparams])
+		errno := abi.OK
+		if err != nil {
+			errno = err.errno
+		}
+		// error_get's own failures (a small buffer) must not replace the
+		// message the guest is trying to read.
+		if err != nil && name != abi.FuncErrorGet {
+			h.mu.Lock()
+			h.lastErr = errorJSON(name, err)
+			h.mu.Unlock()
+		}
+		stack[0] = api.EncodeU32(uint32(errno))
+	})
+}
+
+// errorJSON is the message error_get returns: {"errno", "name", "function", "message"}.
+func errorJSON(function string, err *callError) []byte {
+	msg := struct {
+		Errno    uint32 `json:"errno"`
+		Name     string `json:"name"`
+		Function string `json:"function,omitempty"`
+		Message  string `json:"message"`
+	}{Name: abi.OK.String()}
+	if err != nil {
+		msg.Errno, msg.Name, msg.Function, msg.Message = uint32(err.errno), err.errno.String(), function, strings.ToValidUTF8(err.msg, "\uFFFD")
+	}
+	b, _ := json.Marshal(msg)
+	return b
+}
+
+// Results returns the results of every finished step, in the order they finished.
+func (h *Host) Results() []containers.Result {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]containers.Result(nil), h.results...)
+}
+
+// Output returns the JSON the module set with output_set, or nil.
+func (h *Host) Output() json.RawMessage {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.output
+}
+
+// Shutdown cancels every step still running or waiting for a slot and
+// returns once each has finished (their containers removed). Call it when
+// the module has exited, whatever the way.
+func (h *Host) Shutdown() {
+	h.cancel()
+	h.wg.Wait()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) StepStarted(uint32, containers.Step) {}
+func (nopObserver) StepOutput(uint32, containers.Step) containers.Live {
+	return containers.Live{}
+}
+func (nopObserver) StepFinished(containers.Result) {}
+func (nopObserver) Log(int, string)                {}

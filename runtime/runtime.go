@@ -1,0 +1,185 @@
+// Package runtime runs a workflow module: it owns wazero. It compiles the
+// module (with an on-disk compilation cache), checks its imports, gives it
+// WASI with the run directory preopened and nothing else of the host, the
+// host functions of the ABI, a memory limit and a wall-clock limit, and maps
+// the way the module ended to an Outcome.
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wflow/wflow/abi"
+)
+
+// HostModule defines the ABI's host module in a runtime; hostfuncs.Host
+// implements it.
+type HostModule interface {
+	Instantiate(ctx context.Context, r wazero.Runtime) error
+}
+
+// Config configures Run. RunDir is required; the zero value of every other
+// field means its default.
+type Config struct {
+	RunDir         string        // host folder preopened at abi.RunDirMountPoint
+	MemoryLimitMiB uint32        // guest memory cap; 0 means DefaultMemoryLimitMiB
+	Timeout        time.Duration // wall-clock limit of the module; 0 means none
+	CacheDir       string        // compilation cache; "" means DefaultCacheDir()
+	Args           []string      // the guest's argv; nil means ["workflow"]
+	Stdout, Stderr io.Writer     // the guest's own stdout and stderr; nil discards
+}
+
+// DefaultMemoryLimitMiB is the guest memory cap when Config leaves it zero.
+const DefaultMemoryLimitMiB = 256
+
+// Status of a finished module.
+const (
+	StatusSucceeded = "succeeded" // _start returned or the module exited 0
+	StatusFailed    = "failed"    // the module exited non-zero
+	StatusTrapped   = "trapped"   // the module trapped (unreachable, out of bounds, ...)
+	StatusTimeout   = "timeout"   // the wall-clock limit ended it
+	StatusCancelled = "cancelled" // the caller's context ended it (SIGINT)
+)
+
+// Outcome is how a module ended.
+type Outcome struct {
+	Status   string `json:"status"`
+	ExitCode uint32 `json:"exit_code"` // the module's exit code; 1 when it trapped or was stopped
+	Message  string `json:"message,omitempty"`
+}
+
+// InvalidModuleError is returned by Run when the module cannot run at all.
+type InvalidModuleError struct {
+	Problems []string
+}
+
+func (e *InvalidModuleError) Error() string {
+	return "invalid module: " + strings.Join(e.Problems, "; ")
+}
+
+// DefaultCacheDir is the on-disk compilation cache: the user's cache folder
+// plus wflow/wazero. It is "" when the user has no cache folder.
+func DefaultCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "wflow", "wazero")
+}
+
+// Run compiles and runs a workflow module to its end. The error is for
+// modules that cannot run (not Wasm, unknown imports: *InvalidModuleError)
+// and for host failures; how a module that ran ended is in the Outcome.
+func Run(ctx context.Context, cfg Config, wasm []byte, host HostModule) (Outcome, error) {
+	if cfg.MemoryLimitMiB == 0 {
+		cfg.MemoryLimitMiB = DefaultMemoryLimitMiB
+	}
+	if cfg.MemoryLimitMiB > 4096 {
+		return Outcome{}, fmt.Errorf("memory limit %d MiB: a 32-bit module addresses at most 4096 MiB", cfg.MemoryLimitMiB)
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = DefaultCacheDir()
+	}
+	if cfg.Args == nil {
+		cfg.Args = []string{"workflow"}
+	}
+
+	rc := wazero.NewRuntimeConfig().
+		WithMemoryLimitPages(cfg.MemoryLimitMiB * 16). // 64 KiB pages
+		WithCloseOnContextDone(true)
+	if cfg.CacheDir != "" {
+		if cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir); err == nil {
+			defer cache.Close(ctx)
+			rc = rc.WithCompilationCache(cache)
+		} // without a usable cache folder, compile every time
+	}
+	r := wazero.NewRuntimeWithConfig(ctx, rc)
+	defer r.Close(context.WithoutCancel(ctx))
+
+	compiled, err := r.CompileModule(ctx, wasm)
+	if err != nil {
+		return Outcome{}, &InvalidModuleError{Problems: []string{"not a valid Wasm module: " + err.Error()}}
+	}
+	v, err := check(ctx, r, compiled)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if !v.OK() {
+		return Outcome{}, &InvalidModuleError{Problems: v.Problems}
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
+		return Outcome{}, fmt.Errorf("instantiate WASI: %w", err)
+	}
+	if err := host.Instantiate(ctx, r); err != nil {
+		return Outcome{}, fmt.Errorf("instantiate %s: %w", abi.ModuleName, err)
+	}
+
+	mc := wazero.NewModuleConfig().
+		WithName("workflow").
+		WithArgs(cfg.Args...).
+		WithEnv("PWD", abi.RunDirMountPoint). // Go's wasip1 port resolves relative paths against $PWD
+		WithFSConfig(wazero.NewFSConfig().WithDirMount(cfg.RunDir, abi.RunDirMountPoint)).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	if cfg.Stdout != nil {
+		mc = mc.WithStdout(cfg.Stdout)
+	}
+	if cfg.Stderr != nil {
+		mc = mc.WithStderr(cfg.Stderr)
+	}
+
+	runCtx := ctx
+	if cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+	}
+	mod, err := r.InstantiateModule(runCtx, compiled, mc)
+	if mod != nil {
+		defer mod.Close(context.WithoutCancel(ctx))
+	}
+	return outcome(ctx, cfg, err), nil
+}
+
+// outcome maps the error of a module's _start to an Outcome.
+func outcome(parent context.Context, cfg Config, err error) Outcome {
+	if err == nil {
+		return Outcome{Status: StatusSucceeded}
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch code := exit.ExitCode(); {
+		case code == 0:
+			return Outcome{Status: StatusSucceeded}
+		case code == sys.ExitCodeDeadlineExceeded || code == sys.ExitCodeContextCanceled:
+			if parent.Err() != nil {
+				return Outcome{Status: StatusCancelled, ExitCode: 1, Message: "the run was cancelled"}
+			}
+			return Outcome{Status: StatusTimeout, ExitCode: 1,
+				Message: fmt.Sprintf("the module ran longer than its wall-clock limit of %s (--timeout)", cfg.Timeout)}
+		default:
+			return Outcome{Status: StatusFailed, ExitCode: code, Message: fmt.Sprintf("the module exited with code %d", code)}
+		}
+	}
+	if parent.Err() != nil {
+		return Outcome{Status: StatusCancelled, ExitCode: 1, Message: "the run was cancelled"}
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "\n"); i >= 0 {
+		msg = msg[:i] // the first line names the trap; the rest is a wasm stack trace
+	}
+	return Outcome{Status: StatusTrapped, ExitCode: 1, Message: "the module trapped: " + msg}
+}

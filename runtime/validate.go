@@ -1,0 +1,138 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wflow/wflow/abi"
+)
+
+// Import is one function or memory a module imports, and whether wflow
+// can provide it.
+type Import struct {
+	Module    string `json:"module"`
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`                // "func" or "memory"
+	Signature string `json:"signature,omitempty"` // "(i32,i32)->i32" for functions
+	Problem   string `json:"problem,omitempty"`   // empty when wflow provides it
+}
+
+// Validation is what Validate found in a module.
+type Validation struct {
+	Imports  []Import `json:"imports"`
+	Problems []string `json:"problems"` // one sentence each; empty when the module can run
+}
+
+// OK reports whether the module can run.
+func (v Validation) OK() bool { return len(v.Problems) == 0 }
+
+// Validate compiles the module and checks it against what wflow provides:
+// it must be a WASI command (export _start) and import only WASI preview1
+// functions and the functions of abi.ModuleName with their signatures. An
+// error is returned only when the bytes are not a Wasm module at all.
+func Validate(ctx context.Context, wasm []byte) (Validation, error) {
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	compiled, err := r.CompileModule(ctx, wasm)
+	if err != nil {
+		return Validation{}, fmt.Errorf("not a valid Wasm module: %w", err)
+	}
+	defer compiled.Close(ctx)
+	return check(ctx, r, compiled)
+}
+
+// check validates a compiled module in r.
+func check(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule) (Validation, error) {
+	wasiFuncs, err := wasiFunctions(ctx, r)
+	if err != nil {
+		return Validation{}, err
+	}
+	wflowFuncs := map[string]int{}
+	for _, f := range abi.Functions {
+		wflowFuncs[f.Name] = f.Params
+	}
+
+	var v Validation
+	for _, f := range compiled.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		imp := Import{Module: mod, Name: name, Kind: "func", Signature: signature(f)}
+		switch {
+		case mod == wasi_snapshot_preview1.ModuleName:
+			want, ok := wasiFuncs[name]
+			if !ok {
+				imp.Problem = fmt.Sprintf("unknown WASI function %s.%s", mod, name)
+			} else if want != imp.Signature {
+				imp.Problem = fmt.Sprintf("%s.%s has signature %s, WASI defines %s", mod, name, imp.Signature, want)
+			}
+		case mod == abi.ModuleName:
+			n, ok := wflowFuncs[name]
+			want := "(" + strings.TrimSuffix(strings.Repeat("i32,", n), ",") + ")->i32"
+			if !ok {
+				imp.Problem = fmt.Sprintf("unknown function %s.%s: ABI v%d has %s", mod, name, abi.Version, knownNames())
+			} else if want != imp.Signature {
+				imp.Problem = fmt.Sprintf("%s.%s has signature %s, ABI v%d defines %s", mod, name, imp.Signature, abi.Version, want)
+			}
+		case strings.HasPrefix(mod, abi.ModulePrefix):
+			imp.Problem = fmt.Sprintf("the module imports ABI %q; this wflow speaks %q (ABI v%d)", mod, abi.ModuleName, abi.Version)
+		default:
+			imp.Problem = fmt.Sprintf("unknown import module %q (wflow provides %q and %q)", mod, abi.ModuleName, wasi_snapshot_preview1.ModuleName)
+		}
+		v.Imports = append(v.Imports, imp)
+	}
+	for _, m := range compiled.ImportedMemories() {
+		mod, name, _ := m.Import()
+		v.Imports = append(v.Imports, Import{Module: mod, Name: name, Kind: "memory",
+			Problem: fmt.Sprintf("imports memory %s.%s; wflow provides no memory, a module must define its own", mod, name)})
+	}
+	seen := map[string]bool{}
+	for _, imp := range v.Imports {
+		if imp.Problem != "" && !seen[imp.Problem] {
+			seen[imp.Problem] = true
+			v.Problems = append(v.Problems, imp.Problem)
+		}
+	}
+	if _, ok := compiled.ExportedFunctions()["_start"]; !ok {
+		v.Problems = append(v.Problems, "the module exports no _start function: build it as a WASI command (a program with main)")
+	}
+	return v, nil
+}
+
+// wasiFunctions returns the signature of every WASI preview1 function wazero provides.
+func wasiFunctions(ctx context.Context, r wazero.Runtime) (map[string]string, error) {
+	compiled, err := wasi_snapshot_preview1.NewBuilder(r).Compile(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("compile WASI module: %w", err)
+	}
+	defer compiled.Close(ctx)
+	out := map[string]string{}
+	for name, f := range compiled.ExportedFunctions() {
+		out[name] = signature(f)
+	}
+	return out, nil
+}
+
+func signature(f api.FunctionDefinition) string {
+	names := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, t := range ts {
+			s[i] = api.ValueTypeName(t)
+		}
+		return strings.Join(s, ",")
+	}
+	return "(" + names(f.ParamTypes()) + ")->" + names(f.ResultTypes())
+}
+
+func knownNames() string {
+	names := make([]string, len(abi.Functions))
+	for i, f := range abi.Functions {
+		names[i] = f.Name
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
