@@ -2,7 +2,6 @@ package hostfuncs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 
@@ -97,7 +96,7 @@ func (h *Host) execute(t *task) {
 		}
 	}
 	res.Handle = t.handle
-	b, err := json.Marshal(res)
+	b, err := containers.MarshalJSON(res, false)
 	if err != nil { // cannot happen for this type; keep a valid answer anyway
 		b = []byte(`{"step":"` + t.step.Name + `","returncode":1,"error":"result encoding failed"}`)
 	}

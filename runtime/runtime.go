@@ -78,15 +78,23 @@ func DefaultCacheDir() string {
 	return filepath.Join(dir, "wflow", "wazero")
 }
 
-// Run compiles and runs a workflow module to its end. The error is for
-// modules that cannot run (not Wasm, unknown imports: *InvalidModuleError)
-// and for host failures; how a module that ran ended is in the Outcome.
-func Run(ctx context.Context, cfg Config, wasm []byte, host HostModule) (Outcome, error) {
+// Module is a compiled, validated workflow module, ready to run once.
+type Module struct {
+	cfg      Config
+	runtime  wazero.Runtime
+	cache    wazero.CompilationCache // nil without a cache folder
+	compiled wazero.CompiledModule
+}
+
+// Compile compiles the module (reusing the on-disk cache) and checks its
+// imports. A module that cannot run gives an *InvalidModuleError. Close the
+// Module when done.
+func Compile(ctx context.Context, cfg Config, wasm []byte) (*Module, error) {
 	if cfg.MemoryLimitMiB == 0 {
 		cfg.MemoryLimitMiB = DefaultMemoryLimitMiB
 	}
 	if cfg.MemoryLimitMiB > 4096 {
-		return Outcome{}, fmt.Errorf("memory limit %d MiB: a 32-bit module addresses at most 4096 MiB", cfg.MemoryLimitMiB)
+		return nil, fmt.Errorf("memory limit %d MiB: a 32-bit module addresses at most 4096 MiB", cfg.MemoryLimitMiB)
 	}
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = DefaultCacheDir()
@@ -94,34 +102,54 @@ func Run(ctx context.Context, cfg Config, wasm []byte, host HostModule) (Outcome
 	if cfg.Args == nil {
 		cfg.Args = []string{"workflow"}
 	}
-
+	m := &Module{cfg: cfg}
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(cfg.MemoryLimitMiB * 16). // 64 KiB pages
 		WithCloseOnContextDone(true)
 	if cfg.CacheDir != "" {
 		if cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir); err == nil {
-			defer cache.Close(ctx)
+			m.cache = cache
 			rc = rc.WithCompilationCache(cache)
 		} // without a usable cache folder, compile every time
 	}
-	r := wazero.NewRuntimeWithConfig(ctx, rc)
-	defer r.Close(context.WithoutCancel(ctx))
+	m.runtime = wazero.NewRuntimeWithConfig(ctx, rc)
+	compiled, err := m.runtime.CompileModule(ctx, wasm)
+	if err != nil {
+		m.Close(ctx)
+		return nil, &InvalidModuleError{Problems: []string{"not a valid Wasm module: " + err.Error()}}
+	}
+	m.compiled = compiled
+	v, err := check(ctx, m.runtime, compiled)
+	if err == nil && !v.OK() {
+		err = &InvalidModuleError{Problems: v.Problems}
+	}
+	if err != nil {
+		m.Close(ctx)
+		return nil, err
+	}
+	return m, nil
+}
 
-	compiled, err := r.CompileModule(ctx, wasm)
-	if err != nil {
-		return Outcome{}, &InvalidModuleError{Problems: []string{"not a valid Wasm module: " + err.Error()}}
+// Close releases the runtime and the cache.
+func (m *Module) Close(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	err := m.runtime.Close(ctx)
+	if m.cache != nil {
+		m.cache.Close(ctx)
 	}
-	v, err := check(ctx, r, compiled)
-	if err != nil {
-		return Outcome{}, err
-	}
-	if !v.OK() {
-		return Outcome{}, &InvalidModuleError{Problems: v.Problems}
-	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
+	return err
+}
+
+// Run instantiates WASI, the host module and the workflow module, whose
+// _start runs the workflow, and returns how it ended. The error is for host
+// failures only; a module that trapped, exited non-zero or ran out of time
+// is an Outcome.
+func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
+	cfg := m.cfg
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.runtime); err != nil {
 		return Outcome{}, fmt.Errorf("instantiate WASI: %w", err)
 	}
-	if err := host.Instantiate(ctx, r); err != nil {
+	if err := host.Instantiate(ctx, m.runtime); err != nil {
 		return Outcome{}, fmt.Errorf("instantiate %s: %w", abi.ModuleName, err)
 	}
 
@@ -147,7 +175,7 @@ func Run(ctx context.Context, cfg Config, wasm []byte, host HostModule) (Outcome
 		runCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 	}
-	mod, err := r.InstantiateModule(runCtx, compiled, mc)
+	mod, err := m.runtime.InstantiateModule(runCtx, m.compiled, mc)
 	if mod != nil {
 		defer mod.Close(context.WithoutCancel(ctx))
 	}

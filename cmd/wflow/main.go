@@ -1,0 +1,87 @@
+// Command wflow runs workflows whose logic is a WebAssembly module and whose
+// steps are containers on the local Docker engine.
+//
+//	wflow run MODULE.wasm [-p key=value]...   run a workflow
+//	wflow validate MODULE.wasm                list a module's imports, name what wflow lacks
+//	wflow version                             print the version and ABI
+//
+// Exit codes are documented in docs/cli.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/wflow/wflow/abi"
+)
+
+// Exit codes of wflow.
+const (
+	exitOK          = 0   // the workflow succeeded
+	exitFailed      = 1   // the workflow failed: the module exited non-zero, trapped or timed out
+	exitUsage       = 2   // bad flags or arguments, an unreadable or invalid module
+	exitNoEngine    = 3   // no Docker daemon answers
+	exitHostError   = 4   // wflow itself failed (run directory, report)
+	exitInterrupted = 130 // cancelled by SIGINT or SIGTERM
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; otherwise
+// it comes from the module's build info.
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `wflow runs workflows written as WebAssembly modules; their steps are containers.
+
+Usage:
+  wflow run MODULE.wasm [flags]   run a workflow (wflow run --help)
+  wflow validate MODULE.wasm      check a module's imports against this wflow's ABI
+  wflow version                   print wflow's version and ABI version
+  wflow help                      print this help
+
+Exit codes: 0 success, 1 workflow failed, 2 usage or invalid module,
+3 no Docker engine, 4 wflow failed, 130 interrupted.
+`
+
+// run is the whole CLI; main only wires the process to it, so tests run it in-process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return runCommand(ctx, args[1:], stdout, stderr)
+	case "validate":
+		return validateCommand(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "wflow %s (ABI %s)\n", wflowVersion(), abi.ModuleName)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "wflow: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+}
+
+func wflowVersion() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "dev"
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/containers/docker"
+	"github.com/wflow/wflow/hostfuncs"
+	"github.com/wflow/wflow/report"
+	"github.com/wflow/wflow/runtime"
+)
+
+// runOptions are the flags of `wflow run`.
+type runOptions struct {
+	params     []string
+	paramsFile string
+	rundir     string
+	env        []string
+	vars       []string
+	parallel   int
+	pull       string
+	network    string
+	timeout    time.Duration
+	memoryMiB  uint32
+	cacheDir   string
+}
+
+func runFlags(o *runOptions) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("wflow run", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.StringArrayVarP(&o.params, "param", "p", nil, "workflow parameter `key=value` (a string; repeatable; wins over --params)")
+	fs.StringVar(&o.paramsFile, "params", "", "JSON `file` with a parameter object (typed values)")
+	fs.StringVar(&o.rundir, "rundir", "", "run directory, mounted into every step at "+abi.RunDirMountPoint+" (default: a new folder under ./runs/)")
+	fs.StringArrayVar(&o.env, "env", nil, "default environment variable `K=V` of every step; a step's env wins (repeatable)")
+	fs.StringArrayVar(&o.vars, "var", nil, "fixed variable `name=value` substituted for $name in commands (repeatable)")
+	fs.IntVar(&o.parallel, "parallel", 4, "steps running at once")
+	fs.StringVar(&o.pull, "pull", "missing", "when to pull step images: missing, always or never")
+	fs.StringVar(&o.network, "network", "none", "Docker network mode of steps (none: no network)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "wall-clock limit of the whole workflow, e.g. 30m (0: none)")
+	fs.Uint32Var(&o.memoryMiB, "max-memory", runtime.DefaultMemoryLimitMiB, "memory limit of the workflow module in MiB")
+	fs.StringVar(&o.cacheDir, "cache-dir", runtime.DefaultCacheDir(), "compilation cache folder")
+	return fs
+}
+
+const runUsage = `Usage: wflow run MODULE.wasm [flags]
+
+Runs the workflow module: its main decides which steps run, in which order,
+with what environment. Steps are containers on the local Docker engine.
+Exit code 0 only when the module exits 0.
+
+Flags:
+`
+
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var o runOptions
+	fs := runFlags(&o)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(stdout, runUsage+fs.FlagUsages())
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "wflow run: %v\n(see wflow run --help)\n", err)
+		return exitUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "wflow run: want one MODULE.wasm, got %d arguments\n(see wflow run --help)\n", fs.NArg())
+		return exitUsage
+	}
+	modulePath := fs.Arg(0)
+
+	// Everything that can be checked without Docker is checked first.
+	params, err := buildParams(o.paramsFile, o.params)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		return exitUsage
+	}
+	env, err := keyValues("--env", o.env)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		return exitUsage
+	}
+	vars, err := keyValues("--var", o.vars)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		return exitUsage
+	}
+	pull, err := containers.ParsePullPolicy(o.pull)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: --pull: %v\n", err)
+		return exitUsage
+	}
+	if o.parallel < 1 {
+		fmt.Fprintf(stderr, "wflow run: --parallel must be at least 1\n")
+		return exitUsage
+	}
+	wasm, err := os.ReadFile(modulePath)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		return exitUsage
+	}
+
+	runID := newRunID()
+	rundir := o.rundir
+	if rundir == "" {
+		rundir = filepath.Join("runs", runID)
+	}
+	if rundir, err = filepath.Abs(rundir); err == nil {
+		err = os.MkdirAll(rundir, 0o755)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: run directory: %v\n", err)
+		return exitHostError
+	}
+
+	con := newConsole(stdout)
+	guestOut := &lineWriter{c: con, prefix: "[workflow stdout] "}
+	guestErr := &lineWriter{c: con, prefix: "[workflow stderr] "}
+	module, err := runtime.Compile(ctx, runtime.Config{
+		RunDir:         rundir,
+		MemoryLimitMiB: o.memoryMiB,
+		Timeout:        o.timeout,
+		CacheDir:       o.cacheDir,
+		Args:           []string{filepath.Base(modulePath)},
+		Stdout:         guestOut,
+		Stderr:         guestErr,
+	}, wasm)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: %s: %v\n", modulePath, err)
+		return exitUsage
+	}
+	defer module.Close(ctx)
+
+	engine, err := docker.New(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		return exitNoEngine
+	}
+	defer engine.Close()
+
+	host := hostfuncs.New(ctx, hostfuncs.Config{
+		Runner: &containers.Runner{
+			Engine:  engine,
+			RunDir:  rundir,
+			RunID:   runID,
+			Env:     env,
+			Pull:    pull,
+			Network: o.network,
+		},
+		Params:   params,
+		Vars:     vars,
+		Parallel: o.parallel,
+		Observer: con,
+	})
+
+	fmt.Fprintf(stdout, "wflow: run %s in %s\n", runID, rundir)
+	started := time.Now().UTC()
+	outcome, runErr := module.Run(ctx, host)
+	host.Shutdown() // cancels steps the module left running; removes their containers
+	guestOut.flush()
+	guestErr.flush()
+	finished := time.Now().UTC()
+	if runErr != nil {
+		outcome = runtime.Outcome{Status: runtime.StatusFailed, ExitCode: 1, Message: "wflow: " + runErr.Error()}
+	}
+
+	sum := sha256.Sum256(wasm)
+	rep := report.Report{
+		WflowVersion: wflowVersion(),
+		ABI:          abi.ModuleName,
+		RunID:        runID,
+		Module:       modulePath,
+		ModuleSHA256: hex.EncodeToString(sum[:]),
+		RunDir:       rundir,
+		Params:       params,
+		Started:      started,
+		Finished:     finished,
+		DurationMS:   finished.Sub(started).Milliseconds(),
+		Status:       outcome.Status,
+		ExitCode:     outcome.ExitCode,
+		Message:      outcome.Message,
+		Output:       host.Output(),
+		Steps:        host.Results(),
+	}
+	fmt.Fprintln(stdout)
+	report.Summary(stdout, rep.Steps)
+	path, err := report.Write(rundir, rep)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		return exitHostError
+	}
+	fmt.Fprintf(stdout, "\nworkflow %s", outcome.Status)
+	if outcome.Message != "" {
+		fmt.Fprintf(stdout, ": %s", outcome.Message)
+	}
+	fmt.Fprintf(stdout, "\nreport: %s\n", path)
+
+	switch {
+	case runErr != nil:
+		fmt.Fprintf(stderr, "wflow run: %v\n", runErr)
+		return exitHostError
+	case outcome.Status == runtime.StatusCancelled:
+		return exitInterrupted
+	case outcome.Status != runtime.StatusSucceeded:
+		return exitFailed
+	}
+	return exitOK
+}
+
+// buildParams merges the --params file (a JSON object) with -p key=value
+// pairs (strings, winning) into the JSON object params_get returns.
+func buildParams(file string, pairs []string) ([]byte, error) {
+	params := map[string]any{}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--params: %w", err)
+		}
+		if err := containers.CheckJSON(b, abi.MaxJSONDepth); err != nil {
+			return nil, fmt.Errorf("--params %s: %w", file, err)
+		}
+		if err := json.Unmarshal(b, &params); err != nil || params == nil {
+			return nil, fmt.Errorf("--params %s: want a JSON object of parameters", file)
+		}
+	}
+	kv, err := keyValues("-p", pairs)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range kv {
+		params[k] = v
+	}
+	return json.Marshal(params)
+}
+
+// keyValues parses repeated key=value flags.
+func keyValues(flag string, pairs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s %q: want key=value", flag, p)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// newRunID returns a sortable, unique run id: UTC time plus random hex.
+func newRunID() string {
+	var b [3]byte
+	rand.Read(b[:])
+	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,97 @@
+// Package report writes a run's report: a JSON file in the run directory with
+// every step's ExecResult, the run's timing, outcome and the module's output.
+// Its schema is documented in docs/report.md.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wflow/wflow/containers"
+)
+
+// Path is where the report lies, relative to the run directory.
+var Path = filepath.Join(".wflow", "report.json")
+
+// Report is the run report.
+type Report struct {
+	WflowVersion string              `json:"wflow_version"`
+	ABI          string              `json:"abi"`
+	RunID        string              `json:"run_id"`
+	Module       string              `json:"module"`
+	ModuleSHA256 string              `json:"module_sha256"`
+	RunDir       string              `json:"rundir"`
+	Params       json.RawMessage     `json:"params"`
+	Started      time.Time           `json:"started"`
+	Finished     time.Time           `json:"finished"`
+	DurationMS   int64               `json:"duration_ms"`
+	Status       string              `json:"status"`    // runtime.Status*
+	ExitCode     uint32              `json:"exit_code"` // the module's exit code
+	Message      string              `json:"message,omitempty"`
+	Output       json.RawMessage     `json:"output"` // what the module set with output_set, or null
+	Steps        []containers.Result `json:"steps"`  // in the order they finished
+}
+
+// Write writes the report into the run directory atomically (a temporary
+// file renamed into place) and returns its path.
+func Write(rundir string, r Report) (string, error) {
+	if r.Steps == nil {
+		r.Steps = []containers.Result{}
+	}
+	if len(r.Output) == 0 {
+		r.Output = json.RawMessage("null")
+	}
+	if len(r.Params) == 0 {
+		r.Params = json.RawMessage("{}")
+	}
+	b, err := containers.MarshalJSON(r, true)
+	if err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	path := filepath.Join(rundir, Path)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	return path, nil
+}
+
+// Summary writes the table printed at the end of a run: one row per step.
+func Summary(w io.Writer, steps []containers.Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tHANDLE\tEXIT\tDURATION\tRESULT")
+	for _, s := range steps {
+		result := "ok"
+		switch {
+		case s.Error != "":
+			result = s.ErrorKind + ": " + firstLine(s.Error)
+		case s.ReturnCode != 0:
+			result = "failed"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", s.Step, s.Handle, s.ReturnCode,
+			(time.Duration(s.DurationMS) * time.Millisecond).String(), result)
+	}
+	tw.Flush()
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 100 {
+		s = s[:100] + "..."
+	}
+	return s
+}

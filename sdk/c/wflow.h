@@ -1,0 +1,155 @@
+/*
+ * wflow.h: the C guest SDK of wflow, ABI v1 (docs/abi.md).
+ *
+ * Build a workflow module with Debian's clang, lld and wasi-libc:
+ *
+ *   clang --target=wasm32-wasi -O2 -I sdk/c -o workflow.wasm main.c
+ *
+ * The raw host functions are declared first (wflow_v1_*); the helpers after
+ * them allocate answers with malloc and return NUL-terminated JSON that the
+ * caller frees. Every raw function returns a wflow_errno_t; on failure,
+ * wflow_last_error() returns the host's JSON message.
+ */
+#ifndef WFLOW_H
+#define WFLOW_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WFLOW_ABI_MODULE "wflow_v1"
+
+typedef uint32_t wflow_errno_t;
+typedef uint32_t wflow_handle_t;
+
+/* Return codes: the values of abi.Errno. */
+enum {
+  WFLOW_OK = 0,
+  WFLOW_ERR_FAULT = 1,
+  WFLOW_ERR_TOO_LARGE = 2,
+  WFLOW_ERR_INVALID_JSON = 3,
+  WFLOW_ERR_INVALID_STEP = 4,
+  WFLOW_ERR_BUFFER_TOO_SMALL = 5,
+  WFLOW_ERR_UNKNOWN_HANDLE = 6,
+  WFLOW_ERR_PENDING = 7,
+  WFLOW_ERR_LIMIT = 8,
+  WFLOW_ERR_INVALID_ARGUMENT = 9,
+  WFLOW_ERR_CANCELLED = 10,
+};
+
+/* Log levels of wflow_v1_log_write. */
+enum { WFLOW_LOG_DEBUG = 0, WFLOW_LOG_INFO = 1, WFLOW_LOG_WARN = 2, WFLOW_LOG_ERROR = 3 };
+
+#define WFLOW_IMPORT(name) __attribute__((import_module(WFLOW_ABI_MODULE), import_name(name)))
+
+/* ---- The host functions (docs/abi.md) ---- */
+
+WFLOW_IMPORT("params_get")
+wflow_errno_t wflow_v1_params_get(char *buf, uint32_t buf_cap, uint32_t *len);
+
+WFLOW_IMPORT("step_submit")
+wflow_errno_t wflow_v1_step_submit(const char *spec, uint32_t spec_len, wflow_handle_t *handle);
+
+WFLOW_IMPORT("step_run")
+wflow_errno_t wflow_v1_step_run(const char *spec, uint32_t spec_len, wflow_handle_t *handle);
+
+WFLOW_IMPORT("step_wait")
+wflow_errno_t wflow_v1_step_wait(const wflow_handle_t *handles, uint32_t count, wflow_handle_t *ready);
+
+WFLOW_IMPORT("step_result")
+wflow_errno_t wflow_v1_step_result(wflow_handle_t handle, char *buf, uint32_t buf_cap, uint32_t *len);
+
+WFLOW_IMPORT("log_write")
+wflow_errno_t wflow_v1_log_write(uint32_t level, const char *msg, uint32_t msg_len);
+
+WFLOW_IMPORT("output_set")
+wflow_errno_t wflow_v1_output_set(const char *json, uint32_t json_len);
+
+WFLOW_IMPORT("error_get")
+wflow_errno_t wflow_v1_error_get(char *buf, uint32_t buf_cap, uint32_t *len);
+
+/* ---- Helpers ---- */
+
+/* The buffer protocol: call with a small buffer; on WFLOW_ERR_BUFFER_TOO_SMALL
+ * the host wrote the size it needs to *len, so allocate that and call again.
+ * Returns a malloc'ed NUL-terminated string, or NULL with *err set. */
+#define WFLOW__READ(call_with_buf_cap_len, err)                               \
+  do {                                                                        \
+    uint32_t cap_ = 1024, len_ = 0;                                           \
+    for (;;) {                                                                \
+      char *buf = (char *)malloc(cap_ + 1);                                   \
+      uint32_t buf_cap = cap_;                                                \
+      uint32_t *len = &len_;                                                  \
+      if (!buf) { *(err) = WFLOW_ERR_LIMIT; return NULL; }                    \
+      wflow_errno_t e_ = (call_with_buf_cap_len);                             \
+      if (e_ == WFLOW_OK) { buf[len_] = 0; *(err) = WFLOW_OK; return buf; }   \
+      free(buf);                                                              \
+      if (e_ != WFLOW_ERR_BUFFER_TOO_SMALL) { *(err) = e_; return NULL; }     \
+      cap_ = len_;                                                            \
+    }                                                                         \
+  } while (0)
+
+/* The run's parameters as a JSON object. */
+static inline char *wflow_params(wflow_errno_t *err) {
+  WFLOW__READ(wflow_v1_params_get(buf, buf_cap, len), err);
+}
+
+/* The JSON message of the last failed call:
+ * {"errno":N,"name":"...","function":"...","message":"..."}. */
+static inline char *wflow_last_error(void) {
+  wflow_errno_t err;
+  WFLOW__READ(wflow_v1_error_get(buf, buf_cap, len), &err);
+}
+
+/* The ExecResult JSON of a finished step; frees its handle. */
+static inline char *wflow_result(wflow_handle_t handle, wflow_errno_t *err) {
+  WFLOW__READ(wflow_v1_step_result(handle, buf, buf_cap, len), err);
+}
+
+/* Runs a step (spec: JSON, docs/abi.md) and returns its ExecResult JSON. */
+static inline char *wflow_run(const char *spec, wflow_errno_t *err) {
+  wflow_handle_t h = 0;
+  *err = wflow_v1_step_run(spec, (uint32_t)strlen(spec), &h);
+  if (*err != WFLOW_OK) return NULL;
+  return wflow_result(h, err);
+}
+
+/* Starts a step in the background; its handle goes to *handle. */
+static inline wflow_errno_t wflow_submit(const char *spec, wflow_handle_t *handle) {
+  return wflow_v1_step_submit(spec, (uint32_t)strlen(spec), handle);
+}
+
+/* Waits for the first of the handles to finish and returns its ExecResult
+ * JSON; *ready says which handle it was (now freed). */
+static inline char *wflow_wait(const wflow_handle_t *handles, uint32_t count, wflow_handle_t *ready,
+                               wflow_errno_t *err) {
+  *err = wflow_v1_step_wait(handles, count, ready);
+  if (*err != WFLOW_OK) return NULL;
+  return wflow_result(*ready, err);
+}
+
+/* Writes an info line to the run's log. */
+static inline void wflow_log(const char *msg) {
+  wflow_v1_log_write(WFLOW_LOG_INFO, msg, (uint32_t)strlen(msg));
+}
+
+/* Sets the workflow's output (a JSON value) for the run report. */
+static inline wflow_errno_t wflow_set_output(const char *json) {
+  return wflow_v1_output_set(json, (uint32_t)strlen(json));
+}
+
+/* A minimal reader for the top-level integer field `key` of an ExecResult
+ * ("returncode", "handle", "duration_ms"); returns dflt when absent. It
+ * relies on the host's JSON (no spaces, escaped quotes inside strings); use
+ * a real JSON parser for anything else. */
+static inline long wflow_json_int(const char *json, const char *key, long dflt) {
+  size_t klen = strlen(key);
+  for (const char *p = json; (p = strchr(p, '"')) != NULL; p++) {
+    if (p > json && p[-1] == '\\') continue;
+    if (strncmp(p + 1, key, klen) == 0 && p[1 + klen] == '"' && p[2 + klen] == ':')
+      return strtol(p + 3 + klen, NULL, 10);
+  }
+  return dflt;
+}
+
+#endif /* WFLOW_H */

@@ -1,0 +1,268 @@
+// Package wflow is the Go guest SDK of wflow: typed helpers over the host
+// ABI v1 (docs/abi.md) for workflow modules built with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -o workflow.wasm .
+//
+// A workflow is an ordinary main package: it reads its parameters, runs
+// steps (containers) blocking with Run or concurrently with Submit and Wait,
+// logs, and sets its output. It ends the run by returning from main (success)
+// or exiting non-zero (failure).
+//
+//	res, err := wflow.Run(wflow.Step{
+//		Name:     "hello",
+//		Image:    "busybox",
+//		Commands: []wflow.Command{wflow.Shell("echo hello > greeting.txt")},
+//	})
+package wflow
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"time"
+	"unsafe"
+
+	"github.com/wflow/wflow/abi"
+)
+
+// Command is one command of a step: an argv list (Argv) run as is, or a
+// string run with `sh -c` (Shell).
+type Command struct {
+	argv  []string
+	shell string
+}
+
+// Argv is a command run as is, without a shell.
+func Argv(args ...string) Command { return Command{argv: args} }
+
+// Shell is a command run with `sh -c`, so pipes, && and redirections work.
+func Shell(script string) Command { return Command{shell: script} }
+
+// MarshalJSON writes a list for Argv and a string for Shell, as the step
+// schema wants.
+func (c Command) MarshalJSON() ([]byte, error) {
+	if c.argv != nil {
+		return json.Marshal(c.argv)
+	}
+	return json.Marshal(c.shell)
+}
+
+// Step is a container step: its commands run one after another, each in its
+// own container of Image, with the run directory as working directory; the
+// step stops at the first command that exits non-zero.
+type Step struct {
+	Name     string            `json:"name"`
+	Image    string            `json:"image"`
+	Commands []Command         `json:"commands"`
+	Env      map[string]string `json:"env,omitempty"`
+}
+
+// CommandResult is the outcome of one command of a step.
+type CommandResult struct {
+	Args       []string `json:"args"`
+	ReturnCode int      `json:"returncode"`
+	DurationMS int64    `json:"duration_ms"`
+}
+
+// ExecResult is a finished step's result. Stdout and Stderr hold at most the
+// last 64 KiB of each stream; StdoutFile and StderrFile (relative to the run
+// directory, which the module sees as its working directory) hold all of it.
+type ExecResult struct {
+	Step            string          `json:"step"`
+	Handle          Handle          `json:"handle"`
+	ReturnCode      int             `json:"returncode"`
+	Stdout          string          `json:"stdout"`
+	Stderr          string          `json:"stderr"`
+	StdoutTruncated bool            `json:"stdout_truncated"`
+	StderrTruncated bool            `json:"stderr_truncated"`
+	StdoutFile      string          `json:"stdout_file"`
+	StderrFile      string          `json:"stderr_file"`
+	Error           string          `json:"error"`
+	ErrorKind       string          `json:"error_kind"`
+	Image           string          `json:"image"`
+	ImageID         string          `json:"image_id"`
+	Started         time.Time       `json:"started"`
+	Finished        time.Time       `json:"finished"`
+	DurationMS      int64           `json:"duration_ms"`
+	Commands        []CommandResult `json:"commands"`
+}
+
+// OK reports whether every command of the step ran and exited zero.
+func (r ExecResult) OK() bool { return r.ReturnCode == 0 && r.Error == "" }
+
+// Handle names a submitted step until its result has been read.
+type Handle uint32
+
+// Error is a failed host call: its errno and the host's message.
+type Error struct {
+	Errno    abi.Errno `json:"errno"`
+	Name     string    `json:"name"`
+	Function string    `json:"function"`
+	Message  string    `json:"message"`
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("wflow: %s: %s: %s", e.Function, e.Name, e.Message)
+}
+
+// lastError builds the Error of a call that returned errno.
+func lastError(function string, errno uint32) error {
+	e := &Error{Errno: abi.Errno(errno), Name: abi.Errno(errno).String(), Function: function}
+	if b, err := readBuffer(errorGet); err == nil {
+		json.Unmarshal(b, e)
+	}
+	return e
+}
+
+// readBuffer calls a host function that follows the buffer protocol: when
+// the answer is larger than the buffer, it learns the size and calls again.
+func readBuffer(call func(buf unsafe.Pointer, bufCap uint32, lenPtr unsafe.Pointer) uint32) ([]byte, error) {
+	buf := make([]byte, 4096)
+	for {
+		var n uint32
+		errno := call(unsafe.Pointer(&buf[0]), uint32(len(buf)), unsafe.Pointer(&n))
+		runtime.KeepAlive(buf)
+		switch abi.Errno(errno) {
+		case abi.OK:
+			return buf[:n], nil
+		case abi.ErrBufferTooSmall:
+			buf = make([]byte, n+1)
+		default:
+			return nil, &Error{Errno: abi.Errno(errno), Name: abi.Errno(errno).String()}
+		}
+	}
+}
+
+// ptr returns the address of b's first byte, or nil for an empty slice.
+func ptr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&b[0])
+}
+
+// Params decodes the run's parameters (a JSON object: -p key=value pairs as
+// strings, --params file values as typed) into v.
+func Params(v any) error {
+	b, err := readBuffer(paramsGet)
+	if err != nil {
+		return lastError(abi.FuncParamsGet, uint32(err.(*Error).Errno))
+	}
+	return json.Unmarshal(b, v)
+}
+
+// Param returns one parameter as a string ("" when it is missing); numbers
+// and other JSON values are returned in their JSON text.
+func Param(name string) string {
+	var all map[string]json.RawMessage
+	if Params(&all) != nil {
+		return ""
+	}
+	raw, ok := all[name]
+	if !ok {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+// Submit starts a step in the background and returns its handle at once.
+// Steps run concurrently up to the run's --parallel.
+func Submit(s Step) (Handle, error) {
+	spec, err := json.Marshal(s)
+	if err != nil {
+		return 0, err
+	}
+	var h uint32
+	errno := stepSubmit(ptr(spec), uint32(len(spec)), unsafe.Pointer(&h))
+	runtime.KeepAlive(spec)
+	if errno != 0 {
+		return 0, lastError(abi.FuncStepSubmit, errno)
+	}
+	return Handle(h), nil
+}
+
+// Run runs a step and returns its result once it has finished. A step that
+// exits non-zero is not an error: check ExecResult.OK.
+func Run(s Step) (ExecResult, error) {
+	spec, err := json.Marshal(s)
+	if err != nil {
+		return ExecResult{}, err
+	}
+	var h uint32
+	errno := stepRun(ptr(spec), uint32(len(spec)), unsafe.Pointer(&h))
+	runtime.KeepAlive(spec)
+	if errno != 0 {
+		return ExecResult{}, lastError(abi.FuncStepRun, errno)
+	}
+	return result(Handle(h))
+}
+
+// Wait blocks until one of the handles' steps has finished and returns its
+// result (whose Handle says which); the handle is then freed. Among steps
+// already finished, the one that finished first is returned, so calling Wait
+// in a loop sees results in the order they landed.
+func Wait(handles ...Handle) (ExecResult, error) {
+	if len(handles) == 0 {
+		return ExecResult{}, fmt.Errorf("wflow: Wait needs at least one handle")
+	}
+	hs := make([]uint32, len(handles))
+	for i, h := range handles {
+		hs[i] = uint32(h)
+	}
+	var ready uint32
+	errno := stepWait(unsafe.Pointer(&hs[0]), uint32(len(hs)), unsafe.Pointer(&ready))
+	runtime.KeepAlive(hs)
+	if errno != 0 {
+		return ExecResult{}, lastError(abi.FuncStepWait, errno)
+	}
+	return result(Handle(ready))
+}
+
+// result reads a finished step's result and frees its handle.
+func result(h Handle) (ExecResult, error) {
+	b, err := readBuffer(func(buf unsafe.Pointer, bufCap uint32, lenPtr unsafe.Pointer) uint32 {
+		return stepResult(uint32(h), buf, bufCap, lenPtr)
+	})
+	if err != nil {
+		return ExecResult{}, lastError(abi.FuncStepResult, uint32(err.(*Error).Errno))
+	}
+	var r ExecResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		return ExecResult{}, fmt.Errorf("wflow: decode result of handle %d: %w", h, err)
+	}
+	return r, nil
+}
+
+// Log writes an info line to the run's log.
+func Log(format string, args ...any) { logAt(abi.LogInfo, format, args...) }
+
+// Warn writes a warning line to the run's log.
+func Warn(format string, args ...any) { logAt(abi.LogWarn, format, args...) }
+
+func logAt(level uint32, format string, args ...any) {
+	msg := []byte(fmt.Sprintf(format, args...))
+	if len(msg) > abi.MaxLogLen {
+		msg = msg[:abi.MaxLogLen]
+	}
+	logWrite(level, ptr(msg), uint32(len(msg)))
+	runtime.KeepAlive(msg)
+}
+
+// SetOutput sets the workflow's output, recorded in the run report as JSON.
+// A later call replaces an earlier one.
+func SetOutput(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	errno := outputSet(ptr(b), uint32(len(b)))
+	runtime.KeepAlive(b)
+	if errno != 0 {
+		return lastError(abi.FuncOutputSet, errno)
+	}
+	return nil
+}
