@@ -38,7 +38,7 @@ func (t *tail) text() (string, bool) {
 		truncated = true
 	}
 	if truncated {
-		for i := 0; i < len(b) && i < utf8.UTFMax && !utf8.RuneStart(b[i]); i++ {
+		for n := 0; n < utf8.UTFMax && len(b) > 0 && !utf8.RuneStart(b[0]); n++ {
 			b = b[1:]
 		}
 	}

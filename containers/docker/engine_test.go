@@ -1,0 +1,253 @@
+package docker_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/containers/docker"
+	"github.com/wflow/wflow/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.MainWithLeakCheck(m)) }
+
+const image = testenv.BusyboxImage
+
+func newRunner(t *testing.T, e *docker.Engine) *containers.Runner {
+	return &containers.Runner{
+		Engine: e,
+		RunDir: t.TempDir(),
+		RunID:  fmt.Sprintf("test-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano()),
+		Env:    map[string]string{"FROM_DEFAULT": "default", "OVERRIDDEN": "default"},
+		Pull:   containers.PullNever,
+	}
+}
+
+// assertRemoved checks, through the engine, that no container of the run remains.
+func assertRemoved(t *testing.T, e *docker.Engine, r *containers.Runner) {
+	t.Helper()
+	ids, err := e.Labelled(context.Background(), containers.LabelRun, r.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 0 {
+		t.Errorf("%d container(s) of run %s remain: %v", len(ids), r.RunID, ids)
+	}
+}
+
+func sh(script string) containers.Command { return containers.Command{Shell: script} }
+
+func TestCommandsRunInOrderInTheRunDirectory(t *testing.T) {
+	e := testenv.Docker(t)
+	r := newRunner(t, e)
+	res := r.Run(context.Background(), 1, containers.Step{Name: "order", Image: image, Commands: []containers.Command{
+		sh("echo 1 >> order.txt"),
+		{Argv: []string{"sh", "-c", "echo 2 >> order.txt; pwd"}},
+		sh("echo 3 >> order.txt"),
+	}}, containers.Live{})
+	if !res.OK() {
+		t.Fatalf("result %+v", res)
+	}
+	b, err := os.ReadFile(filepath.Join(r.RunDir, "order.txt"))
+	if err != nil || string(b) != "1\n2\n3\n" {
+		t.Errorf("order.txt = %q, %v", b, err)
+	}
+	if res.Stdout != "/wflow\n" {
+		t.Errorf("working directory %q, want /wflow", res.Stdout)
+	}
+	if len(res.Commands) != 3 || res.ImageID == "" {
+		t.Errorf("result %+v", res)
+	}
+	assertRemoved(t, e, r)
+}
+
+func TestStopsAtFirstFailureWithItsExitCode(t *testing.T) {
+	e := testenv.Docker(t)
+	for _, code := range []int{1, 42, 255} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			r := newRunner(t, e)
+			res := r.Run(context.Background(), 1, containers.Step{Name: "fail", Image: image, Commands: []containers.Command{
+				sh("echo first >> ran.txt"),
+				sh(fmt.Sprintf("echo second >> ran.txt; exit %d", code)),
+				sh("echo third >> ran.txt"),
+			}}, containers.Live{})
+			if res.ReturnCode != code || res.Error != "" {
+				t.Errorf("returncode %d error %q, want %d", res.ReturnCode, res.Error, code)
+			}
+			b, _ := os.ReadFile(filepath.Join(r.RunDir, "ran.txt"))
+			if string(b) != "first\nsecond\n" {
+				t.Errorf("ran.txt = %q: the third command must not run", b)
+			}
+			if len(res.Commands) != 2 {
+				t.Errorf("commands %+v", res.Commands)
+			}
+			assertRemoved(t, e, r)
+		})
+	}
+}
+
+func TestStdoutAndStderrApart(t *testing.T) {
+	e := testenv.Docker(t)
+	r := newRunner(t, e)
+	res := r.Run(context.Background(), 3, containers.Step{Name: "streams", Image: image, Commands: []containers.Command{
+		sh("echo out1; echo err1 >&2"),
+		sh("echo out2; echo err2 >&2"),
+	}}, containers.Live{})
+	if res.Stdout != "out1\nout2\n" || res.Stderr != "err1\nerr2\n" {
+		t.Errorf("stdout %q stderr %q", res.Stdout, res.Stderr)
+	}
+	for file, want := range map[string]string{res.StdoutFile: "out1\nout2\n", res.StderrFile: "err1\nerr2\n"} {
+		b, err := os.ReadFile(filepath.Join(r.RunDir, file))
+		if err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v", file, b, err)
+		}
+	}
+}
+
+// liveWriter records when the first bytes arrive.
+type liveWriter struct {
+	mu    sync.Mutex
+	first chan struct{}
+	buf   strings.Builder
+}
+
+func (w *liveWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf.Len() == 0 {
+		close(w.first)
+	}
+	w.buf.Write(p)
+	return len(p), nil
+}
+
+func TestOutputStreamsWhileTheContainerRuns(t *testing.T) {
+	e := testenv.Docker(t)
+	r := newRunner(t, e)
+	live := &liveWriter{first: make(chan struct{})}
+	done := make(chan containers.Result)
+	go func() {
+		done <- r.Run(context.Background(), 1, containers.Step{Name: "stream", Image: image,
+			Commands: []containers.Command{sh("echo first; sleep 3; echo second")}}, containers.Live{Stdout: live})
+	}()
+	select {
+	case <-live.first:
+	case <-done:
+		t.Fatal("the step finished before any output was streamed")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no output within 30s")
+	}
+	select {
+	case <-done:
+		t.Fatal("output arrived only when the step had finished")
+	default:
+	}
+	res := <-done
+	if res.Stdout != "first\nsecond\n" {
+		t.Errorf("stdout %q", res.Stdout)
+	}
+}
+
+func TestEnvNetworkAndLabels(t *testing.T) {
+	e := testenv.Docker(t)
+	r := newRunner(t, e)
+	res := r.Run(context.Background(), 1, containers.Step{Name: "env", Image: image,
+		Env: map[string]string{"OVERRIDDEN": "step", "FROM_STEP": "step"},
+		Commands: []containers.Command{
+			sh("echo $FROM_DEFAULT $OVERRIDDEN $FROM_STEP"),
+			sh("ls /sys/class/net"),
+		}}, containers.Live{})
+	if res.Stdout != "default step step\nlo\n" {
+		t.Errorf("stdout %q: want step env over defaults, and only the loopback interface", res.Stdout)
+	}
+}
+
+func TestLargeOutputIsKeptInFilesAndTruncatedInTheResult(t *testing.T) {
+	e := testenv.Docker(t)
+	r := newRunner(t, e)
+	res := r.Run(context.Background(), 1, containers.Step{Name: "big", Image: image,
+		Commands: []containers.Command{sh("seq 1 200000")}}, containers.Live{})
+	b, err := os.ReadFile(filepath.Join(r.RunDir, res.StdoutFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for i := 1; i <= 200000; i++ {
+		fmt.Fprintln(&want, i)
+	}
+	if string(b) != want.String() {
+		t.Errorf("stdout file has %d bytes, want %d", len(b), want.Len())
+	}
+	if !res.StdoutTruncated || len(res.Stdout) > 64<<10 || !strings.HasSuffix(res.Stdout, "199999\n200000\n") {
+		t.Errorf("truncated=%v len=%d", res.StdoutTruncated, len(res.Stdout))
+	}
+}
+
+func TestCancelStopsAndRemovesTheContainer(t *testing.T) {
+	e := testenv.Docker(t)
+	r := newRunner(t, e)
+	ctx, cancel := context.WithCancel(context.Background())
+	live := &liveWriter{first: make(chan struct{})}
+	done := make(chan containers.Result)
+	go func() {
+		done <- r.Run(ctx, 1, containers.Step{Name: "sleeper", Image: image,
+			Commands: []containers.Command{sh("echo started; sleep 300"), sh("echo never")}}, containers.Live{Stdout: live})
+	}()
+	<-live.first
+	start := time.Now()
+	cancel()
+	res := <-done
+	if time.Since(start) > 20*time.Second {
+		t.Errorf("cancel took %s", time.Since(start))
+	}
+	if res.ErrorKind != containers.ErrorKindCancelled || res.ReturnCode != 1 || len(res.Commands) != 1 {
+		t.Errorf("result %+v", res)
+	}
+	assertRemoved(t, e, r)
+}
+
+func TestEngineErrorsAreResultsAndRemoveContainers(t *testing.T) {
+	e := testenv.Docker(t)
+	t.Run("command not found", func(t *testing.T) {
+		r := newRunner(t, e)
+		res := r.Run(context.Background(), 1, containers.Step{Name: "nocmd", Image: image,
+			Commands: []containers.Command{{Argv: []string{"/no/such/program"}}}}, containers.Live{})
+		if res.OK() || res.ErrorKind != containers.ErrorKindEngine || !strings.Contains(res.Error, "no/such/program") {
+			t.Errorf("result %+v", res)
+		}
+		assertRemoved(t, e, r)
+	})
+	t.Run("missing image, pull never", func(t *testing.T) {
+		r := newRunner(t, e)
+		res := r.Run(context.Background(), 1, containers.Step{Name: "noimage", Image: "wflow-test/absent:1",
+			Commands: []containers.Command{sh("true")}}, containers.Live{})
+		if res.ErrorKind != containers.ErrorKindImage || !strings.Contains(res.Error, "--pull=never") {
+			t.Errorf("result %+v", res)
+		}
+	})
+	t.Run("missing image, pull fails", func(t *testing.T) {
+		r := newRunner(t, e)
+		r.Pull = containers.PullMissing
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		res := r.Run(ctx, 1, containers.Step{Name: "noimage", Image: "localhost:1/wflow-test/absent:1",
+			Commands: []containers.Command{sh("true")}}, containers.Live{})
+		if res.ErrorKind != containers.ErrorKindImage || !strings.Contains(res.Error, "pulling it failed") {
+			t.Errorf("result %+v", res)
+		}
+	})
+}
+
+func TestNoDaemonIsAClearError(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	_, err := docker.New(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no daemon answers at unix:///nonexistent/docker.sock") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -1,0 +1,145 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeEngine runs "commands" of the form ["out TEXT", "err TEXT", "exit N"]:
+// it is enough to test the Runner's logic without Docker.
+type fakeEngine struct {
+	ran      [][]string
+	specs    []ContainerSpec
+	imageErr error
+	runErr   error
+}
+
+func (f *fakeEngine) EnsureImage(ctx context.Context, ref string, pull PullPolicy) (string, error) {
+	if f.imageErr != nil {
+		return "", f.imageErr
+	}
+	return "sha256:fake", nil
+}
+
+func (f *fakeEngine) Run(ctx context.Context, spec ContainerSpec, stdout, stderr io.Writer) (int, error) {
+	f.ran = append(f.ran, spec.Args)
+	f.specs = append(f.specs, spec)
+	if f.runErr != nil {
+		return 1, f.runErr
+	}
+	code := 0
+	for _, a := range spec.Args {
+		verb, arg, _ := strings.Cut(a, " ")
+		switch verb {
+		case "out":
+			fmt.Fprintln(stdout, arg)
+		case "err":
+			fmt.Fprintln(stderr, arg)
+		case "exit":
+			fmt.Sscan(arg, &code)
+		}
+	}
+	return code, nil
+}
+
+func newTestRunner(t *testing.T, e Engine) *Runner {
+	return &Runner{Engine: e, RunDir: t.TempDir(), RunID: "test-run", Env: map[string]string{"A": "default", "B": "default"}}
+}
+
+func TestRunnerStopsAtFirstFailure(t *testing.T) {
+	e := &fakeEngine{}
+	r := newTestRunner(t, e)
+	res := r.Run(context.Background(), 7, Step{Name: "s", Image: "img", Commands: []Command{
+		{Argv: []string{"out one"}},
+		{Argv: []string{"err two", "exit 3"}},
+		{Argv: []string{"out never"}},
+	}}, Live{})
+	if len(e.ran) != 2 {
+		t.Fatalf("ran %d commands, want 2 (stop at first failure): %v", len(e.ran), e.ran)
+	}
+	if res.ReturnCode != 3 || res.Error != "" || res.OK() {
+		t.Errorf("result %+v", res)
+	}
+	if res.Stdout != "one\n" || res.Stderr != "two\n" {
+		t.Errorf("stdout %q stderr %q", res.Stdout, res.Stderr)
+	}
+	if len(res.Commands) != 2 || res.Commands[1].ReturnCode != 3 {
+		t.Errorf("commands %+v", res.Commands)
+	}
+	if res.Handle != 7 || res.ImageID != "sha256:fake" || res.Finished.Before(res.Started) {
+		t.Errorf("result %+v", res)
+	}
+	b, err := os.ReadFile(filepath.Join(r.RunDir, res.StdoutFile))
+	if err != nil || string(b) != "one\n" {
+		t.Errorf("stdout file: %q, %v", b, err)
+	}
+}
+
+func TestRunnerEnvLabelsAndMount(t *testing.T) {
+	e := &fakeEngine{}
+	r := newTestRunner(t, e)
+	r.Run(context.Background(), 1, Step{Name: "s", Image: "img", Env: map[string]string{"B": "step", "C": "step"},
+		Commands: []Command{{Shell: "true"}}}, Live{})
+	spec := e.specs[0]
+	if got := strings.Join(spec.Env, " "); got != "A=default B=step C=step" {
+		t.Errorf("env %q: want the step's env over the defaults", got)
+	}
+	if spec.Labels[LabelRun] != "test-run" || spec.Labels[LabelStep] != "s" || spec.Labels[LabelHandle] != "1" || spec.Labels[LabelPID] == "" {
+		t.Errorf("labels %v", spec.Labels)
+	}
+	if spec.WorkDir != "/wflow" || spec.RunDir != r.RunDir || spec.Network != "none" {
+		t.Errorf("spec %+v", spec)
+	}
+	if got := strings.Join(spec.Args, "|"); got != "sh|-c|true" {
+		t.Errorf("args %q", got)
+	}
+}
+
+func TestRunnerEngineErrors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		e    *fakeEngine
+		kind string
+	}{
+		{"image", &fakeEngine{imageErr: fmt.Errorf("%w: nope", ErrImageUnavailable)}, ErrorKindImage},
+		{"engine", &fakeEngine{runErr: errors.New("daemon gone")}, ErrorKindEngine},
+		{"cancelled", &fakeEngine{runErr: context.Canceled}, ErrorKindCancelled},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := newTestRunner(t, c.e).Run(context.Background(), 1, Step{Name: "s", Image: "img", Commands: []Command{{Shell: "x"}}}, Live{})
+			if res.ReturnCode != 1 || res.ErrorKind != c.kind || res.Error == "" || res.OK() {
+				t.Errorf("result %+v, want kind %s", res, c.kind)
+			}
+		})
+	}
+}
+
+func TestTail(t *testing.T) {
+	tl := tail{max: 8}
+	tl.Write([]byte("hello"))
+	if s, tr := tl.text(); s != "hello" || tr {
+		t.Errorf("%q %v", s, tr)
+	}
+	tl.Write([]byte(" world, and more"))
+	if s, tr := tl.text(); s != "and more" || !tr {
+		t.Errorf("%q %v", s, tr)
+	}
+	for i := 0; i < 100; i++ {
+		tl.Write([]byte("0123456789"))
+	}
+	if s, _ := tl.text(); s != "23456789" || len(tl.buf) > 16 {
+		t.Errorf("%q, kept %d bytes", s, len(tl.buf))
+	}
+	// A cut inside a multi-byte rune starts the text on the next rune.
+	tl = tail{max: 3}
+	tl.Write([]byte("x€y")) // € is 3 bytes: the last 3 are two of €'s and y
+	if s, _ := tl.text(); s != "y" {
+		t.Errorf("%q, want %q", s, "y")
+	}
+}

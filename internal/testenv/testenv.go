@@ -1,0 +1,163 @@
+// Package testenv gives wflow's tests what they need from the machine: a
+// Docker daemon, the local test images, and guests compiled from source
+// (Go with GOOS=wasip1, C with clang, .wat with wabt's wat2wasm).
+//
+// Where a tool or the daemon is missing a test skips, except in CI (CI=true),
+// where it fails: CI must prove everything.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/containers/docker"
+)
+
+// BusyboxImage is the local shell image built by scripts/build-test-images.sh.
+const BusyboxImage = "wflow-test/busybox:latest"
+
+// InCI reports whether the tests run in CI, where nothing may be skipped.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Missing skips the test, or fails it in CI.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if InCI() {
+		t.Fatalf("CI=true and %s", msg)
+	}
+	t.Skip(msg)
+}
+
+// Docker returns an engine on the local daemon and checks that the test
+// image is present; it skips (fails in CI) when either is missing.
+func Docker(t testing.TB) *docker.Engine {
+	t.Helper()
+	e, err := docker.New(context.Background())
+	if err != nil {
+		Missing(t, "no Docker daemon: %v", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if _, err := e.EnsureImage(context.Background(), BusyboxImage, containers.PullNever); err != nil {
+		Missing(t, "test image missing (run scripts/build-test-images.sh): %v", err)
+	}
+	return e
+}
+
+// Root returns the repository's root folder.
+func Root() string {
+	_, file, _, _ := goruntime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	buildMu    sync.Mutex
+	buildCache = map[string]string{}
+	buildDir   string
+)
+
+// outDir is a folder shared by the builds of one test process.
+func outDir(t testing.TB) string {
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "wflow-test-build-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = d
+	}
+	return buildDir
+}
+
+// Cleanup removes the build folder; call it from TestMain after m.Run.
+func Cleanup() {
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+}
+
+func build(t testing.TB, key, out string, tool string, args []string, env []string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := buildCache[key]; ok {
+		return p
+	}
+	if _, err := exec.LookPath(tool); err != nil {
+		Missing(t, "%s not installed (see .ci/run)", tool)
+	}
+	path := filepath.Join(outDir(t), out)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tool, append(args, "-o", path)...)
+	cmd.Dir = Root()
+	cmd.Env = append(os.Environ(), env...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, b)
+	}
+	buildCache[key] = path
+	return path
+}
+
+// GoGuest compiles the Go package (a path relative to the repository root,
+// e.g. "./examples/go-pipeline") for wasip1 and returns the module's path.
+func GoGuest(t testing.TB, pkg string) string {
+	t.Helper()
+	name := strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "_") + ".wasm"
+	return build(t, "go:"+pkg, name, "go", []string{"build", "-trimpath", pkg}, []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"})
+}
+
+// CGuest compiles a C file (relative to the repository root) with clang
+// for wasm32-wasi against sdk/c and returns the module's path.
+func CGuest(t testing.TB, file string) string {
+	t.Helper()
+	name := strings.ReplaceAll(strings.Trim(file, "./"), "/", "_") + ".wasm"
+	return build(t, "c:"+file, name, "clang", []string{"--target=wasm32-wasi", "-O2", "-I", "sdk/c", file}, nil)
+}
+
+// Wat compiles a .wat file (relative to the repository root) with wat2wasm
+// and returns the module's bytes.
+func Wat(t testing.TB, file string) []byte {
+	t.Helper()
+	name := strings.ReplaceAll(strings.Trim(file, "./"), "/", "_") + ".wasm"
+	path := build(t, "wat:"+file, name, "wat2wasm", []string{file}, nil)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Leftovers returns the ids of containers that this test process started
+// (label io.wflow.pid) and that still exist, or nil when no daemon answers.
+// Packages test in parallel processes, so each checks only its own.
+func Leftovers() []string {
+	e, err := docker.New(context.Background())
+	if err != nil {
+		return nil
+	}
+	defer e.Close()
+	ids, _ := e.Labelled(context.Background(), containers.LabelPID, strconv.Itoa(os.Getpid()))
+	return ids
+}
+
+// MainWithLeakCheck runs the tests, then fails the package when a container
+// it started remains; use it as TestMain's body: os.Exit(MainWithLeakCheck(m)).
+func MainWithLeakCheck(m *testing.M) int {
+	code := m.Run()
+	Cleanup()
+	if left := Leftovers(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d container(s) started by these tests remain: %v\n", len(left), left)
+		return 1
+	}
+	return code
+}
