@@ -11,6 +11,7 @@ package hostfuncs
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"sync"
 
@@ -162,7 +163,7 @@ func (h *Host) adapt(name string, nparams int, fn handler) api.GoModuleFunction 
 		for i := 0; i < nparams; i++ {
 			args[i] = api.DecodeU32(stack[i])
 		}
-		err := fn(ctx, guestMemory{mem: mod.Memory()}, args[:nparams])
+		err := fn(ctx, guestMemory{mem: memoryOf(mod)}, args[:nparams])
 		errno := abi.OK
 		if err != nil {
 			errno = err.errno
@@ -176,6 +177,20 @@ func (h *Host) adapt(name string, nparams int, fn handler) api.GoModuleFunction 
 		}
 		stack[0] = api.EncodeU32(uint32(errno))
 	})
+}
+
+// memoryOf returns the module's memory, or nil when it has none. wazero
+// returns a typed nil for a module without memory, which a plain nil check
+// misses.
+func memoryOf(mod api.Module) api.Memory {
+	m := mod.Memory()
+	if m == nil {
+		return nil
+	}
+	if v := reflect.ValueOf(m); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil
+	}
+	return m
 }
 
 // errorJSON is the message error_get returns: {"errno", "name", "function", "message"}.
