@@ -85,7 +85,7 @@ func Cleanup() {
 	}
 }
 
-func build(t testing.TB, key, out string, tool string, args []string, env []string) string {
+func build(t testing.TB, key, out string, tool string, args func(out string) []string, env []string) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
@@ -98,11 +98,11 @@ func build(t testing.TB, key, out string, tool string, args []string, env []stri
 	path := filepath.Join(outDir(t), out)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tool, append(args, "-o", path)...)
+	cmd := exec.CommandContext(ctx, tool, args(path)...)
 	cmd.Dir = Root()
 	cmd.Env = append(os.Environ(), env...)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, b)
+		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, b)
 	}
 	buildCache[key] = path
 	return path
@@ -113,7 +113,7 @@ func build(t testing.TB, key, out string, tool string, args []string, env []stri
 func GoGuest(t testing.TB, pkg string) string {
 	t.Helper()
 	name := strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "_") + ".wasm"
-	return build(t, "go:"+pkg, name, "go", []string{"build", "-trimpath", pkg}, []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"})
+	return build(t, "go:"+pkg, name, "go", func(out string) []string { return []string{"build", "-trimpath", "-o", out, pkg} }, []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"})
 }
 
 // CGuest compiles a C file (relative to the repository root) with clang
@@ -121,7 +121,9 @@ func GoGuest(t testing.TB, pkg string) string {
 func CGuest(t testing.TB, file string) string {
 	t.Helper()
 	name := strings.ReplaceAll(strings.Trim(file, "./"), "/", "_") + ".wasm"
-	return build(t, "c:"+file, name, "clang", []string{"--target=wasm32-wasi", "-O2", "-I", "sdk/c", file}, nil)
+	return build(t, "c:"+file, name, "clang", func(out string) []string {
+		return []string{"--target=wasm32-wasi", "-O2", "-Wall", "-Werror", "-I", "sdk/c", "-o", out, file}
+	}, nil)
 }
 
 // Wat compiles a .wat file (relative to the repository root) with wat2wasm
@@ -129,7 +131,7 @@ func CGuest(t testing.TB, file string) string {
 func Wat(t testing.TB, file string) []byte {
 	t.Helper()
 	name := strings.ReplaceAll(strings.Trim(file, "./"), "/", "_") + ".wasm"
-	path := build(t, "wat:"+file, name, "wat2wasm", []string{file}, nil)
+	path := build(t, "wat:"+file, name, "wat2wasm", func(out string) []string { return []string{file, "-o", out} }, nil)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,151 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wflow/wflow/hostfuncs"
+	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/runtime"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// run compiles and runs a .wat fixture with a Host that has no steps.
+func run(t *testing.T, fixture string, cfg runtime.Config) (runtime.Outcome, *hostfuncs.Host, error) {
+	t.Helper()
+	wasm := testenv.Wat(t, fixture)
+	cfg.RunDir = t.TempDir()
+	cfg.CacheDir = t.TempDir()
+	ctx := context.Background()
+	mod, err := runtime.Compile(ctx, cfg, wasm)
+	if err != nil {
+		return runtime.Outcome{}, nil, err
+	}
+	defer mod.Close(ctx)
+	host := hostfuncs.New(ctx, hostfuncs.Config{Runner: nil})
+	defer host.Shutdown()
+	out, err := mod.Run(ctx, host)
+	return out, host, err
+}
+
+func TestOutcomes(t *testing.T) {
+	cases := []struct {
+		fixture string
+		cfg     runtime.Config
+		status  string
+		code    uint32
+		msg     string
+	}{
+		{"testdata/hello.wat", runtime.Config{}, runtime.StatusSucceeded, 0, ""},
+		{"testdata/exit_code.wat", runtime.Config{}, runtime.StatusFailed, 7, "exited with code 7"},
+		{"testdata/trap.wat", runtime.Config{}, runtime.StatusTrapped, 1, "unreachable"},
+		{"testdata/loop.wat", runtime.Config{Timeout: 300 * time.Millisecond}, runtime.StatusTimeout, 1, "wall-clock limit of 300ms"},
+		{"testdata/grow_bomb.wat", runtime.Config{MemoryLimitMiB: 2}, runtime.StatusFailed, 3, "exited with code 3"},
+	}
+	for _, c := range cases {
+		t.Run(c.fixture, func(t *testing.T) {
+			start := time.Now()
+			out, host, err := run(t, c.fixture, c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Status != c.status || out.ExitCode != c.code || !strings.Contains(out.Message, c.msg) {
+				t.Errorf("outcome %+v, want %s/%d mentioning %q", out, c.status, c.code, c.msg)
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Errorf("took %s", time.Since(start))
+			}
+			if c.fixture == "testdata/hello.wat" && string(host.Output()) != `{"greeting":"hello"}` {
+				t.Errorf("output %s", host.Output())
+			}
+		})
+	}
+}
+
+func TestCancelStopsASpinningModule(t *testing.T) {
+	wasm := testenv.Wat(t, "testdata/loop.wat")
+	ctx, cancel := context.WithCancel(context.Background())
+	mod, err := runtime.Compile(ctx, runtime.Config{RunDir: t.TempDir(), CacheDir: t.TempDir()}, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mod.Close(ctx)
+	time.AfterFunc(200*time.Millisecond, cancel)
+	host := hostfuncs.New(ctx, hostfuncs.Config{})
+	defer host.Shutdown()
+	out, err := mod.Run(ctx, host)
+	if err != nil || out.Status != runtime.StatusCancelled {
+		t.Errorf("outcome %+v, %v", out, err)
+	}
+}
+
+func TestInvalidModules(t *testing.T) {
+	cases := []struct {
+		fixture string
+		msgs    []string
+	}{
+		{"testdata/wrong_version.wat", []string{`imports ABI "wflow_v2"`, `speaks "wflow_v1"`}},
+		{"testdata/unknown_import.wat", []string{"unknown function wflow_v1.step_teleport", `unknown import module "env"`}},
+		{"testdata/bad_signature.wat", []string{"wflow_v1.log_write has signature (i32)->i32, ABI v1 defines (i32,i32,i32)->i32"}},
+		{"testdata/no_start.wat", []string{"no _start"}},
+	}
+	for _, c := range cases {
+		t.Run(c.fixture, func(t *testing.T) {
+			_, _, err := run(t, c.fixture, runtime.Config{})
+			var inv *runtime.InvalidModuleError
+			if !errors.As(err, &inv) {
+				t.Fatalf("err = %v, want an InvalidModuleError", err)
+			}
+			for _, m := range c.msgs {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("%q does not say %q", err, m)
+				}
+			}
+			v, err := runtime.Validate(context.Background(), testenv.Wat(t, c.fixture))
+			if err != nil || v.OK() {
+				t.Errorf("Validate = %+v, %v", v, err)
+			}
+		})
+	}
+	if _, err := runtime.Compile(context.Background(), runtime.Config{RunDir: t.TempDir()}, []byte("not wasm")); err == nil || !strings.Contains(err.Error(), "not a valid Wasm module") {
+		t.Errorf("garbage: %v", err)
+	}
+}
+
+func TestModuleSeesOnlyTheRunDirectory(t *testing.T) {
+	wasm := testenv.GoGuest(t, "./testdata/guests/fsprobe")
+	b, err := os.ReadFile(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(dir+"/input.txt", []byte("from the host"), 0o644)
+	ctx := context.Background()
+	mod, err := runtime.Compile(ctx, runtime.Config{RunDir: dir, CacheDir: t.TempDir()}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mod.Close(ctx)
+	host := hostfuncs.New(ctx, hostfuncs.Config{})
+	defer host.Shutdown()
+	out, err := mod.Run(ctx, host)
+	if err != nil || out.Status != runtime.StatusSucceeded {
+		t.Fatalf("outcome %+v, %v", out, err)
+	}
+	want := `{"cwd":"/wflow","env":["PWD=/wflow"],"etc_passwd":false,"input":"from the host","wrote":true}`
+	if string(host.Output()) != want {
+		t.Errorf("output\n%s\nwant\n%s", host.Output(), want)
+	}
+	if b, _ := os.ReadFile(dir + "/written.txt"); string(b) != "from the module" {
+		t.Errorf("written.txt = %q", b)
+	}
+}
