@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/report"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.MainWithLeakCheck(m)) }
+
+// wflow runs the CLI in-process and returns its exit code and output.
+func wflow(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	code := run(ctx, args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// readReport reads the run report of a run directory.
+func readReport(t *testing.T, rundir string) report.Report {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(rundir, report.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r report.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	r.Output, r.Params = compact(t, r.Output), compact(t, r.Params)
+	return r
+}
+
+func compact(t *testing.T, raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// watFile compiles a .wat fixture and returns the path of the module.
+func watFile(t *testing.T, fixture string) string {
+	p := filepath.Join(t.TempDir(), "m.wasm")
+	if err := os.WriteFile(p, testenv.Wat(t, fixture), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestUsageAndExitCodes(t *testing.T) {
+	bad := watFile(t, "testdata/wrong_version.wat")
+	good := watFile(t, "testdata/hello.wat")
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"no command", nil, exitUsage, "", "Usage:"},
+		{"unknown command", []string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
+		{"help", []string{"help"}, exitOK, "wflow run MODULE.wasm", ""},
+		{"version", []string{"version"}, exitOK, "(ABI wflow_v1)", ""},
+		{"run help", []string{"run", "--help"}, exitOK, "--parallel", ""},
+		{"validate help", []string{"validate", "-h"}, exitOK, "--json", ""},
+		{"run no module", []string{"run"}, exitUsage, "", "want one MODULE.wasm"},
+		{"run unknown flag", []string{"run", good, "--frob"}, exitUsage, "", "unknown flag: --frob"},
+		{"run bad param", []string{"run", good, "-p", "novalue"}, exitUsage, "", `-p "novalue": want key=value`},
+		{"run bad env", []string{"run", good, "--env", "=x"}, exitUsage, "", "--env"},
+		{"run bad pull", []string{"run", good, "--pull", "sometimes"}, exitUsage, "", "use missing, always or never"},
+		{"run bad parallel", []string{"run", good, "--parallel", "0"}, exitUsage, "", "--parallel"},
+		{"run missing module", []string{"run", "/nonexistent.wasm"}, exitUsage, "", "no such file"},
+		{"run missing params file", []string{"run", good, "--params", "/nonexistent.json"}, exitUsage, "", "--params"},
+		{"run wrong ABI", []string{"run", bad, "--rundir", t.TempDir()}, exitUsage, "", `imports ABI "wflow_v2"`},
+		{"validate wrong ABI", []string{"validate", bad}, exitUsage, "wflow_v2", `this wflow speaks "wflow_v1"`},
+		{"validate ok", []string{"validate", good}, exitOK, ": ok", ""},
+		{"validate json", []string{"validate", "--json", good}, exitOK, `"problems": []`, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := wflow(t, c.args...)
+			if code != c.code || !strings.Contains(stdout, c.stdout) || !strings.Contains(stderr, c.stderr) {
+				t.Errorf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant stdout ~ %q, stderr ~ %q", code, c.code, stdout, stderr, c.stdout, c.stderr)
+			}
+		})
+	}
+}
+
+func TestNoDaemonIsOneLineAndExitCode3(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	code, _, stderr := wflow(t, "run", watFile(t, "testdata/hello.wat"), "--rundir", t.TempDir())
+	if code != exitNoEngine || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "docker engine unavailable") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestParamsReachTheModule(t *testing.T) {
+	testenv.Docker(t)
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "params.json")
+	os.WriteFile(pf, []byte(`{"n":1,"s":"1","list":[1,2],"over":"file"}`), 0o644)
+	rundir := filepath.Join(dir, "run")
+	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/echoparams"), "--rundir", rundir,
+		"--params", pf, "-p", "over=flag", "-p", "extra=a=b")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	r := readReport(t, rundir)
+	want := `{"extra":"a=b","list":[1,2],"n":1,"over":"flag","s":"1"}`
+	if string(r.Output) != want || string(r.Params) != want {
+		t.Errorf("output %s, params %s, want %s", r.Output, r.Params, want)
+	}
+}
+
+func TestGoExampleRunsStepsInParallel(t *testing.T) {
+	testenv.Docker(t)
+	rundir := t.TempDir()
+	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./examples/go-pipeline"), "--rundir", rundir)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"[count-words] 4\n", "[count-lines] 3\n", "[summarize] words=4 lines=3\n", "workflow succeeded", "report: " + filepath.Join(rundir, report.Path)} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	r := readReport(t, rundir)
+	if r.Status != "succeeded" || r.ExitCode != 0 || r.ABI != "wflow_v1" || r.ModuleSHA256 == "" {
+		t.Errorf("report %+v", r)
+	}
+	if string(r.Output) != `{"lines":"3","summary":"words=4 lines=3","words":"4"}` {
+		t.Errorf("output %s", r.Output)
+	}
+	if len(r.Steps) != 3 || r.Steps[2].Step != "summarize" {
+		t.Fatalf("steps %+v", r.Steps)
+	}
+	a, b := r.Steps[0], r.Steps[1]
+	if !a.Started.Before(b.Finished) || !b.Started.Before(a.Finished) {
+		t.Errorf("the two first steps did not overlap: %s-%s and %s-%s", a.Started, a.Finished, b.Started, b.Finished)
+	}
+	if s := r.Steps[2]; !s.Started.After(a.Finished) || !s.Started.After(b.Finished) {
+		t.Errorf("summarize started before its inputs finished")
+	}
+	if b, _ := os.ReadFile(filepath.Join(rundir, "summary.txt")); string(b) != "words=4 lines=3\n" {
+		t.Errorf("summary.txt = %q", b)
+	}
+}
+
+func TestGoExampleStopsAtAFailingStep(t *testing.T) {
+	testenv.Docker(t)
+	rundir := t.TempDir()
+	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./examples/go-pipeline"), "--rundir", rundir, "-p", "fail=lines")
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitFailed, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "step count-lines failed with code 3: no input for count-lines") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	r := readReport(t, rundir)
+	if r.Status != "failed" || r.ExitCode != 1 || len(r.Steps) != 2 {
+		t.Fatalf("report status %s exit %d steps %d", r.Status, r.ExitCode, len(r.Steps))
+	}
+	for _, s := range r.Steps {
+		if s.Step == "summarize" {
+			t.Error("summarize ran after a failed step")
+		}
+		if s.Step == "count-lines" && (s.ReturnCode != 3 || s.Stderr != "no input for count-lines\n") {
+			t.Errorf("count-lines %+v", s)
+		}
+	}
+}
+
+func TestCExampleBranchesOnTheResult(t *testing.T) {
+	testenv.Docker(t)
+	module := testenv.CGuest(t, "examples/c-branch/main.c")
+	for _, c := range []struct {
+		name, seed, output string
+		steps              int
+	}{
+		{"generates missing data", "", `{"branch":"generated","lines":10}`, 3},
+		{"uses present data", "a\nb\nc\n", `{"branch":"found","lines":3}`, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rundir := t.TempDir()
+			if c.seed != "" {
+				os.WriteFile(filepath.Join(rundir, "data.csv"), []byte(c.seed), 0o644)
+			}
+			code, stdout, stderr := wflow(t, "run", module, "--rundir", rundir)
+			if code != exitOK {
+				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			r := readReport(t, rundir)
+			if string(r.Output) != c.output || len(r.Steps) != c.steps {
+				t.Errorf("output %s, %d steps", r.Output, len(r.Steps))
+			}
+		})
+	}
+}
+
+func TestFailingModulesEndTheRunWithAReport(t *testing.T) {
+	testenv.Docker(t)
+	cases := []struct {
+		fixture string
+		args    []string
+		status  string
+		code    uint32
+	}{
+		{"testdata/trap.wat", nil, "trapped", 1},
+		{"testdata/exit_code.wat", nil, "failed", 7},
+		{"testdata/loop.wat", []string{"--timeout", "500ms"}, "timeout", 1},
+		{"testdata/grow_bomb.wat", []string{"--max-memory", "1"}, "failed", 3},
+	}
+	for _, c := range cases {
+		t.Run(c.fixture, func(t *testing.T) {
+			rundir := t.TempDir()
+			code, stdout, stderr := wflow(t, append([]string{"run", watFile(t, c.fixture), "--rundir", rundir}, c.args...)...)
+			if code != exitFailed {
+				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			r := readReport(t, rundir)
+			if r.Status != c.status || r.ExitCode != c.code || r.Message == "" {
+				t.Errorf("report status %s exit %d message %q", r.Status, r.ExitCode, r.Message)
+			}
+		})
+	}
+}
+
+func TestStepsLeftRunningAreCancelledWhenTheModuleExits(t *testing.T) {
+	e := testenv.Docker(t)
+	rundir := t.TempDir()
+	start := time.Now()
+	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/abandon"), "--rundir", rundir)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if time.Since(start) > 60*time.Second {
+		t.Errorf("took %s: the abandoned step was waited for", time.Since(start))
+	}
+	r := readReport(t, rundir)
+	if len(r.Steps) != 1 || r.Steps[0].ErrorKind != "cancelled" {
+		t.Errorf("steps %+v", r.Steps)
+	}
+	ids, _ := e.Labelled(context.Background(), "io.wflow.run", r.RunID)
+	if len(ids) != 0 {
+		t.Errorf("containers remain: %v", ids)
+	}
+}
