@@ -256,3 +256,16 @@ func TestStepsLeftRunningAreCancelledWhenTheModuleExits(t *testing.T) {
 		t.Errorf("containers remain: %v", ids)
 	}
 }
+
+func TestGoGuestBuiltWithGo124(t *testing.T) {
+	testenv.Docker(t)
+	module := testenv.GoGuestWithToolchain(t, "examples/go-pipeline", "1.24.0")
+	rundir := t.TempDir()
+	code, stdout, stderr := wflow(t, "run", module, "--rundir", rundir)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if r := readReport(t, rundir); string(r.Output) != `{"lines":"3","summary":"words=4 lines=3","words":"4"}` {
+		t.Errorf("output %s", r.Output)
+	}
+}

@@ -163,3 +163,44 @@ func MainWithLeakCheck(m *testing.M) int {
 	}
 	return code
 }
+
+// GoGuestWithToolchain compiles the main package in dir (relative to the
+// repository root) as a module of its own, declared `go <version>`, with
+// that Go toolchain (GOTOOLCHAIN=go<version>, fetched through the module
+// proxy), against the SDK in this repository. It proves the SDK builds with
+// the oldest Go the ABI promises.
+func GoGuestWithToolchain(t testing.TB, dir, version string) string {
+	t.Helper()
+	mod := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(Root(), dir, "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomod := fmt.Sprintf(`module example.com/guest
+
+go %s
+
+require (
+	github.com/wflow/wflow/abi v0.0.0
+	github.com/wflow/wflow/sdk/go v0.0.0
+)
+
+replace github.com/wflow/wflow/abi => %s
+replace github.com/wflow/wflow/sdk/go => %s
+`, version, filepath.Join(Root(), "abi"), filepath.Join(Root(), "sdk", "go"))
+	os.WriteFile(filepath.Join(mod, "go.mod"), []byte(gomod), 0o644)
+	os.WriteFile(filepath.Join(mod, "main.go"), src, 0o644)
+	out := filepath.Join(mod, "guest.wasm")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, ".")
+	cmd.Dir = mod
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOTOOLCHAIN=go"+version, "GOFLAGS=-mod=mod")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		if strings.Contains(string(b), "downloading go"+version) && !strings.Contains(string(b), ".go:") {
+			Missing(t, "Go %s toolchain not available: %s", version, b)
+		}
+		t.Fatalf("go build with Go %s: %v\n%s", version, err, b)
+	}
+	return out
+}
