@@ -269,3 +269,29 @@ func TestGoGuestBuiltWithGo124(t *testing.T) {
 		t.Errorf("output %s", r.Output)
 	}
 }
+
+func TestReadmeExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(testenv.Root(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	guest, err := os.ReadFile(filepath.Join(testenv.Root(), "testdata/guests/readme/main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, code, _ := strings.Cut(string(readme), "```go\n")
+	code, _, _ = strings.Cut(code, "```")
+	if !strings.HasSuffix(string(guest), code) {
+		t.Fatal("README.md's Go example and testdata/guests/readme/main.go differ")
+	}
+	testenv.Docker(t)
+	rundir := t.TempDir()
+	exit, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/readme"), "--rundir", rundir)
+	if exit != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", exit, stdout, stderr)
+	}
+	var out map[string]string
+	if err := json.Unmarshal(readReport(t, rundir).Output, &out); err != nil || out["words"] != "4" || len(out["date"]) != len("2006-01-02") {
+		t.Errorf("output %v, %v", out, err)
+	}
+}

@@ -1,0 +1,40 @@
+# wflow: the two commands of the README, and what they are made of.
+#   make demo   set the machine up and run the example workflow on real containers
+#   make test   vet and test everything (real containers; see .ci/run for CI)
+
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+
+.PHONY: demo test setup build examples vet bench clean
+
+setup:
+	scripts/setup.sh
+
+build:
+	$(GO) build -o bin/wflow ./cmd/wflow
+
+examples: build
+	GOOS=wasip1 GOARCH=wasm $(GO) build -o bin/go-pipeline.wasm ./examples/go-pipeline
+	clang --target=wasm32-wasi -O2 -Wall -I sdk/c -o bin/c-branch.wasm examples/c-branch/main.c
+
+demo: setup examples
+	bin/wflow run bin/go-pipeline.wasm
+	bin/wflow run bin/c-branch.wasm
+
+vet:
+	$(GO) vet ./...
+	cd abi && $(GO) vet ./...
+	cd sdk/go && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
+
+# -p 2: two packages at a time on the 2-core machines we run on.
+test: vet
+	$(GO) test -p 2 -timeout 20m ./...
+	@left=$$(docker ps -aq --filter label=io.wflow.run 2>/dev/null | wc -l); \
+	if [ "$$left" -ne 0 ]; then echo "FAIL: $$left container(s) labelled io.wflow.run remain after the tests"; exit 1; fi; \
+	echo "no wflow containers remain"
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./bench/...
+
+clean:
+	rm -rf bin runs
