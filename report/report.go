@@ -1,6 +1,6 @@
 // Package report writes a run's report: a JSON file in the run directory with
 // every step's ExecResult, the run's timing, outcome and the module's output.
-// Its schema is documented in docs/report.md.
+// Its schema is documented in docs/cli.md.
 package report
 
 import (
