@@ -33,8 +33,10 @@ test: vet
 	if [ "$$left" -ne 0 ]; then echo "FAIL: $$left container(s) labelled io.wflow.run remain after the tests"; exit 1; fi; \
 	echo "no wflow containers remain"
 
+# Each benchmark runs next to its baseline in the same run (see docs/benchmarks.md).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./bench/...
+	$(GO) test -run '^$$' -bench HostCall -count 5 ./hostfuncs
+	$(GO) test -run '^$$' -bench TrivialStep -benchtime 20x -count 3 ./containers/docker
 
 clean:
 	rm -rf bin runs
