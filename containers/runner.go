@@ -107,6 +107,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, step Step, live Live) (
 		res.Error = err.Error()
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			res.ErrorKind = ErrorKindCancelled
+			res.Error = "the run was cancelled while the step ran; its container was removed"
 		}
 		return res
 	}

@@ -204,3 +204,10 @@ replace github.com/wflow/wflow/sdk/go => %s
 	}
 	return out
 }
+
+// Wflow builds the wflow command once per test process and returns its path,
+// for tests that need a real process (signals).
+func Wflow(t testing.TB) string {
+	t.Helper()
+	return build(t, "wflow", "wflow", "go", func(out string) []string { return []string{"build", "-o", out, "./cmd/wflow"} }, nil)
+}

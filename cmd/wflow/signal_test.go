@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wflow/wflow/internal/testenv"
+)
+
+// TestSIGINTStopsARunningStep sends SIGINT to a real wflow process while a
+// step runs, and checks the exit code, the report and that no container remains.
+func TestSIGINTStopsARunningStep(t *testing.T) {
+	e := testenv.Docker(t)
+	bin := testenv.Wflow(t)
+	module := testenv.GoGuest(t, "./testdata/guests/sleepy")
+	rundir := t.TempDir()
+	cmd := exec.Command(bin, "run", module, "--rundir", rundir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	for lines.Scan() && !strings.Contains(lines.Text(), "[sleepy] zzz") {
+	}
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	done := make(chan error)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("wflow did not exit within 30s of SIGINT")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Errorf("exit code %d, want %d", code, exitInterrupted)
+	}
+	t.Logf("exited %s after SIGINT", time.Since(start))
+	r := readReport(t, rundir)
+	if r.Status != "cancelled" || len(r.Steps) != 1 || r.Steps[0].ErrorKind != "cancelled" {
+		t.Errorf("report status %s, steps %+v", r.Status, r.Steps)
+	}
+	ids, err := e.Labelled(context.Background(), "io.wflow.run", r.RunID)
+	if err != nil || len(ids) != 0 {
+		t.Errorf("containers of the run remain: %v %v", ids, err)
+	}
+}
