@@ -119,12 +119,9 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if rundir == "" {
 		rundir = filepath.Join("runs", runID)
 	}
-	if rundir, err = filepath.Abs(rundir); err == nil {
-		err = os.MkdirAll(rundir, 0o755)
-	}
-	if err != nil {
+	if rundir, err = filepath.Abs(rundir); err != nil {
 		fmt.Fprintf(stderr, "wflow run: run directory: %v\n", err)
-		return exitHostError
+		return exitUsage
 	}
 
 	con := newConsole(stdout)
@@ -151,6 +148,12 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitNoEngine
 	}
 	defer engine.Close()
+
+	// Created only now, so that a run refused above leaves no empty folder.
+	if err := os.MkdirAll(rundir, 0o755); err != nil {
+		fmt.Fprintf(stderr, "wflow run: run directory: %v\n", err)
+		return exitHostError
+	}
 
 	host := hostfuncs.New(ctx, hostfuncs.Config{
 		Runner: &containers.Runner{
