@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
@@ -92,8 +93,24 @@ func ParseStep(spec []byte) (Step, error) {
 			s.Commands, err = parseCommands(value)
 		case "env":
 			s.Env, err = parseEnv(value)
+		case "timeout":
+			s.Timeout, err = durationField("timeout", value)
+		case "cpus":
+			s.CPUs, err = numberField("cpus", value)
+		case "memory":
+			s.Memory, err = memoryField(value)
+		case "pids":
+			s.Pids, err = integerField("pids", value)
+		case "network":
+			s.Network, err = stringField("network", value)
+		case "read_only":
+			s.ReadOnly, err = boolField("read_only", value)
+		case "user":
+			s.User, err = stringField("user", value)
+		case "retry":
+			s.Retry, err = parseRetry(value)
 		default:
-			err = invalidStep("unknown field %q (ABI v%d knows name, image, commands, env)", truncate(k, 64), abi.Version)
+			err = invalidStep("unknown field %q (ABI v%d knows %s)", truncate(k, 64), abi.Version, stepFields)
 		}
 		return err == nil
 	})
@@ -102,6 +119,9 @@ func ParseStep(spec []byte) (Step, error) {
 	}
 	return s, s.Validate()
 }
+
+// stepFields lists the fields of a step spec, for error messages.
+const stepFields = "name, image, commands, env, timeout, cpus, memory, pids, network, read_only, user, retry"
 
 // Validate checks the step's fields against the schema's rules.
 func (s Step) Validate() error {
@@ -134,7 +154,131 @@ func (s Step) Validate() error {
 			return invalidStep("step %s: env name %q is not valid", s.Name, truncate(k, 80))
 		}
 	}
+	if err := s.Limits.Validate(); err != nil {
+		return invalidStep("step %s: %v", s.Name, err)
+	}
+	if s.Retry != nil {
+		if err := s.Retry.Validate(); err != nil {
+			return invalidStep("step %s: %v", s.Name, err)
+		}
+	}
 	return nil
+}
+
+func numberField(name string, v gjson.Result) (float64, error) {
+	if v.Type != gjson.Number {
+		return 0, invalidStep("field %q must be a number", name)
+	}
+	return v.Float(), nil
+}
+
+func integerField(name string, v gjson.Result) (int64, error) {
+	f, err := numberField(name, v)
+	if err != nil {
+		return 0, err
+	}
+	if f != float64(int64(f)) || f < 0 || f > 1<<52 {
+		return 0, invalidStep("field %q must be a non-negative integer", name)
+	}
+	return int64(f), nil
+}
+
+func boolField(name string, v gjson.Result) (bool, error) {
+	if v.Type != gjson.True && v.Type != gjson.False {
+		return false, invalidStep("field %q must be true or false", name)
+	}
+	return v.Bool(), nil
+}
+
+// durationField reads a duration given as a string ("30s") or a number of seconds.
+func durationField(name string, v gjson.Result) (Duration, error) {
+	switch v.Type {
+	case gjson.String:
+		d, err := ParseDuration(v.String())
+		if err != nil {
+			return 0, invalidStep("field %q: %v", name, err)
+		}
+		return d, nil
+	case gjson.Number:
+		f := v.Float()
+		if f < 0 || f > maxStepTimeout.Seconds() {
+			return 0, invalidStep("field %q: %g seconds is out of range", name, f)
+		}
+		return Duration(f * float64(time.Second)), nil
+	}
+	return 0, invalidStep("field %q must be a duration string like \"30s\" or a number of seconds", name)
+}
+
+// memoryField reads a size given as a string ("512m") or a number of bytes.
+func memoryField(v gjson.Result) (int64, error) {
+	switch v.Type {
+	case gjson.String:
+		n, err := ParseMemory(v.String())
+		if err != nil {
+			return 0, invalidStep("field \"memory\": %v", err)
+		}
+		return n, nil
+	case gjson.Number:
+		return integerField("memory", v)
+	}
+	return 0, invalidStep("field \"memory\" must be a size like \"512m\" or a number of bytes")
+}
+
+func parseRetry(v gjson.Result) (*Retry, error) {
+	if !v.IsObject() {
+		return nil, invalidStep("field \"retry\" must be an object")
+	}
+	r := &Retry{}
+	var err error
+	seen := map[string]bool{}
+	v.ForEach(func(key, value gjson.Result) bool {
+		k := key.String()
+		if seen[k] {
+			err = invalidStep("retry field %q given twice", k)
+			return false
+		}
+		seen[k] = true
+		switch k {
+		case "retries":
+			var n int64
+			n, err = integerField("retry.retries", value)
+			r.Retries = int(min(n, maxRetries+1))
+		case "initial":
+			r.Initial, err = durationField("retry.initial", value)
+		case "max":
+			r.Max, err = durationField("retry.max", value)
+		case "factor":
+			r.Factor, err = numberField("retry.factor", value)
+		case "on_exit_codes":
+			if !value.IsArray() || len(value.Array()) > 256 {
+				err = invalidStep("retry.on_exit_codes must be a list of at most 256 exit codes")
+				return false
+			}
+			for _, c := range value.Array() {
+				var n int64
+				if n, err = integerField("retry.on_exit_codes", c); err != nil {
+					return false
+				}
+				r.OnExitCodes = append(r.OnExitCodes, int(min(n, 256)))
+			}
+		case "on_error_kinds":
+			if !value.IsArray() || len(value.Array()) > 16 {
+				err = invalidStep("retry.on_error_kinds must be a list of error kinds")
+				return false
+			}
+			for _, c := range value.Array() {
+				var kind string
+				if kind, err = stringField("retry.on_error_kinds", c); err != nil {
+					return false
+				}
+				r.OnErrorKinds = append(r.OnErrorKinds, kind)
+			}
+		default:
+			err = invalidStep("unknown retry field %q (retries, initial, factor, max, on_exit_codes, on_error_kinds)", truncate(k, 64))
+		}
+		return err == nil
+	})
+	return r, err
 }
 
 func stringField(name string, v gjson.Result) (string, error) {

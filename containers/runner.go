@@ -54,8 +54,14 @@ type ContainerSpec struct {
 	Env     []string          // KEY=VALUE, sorted
 	RunDir  string            // absolute host path bind-mounted at WorkDir
 	WorkDir string            // the mount point, also the working directory
-	Network string            // Docker network mode; "none" by default
 	Labels  map[string]string // LabelRun, LabelStep, ...
+	Limits                    // merged with the run's defaults; Network is never ""
+}
+
+// Exit is how a container ended.
+type Exit struct {
+	Code      int  // the exit code of its process
+	OOMKilled bool // the kernel's OOM killer killed it
 }
 
 // Engine runs containers. It is the narrow interface the Runner needs; the
@@ -65,20 +71,20 @@ type Engine interface {
 	// its id. It wraps ErrImageUnavailable when it cannot.
 	EnsureImage(ctx context.Context, ref string, pull PullPolicy) (id string, err error)
 	// Run creates and starts one container, streams its stdout and stderr
-	// apart while it runs, waits for it and removes it on every path. It
-	// returns the exit code; err is for engine failures only.
-	Run(ctx context.Context, spec ContainerSpec, stdout, stderr io.Writer) (exitCode int, err error)
+	// apart while it runs, waits for it and removes it on every path. err is
+	// for engine failures and for ctx ending (then it wraps ctx.Err()).
+	Run(ctx context.Context, spec ContainerSpec, stdout, stderr io.Writer) (Exit, error)
 }
 
 // Runner runs steps on an Engine for one workflow run. Its zero value is not
 // usable: Engine, RunDir and RunID are required.
 type Runner struct {
-	Engine  Engine
-	RunDir  string            // absolute path of the run directory
-	RunID   string            // value of LabelRun
-	Env     map[string]string // defaults under every step's env (`--env`)
-	Pull    PullPolicy        // "" means PullMissing
-	Network string            // "" means "none"
+	Engine   Engine
+	RunDir   string            // absolute path of the run directory
+	RunID    string            // value of LabelRun
+	Env      map[string]string // defaults under every step's env (`--env`)
+	Pull     PullPolicy        // "" means PullMissing
+	Defaults Limits            // the CLI's defaults under every step's limits; Network "" means "none"
 }
 
 // Live receives a step's output while it runs, for the console. Either may be nil.
@@ -86,76 +92,152 @@ type Live struct {
 	Stdout, Stderr io.Writer
 }
 
-// StepDir is the folder of a step's output files, relative to the run directory.
-func StepDir(handle uint32, name string) string {
-	return filepath.Join(".wflow", "steps", fmt.Sprintf("%04d-%s", handle, name))
+// StepDir is the folder of a step's output files, relative to the run
+// directory; attempts after the first of a retried step get their own.
+func StepDir(handle uint32, name string, attempt int) string {
+	dir := fmt.Sprintf("%04d-%s", handle, name)
+	if attempt > 1 {
+		dir += fmt.Sprintf("-attempt%d", attempt)
+	}
+	return filepath.Join(".wflow", "steps", dir)
 }
+
+// TimeoutExitCode is the return code of a step killed at its timeout, as
+// timeout(1) reports it.
+const TimeoutExitCode = 124
 
 // Run runs the step's commands in order, each in its own container, and
 // stops at the first non-zero exit code, which becomes the step's return
-// code. Failures of the engine are reported in the Result (returncode 1 with
-// Error and ErrorKind set), never as a panic or a lost result.
-func (r *Runner) Run(ctx context.Context, handle uint32, step Step, live Live) (res Result) {
-	res = Result{Step: step.Name, Handle: handle, Image: step.Image, Started: time.Now().UTC(), Commands: []CommandResult{}}
-	defer func() {
-		res.Finished = time.Now().UTC()
-		res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
-	}()
-	fail := func(kind string, err error) Result {
-		res.ReturnCode = 1
-		res.ErrorKind = kind
-		res.Error = err.Error()
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			res.ErrorKind = ErrorKindCancelled
-			res.Error = "the run was cancelled while the step ran; its container was removed"
-		}
-		return res
+// code. A step with a retry policy runs again while its policy says so.
+// Failures of the engine are reported in the Result (Error and ErrorKind
+// set), never as a panic or a lost result.
+func (r *Runner) Run(ctx context.Context, handle uint32, step Step, live Live) Result {
+	res := Result{Step: step.Name, Handle: handle, Image: step.Image, Started: time.Now().UTC(), Commands: []CommandResult{}}
+	limits := step.Limits.Merge(r.Defaults)
+	if limits.Network == "" {
+		limits.Network = "none"
+	}
+	allowed := r.Defaults.Network
+	if allowed == "" {
+		allowed = "none"
 	}
 
-	dir := StepDir(handle, step.Name)
-	if err := os.MkdirAll(filepath.Join(r.RunDir, dir), 0o755); err != nil {
-		return fail(ErrorKindIO, fmt.Errorf("step output folder: %w", err))
-	}
-	res.StdoutFile = filepath.Join(dir, "stdout")
-	res.StderrFile = filepath.Join(dir, "stderr")
-	stdout, err := newStream(filepath.Join(r.RunDir, res.StdoutFile), abi.MaxStreamText, live.Stdout)
-	if err != nil {
-		return fail(ErrorKindIO, err)
-	}
-	stderr, err := newStream(filepath.Join(r.RunDir, res.StderrFile), abi.MaxStreamText, live.Stderr)
-	if err != nil {
-		stdout.close()
-		return fail(ErrorKindIO, err)
-	}
-	defer func() {
-		// Runs before the timing defer above: the Result gets the final text.
-		res.Stdout, res.StdoutTruncated = stdout.tail.text()
-		res.Stderr, res.StderrTruncated = stderr.tail.text()
-		errOut, errErr := stdout.close(), stderr.close()
-		if err := errors.Join(errOut, errErr); err != nil && res.Error == "" {
-			res.ReturnCode, res.ErrorKind, res.Error = 1, ErrorKindIO, "writing step output: "+err.Error()
+	var a attempt
+	switch {
+	case limits.Network != "none" && limits.Network != allowed:
+		a = attempt{Attempt: Attempt{Attempt: 1, ReturnCode: 1, ErrorKind: ErrorKindNetwork,
+			Error: fmt.Sprintf("network %q is not allowed in this run (run with --network %s to allow it)", limits.Network, limits.Network),
+			Started: res.Started, Commands: []CommandResult{}}}
+		a.Finished = a.Started
+	default:
+		id, err := r.ensureImage(ctx, step.Image)
+		res.ImageID = id
+		if err != nil {
+			a = attempt{Attempt: Attempt{Attempt: 1, ReturnCode: 1, Started: res.Started, Commands: []CommandResult{}}}
+			kind := ErrorKindEngine
+			if errors.Is(err, ErrImageUnavailable) {
+				kind = ErrorKindImage
+			}
+			a.fail(kind, err)
+			a.Finished = time.Now().UTC()
+			break
 		}
-	}()
+		for n := 1; ; n++ {
+			a = r.attempt(ctx, handle, n, step, limits, live)
+			if step.Retry == nil {
+				break
+			}
+			res.Attempts = append(res.Attempts, a.Attempt)
+			if n > step.Retry.Retries || !step.Retry.matches(a.ReturnCode, a.ErrorKind) {
+				break
+			}
+			select {
+			case <-time.After(step.Retry.Delay(n)):
+			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
 
+	res.ReturnCode, res.Error, res.ErrorKind = a.ReturnCode, a.Error, a.ErrorKind
+	res.StdoutFile, res.StderrFile, res.Commands = a.StdoutFile, a.StderrFile, a.Commands
+	res.Stdout, res.StdoutTruncated, res.Stderr, res.StderrTruncated = a.stdout, a.stdoutCut, a.stderr, a.stderrCut
+	res.Finished = time.Now().UTC()
+	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
+	return res
+}
+
+// attempt is one Attempt plus the text of its streams.
+type attempt struct {
+	Attempt
+	stdout, stderr       string
+	stdoutCut, stderrCut bool
+}
+
+func (a *attempt) fail(kind string, err error) {
+	a.ReturnCode, a.ErrorKind, a.Error = 1, kind, err.Error()
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		a.ErrorKind = ErrorKindCancelled
+		a.Error = "the run was cancelled while the step ran; its container was removed"
+	}
+}
+
+func (r *Runner) ensureImage(ctx context.Context, ref string) (string, error) {
 	pull := r.Pull
 	if pull == "" {
 		pull = PullMissing
 	}
-	id, err := r.Engine.EnsureImage(ctx, step.Image, pull)
-	if err != nil {
-		if errors.Is(err, ErrImageUnavailable) {
-			return fail(ErrorKindImage, err)
-		}
-		return fail(ErrorKindEngine, err)
-	}
-	res.ImageID = id
+	return r.Engine.EnsureImage(ctx, ref, pull)
+}
 
+// attempt runs the step's commands once, under the step's timeout.
+func (r *Runner) attempt(ctx context.Context, handle uint32, n int, step Step, limits Limits, live Live) (a attempt) {
+	a.Attempt = Attempt{Attempt: n, Started: time.Now().UTC(), Commands: []CommandResult{}}
+	defer func() {
+		a.Finished = time.Now().UTC()
+		a.DurationMS = a.Finished.Sub(a.Started).Milliseconds()
+	}()
+
+	dir := StepDir(handle, step.Name, n)
+	if err := os.MkdirAll(filepath.Join(r.RunDir, dir), 0o755); err != nil {
+		a.fail(ErrorKindIO, fmt.Errorf("step output folder: %w", err))
+		return a
+	}
+	a.StdoutFile = filepath.Join(dir, "stdout")
+	a.StderrFile = filepath.Join(dir, "stderr")
+	stdout, err := newStream(filepath.Join(r.RunDir, a.StdoutFile), abi.MaxStreamText, live.Stdout)
+	if err != nil {
+		a.fail(ErrorKindIO, err)
+		return a
+	}
+	stderr, err := newStream(filepath.Join(r.RunDir, a.StderrFile), abi.MaxStreamText, live.Stderr)
+	if err != nil {
+		stdout.close()
+		a.fail(ErrorKindIO, err)
+		return a
+	}
+	defer func() {
+		a.stdout, a.stdoutCut = stdout.tail.text()
+		a.stderr, a.stderrCut = stderr.tail.text()
+		if err := errors.Join(stdout.close(), stderr.close()); err != nil && a.Error == "" {
+			a.fail(ErrorKindIO, fmt.Errorf("writing step output: %w", err))
+		}
+	}()
+
+	runCtx := ctx
+	if limits.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, time.Duration(limits.Timeout))
+		defer cancel()
+	}
 	spec := ContainerSpec{
 		Image:   step.Image,
 		Env:     r.env(step.Env),
 		RunDir:  r.RunDir,
 		WorkDir: abi.RunDirMountPoint,
-		Network: r.Network,
+		Limits:  limits,
 		Labels: map[string]string{
 			LabelRun:    r.RunID,
 			LabelStep:   step.Name,
@@ -163,26 +245,36 @@ func (r *Runner) Run(ctx context.Context, handle uint32, step Step, live Live) (
 			LabelPID:    strconv.Itoa(os.Getpid()),
 		},
 	}
-	if spec.Network == "" {
-		spec.Network = "none"
-	}
 	for _, c := range step.Commands {
 		spec.Args = c.Args()
 		start := time.Now()
-		code, err := r.Engine.Run(ctx, spec, stdout, stderr)
-		cr := CommandResult{Args: spec.Args, ReturnCode: code, DurationMS: time.Since(start).Milliseconds()}
-		if err != nil {
+		exit, err := r.Engine.Run(runCtx, spec, stdout, stderr)
+		cr := CommandResult{Args: spec.Args, ReturnCode: exit.Code, DurationMS: time.Since(start).Milliseconds()}
+		switch {
+		case err != nil && ctx.Err() == nil && runCtx.Err() != nil:
+			cr.ReturnCode = TimeoutExitCode
+			a.Commands = append(a.Commands, cr)
+			a.ReturnCode, a.ErrorKind = TimeoutExitCode, ErrorKindTimeout
+			a.Error = fmt.Sprintf("the step ran past its timeout of %s and was killed", time.Duration(limits.Timeout))
+			return a
+		case err != nil:
 			cr.ReturnCode = 1
-			res.Commands = append(res.Commands, cr)
-			return fail(ErrorKindEngine, err)
+			a.Commands = append(a.Commands, cr)
+			a.fail(ErrorKindEngine, err)
+			return a
 		}
-		res.Commands = append(res.Commands, cr)
-		if code != 0 {
-			res.ReturnCode = code
-			return res
+		a.Commands = append(a.Commands, cr)
+		if exit.OOMKilled {
+			a.ReturnCode, a.ErrorKind = exit.Code, ErrorKindOOM
+			a.Error = fmt.Sprintf("command %d was killed by the OOM killer at the step's memory limit of %d MiB", len(a.Commands), limits.Memory>>20)
+			return a
+		}
+		if exit.Code != 0 {
+			a.ReturnCode = exit.Code
+			return a
 		}
 	}
-	return res
+	return a
 }
 
 // env merges the run's defaults with the step's env, the step winning.

@@ -27,11 +27,11 @@ func (f *fakeEngine) EnsureImage(ctx context.Context, ref string, pull PullPolic
 	return "sha256:fake", nil
 }
 
-func (f *fakeEngine) Run(ctx context.Context, spec ContainerSpec, stdout, stderr io.Writer) (int, error) {
+func (f *fakeEngine) Run(ctx context.Context, spec ContainerSpec, stdout, stderr io.Writer) (Exit, error) {
 	f.ran = append(f.ran, spec.Args)
 	f.specs = append(f.specs, spec)
 	if f.runErr != nil {
-		return 1, f.runErr
+		return Exit{Code: 1}, f.runErr
 	}
 	code := 0
 	for _, a := range spec.Args {
@@ -45,7 +45,7 @@ func (f *fakeEngine) Run(ctx context.Context, spec ContainerSpec, stdout, stderr
 			fmt.Sscan(arg, &code)
 		}
 	}
-	return code, nil
+	return Exit{Code: code}, nil
 }
 
 func newTestRunner(t *testing.T, e Engine) *Runner {

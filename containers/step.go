@@ -44,6 +44,8 @@ type Step struct {
 	Image    string            `json:"image"`
 	Commands []Command         `json:"commands"`
 	Env      map[string]string `json:"env,omitempty"`
+	Limits                     // timeout, cpus, memory, pids, network, read_only, user
+	Retry    *Retry            `json:"retry,omitempty"`
 }
 
 // Error kinds of a Result whose step could not run to completion. A step whose
@@ -53,6 +55,9 @@ const (
 	ErrorKindEngine    = "engine"    // the container engine failed
 	ErrorKindCancelled = "cancelled" // the run was cancelled while the step ran
 	ErrorKindIO        = "io"        // the step's output files could not be written
+	ErrorKindTimeout   = "timeout"   // the step ran past its timeout and was killed
+	ErrorKindOOM       = "oom"       // a command was killed by the kernel's OOM killer at the step's memory limit
+	ErrorKindNetwork   = "network"   // the step asked for a network the run does not allow
 )
 
 // CommandResult is the outcome of one command of a step.
@@ -60,6 +65,21 @@ type CommandResult struct {
 	Args       []string `json:"args"`
 	ReturnCode int      `json:"returncode"`
 	DurationMS int64    `json:"duration_ms"`
+}
+
+// Attempt is one run of a step's commands; a step with a retry policy has
+// one per try, in order.
+type Attempt struct {
+	Attempt    int             `json:"attempt"` // 1 for the first
+	ReturnCode int             `json:"returncode"`
+	Error      string          `json:"error,omitempty"`
+	ErrorKind  string          `json:"error_kind,omitempty"`
+	StdoutFile string          `json:"stdout_file,omitempty"`
+	StderrFile string          `json:"stderr_file,omitempty"`
+	Started    time.Time       `json:"started"`
+	Finished   time.Time       `json:"finished"`
+	DurationMS int64           `json:"duration_ms"`
+	Commands   []CommandResult `json:"commands"`
 }
 
 // Result is a step's ExecResult: what the module receives and the run report
@@ -82,6 +102,7 @@ type Result struct {
 	Finished        time.Time       `json:"finished"`
 	DurationMS      int64           `json:"duration_ms"`
 	Commands        []CommandResult `json:"commands"`
+	Attempts        []Attempt       `json:"attempts,omitempty"` // every try, when the step has a retry policy
 }
 
 // OK reports whether every command ran and exited zero.

@@ -37,6 +37,13 @@ type runOptions struct {
 	timeout    time.Duration
 	memoryMiB  uint32
 	cacheDir   string
+
+	stepTimeout time.Duration
+	cpus        float64
+	memory      string
+	pids        int64
+	readOnly    bool
+	user        string
 }
 
 func runFlags(o *runOptions) *pflag.FlagSet {
@@ -49,7 +56,13 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringArrayVar(&o.vars, "var", nil, "fixed variable `name=value` substituted for $name in commands (repeatable)")
 	fs.IntVar(&o.parallel, "parallel", 4, "steps running at once")
 	fs.StringVar(&o.pull, "pull", "missing", "when to pull step images: missing, always or never")
-	fs.StringVar(&o.network, "network", "none", "Docker network mode of steps (none: no network)")
+	fs.StringVar(&o.network, "network", "none", "Docker network mode of steps, and the only one besides none a step may ask for")
+	fs.DurationVar(&o.stepTimeout, "step-timeout", 0, "default wall-clock limit of a step, e.g. 10m (0: none)")
+	fs.Float64Var(&o.cpus, "cpus", 0, "default CPU cores of a step, e.g. 1.5 (0: no limit)")
+	fs.StringVar(&o.memory, "memory", "", "default memory limit of a step, e.g. 512m (none: no limit)")
+	fs.Int64Var(&o.pids, "pids", 4096, "default limit of processes in a step (0: no limit)")
+	fs.BoolVar(&o.readOnly, "read-only", false, "give every step a read-only root filesystem (the run directory and /tmp stay writable)")
+	fs.StringVar(&o.user, "user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "default user of steps, uid[:gid] or name[:group]")
 	fs.DurationVar(&o.timeout, "timeout", 0, "wall-clock limit of the whole workflow, e.g. 30m (0: none)")
 	fs.Uint32Var(&o.memoryMiB, "max-memory", runtime.DefaultMemoryLimitMiB, "memory limit of the workflow module in MiB")
 	fs.StringVar(&o.cacheDir, "cache-dir", runtime.DefaultCacheDir(), "compilation cache folder")
@@ -102,6 +115,11 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	pull, err := containers.ParsePullPolicy(o.pull)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow run: --pull: %v\n", err)
+		return exitUsage
+	}
+	limits, err := o.stepLimits()
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 		return exitUsage
 	}
 	if o.parallel < 1 {
@@ -157,12 +175,12 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 	host := hostfuncs.New(ctx, hostfuncs.Config{
 		Runner: &containers.Runner{
-			Engine:  engine,
-			RunDir:  rundir,
-			RunID:   runID,
-			Env:     env,
-			Pull:    pull,
-			Network: o.network,
+			Engine:   engine,
+			RunDir:   rundir,
+			RunID:    runID,
+			Env:      env,
+			Pull:     pull,
+			Defaults: limits,
 		},
 		Params:   params,
 		Vars:     vars,
@@ -222,6 +240,29 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailed
 	}
 	return exitOK
+}
+
+// stepLimits turns the step-limit flags into the runner's defaults.
+func (o *runOptions) stepLimits() (containers.Limits, error) {
+	l := containers.Limits{
+		Timeout:  containers.Duration(o.stepTimeout),
+		CPUs:     o.cpus,
+		Pids:     o.pids,
+		Network:  o.network,
+		ReadOnly: o.readOnly,
+		User:     o.user,
+	}
+	if o.memory != "" && o.memory != "none" {
+		m, err := containers.ParseMemory(o.memory)
+		if err != nil {
+			return l, fmt.Errorf("--memory: %v", err)
+		}
+		l.Memory = m
+	}
+	if err := l.Validate(); err != nil {
+		return l, fmt.Errorf("step limits: %v", err)
+	}
+	return l, nil
 }
 
 // buildParams merges the --params file (a JSON object) with -p key=value

@@ -49,10 +49,10 @@ func BenchmarkTrivialStep(b *testing.B) {
 	})
 	b.Run("wflow=engine-run", func(b *testing.B) {
 		spec := containers.ContainerSpec{Image: testenv.BusyboxImage, Args: []string{"true"}, RunDir: b.TempDir(),
-			WorkDir: "/wflow", Network: "none", Labels: map[string]string{containers.LabelRun: "bench-engine"}}
+			WorkDir: "/wflow", Limits: containers.Limits{Network: "none"}, Labels: map[string]string{containers.LabelRun: "bench-engine"}}
 		for i := 0; i < b.N; i++ {
-			if code, err := e.Run(ctx, spec, io.Discard, io.Discard); err != nil || code != 0 {
-				b.Fatal(code, err)
+			if exit, err := e.Run(ctx, spec, io.Discard, io.Discard); err != nil || exit.Code != 0 {
+				b.Fatal(exit, err)
 			}
 		}
 	})

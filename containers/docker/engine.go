@@ -104,7 +104,8 @@ func (e *Engine) pull(ctx context.Context, ref string) error {
 
 // Run implements containers.Engine: create, start, stream logs, wait, and
 // remove on every path, even when ctx is cancelled.
-func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout, stderr io.Writer) (code int, err error) {
+func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout, stderr io.Writer) (exit containers.Exit, err error) {
+	exit.Code = 1 // until the container tells
 	cctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	created, cerr := e.cli.ContainerCreate(cctx,
 		&container.Config{
@@ -113,19 +114,17 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 			Env:        spec.Env,
 			WorkingDir: spec.WorkDir,
 			Labels:     spec.Labels,
+			User:       spec.User,
 		},
-		&container.HostConfig{
-			Binds:       []string{spec.RunDir + ":" + spec.WorkDir},
-			NetworkMode: container.NetworkMode(spec.Network),
-		},
+		hostConfig(spec),
 		nil, nil, "")
 	cancel()
 	if cerr != nil {
-		return 1, fmt.Errorf("create container: %w", cerr)
+		return exit, fmt.Errorf("create container: %w", cerr)
 	}
 	defer func() {
 		if rmErr := e.remove(ctx, created.ID); rmErr != nil && err == nil {
-			code, err = 1, rmErr
+			err = rmErr
 		}
 	}()
 
@@ -133,35 +132,69 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 	err = e.cli.ContainerStart(cctx, created.ID, container.StartOptions{})
 	cancel()
 	if err != nil {
-		return 1, fmt.Errorf("start container: %w", err)
+		return exit, fmt.Errorf("start container: %w", err)
 	}
 
 	logs, err := e.cli.ContainerLogs(ctx, created.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
 	if err != nil {
-		return 1, fmt.Errorf("container logs: %w", err)
+		return exit, fmt.Errorf("container logs: %w", err)
 	}
 	_, copyErr := stdcopy.StdCopy(stdout, stderr, logs)
 	logs.Close()
 	if ctx.Err() != nil {
-		return 1, ctx.Err()
+		return exit, ctx.Err()
 	}
 	if copyErr != nil {
-		return 1, fmt.Errorf("container logs: %w", copyErr)
+		return exit, fmt.Errorf("container logs: %w", copyErr)
 	}
 
 	waitc, errc := e.cli.ContainerWait(ctx, created.ID, container.WaitConditionNotRunning)
 	select {
 	case w := <-waitc:
 		if w.Error != nil && w.Error.Message != "" {
-			return 1, fmt.Errorf("wait for container: %s", w.Error.Message)
+			return exit, fmt.Errorf("wait for container: %s", w.Error.Message)
 		}
-		return int(w.StatusCode), nil
+		exit.Code = int(w.StatusCode)
 	case err := <-errc:
 		if ctx.Err() != nil {
-			return 1, ctx.Err()
+			return exit, ctx.Err()
 		}
-		return 1, fmt.Errorf("wait for container: %w", err)
+		return exit, fmt.Errorf("wait for container: %w", err)
 	}
+	if exit.Code == 137 && spec.Memory > 0 {
+		// Killed: by the OOM killer at the memory limit, or by someone else.
+		ictx, cancel := context.WithTimeout(ctx, controlTimeout)
+		info, err := e.cli.ContainerInspect(ictx, created.ID)
+		cancel()
+		if err == nil && info.State != nil {
+			exit.OOMKilled = info.State.OOMKilled
+		}
+	}
+	return exit, nil
+}
+
+// hostConfig maps a step's limits to Docker's host configuration.
+func hostConfig(spec containers.ContainerSpec) *container.HostConfig {
+	hc := &container.HostConfig{
+		Binds:          []string{spec.RunDir + ":" + spec.WorkDir},
+		NetworkMode:    container.NetworkMode(spec.Network),
+		ReadonlyRootfs: spec.ReadOnly,
+	}
+	if spec.ReadOnly {
+		hc.Tmpfs = map[string]string{"/tmp": "rw,nosuid,nodev,size=64m"}
+	}
+	if spec.CPUs > 0 {
+		hc.NanoCPUs = int64(spec.CPUs * 1e9)
+	}
+	if spec.Memory > 0 {
+		hc.Memory = spec.Memory
+		hc.MemorySwap = spec.Memory // no swap: the limit is the limit
+	}
+	if spec.Pids > 0 {
+		pids := spec.Pids
+		hc.PidsLimit = &pids
+	}
+	return hc
 }
 
 // remove force-removes a container under a fresh context, so that it runs
