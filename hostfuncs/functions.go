@@ -11,7 +11,24 @@ import (
 
 // params_get(buf_ptr, buf_cap, len_ptr) -> errno
 func (h *Host) paramsGet(_ context.Context, mem guestMemory, a []uint32) *callError {
-	return mem.answer(a[0], a[1], a[2], h.cfg.Params)
+	return h.answer(mem, a[0], a[1], a[2], h.cfg.Params)
+}
+
+// answer is mem.answer within the module's budget of returned bytes.
+func (h *Host) answer(mem guestMemory, bufPtr, bufCap, lenPtr uint32, data []byte) *callError {
+	h.mu.Lock()
+	over := h.returned+int64(len(data)) > h.cfg.Budget.MaxResultBytes
+	h.mu.Unlock()
+	if over && uint32(len(data)) <= bufCap {
+		return overBudget("the module read more than %d bytes of answers from the host (--max-result-bytes)", h.cfg.Budget.MaxResultBytes)
+	}
+	if err := mem.answer(bufPtr, bufCap, lenPtr, data); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.returned += int64(len(data))
+	h.mu.Unlock()
+	return nil
 }
 
 // step_submit(spec_ptr, spec_len, handle_ptr) -> errno
@@ -65,10 +82,15 @@ func (h *Host) submit(mem guestMemory, specPtr, specLen, handlePtr uint32) (*tas
 	}
 
 	h.mu.Lock()
-	if len(h.tasks) >= abi.MaxOpenHandles {
+	if h.started >= h.cfg.Budget.MaxSteps {
 		h.mu.Unlock()
-		return nil, fail(abi.ErrLimit, "%d handles are open, at most %d: read the results of finished steps with step_result to free them", len(h.tasks), abi.MaxOpenHandles)
+		return nil, overBudget("the module submitted more than %d steps (--max-steps)", h.cfg.Budget.MaxSteps)
 	}
+	if len(h.tasks) >= h.cfg.Budget.MaxHandles {
+		h.mu.Unlock()
+		return nil, fail(abi.ErrLimit, "%d handles are open, at most %d (--max-handles): read the results of finished steps with step_result to free them", len(h.tasks), h.cfg.Budget.MaxHandles)
+	}
+	h.started++
 	h.next++
 	t := &task{handle: h.next, step: step}
 	h.tasks[t.handle] = t
@@ -185,7 +207,10 @@ func (h *Host) stepResult(_ context.Context, mem guestMemory, a []uint32) *callE
 	if !t.done {
 		return fail(abi.ErrPending, "step %s (handle %d) has not finished; step_wait for it first", t.step.Name, handle)
 	}
-	if err := mem.answer(bufPtr, bufCap, lenPtr, t.json); err != nil {
+	h.mu.Unlock()
+	err := h.answer(mem, bufPtr, bufCap, lenPtr, t.json)
+	h.mu.Lock()
+	if err != nil {
 		return err
 	}
 	delete(h.tasks, handle)
@@ -231,5 +256,5 @@ func (h *Host) errorGet(_ context.Context, mem guestMemory, a []uint32) *callErr
 	h.mu.Lock()
 	msg := h.lastErr
 	h.mu.Unlock()
-	return mem.answer(a[0], a[1], a[2], msg)
+	return h.answer(mem, a[0], a[1], a[2], msg)
 }

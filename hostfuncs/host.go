@@ -17,6 +17,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
@@ -48,7 +49,27 @@ type Config struct {
 	Vars     map[string]string // fixed variables substituted into commands
 	Parallel int               // steps running at once; 0 means 4
 	Observer Observer          // nil means nobody listens
+	Budget   Budget            // host-call budget of the module
 }
+
+// Budget caps what one module may ask of the host over its whole run. A
+// module over MaxSteps or MaxResultBytes is ended; over MaxHandles, its
+// submit fails with abi.ErrLimit until it reads results. Zero fields mean
+// the defaults below.
+type Budget struct {
+	MaxSteps       int   // steps submitted; default DefaultMaxSteps
+	MaxResultBytes int64 // bytes of answers copied into the module; default DefaultMaxResultBytes
+	MaxHandles     int   // handles open at once; default abi.MaxOpenHandles
+}
+
+// Defaults of Budget.
+const (
+	DefaultMaxSteps       = 10000
+	DefaultMaxResultBytes = 1 << 30
+)
+
+// ExitLimit is the exit code of a module ended for going over its budget.
+const ExitLimit = 125
 
 // Host is the state behind one module instance's host functions: its
 // handles, its last error and its output. Create one per run with New.
@@ -67,6 +88,9 @@ type Host struct {
 	results  []containers.Result
 	output   json.RawMessage
 	lastErr  []byte
+	started  int    // steps submitted
+	returned int64  // bytes of answers copied into the module
+	overrun  string // why the module was ended for its budget, or ""
 }
 
 // task is one submitted step.
@@ -88,6 +112,15 @@ func New(ctx context.Context, cfg Config) *Host {
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
+	}
+	if cfg.Budget.MaxSteps <= 0 {
+		cfg.Budget.MaxSteps = DefaultMaxSteps
+	}
+	if cfg.Budget.MaxResultBytes <= 0 {
+		cfg.Budget.MaxResultBytes = DefaultMaxResultBytes
+	}
+	if cfg.Budget.MaxHandles <= 0 {
+		cfg.Budget.MaxHandles = abi.MaxOpenHandles
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	return &Host{
@@ -164,6 +197,14 @@ func (h *Host) adapt(name string, nparams int, fn handler) api.GoModuleFunction 
 			args[i] = api.DecodeU32(stack[i])
 		}
 		err := fn(ctx, guestMemory{mem: memoryOf(mod)}, args[:nparams])
+		if err != nil && err.fatal {
+			h.mu.Lock()
+			h.overrun = err.msg
+			h.mu.Unlock()
+			// End the module now, as proc_exit does: no guest code runs after this call.
+			mod.CloseWithExitCode(ctx, ExitLimit)
+			panic(sys.NewExitError(ExitLimit))
+		}
 		errno := abi.OK
 		if err != nil {
 			errno = err.errno
@@ -206,6 +247,14 @@ func errorJSON(function string, err *callError) []byte {
 	}
 	b, _ := json.Marshal(msg)
 	return b
+}
+
+// Overrun returns why the module was ended for going over its budget
+// (naming the limit and its flag), or "" when it was not.
+func (h *Host) Overrun() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.overrun
 }
 
 // Results returns the results of every finished step, in the order they finished.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
@@ -484,4 +486,49 @@ func TestParallelLimitAndShutdown(t *testing.T) {
 	}
 	p.write(0, []byte(validSpec))
 	p.expect(p.call(abi.FuncStepSubmit, 0, uint32(len(validSpec)), 60000), abi.ErrCancelled, abi.FuncStepSubmit, "cancelled")
+}
+
+func TestBudget(t *testing.T) {
+	t.Run("max steps ends the module", func(t *testing.T) {
+		p := newProbe(t, Config{Budget: Budget{MaxSteps: 2}})
+		p.submit("a")
+		p.submit("b")
+		p.write(0, []byte(validSpec))
+		_, err := p.mod.ExportedFunction(abi.FuncStepSubmit).Call(context.Background(), 0, uint64(len(validSpec)), 60000)
+		var exit *sys.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != ExitLimit {
+			t.Fatalf("third submit: %v, want the module ended with %d", err, ExitLimit)
+		}
+		if o := p.host.Overrun(); !strings.Contains(o, "more than 2 steps (--max-steps)") {
+			t.Errorf("overrun %q", o)
+		}
+	})
+	t.Run("max result bytes ends the module", func(t *testing.T) {
+		p := newProbe(t, Config{Params: []byte(`{"k":"0123456789"}`), Budget: Budget{MaxResultBytes: 30}})
+		if e := p.call(abi.FuncParamsGet, 100, 100, 0); e != abi.OK {
+			t.Fatal(e)
+		}
+		// A too-small buffer costs nothing: only answers delivered count.
+		if e := p.call(abi.FuncParamsGet, 100, 1, 0); e != abi.ErrBufferTooSmall {
+			t.Fatal(e)
+		}
+		_, err := p.mod.ExportedFunction(abi.FuncParamsGet).Call(context.Background(), 100, 100, 0)
+		var exit *sys.ExitError
+		if !errors.As(err, &exit) || !strings.Contains(p.host.Overrun(), "--max-result-bytes") {
+			t.Fatalf("second read: %v, overrun %q", err, p.host.Overrun())
+		}
+	})
+	t.Run("max handles is backpressure", func(t *testing.T) {
+		p := newProbe(t, Config{Budget: Budget{MaxHandles: 2}})
+		h := p.submit("a")
+		p.submit("b")
+		p.write(0, []byte(validSpec))
+		p.expect(p.call(abi.FuncStepSubmit, 0, uint32(len(validSpec)), 60000), abi.ErrLimit, abi.FuncStepSubmit, "--max-handles")
+		p.wait(h)
+		p.result(h)
+		p.submit("c")
+		if p.host.Overrun() != "" {
+			t.Errorf("overrun %q", p.host.Overrun())
+		}
+	})
 }

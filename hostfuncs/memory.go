@@ -13,12 +13,18 @@ import (
 type callError struct {
 	errno abi.Errno
 	msg   string
+	fatal bool // the module is over its budget and is ended
 }
 
 func (e *callError) Error() string { return e.errno.String() + ": " + e.msg }
 
 func fail(errno abi.Errno, format string, args ...any) *callError {
 	return &callError{errno: errno, msg: fmt.Sprintf(format, args...)}
+}
+
+// overBudget ends the module: it went past a run-wide budget.
+func overBudget(format string, args ...any) *callError {
+	return &callError{errno: abi.ErrLimit, msg: fmt.Sprintf(format, args...), fatal: true}
 }
 
 // guestMemory wraps a module's memory with checked accessors. Every pointer

@@ -50,6 +50,7 @@ const (
 	StatusTrapped   = "trapped"   // the module trapped (unreachable, out of bounds, ...)
 	StatusTimeout   = "timeout"   // the wall-clock limit ended it
 	StatusCancelled = "cancelled" // the caller's context ended it (SIGINT)
+	StatusLimit     = "limit"     // the host ended it for going over its host-call budget
 )
 
 // Outcome is how a module ended.

@@ -38,6 +38,10 @@ type runOptions struct {
 	memoryMiB  uint32
 	cacheDir   string
 
+	maxSteps       int
+	maxResultBytes string
+	maxHandles     int
+
 	stepTimeout time.Duration
 	cpus        float64
 	memory      string
@@ -63,8 +67,11 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.Int64Var(&o.pids, "pids", 4096, "default limit of processes in a step (0: no limit)")
 	fs.BoolVar(&o.readOnly, "read-only", false, "give every step a read-only root filesystem (the run directory and /tmp stay writable)")
 	fs.StringVar(&o.user, "user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "default user of steps, uid[:gid] or name[:group]")
-	fs.DurationVar(&o.timeout, "timeout", 0, "wall-clock limit of the whole workflow, e.g. 30m (0: none)")
+	fs.DurationVar(&o.timeout, "timeout", 24*time.Hour, "wall-clock limit of the whole workflow (0: none)")
 	fs.Uint32Var(&o.memoryMiB, "max-memory", runtime.DefaultMemoryLimitMiB, "memory limit of the workflow module in MiB")
+	fs.IntVar(&o.maxSteps, "max-steps", hostfuncs.DefaultMaxSteps, "steps the module may submit; past it the module is ended")
+	fs.StringVar(&o.maxResultBytes, "max-result-bytes", "1g", "bytes of answers (results, parameters) the module may read; past it the module is ended")
+	fs.IntVar(&o.maxHandles, "max-handles", abi.MaxOpenHandles, "handles the module may hold open; past it submits fail with errno limit")
 	fs.StringVar(&o.cacheDir, "cache-dir", runtime.DefaultCacheDir(), "compilation cache folder")
 	return fs
 }
@@ -115,6 +122,11 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	pull, err := containers.ParsePullPolicy(o.pull)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow run: --pull: %v\n", err)
+		return exitUsage
+	}
+	budget, err := o.budget()
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 		return exitUsage
 	}
 	limits, err := o.stepLimits()
@@ -186,6 +198,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Vars:     vars,
 		Parallel: o.parallel,
 		Observer: con,
+		Budget:   budget,
 	})
 
 	fmt.Fprintf(stdout, "wflow: run %s in %s\n", runID, rundir)
@@ -197,6 +210,9 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	finished := time.Now().UTC()
 	if runErr != nil {
 		outcome = runtime.Outcome{Status: runtime.StatusFailed, ExitCode: 1, Message: "wflow: " + runErr.Error()}
+	}
+	if overrun := host.Overrun(); overrun != "" {
+		outcome = runtime.Outcome{Status: runtime.StatusLimit, ExitCode: hostfuncs.ExitLimit, Message: overrun}
 	}
 
 	sum := sha256.Sum256(wasm)
@@ -240,6 +256,25 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailed
 	}
 	return exitOK
+}
+
+// budget turns the module-budget flags into the host's budget.
+func (o *runOptions) budget() (hostfuncs.Budget, error) {
+	b := hostfuncs.Budget{MaxSteps: o.maxSteps, MaxHandles: o.maxHandles}
+	n, err := containers.ParseMemory(o.maxResultBytes)
+	if err != nil {
+		return b, fmt.Errorf("--max-result-bytes: %v", err)
+	}
+	b.MaxResultBytes = n
+	switch {
+	case o.maxSteps < 1:
+		return b, fmt.Errorf("--max-steps must be at least 1")
+	case o.maxHandles < 1 || o.maxHandles > abi.MaxOpenHandles:
+		return b, fmt.Errorf("--max-handles must lie between 1 and %d", abi.MaxOpenHandles)
+	case n < 1<<20:
+		return b, fmt.Errorf("--max-result-bytes must be at least 1m")
+	}
+	return b, nil
 }
 
 // stepLimits turns the step-limit flags into the runner's defaults.
