@@ -242,8 +242,10 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, step Step, l
 			LabelRun:    r.RunID,
 			LabelStep:   step.Name,
 			LabelHandle: strconv.FormatUint(uint64(handle), 10),
-			LabelPID:    strconv.Itoa(os.Getpid()),
 		},
+	}
+	for k, v := range ProcessLabels() {
+		spec.Labels[k] = v
 	}
 	for _, c := range step.Commands {
 		spec.Args = c.Args()

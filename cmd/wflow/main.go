@@ -3,6 +3,7 @@
 //
 //	wflow run MODULE.wasm [-p key=value]...   run a workflow
 //	wflow validate MODULE.wasm                list a module's imports, name what wflow lacks
+//	wflow gc                                  remove containers left by wflow processes that died
 //	wflow version                             print the version and ABI
 //
 // Exit codes are documented in docs/cli.md.
@@ -56,6 +57,7 @@ const usage = `wflow runs workflows written as WebAssembly modules; their steps 
 Usage:
   wflow run MODULE.wasm [flags]   run a workflow (wflow run --help)
   wflow validate MODULE.wasm      check a module's imports against this wflow's ABI
+  wflow gc                        remove containers left by wflow processes that died
   wflow version                   print wflow's version and ABI version
   wflow help                      print this help
 
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runCommand(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return validateCommand(ctx, args[1:], stdout, stderr)
+	case "gc":
+		return gcCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "wflow %s (ABI %s)\n", wflowVersion(), abi.ModuleName)
 		return exitOK

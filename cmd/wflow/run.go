@@ -178,6 +178,12 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitNoEngine
 	}
 	defer engine.Close()
+	if n, runs, err := containers.RemoveOrphans(ctx, engine); n > 0 || err != nil {
+		fmt.Fprintf(stdout, "wflow: removed %d container(s) left by wflow processes that no longer run%s\n", n, runList(runs))
+		if err != nil {
+			fmt.Fprintf(stderr, "wflow run: removing orphaned containers: %v\n", err)
+		}
+	}
 
 	// Created only now, so that a run refused above leaves no empty folder.
 	if err := os.MkdirAll(rundir, 0o755); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,5 +56,45 @@ func TestSIGINTStopsARunningStep(t *testing.T) {
 	ids, err := e.Labelled(context.Background(), "io.wflow.run", r.RunID)
 	if err != nil || len(ids) != 0 {
 		t.Errorf("containers of the run remain: %v %v", ids, err)
+	}
+}
+
+// TestSIGKILLLeavesOrphansTheNextStartRemoves kills a real wflow process
+// mid-step (so it cannot clean up), then shows that `wflow gc` and the next
+// `wflow run` remove what it left.
+func TestSIGKILLLeavesOrphansTheNextStartRemoves(t *testing.T) {
+	e := testenv.Docker(t)
+	bin := testenv.Wflow(t)
+	module := testenv.GoGuest(t, "./testdata/guests/sleepy")
+	for _, next := range []string{"gc", "run"} {
+		t.Run(next, func(t *testing.T) {
+			cmd := exec.Command(bin, "run", module, "--rundir", t.TempDir())
+			out, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := bufio.NewScanner(out)
+			for lines.Scan() && !strings.Contains(lines.Text(), "[sleepy] zzz") {
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+			ids, _ := e.Labelled(context.Background(), "io.wflow.pid", strconv.Itoa(cmd.Process.Pid))
+			if len(ids) != 1 {
+				t.Fatalf("%d containers of the killed process, want 1 (its running step)", len(ids))
+			}
+			var code int
+			var stdout, stderr string
+			if next == "gc" {
+				code, stdout, stderr = wflow(t, "gc")
+			} else {
+				code, stdout, stderr = wflow(t, "run", watFile(t, "testdata/hello.wat"), "--rundir", t.TempDir())
+			}
+			if code != exitOK || !strings.Contains(stdout, "removed 1 container(s) left by wflow processes that no longer run") {
+				t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			if ids, _ := e.Labelled(context.Background(), "io.wflow.pid", strconv.Itoa(cmd.Process.Pid)); len(ids) != 0 {
+				t.Errorf("orphans remain: %v", ids)
+			}
+		})
 	}
 }

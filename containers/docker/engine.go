@@ -209,6 +209,25 @@ func (e *Engine) remove(ctx context.Context, id string) error {
 	return nil
 }
 
+// List returns the containers carrying label key, running or not, with
+// their labels. It implements containers.Lister.
+func (e *Engine) List(ctx context.Context, key string) ([]containers.Labelled, error) {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	list, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", key))})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]containers.Labelled, len(list))
+	for i, c := range list {
+		out[i] = containers.Labelled{ID: c.ID, Labels: c.Labels}
+	}
+	return out, nil
+}
+
+// Remove force-removes a container; a container already gone is not an error.
+func (e *Engine) Remove(ctx context.Context, id string) error { return e.remove(ctx, id) }
+
 // Labelled lists the ids of containers carrying label key (with value, when
 // value is not empty), running or not.
 func (e *Engine) Labelled(ctx context.Context, key, value string) ([]string, error) {

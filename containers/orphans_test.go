@@ -1,0 +1,53 @@
+package containers
+
+import (
+	"os"
+	"strconv"
+	"testing"
+)
+
+func TestOrphaned(t *testing.T) {
+	alive := func(pid int, start string) bool { return pid == 10 && (start == "" || start == "100") }
+	base := func(kv ...string) map[string]string {
+		m := map[string]string{LabelRun: "r", LabelHost: "h"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	cases := []struct {
+		name   string
+		labels map[string]string
+		want   bool
+	}{
+		{"live process", base(LabelPID, "10"), false},
+		{"live process, same start", base(LabelPID, "10", LabelPIDStart, "100"), false},
+		{"pid reused by another process", base(LabelPID, "10", LabelPIDStart, "99"), true},
+		{"dead process", base(LabelPID, "11"), true},
+		{"another host", map[string]string{LabelRun: "r", LabelHost: "other", LabelPID: "11"}, false},
+		{"no pid", base(), false},
+		{"garbage pid", base(LabelPID, "x"), false},
+		{"not wflow's", map[string]string{LabelHost: "h", LabelPID: "11"}, false},
+	}
+	for _, c := range cases {
+		if got := Orphaned(c.labels, "h", alive); got != c.want {
+			t.Errorf("%s: Orphaned = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestProcessAlive(t *testing.T) {
+	me := ProcessLabels()
+	if me[LabelPID] != strconv.Itoa(os.Getpid()) || me[LabelHost] == "" {
+		t.Fatalf("labels %v", me)
+	}
+	if !ProcessAlive(os.Getpid(), me[LabelPIDStart]) {
+		t.Error("this process is not alive")
+	}
+	if me[LabelPIDStart] != "" && ProcessAlive(os.Getpid(), me[LabelPIDStart]+"1") {
+		t.Error("a different start time was taken for the same process")
+	}
+	if ProcessAlive(1<<30, "") || ProcessAlive(0, "") || ProcessAlive(-1, "") {
+		t.Error("a process that cannot exist is alive")
+	}
+}
