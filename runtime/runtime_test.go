@@ -46,10 +46,10 @@ func TestOutcomes(t *testing.T) {
 		msg     string
 	}{
 		{"testdata/hello.wat", runtime.Config{}, runtime.StatusSucceeded, 0, ""},
-		{"testdata/exit_code.wat", runtime.Config{}, runtime.StatusFailed, 7, "exited with code 7"},
-		{"testdata/trap.wat", runtime.Config{}, runtime.StatusTrapped, 1, "unreachable"},
-		{"testdata/loop.wat", runtime.Config{Timeout: 300 * time.Millisecond}, runtime.StatusTimeout, 1, "wall-clock limit of 300ms"},
-		{"testdata/grow_bomb.wat", runtime.Config{MemoryLimitMiB: 2}, runtime.StatusFailed, 3, "exited with code 3"},
+		{"testdata/hostile/exit_code.wat", runtime.Config{}, runtime.StatusFailed, 7, "exited with code 7"},
+		{"testdata/hostile/trap.wat", runtime.Config{}, runtime.StatusTrapped, 1, "unreachable"},
+		{"testdata/hostile/loop.wat", runtime.Config{Timeout: 300 * time.Millisecond}, runtime.StatusTimeout, 1, "wall-clock limit of 300ms"},
+		{"testdata/hostile/grow_bomb.wat", runtime.Config{MemoryLimitMiB: 2}, runtime.StatusFailed, 3, "exited with code 3"},
 	}
 	for _, c := range cases {
 		t.Run(c.fixture, func(t *testing.T) {
@@ -72,7 +72,7 @@ func TestOutcomes(t *testing.T) {
 }
 
 func TestCancelStopsASpinningModule(t *testing.T) {
-	wasm := testenv.Wat(t, "testdata/loop.wat")
+	wasm := testenv.Wat(t, "testdata/hostile/loop.wat")
 	ctx, cancel := context.WithCancel(context.Background())
 	mod, err := runtime.Compile(ctx, runtime.Config{RunDir: t.TempDir(), CacheDir: t.TempDir()}, wasm)
 	if err != nil {
@@ -93,10 +93,10 @@ func TestInvalidModules(t *testing.T) {
 		fixture string
 		msgs    []string
 	}{
-		{"testdata/wrong_version.wat", []string{`imports ABI "wflow_v2"`, `speaks "wflow_v1"`}},
-		{"testdata/unknown_import.wat", []string{"unknown function wflow_v1.step_teleport", `unknown import module "env"`}},
-		{"testdata/bad_signature.wat", []string{"wflow_v1.log_write has signature (i32)->i32, ABI v1 defines (i32,i32,i32)->i32"}},
-		{"testdata/no_start.wat", []string{"no _start"}},
+		{"testdata/hostile/wrong_version.wat", []string{`imports ABI "wflow_v2"`, `speaks "wflow_v1"`}},
+		{"testdata/hostile/unknown_import.wat", []string{"unknown function wflow_v1.step_teleport", `unknown import module "env"`}},
+		{"testdata/hostile/bad_signature.wat", []string{"wflow_v1.log_write has signature (i32)->i32, ABI v1 defines (i32,i32,i32)->i32"}},
+		{"testdata/hostile/no_start.wat", []string{"no _start"}},
 	}
 	for _, c := range cases {
 		t.Run(c.fixture, func(t *testing.T) {

@@ -59,7 +59,7 @@ func watFile(t *testing.T, fixture string) string {
 }
 
 func TestUsageAndExitCodes(t *testing.T) {
-	bad := watFile(t, "testdata/wrong_version.wat")
+	bad := watFile(t, "testdata/hostile/wrong_version.wat")
 	good := watFile(t, "testdata/hello.wat")
 	cases := []struct {
 		name   string
@@ -216,10 +216,10 @@ func TestFailingModulesEndTheRunWithAReport(t *testing.T) {
 		status  string
 		code    uint32
 	}{
-		{"testdata/trap.wat", nil, "trapped", 1},
-		{"testdata/exit_code.wat", nil, "failed", 7},
-		{"testdata/loop.wat", []string{"--timeout", "500ms"}, "timeout", 1},
-		{"testdata/grow_bomb.wat", []string{"--max-memory", "1"}, "failed", 3},
+		{"testdata/hostile/trap.wat", nil, "trapped", 1},
+		{"testdata/hostile/exit_code.wat", nil, "failed", 7},
+		{"testdata/hostile/loop.wat", []string{"--timeout", "500ms"}, "timeout", 1},
+		{"testdata/hostile/grow_bomb.wat", []string{"--max-memory", "1"}, "failed", 3},
 	}
 	for _, c := range cases {
 		t.Run(c.fixture, func(t *testing.T) {

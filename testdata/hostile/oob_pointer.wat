@@ -1,0 +1,10 @@
+;; oob_pointer: step_submit with a spec pointer past the end of memory: errno fault (1).
+;; Hostile corpus: cmd/wflow/hostile_test.go holds what each must end with.
+(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "wflow_v1" "step_submit" (func $step_submit (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (call $exit (call $step_submit (i32.const 70000) (i32.const 10) (i32.const 60000)))
+  )
+)
