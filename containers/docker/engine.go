@@ -123,8 +123,12 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 		return exit, fmt.Errorf("create container: %w", cerr)
 	}
 	defer func() {
-		if rmErr := e.remove(ctx, created.ID); rmErr != nil && err == nil {
-			err = rmErr
+		if rmErr := e.remove(ctx, created.ID); rmErr != nil {
+			if err == nil {
+				err = rmErr
+			} else {
+				err = fmt.Errorf("%w; and the container could not be removed (wflow gc removes it once this process has ended): %v", err, rmErr)
+			}
 		}
 	}()
 
