@@ -295,3 +295,37 @@ func TestReadmeExample(t *testing.T) {
 		t.Errorf("output %v, %v", out, err)
 	}
 }
+
+func TestStepLimitsFromTheGoSDK(t *testing.T) {
+	testenv.Docker(t)
+	rundir := t.TempDir()
+	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/limits"), "--rundir", rundir)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	want := `{"flaky_attempts":2,"flaky_rc":0,"slow_kind":"timeout","slow_rc":124}`
+	if r := readReport(t, rundir); string(r.Output) != want {
+		t.Errorf("output %s, want %s", r.Output, want)
+	}
+}
+
+func TestBadStepLimitFlags(t *testing.T) {
+	good := watFile(t, "testdata/hello.wat")
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--memory", "lots"}, "--memory"},
+		{[]string{"--memory", "1m"}, "at least 6m"},
+		{[]string{"--cpus", "-1"}, "cpus"},
+		{[]string{"--user", "a b"}, "user"},
+		{[]string{"--max-steps", "0"}, "--max-steps"},
+		{[]string{"--max-handles", "5000"}, "--max-handles"},
+		{[]string{"--max-result-bytes", "1k"}, "at least 1m"},
+	} {
+		code, _, stderr := wflow(t, append([]string{"run", good, "--rundir", t.TempDir()}, c.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, c.msg) {
+			t.Errorf("%v: exit %d, stderr %q", c.args, code, stderr)
+		}
+	}
+}

@@ -49,12 +49,102 @@ func (c Command) MarshalJSON() ([]byte, error) {
 
 // Step is a container step: its commands run one after another, each in its
 // own container of Image, with the run directory as working directory; the
-// step stops at the first command that exits non-zero.
+// step stops at the first command that exits non-zero. Zero limits mean the
+// run's defaults (docs/limits.md).
 type Step struct {
+	Name     string
+	Image    string
+	Commands []Command
+	Env      map[string]string
+
+	Timeout  time.Duration // wall clock of all its commands
+	CPUs     float64       // CPU cores
+	Memory   string        // memory limit, e.g. "512m"
+	Pids     int64         // processes at once
+	Network  string        // "none" or the run's --network mode
+	ReadOnly bool          // read-only root filesystem
+	User     string        // uid[:gid] or name[:group]
+	Retry    *Retry        // run again on failure
+}
+
+// Retry is a step's retry policy: up to Retries more runs, waiting Initial,
+// then Initial*Factor, ... at most Max between them. Without OnExitCodes and
+// OnErrorKinds every failure but image, network and cancelled errors retries.
+type Retry struct {
+	Retries      int
+	Initial      time.Duration
+	Factor       float64
+	Max          time.Duration
+	OnExitCodes  []int
+	OnErrorKinds []string
+}
+
+// stepSpec is the JSON form of a Step (docs/abi.md).
+type stepSpec struct {
 	Name     string            `json:"name"`
 	Image    string            `json:"image"`
 	Commands []Command         `json:"commands"`
 	Env      map[string]string `json:"env,omitempty"`
+	Timeout  string            `json:"timeout,omitempty"`
+	CPUs     float64           `json:"cpus,omitempty"`
+	Memory   string            `json:"memory,omitempty"`
+	Pids     int64             `json:"pids,omitempty"`
+	Network  string            `json:"network,omitempty"`
+	ReadOnly bool              `json:"read_only,omitempty"`
+	User     string            `json:"user,omitempty"`
+	Retry    *retrySpec        `json:"retry,omitempty"`
+}
+
+type retrySpec struct {
+	Retries      int      `json:"retries"`
+	Initial      string   `json:"initial,omitempty"`
+	Factor       float64  `json:"factor,omitempty"`
+	Max          string   `json:"max,omitempty"`
+	OnExitCodes  []int    `json:"on_exit_codes,omitempty"`
+	OnErrorKinds []string `json:"on_error_kinds,omitempty"`
+}
+
+func duration(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// MarshalJSON writes the step spec of docs/abi.md.
+func (s Step) MarshalJSON() ([]byte, error) {
+	spec := stepSpec{Name: s.Name, Image: s.Image, Commands: s.Commands, Env: s.Env, Timeout: duration(s.Timeout),
+		CPUs: s.CPUs, Memory: s.Memory, Pids: s.Pids, Network: s.Network, ReadOnly: s.ReadOnly, User: s.User}
+	if r := s.Retry; r != nil {
+		spec.Retry = &retrySpec{Retries: r.Retries, Initial: duration(r.Initial), Factor: r.Factor, Max: duration(r.Max),
+			OnExitCodes: r.OnExitCodes, OnErrorKinds: r.OnErrorKinds}
+	}
+	return json.Marshal(spec)
+}
+
+// Error kinds of an ExecResult whose commands did not run to their exit.
+const (
+	ErrorTimeout   = "timeout"   // killed at its timeout (returncode 124)
+	ErrorOOM       = "oom"       // killed by the OOM killer at its memory limit
+	ErrorImage     = "image"     // the image is missing and could not be pulled
+	ErrorNetwork   = "network"   // asked for a network the run does not allow
+	ErrorEngine    = "engine"    // the container engine failed
+	ErrorCancelled = "cancelled" // the run ended first
+	ErrorIO        = "io"        // the output files could not be written
+)
+
+// Attempt is one run of a step with a retry policy.
+type Attempt struct {
+	Attempt    int             `json:"attempt"`
+	ReturnCode int             `json:"returncode"`
+	Error      string          `json:"error"`
+	ErrorKind  string          `json:"error_kind"`
+	StdoutFile string          `json:"stdout_file"`
+	StderrFile string          `json:"stderr_file"`
+	Started    time.Time       `json:"started"`
+	Finished   time.Time       `json:"finished"`
+	DurationMS int64           `json:"duration_ms"`
+	Commands   []CommandResult `json:"commands"`
 }
 
 // CommandResult is the outcome of one command of a step.
@@ -85,6 +175,7 @@ type ExecResult struct {
 	Finished        time.Time       `json:"finished"`
 	DurationMS      int64           `json:"duration_ms"`
 	Commands        []CommandResult `json:"commands"`
+	Attempts        []Attempt       `json:"attempts"` // with a retry policy: every run
 }
 
 // OK reports whether every command of the step ran and exited zero.
