@@ -144,3 +144,27 @@ const (
 	InvalidHandle    = 0         // never issued
 	RunDirMountPoint = "/wflow"  // where the run directory is seen, by steps and by the module
 )
+
+// The policy ABI (docs/policies.md): a policy is a WASI command that reads
+// the request with FuncPolicyInputGet and answers with FuncPolicyDecide.
+const (
+	// PolicyModuleName is the import module of policy host functions; it
+	// carries the policy ABI's version.
+	PolicyModuleName = "wflow_policy_v1"
+	// PolicyModulePrefix starts every versioned policy import module.
+	PolicyModulePrefix = "wflow_policy_v"
+	// FuncPolicyInputGet copies the request (JSON) into a guest buffer.
+	// (buf_ptr, buf_cap, len_ptr) -> errno
+	FuncPolicyInputGet = "input_get"
+	// FuncPolicyDecide records the decision (JSON); once per run of the policy.
+	// (json_ptr, json_len) -> errno
+	FuncPolicyDecide = "decide"
+	// MaxDecisionLen caps the bytes of a decision.
+	MaxDecisionLen = 1 << 20
+)
+
+// PolicyFunctions lists every host function of the policy ABI with its arity.
+var PolicyFunctions = []Signature{
+	{FuncPolicyInputGet, 3},
+	{FuncPolicyDecide, 2},
+}

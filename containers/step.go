@@ -58,7 +58,34 @@ const (
 	ErrorKindTimeout   = "timeout"   // the step ran past its timeout and was killed
 	ErrorKindOOM       = "oom"       // a command was killed by the kernel's OOM killer at the step's memory limit
 	ErrorKindNetwork   = "network"   // the step asked for a network the run does not allow
+	ErrorKindDenied    = "denied"    // a policy refused the step; no container was created
 )
+
+// Verdicts of a policy decision.
+const (
+	VerdictAllow = "allow"
+	VerdictDeny  = "deny"
+	VerdictAmend = "amend"
+)
+
+// Change is one field of a step a policy amended, with its JSON before and
+// after (null when absent).
+type Change struct {
+	Field  string          `json:"field"`
+	Before json.RawMessage `json:"before"`
+	After  json.RawMessage `json:"after"`
+}
+
+// Decision is what one policy decided about one step: the audit record kept
+// in the step's result and in the run report.
+type Decision struct {
+	Policy  string   `json:"policy"`
+	Step    string   `json:"step"`
+	Handle  uint32   `json:"handle"`
+	Verdict string   `json:"verdict"`
+	Reason  string   `json:"reason,omitempty"`
+	Changes []Change `json:"changes,omitempty"`
+}
 
 // CommandResult is the outcome of one command of a step.
 type CommandResult struct {
@@ -103,6 +130,7 @@ type Result struct {
 	DurationMS      int64           `json:"duration_ms"`
 	Commands        []CommandResult `json:"commands"`
 	Attempts        []Attempt       `json:"attempts,omitempty"` // every try, when the step has a retry policy
+	Decisions       []Decision      `json:"decisions,omitempty"` // what each policy decided, in order
 }
 
 // OK reports whether every command ran and exited zero.

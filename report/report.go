@@ -21,21 +21,22 @@ var Path = filepath.Join(".wflow", "report.json")
 
 // Report is the run report.
 type Report struct {
-	WflowVersion string              `json:"wflow_version"`
-	ABI          string              `json:"abi"`
-	RunID        string              `json:"run_id"`
-	Module       string              `json:"module"`
-	ModuleSHA256 string              `json:"module_sha256"`
-	RunDir       string              `json:"rundir"`
-	Params       json.RawMessage     `json:"params"`
-	Started      time.Time           `json:"started"`
-	Finished     time.Time           `json:"finished"`
-	DurationMS   int64               `json:"duration_ms"`
-	Status       string              `json:"status"`    // runtime.Status*
-	ExitCode     uint32              `json:"exit_code"` // the module's exit code
-	Message      string              `json:"message,omitempty"`
-	Output       json.RawMessage     `json:"output"` // what the module set with output_set, or null
-	Steps        []containers.Result `json:"steps"`  // in the order they finished
+	WflowVersion string                `json:"wflow_version"`
+	ABI          string                `json:"abi"`
+	RunID        string                `json:"run_id"`
+	Module       string                `json:"module"`
+	ModuleSHA256 string                `json:"module_sha256"`
+	RunDir       string                `json:"rundir"`
+	Params       json.RawMessage       `json:"params"`
+	Started      time.Time             `json:"started"`
+	Finished     time.Time             `json:"finished"`
+	DurationMS   int64                 `json:"duration_ms"`
+	Status       string                `json:"status"`    // runtime.Status*
+	ExitCode     uint32                `json:"exit_code"` // the module's exit code
+	Message      string                `json:"message,omitempty"`
+	Output       json.RawMessage       `json:"output"`    // what the module set with output_set, or null
+	Steps        []containers.Result   `json:"steps"`     // in the order they finished
+	Decisions    []containers.Decision `json:"decisions"` // every policy decision, in the order taken: the audit trail
 }
 
 // Write writes the report into the run directory atomically (a temporary
@@ -43,6 +44,9 @@ type Report struct {
 func Write(rundir string, r Report) (string, error) {
 	if r.Steps == nil {
 		r.Steps = []containers.Result{}
+	}
+	if r.Decisions == nil {
+		r.Decisions = []containers.Decision{}
 	}
 	if len(r.Output) == 0 {
 		r.Output = json.RawMessage("null")

@@ -120,7 +120,7 @@ func Compile(ctx context.Context, cfg Config, wasm []byte) (*Module, error) {
 		return nil, &InvalidModuleError{Problems: []string{"not a valid Wasm module: " + err.Error()}}
 	}
 	m.compiled = compiled
-	v, err := check(ctx, m.runtime, compiled)
+	v, err := CheckImports(ctx, m.runtime, compiled, WorkflowABI)
 	if err == nil && !v.OK() {
 		err = &InvalidModuleError{Problems: v.Problems}
 	}
@@ -206,9 +206,15 @@ func outcome(parent context.Context, cfg Config, err error) Outcome {
 	if parent.Err() != nil {
 		return Outcome{Status: StatusCancelled, ExitCode: 1, Message: "the run was cancelled"}
 	}
-	msg := err.Error()
-	if i := strings.Index(msg, "\n"); i >= 0 {
-		msg = msg[:i] // the first line names the trap; the rest is a wasm stack trace
+	return Outcome{Status: StatusTrapped, ExitCode: 1, Message: "the module trapped: " + TrapMessage(err)}
+}
+
+// TrapMessage returns the name of a trap from the error wazero gives: its
+// first line from "wasm error:" on, without the wasm stack trace after it.
+func TrapMessage(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	if i := strings.Index(msg, "wasm error: "); i >= 0 {
+		msg = msg[i:]
 	}
-	return Outcome{Status: StatusTrapped, ExitCode: 1, Message: "the module trapped: " + msg}
+	return msg
 }

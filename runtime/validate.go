@@ -44,17 +44,33 @@ func Validate(ctx context.Context, wasm []byte) (Validation, error) {
 		return Validation{}, fmt.Errorf("not a valid Wasm module: %w", err)
 	}
 	defer compiled.Close(ctx)
-	return check(ctx, r, compiled)
+	return CheckImports(ctx, r, compiled, WorkflowABI)
 }
 
-// check validates a compiled module in r.
-func check(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule) (Validation, error) {
+// HostABI describes the versioned host module a kind of module imports.
+type HostABI struct {
+	Name      string // "ABI v1", "policy ABI v1": how messages name it
+	Module    string // the import module, e.g. abi.ModuleName
+	Prefix    string // what every version's module name starts with
+	Functions []abi.Signature
+}
+
+// The host ABIs of workflow modules and of policy modules.
+var (
+	WorkflowABI = HostABI{Name: fmt.Sprintf("ABI v%d", abi.Version), Module: abi.ModuleName, Prefix: abi.ModulePrefix, Functions: abi.Functions}
+	PolicyABI   = HostABI{Name: "policy ABI v1", Module: abi.PolicyModuleName, Prefix: abi.PolicyModulePrefix, Functions: abi.PolicyFunctions}
+)
+
+// CheckImports validates a module compiled in r against host: it must be a
+// WASI command and import only WASI preview1 functions and host's
+// functions, with their signatures.
+func CheckImports(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, host HostABI) (Validation, error) {
 	wasiFuncs, err := wasiFunctions(ctx, r)
 	if err != nil {
 		return Validation{}, err
 	}
 	wflowFuncs := map[string]int{}
-	for _, f := range abi.Functions {
+	for _, f := range host.Functions {
 		wflowFuncs[f.Name] = f.Params
 	}
 
@@ -70,18 +86,18 @@ func check(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule
 			} else if want != imp.Signature {
 				imp.Problem = fmt.Sprintf("%s.%s has signature %s, WASI defines %s", mod, name, imp.Signature, want)
 			}
-		case mod == abi.ModuleName:
+		case mod == host.Module:
 			n, ok := wflowFuncs[name]
 			want := "(" + strings.TrimSuffix(strings.Repeat("i32,", n), ",") + ")->i32"
 			if !ok {
-				imp.Problem = fmt.Sprintf("unknown function %s.%s: ABI v%d has %s", mod, name, abi.Version, knownNames())
+				imp.Problem = fmt.Sprintf("unknown function %s.%s: %s has %s", mod, name, host.Name, knownNames(host.Functions))
 			} else if want != imp.Signature {
-				imp.Problem = fmt.Sprintf("%s.%s has signature %s, ABI v%d defines %s", mod, name, imp.Signature, abi.Version, want)
+				imp.Problem = fmt.Sprintf("%s.%s has signature %s, %s defines %s", mod, name, imp.Signature, host.Name, want)
 			}
-		case strings.HasPrefix(mod, abi.ModulePrefix):
-			imp.Problem = fmt.Sprintf("the module imports ABI %q; this wflow speaks %q (ABI v%d)", mod, abi.ModuleName, abi.Version)
+		case strings.HasPrefix(mod, host.Prefix):
+			imp.Problem = fmt.Sprintf("the module imports ABI %q; this wflow speaks %q (%s)", mod, host.Module, host.Name)
 		default:
-			imp.Problem = fmt.Sprintf("unknown import module %q (wflow provides %q and %q)", mod, abi.ModuleName, wasi_snapshot_preview1.ModuleName)
+			imp.Problem = fmt.Sprintf("unknown import module %q (wflow provides %q and %q)", mod, host.Module, wasi_snapshot_preview1.ModuleName)
 		}
 		v.Imports = append(v.Imports, imp)
 	}
@@ -128,9 +144,9 @@ func signature(f api.FunctionDefinition) string {
 	return "(" + names(f.ParamTypes()) + ")->" + names(f.ResultTypes())
 }
 
-func knownNames() string {
-	names := make([]string, len(abi.Functions))
-	for i, f := range abi.Functions {
+func knownNames(funcs []abi.Signature) string {
+	names := make([]string, len(funcs))
+	for i, f := range funcs {
 		names[i] = f.Name
 	}
 	sort.Strings(names)

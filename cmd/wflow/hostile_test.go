@@ -101,4 +101,3 @@ func TestHostileModules(t *testing.T) {
 		})
 	}
 }
-

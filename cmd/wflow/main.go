@@ -58,6 +58,8 @@ Usage:
   wflow run MODULE.wasm [flags]   run a workflow (wflow run --help)
   wflow validate MODULE.wasm      check a module's imports against this wflow's ABI
   wflow gc                        remove containers left by wflow processes that died
+  wflow policy test POLICY.wasm --step STEP.json
+                                  run a policy on a step and print its decision
   wflow version                   print wflow's version and ABI version
   wflow help                      print this help
 
@@ -78,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return validateCommand(ctx, args[1:], stdout, stderr)
 	case "gc":
 		return gcCommand(ctx, args[1:], stdout, stderr)
+	case "policy":
+		return policyCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "wflow %s (ABI %s)\n", wflowVersion(), abi.ModuleName)
 		return exitOK

@@ -20,6 +20,7 @@ import (
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/containers/docker"
 	"github.com/wflow/wflow/hostfuncs"
+	"github.com/wflow/wflow/policies"
 	"github.com/wflow/wflow/report"
 	"github.com/wflow/wflow/runtime"
 )
@@ -41,6 +42,12 @@ type runOptions struct {
 	maxSteps       int
 	maxResultBytes string
 	maxHandles     int
+
+	policies       []string
+	allowImages    []string
+	maxStepTimeout time.Duration
+	maxStepCPUs    float64
+	maxStepMemory  string
 
 	stepTimeout time.Duration
 	cpus        float64
@@ -66,6 +73,11 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.memory, "memory", "", "default memory limit of a step, e.g. 512m (none: no limit)")
 	fs.Int64Var(&o.pids, "pids", 4096, "default limit of processes in a step (0: no limit)")
 	fs.BoolVar(&o.readOnly, "read-only", false, "give every step a read-only root filesystem (the run directory and /tmp stay writable)")
+	fs.StringArrayVar(&o.policies, "policy", nil, "policy module `FILE.wasm` every step must pass, after the built-ins (repeatable, in order)")
+	fs.StringArrayVar(&o.allowImages, "allow-image", nil, "allow only step images matching this glob, e.g. 'wflow-test/*' or '*@sha256:*' (repeatable)")
+	fs.DurationVar(&o.maxStepTimeout, "max-step-timeout", 0, "refuse steps whose timeout is over this, or unset (0: no ceiling)")
+	fs.Float64Var(&o.maxStepCPUs, "max-step-cpus", 0, "refuse steps whose cpus are over this, or unset (0: no ceiling)")
+	fs.StringVar(&o.maxStepMemory, "max-step-memory", "", "refuse steps whose memory is over this, or unset, e.g. 2g")
 	fs.StringVar(&o.user, "user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "default user of steps, uid[:gid] or name[:group]")
 	fs.DurationVar(&o.timeout, "timeout", 24*time.Hour, "wall-clock limit of the whole workflow (0: none)")
 	fs.Uint32Var(&o.memoryMiB, "max-memory", runtime.DefaultMemoryLimitMiB, "memory limit of the workflow module in MiB")
@@ -171,6 +183,12 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	defer module.Close(ctx)
+	chain, closePolicies, err := o.policyChain(ctx, limits)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		return exitUsage
+	}
+	defer closePolicies()
 
 	engine, err := docker.New(ctx)
 	if err != nil {
@@ -191,14 +209,20 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitHostError
 	}
 
+	audit := &policies.Audit{}
 	host := hostfuncs.New(ctx, hostfuncs.Config{
-		Runner: &containers.Runner{
-			Engine:   engine,
-			RunDir:   rundir,
-			RunID:    runID,
-			Env:      env,
-			Pull:     pull,
-			Defaults: limits,
+		Runner: &policies.Runner{
+			Next: &containers.Runner{
+				Engine:   engine,
+				RunDir:   rundir,
+				RunID:    runID,
+				Env:      env,
+				Pull:     pull,
+				Defaults: limits,
+			},
+			Chain: chain,
+			Info:  policies.RunInfo{RunID: runID, Module: filepath.Base(modulePath), Network: limits.Network},
+			Audit: audit,
 		},
 		Params:   params,
 		Vars:     vars,
@@ -238,6 +262,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Message:      outcome.Message,
 		Output:       host.Output(),
 		Steps:        host.Results(),
+		Decisions:    audit.Decisions(),
 	}
 	fmt.Fprintln(stdout)
 	report.Summary(stdout, rep.Steps)
@@ -281,6 +306,48 @@ func (o *runOptions) budget() (hostfuncs.Budget, error) {
 		return b, fmt.Errorf("--max-result-bytes must be at least 1m")
 	}
 	return b, nil
+}
+
+// policyChain builds the chain every step passes: the built-ins, then the
+// --policy modules in order; the built-ins check an amended step again.
+func (o *runOptions) policyChain(ctx context.Context, defaults containers.Limits) (policies.Chain, func(), error) {
+	if err := policies.ValidateImagePatterns(o.allowImages); err != nil {
+		return policies.Chain{}, nil, err
+	}
+	ceil := policies.Ceilings{Defaults: defaults, Max: containers.Limits{Timeout: containers.Duration(o.maxStepTimeout), CPUs: o.maxStepCPUs}}
+	if o.maxStepMemory != "" {
+		m, err := containers.ParseMemory(o.maxStepMemory)
+		if err != nil {
+			return policies.Chain{}, nil, fmt.Errorf("--max-step-memory: %v", err)
+		}
+		ceil.Max.Memory = m
+	}
+	builtins := []policies.Policy{policies.Network{Allowed: defaults.Network}, ceil}
+	if len(o.allowImages) > 0 {
+		builtins = append(builtins, policies.Images{Patterns: o.allowImages})
+	}
+	chain := policies.Chain{Policies: builtins, Guards: builtins}
+	var loaded []*policies.Wasm
+	closeAll := func() {
+		for _, p := range loaded {
+			p.Close(ctx)
+		}
+	}
+	for _, file := range o.policies {
+		wasm, err := os.ReadFile(file)
+		if err != nil {
+			closeAll()
+			return policies.Chain{}, nil, fmt.Errorf("--policy: %w", err)
+		}
+		p, err := policies.LoadWasm(ctx, filepath.Base(file), wasm, policies.WasmConfig{CacheDir: o.cacheDir})
+		if err != nil {
+			closeAll()
+			return policies.Chain{}, nil, fmt.Errorf("--policy: %w", err)
+		}
+		loaded = append(loaded, p)
+		chain.Policies = append(chain.Policies, p)
+	}
+	return chain, closeAll, nil
 }
 
 // stepLimits turns the step-limit flags into the runner's defaults.

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
@@ -227,6 +229,35 @@ func (e *Engine) List(ctx context.Context, key string) ([]containers.Labelled, e
 		out[i] = containers.Labelled{ID: c.ID, Labels: c.Labels}
 	}
 	return out, nil
+}
+
+// Created counts the containers the engine created between since and until
+// that carry label key=value, from the engine's event log. Tests use it to
+// prove a step never reached the engine.
+func (e *Engine) Created(ctx context.Context, since, until time.Time, key, value string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	f := filters.NewArgs(filters.Arg("type", "container"), filters.Arg("event", "create"), filters.Arg("label", key+"="+value))
+	msgs, errs := e.cli.Events(ctx, events.ListOptions{
+		Since:   strconv.FormatInt(since.Unix(), 10),
+		Until:   strconv.FormatInt(until.Unix()+1, 10),
+		Filters: f,
+	})
+	n := 0
+	for {
+		select {
+		case _, ok := <-msgs:
+			if !ok {
+				return n, nil
+			}
+			n++
+		case err := <-errs:
+			if err == nil || errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, fmt.Errorf("engine events: %w", err)
+		}
+	}
 }
 
 // Remove force-removes a container; a container already gone is not an error.

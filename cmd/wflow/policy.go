@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/policies"
+)
+
+const policyUsage = `Usage: wflow policy test POLICY.wasm --step STEP.json [--network MODE]
+
+Runs one policy module on one step, in the same sandbox as during a run, and
+prints its decision as JSON: verdict, reason, and for an amendment the
+changes and the amended step. Exit code 0 when the step is allowed or
+amended, 1 when it is refused (a failing policy refuses), 2 on bad input.
+What the policy prints goes to standard error.
+
+Flags:
+`
+
+func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "test" && args[0] != "-h" && args[0] != "--help") {
+		fmt.Fprint(stderr, "wflow policy: want `wflow policy test POLICY.wasm --step STEP.json`\n")
+		return exitUsage
+	}
+	if args[0] == "test" {
+		args = args[1:]
+	}
+	fs := pflag.NewFlagSet("wflow policy test", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	stepFile := fs.String("step", "", "the step spec to decide on, a JSON `file` (docs/abi.md)")
+	network := fs.String("network", "none", "the run's --network, as the policy sees it")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(stdout, policyUsage+fs.FlagUsages())
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "wflow policy test: %v\n", err)
+		return exitUsage
+	}
+	if fs.NArg() != 1 || *stepFile == "" {
+		fmt.Fprint(stderr, "wflow policy test: want one POLICY.wasm and --step STEP.json\n")
+		return exitUsage
+	}
+	wasm, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow policy test: %v\n", err)
+		return exitUsage
+	}
+	spec, err := os.ReadFile(*stepFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow policy test: %v\n", err)
+		return exitUsage
+	}
+	step, err := containers.ParseStep(spec)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow policy test: %s: %v\n", *stepFile, err)
+		return exitUsage
+	}
+	p, err := policies.LoadWasm(ctx, filepath.Base(fs.Arg(0)), wasm, policies.WasmConfig{Stderr: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow policy test: %v\n", err)
+		return exitUsage
+	}
+	defer p.Close(ctx)
+	req := policies.Request{Kind: "container", Step: step, Run: policies.RunInfo{RunID: "policy-test", Module: "policy-test.wasm", Network: *network}}
+	final, decisions, ok := policies.Chain{Policies: []policies.Policy{p}}.Check(ctx, 1, req)
+	out := struct {
+		containers.Decision
+		Step *containers.Step `json:"amended_step,omitempty"`
+	}{Decision: decisions[0]}
+	if decisions[0].Verdict == containers.VerdictAmend {
+		out.Step = &final
+	}
+	b, _ := containers.MarshalJSON(out, true)
+	fmt.Fprintf(stdout, "%s\n", b)
+	if !ok {
+		return exitFailed
+	}
+	return exitOK
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wflow/wflow/internal/testenv"
+)
+
+// memprobe runs the memprobe guest with extra flags and returns the report
+// and the guest's output.
+func memprobe(t *testing.T, args ...string) (int, map[string]string, []byte) {
+	t.Helper()
+	rundir := t.TempDir()
+	code, stdout, stderr := wflow(t, append([]string{"run", testenv.GoGuest(t, "./testdata/guests/memprobe"), "--rundir", rundir}, args...)...)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(rundir, ".wflow", "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]string
+	json.Unmarshal(readReport(t, rundir).Output, &out)
+	return code, out, b
+}
+
+func TestPolicyAmendChangesWhatRuns(t *testing.T) {
+	testenv.Docker(t)
+	policy := testenv.GoGuest(t, "./examples/policies/require-memory")
+	_, out, raw := memprobe(t, "--policy", policy)
+	if out["limit"] != "268435456" {
+		t.Errorf("the container's memory limit is %q, want the 256m the policy added", out["limit"])
+	}
+	var rep struct {
+		Steps []struct {
+			Decisions []json.RawMessage `json:"decisions"`
+		} `json:"steps"`
+		Decisions []struct {
+			Policy, Step, Verdict string
+			Changes               []struct{ Field string }
+		} `json:"decisions"`
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	// The audit trail: the built-ins, the policy's amendment, the built-ins again on the amended step.
+	var got []string
+	for _, d := range rep.Decisions {
+		got = append(got, d.Policy+" "+d.Verdict)
+	}
+	wantTrail := "builtin:network allow|builtin:ceilings allow|wasm:examples_policies_require-memory.wasm amend|" +
+		"builtin:network (recheck of the amended step) allow|builtin:ceilings (recheck of the amended step) allow"
+	if strings.Join(got, "|") != wantTrail {
+		t.Errorf("audit trail\n%s\nwant\n%s", strings.Join(got, "|"), wantTrail)
+	}
+	if d := rep.Decisions[2]; d.Step != "probe" || len(d.Changes) != 1 || d.Changes[0].Field != "memory" {
+		t.Errorf("amendment %+v", d)
+	}
+	if len(rep.Steps) != 1 || len(rep.Steps[0].Decisions) != 5 {
+		t.Errorf("the ExecResult does not carry the decisions: %+v", rep.Steps)
+	}
+}
+
+func TestPolicyDenyNeverReachesTheEngine(t *testing.T) {
+	e := testenv.Docker(t)
+	for _, c := range []struct {
+		name    string
+		args    []string
+		created int
+	}{
+		{"allowed", nil, 1},
+		{"refused by --allow-image", []string{"--allow-image", "approved/*"}, 0},
+		{"allowed by --allow-image and a C policy", []string{"--allow-image", "wflow-test/*", "--policy", testenv.CGuest(t, "examples/policies/image-allowlist/main.c")}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			rundir := t.TempDir()
+			code, stdout, stderr := wflow(t, append([]string{"run", testenv.GoGuest(t, "./testdata/guests/memprobe"), "--rundir", rundir}, c.args...)...)
+			if code != exitOK {
+				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			r := readReport(t, rundir)
+			n, err := e.Created(context.Background(), start, time.Now(), "io.wflow.run", r.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != c.created {
+				t.Errorf("the engine created %d container(s) for the run, want %d", n, c.created)
+			}
+			var out map[string]string
+			json.Unmarshal(r.Output, &out)
+			if c.created == 0 && (out["kind"] != "denied" || !strings.Contains(out["error"], `refused by policy builtin:allow-image: image "wflow-test/busybox" matches none of --allow-image approved/*`)) {
+				t.Errorf("the module saw %v", out)
+			}
+		})
+	}
+}
+
+func TestPolicyOrder(t *testing.T) {
+	testenv.Docker(t)
+	amend := testenv.GoGuest(t, "./examples/policies/require-memory")
+	require := testenv.GoGuest(t, "./testdata/guests/deny-without-memory")
+	_, out, _ := memprobe(t, "--policy", amend, "--policy", require)
+	if out["kind"] != "" || out["limit"] != "268435456" {
+		t.Errorf("amend then require: %v, want the step to run with 256m", out)
+	}
+	_, out, _ = memprobe(t, "--policy", require, "--policy", amend)
+	if out["kind"] != "denied" || !strings.Contains(out["error"], "has no memory limit") {
+		t.Errorf("require then amend: %v, want a refusal", out)
+	}
+}
+
+func TestPolicyTestCommand(t *testing.T) {
+	dir := t.TempDir()
+	step := filepath.Join(dir, "step.json")
+	os.WriteFile(step, []byte(`{"name":"a","image":"evil/miner","commands":["true"]}`), 0o644)
+	goPolicy := testenv.GoGuest(t, "./examples/policies/require-memory")
+	cPolicy := testenv.CGuest(t, "examples/policies/image-allowlist/main.c")
+	cases := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"policy", "test", goPolicy, "--step", step}, exitOK, `"verdict": "amend"`},
+		{[]string{"policy", "test", cPolicy, "--step", step}, exitFailed, `image evil/miner is not on the allow-list`},
+		{[]string{"policy", "test", cPolicy}, exitUsage, ""},
+		{[]string{"policy", "test", "--help"}, exitOK, "Usage: wflow policy test"},
+		{[]string{"policy", "test", watFile(t, "testdata/hello.wat"), "--step", step}, exitUsage, ""},
+	}
+	for _, c := range cases {
+		code, stdout, stderr := wflow(t, c.args...)
+		if code != c.code || !strings.Contains(stdout, c.out) {
+			t.Errorf("%v: exit %d (want %d)\n%s\n%s", c.args, code, c.code, stdout, stderr)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package policies
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/wflow/wflow/containers"
+)
+
+// Built-in policies, through the same Verdict as Wasm ones. What the step
+// schema cannot express needs no policy: a step has no mounts but the run
+// directory, no privileged mode and no capabilities, and the step parser
+// refuses such fields (errno invalid_step) before any policy runs.
+
+// Network refuses a step that asks for a network mode the run does not
+// allow (`--network`). On by default; it never refuses what the flag allows.
+type Network struct {
+	Allowed string // the run's --network; "" means "none"
+}
+
+// Name implements Policy.
+func (Network) Name() string { return "builtin:network" }
+
+// Decide implements Policy.
+func (p Network) Decide(_ context.Context, req Request) (Verdict, error) {
+	allowed := p.Allowed
+	if allowed == "" {
+		allowed = "none"
+	}
+	if n := req.Step.Network; n != "" && n != "none" && n != allowed {
+		return Verdict{Verdict: containers.VerdictDeny, Reason: fmt.Sprintf("network %q is not allowed in this run (run with --network %s to allow it)", n, n)}, nil
+	}
+	return Verdict{Verdict: containers.VerdictAllow}, nil
+}
+
+// Images refuses a step whose image matches none of the patterns
+// (`--allow-image`, path.Match globs such as "wflow-test/*" or
+// "python@sha256:*"). Off unless patterns are given.
+type Images struct {
+	Patterns []string
+}
+
+// Name implements Policy.
+func (Images) Name() string { return "builtin:allow-image" }
+
+// Decide implements Policy.
+func (p Images) Decide(_ context.Context, req Request) (Verdict, error) {
+	for _, pat := range p.Patterns {
+		if ok, _ := path.Match(pat, req.Step.Image); ok {
+			return Verdict{Verdict: containers.VerdictAllow}, nil
+		}
+		// An image given without a tag matches a pattern written with :latest.
+		if !strings.ContainsAny(req.Step.Image, ":@") {
+			if ok, _ := path.Match(pat, req.Step.Image+":latest"); ok {
+				return Verdict{Verdict: containers.VerdictAllow}, nil
+			}
+		}
+	}
+	return Verdict{Verdict: containers.VerdictDeny, Reason: fmt.Sprintf("image %q matches none of --allow-image %s", req.Step.Image, strings.Join(p.Patterns, ", "))}, nil
+}
+
+// ValidateImagePatterns checks --allow-image patterns.
+func ValidateImagePatterns(patterns []string) error {
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			return fmt.Errorf("--allow-image %q is not a valid pattern", p)
+		}
+	}
+	return nil
+}
+
+// Ceilings refuses a step whose limits go over the run's ceilings
+// (`--max-step-timeout`, `--max-step-cpus`, `--max-step-memory`), checked on
+// the step's limits merged with the run's defaults. Zero ceilings are off.
+type Ceilings struct {
+	Max      containers.Limits // Timeout, CPUs and Memory are read
+	Defaults containers.Limits // the run's defaults, under the step's own limits
+}
+
+// Name implements Policy.
+func (Ceilings) Name() string { return "builtin:ceilings" }
+
+// Decide implements Policy.
+func (p Ceilings) Decide(_ context.Context, req Request) (Verdict, error) {
+	l := req.Step.Limits.Merge(p.Defaults)
+	deny := func(format string, args ...any) (Verdict, error) {
+		return Verdict{Verdict: containers.VerdictDeny, Reason: fmt.Sprintf(format, args...)}, nil
+	}
+	switch {
+	case p.Max.Timeout > 0 && (l.Timeout == 0 || l.Timeout > p.Max.Timeout):
+		return deny("timeout %s is over the ceiling of %s (--max-step-timeout); set a timeout", stringOr(time.Duration(l.Timeout), "none"), time.Duration(p.Max.Timeout))
+	case p.Max.CPUs > 0 && (l.CPUs == 0 || l.CPUs > p.Max.CPUs):
+		return deny("cpus %g is over the ceiling of %g (--max-step-cpus); set cpus", l.CPUs, p.Max.CPUs)
+	case p.Max.Memory > 0 && (l.Memory == 0 || l.Memory > p.Max.Memory):
+		return deny("memory %d MiB is over the ceiling of %d MiB (--max-step-memory); set memory", l.Memory>>20, p.Max.Memory>>20)
+	}
+	return Verdict{Verdict: containers.VerdictAllow}, nil
+}
+
+func stringOr(d time.Duration, zero string) string {
+	if d == 0 {
+		return zero
+	}
+	return d.String()
+}

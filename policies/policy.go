@@ -1,0 +1,241 @@
+// Package policies decides on every step before it runs: an ordered chain of
+// policies, built in (Go) or sandboxed Wasm modules, each of which allows the
+// step, refuses it with a reason, or amends it. Any failure of a policy is a
+// refusal (fail-closed). Runner wraps the step runner so that a refused step
+// never reaches the container engine. The policy ABI is docs/policies.md.
+package policies
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/wflow/wflow/containers"
+)
+
+// Request is what a policy decides on: a step and the run it belongs to.
+type Request struct {
+	Kind string          `json:"kind"` // "container"
+	Step containers.Step `json:"step"`
+	Run  RunInfo         `json:"run"`
+}
+
+// RunInfo is what a policy may know of the run.
+type RunInfo struct {
+	RunID   string `json:"run_id"`
+	Module  string `json:"module"`  // the workflow module's file name
+	Network string `json:"network"` // the network mode the run allows besides none
+}
+
+// Verdict is one policy's answer. Step is the amended step when Verdict is
+// containers.VerdictAmend.
+type Verdict struct {
+	Verdict string
+	Reason  string
+	Step    *containers.Step
+}
+
+// Policy decides on steps. An error means the policy could not decide; the
+// chain then refuses the step.
+type Policy interface {
+	Name() string
+	Decide(ctx context.Context, req Request) (Verdict, error)
+}
+
+// Chain is an ordered list of policies. Each sees the step as amended by
+// those before it; the first refusal ends the chain. Guards are checked
+// again, in order, on the final step when any policy amended it, so that no
+// amendment can undo what they enforce.
+type Chain struct {
+	Policies []Policy
+	Guards   []Policy
+}
+
+// Check runs the chain on a step and returns the step to run (amended or
+// not), every decision taken, and whether the step may run.
+func (c Chain) Check(ctx context.Context, handle uint32, req Request) (containers.Step, []containers.Decision, bool) {
+	var decisions []containers.Decision
+	amended := false
+	run := func(p Policy, name string) bool {
+		d := decide(ctx, p, handle, req)
+		d.Policy = name
+		decisions = append(decisions, d.Decision)
+		if d.Verdict == containers.VerdictAmend {
+			req.Step = *d.step
+			amended = true
+		}
+		return d.Verdict != containers.VerdictDeny
+	}
+	for _, p := range c.Policies {
+		if !run(p, p.Name()) {
+			return req.Step, decisions, false
+		}
+	}
+	if amended {
+		for _, p := range c.Guards {
+			if !run(p, p.Name()+" (recheck of the amended step)") {
+				return req.Step, decisions, false
+			}
+		}
+	}
+	return req.Step, decisions, true
+}
+
+type decision struct {
+	containers.Decision
+	step *containers.Step
+}
+
+// decide asks one policy and turns every way it can fail into a refusal.
+func decide(ctx context.Context, p Policy, handle uint32, req Request) decision {
+	d := decision{Decision: containers.Decision{Policy: p.Name(), Step: req.Step.Name, Handle: handle}}
+	v, err := p.Decide(ctx, req)
+	deny := func(format string, args ...any) decision {
+		d.Verdict, d.Reason, d.step = containers.VerdictDeny, fmt.Sprintf(format, args...), nil
+		return d
+	}
+	if err != nil {
+		return deny("the policy failed, so the step is refused: %v", err)
+	}
+	d.Verdict, d.Reason = v.Verdict, v.Reason
+	switch v.Verdict {
+	case containers.VerdictAllow:
+	case containers.VerdictDeny:
+		if v.Reason == "" {
+			d.Reason = "refused without a reason"
+		}
+	case containers.VerdictAmend:
+		if v.Step == nil {
+			return deny("the policy amended the step without giving it")
+		}
+		if v.Step.Name != req.Step.Name {
+			return deny("the policy renamed the step to %q; amendments may not rename", v.Step.Name)
+		}
+		if err := v.Step.Validate(); err != nil {
+			return deny("the policy amended the step into an invalid one: %v", err)
+		}
+		changes, err := Diff(req.Step, *v.Step)
+		if err != nil {
+			return deny("comparing the amended step: %v", err)
+		}
+		if len(changes) == 0 {
+			d.Verdict = containers.VerdictAllow // an amendment that changes nothing
+			break
+		}
+		d.Changes, d.step = changes, v.Step
+	default:
+		return deny("the policy gave no verdict allow, deny or amend (got %q)", v.Verdict)
+	}
+	return d
+}
+
+// Diff lists the top-level fields of the step spec that differ between two
+// steps, with their JSON before and after.
+func Diff(before, after containers.Step) ([]containers.Change, error) {
+	b, err := fields(before)
+	if err != nil {
+		return nil, err
+	}
+	a, err := fields(after)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string]bool{}
+	for k := range b {
+		keys[k] = true
+	}
+	for k := range a {
+		keys[k] = true
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var changes []containers.Change
+	for _, k := range names {
+		if !bytes.Equal(b[k], a[k]) {
+			changes = append(changes, containers.Change{Field: k, Before: orNull(b[k]), After: orNull(a[k])})
+		}
+	}
+	return changes, nil
+}
+
+func fields(s containers.Step) (map[string]json.RawMessage, error) {
+	raw, err := containers.MarshalJSON(s, false)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	return m, json.Unmarshal(raw, &m)
+}
+
+func orNull(b json.RawMessage) json.RawMessage {
+	if b == nil {
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+// StepRunner runs a step; containers.Runner implements it.
+type StepRunner interface {
+	Run(ctx context.Context, handle uint32, step containers.Step, live containers.Live) containers.Result
+}
+
+// Runner puts a Chain in front of a StepRunner: a refused step gets a result
+// with error kind "denied" and never reaches the engine; an allowed or
+// amended one runs as the chain left it. Every decision lands in the result
+// and in Audit.
+type Runner struct {
+	Next  StepRunner
+	Chain Chain
+	Info  RunInfo
+	Audit *Audit // may be nil
+}
+
+// Run implements hostfuncs.StepRunner.
+func (r *Runner) Run(ctx context.Context, handle uint32, step containers.Step, live containers.Live) containers.Result {
+	started := time.Now().UTC()
+	final, decisions, ok := r.Chain.Check(ctx, handle, Request{Kind: "container", Step: step, Run: r.Info})
+	r.Audit.add(decisions)
+	if !ok {
+		last := decisions[len(decisions)-1]
+		finished := time.Now().UTC()
+		return containers.Result{
+			Step: step.Name, Handle: handle, Image: final.Image, ReturnCode: 1,
+			ErrorKind: containers.ErrorKindDenied,
+			Error:     fmt.Sprintf("refused by policy %s: %s", last.Policy, last.Reason),
+			Started:   started, Finished: finished, DurationMS: finished.Sub(started).Milliseconds(),
+			Commands: []containers.CommandResult{}, Decisions: decisions,
+		}
+	}
+	res := r.Next.Run(ctx, handle, final, live)
+	res.Decisions = decisions
+	return res
+}
+
+// Audit collects every decision of a run, for the run report.
+type Audit struct {
+	mu        sync.Mutex
+	decisions []containers.Decision
+}
+
+func (a *Audit) add(ds []containers.Decision) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.decisions = append(a.decisions, ds...)
+}
+
+// Decisions returns every decision so far, in the order they were taken.
+func (a *Audit) Decisions() []containers.Decision {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]containers.Decision(nil), a.decisions...)
+}

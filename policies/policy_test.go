@@ -1,0 +1,135 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/wflow/wflow/containers"
+)
+
+// fakePolicy answers with a fixed verdict, or applies amend to the step.
+type fakePolicy struct {
+	name    string
+	verdict string
+	reason  string
+	amend   func(*containers.Step)
+	err     error
+	saw     *[]containers.Step
+}
+
+func (f fakePolicy) Name() string { return f.name }
+
+func (f fakePolicy) Decide(_ context.Context, req Request) (Verdict, error) {
+	if f.saw != nil {
+		*f.saw = append(*f.saw, req.Step)
+	}
+	if f.err != nil {
+		return Verdict{}, f.err
+	}
+	v := Verdict{Verdict: f.verdict, Reason: f.reason}
+	if f.amend != nil {
+		s := req.Step
+		f.amend(&s)
+		v.Step = &s
+	}
+	return v, nil
+}
+
+var step = containers.Step{Name: "s", Image: "img", Commands: []containers.Command{{Shell: "true"}}}
+
+func TestChainOrderAndAmendments(t *testing.T) {
+	var saw []containers.Step
+	addMemory := fakePolicy{name: "add", verdict: containers.VerdictAmend, reason: "needs memory", amend: func(s *containers.Step) { s.Memory = 64 << 20 }}
+	requireMemory := fakePolicy{name: "require", verdict: containers.VerdictAllow, saw: &saw}
+	final, ds, ok := Chain{Policies: []Policy{addMemory, requireMemory}}.Check(context.Background(), 3, Request{Step: step})
+	if !ok || final.Memory != 64<<20 || len(ds) != 2 {
+		t.Fatalf("ok=%v final=%+v decisions=%+v", ok, final, ds)
+	}
+	if len(saw) != 1 || saw[0].Memory != 64<<20 {
+		t.Errorf("the second policy saw %+v, want the amended step", saw)
+	}
+	d := ds[0]
+	if d.Policy != "add" || d.Step != "s" || d.Handle != 3 || d.Verdict != "amend" || len(d.Changes) != 1 ||
+		d.Changes[0].Field != "memory" || string(d.Changes[0].Before) != "null" || string(d.Changes[0].After) != "67108864" {
+		t.Errorf("decision %+v", d)
+	}
+}
+
+func TestChainFailsClosed(t *testing.T) {
+	deny := fakePolicy{name: "deny", verdict: containers.VerdictDeny, reason: "no"}
+	never := fakePolicy{name: "never", verdict: containers.VerdictAllow, saw: new([]containers.Step)}
+	cases := []struct {
+		name   string
+		p      Policy
+		reason string
+	}{
+		{"deny", deny, "no"},
+		{"deny without reason", fakePolicy{name: "x", verdict: containers.VerdictDeny}, "without a reason"},
+		{"error", fakePolicy{name: "x", err: errors.New("boom")}, "the policy failed, so the step is refused: boom"},
+		{"unknown verdict", fakePolicy{name: "x", verdict: "maybe"}, `no verdict allow, deny or amend (got "maybe")`},
+		{"amend without step", fakePolicy{name: "x", verdict: containers.VerdictAmend}, "without giving it"},
+		{"rename", fakePolicy{name: "x", verdict: containers.VerdictAmend, amend: func(s *containers.Step) { s.Name = "other" }}, "renamed"},
+		{"invalid amendment", fakePolicy{name: "x", verdict: containers.VerdictAmend, amend: func(s *containers.Step) { s.Commands = nil }}, "invalid one"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, ds, ok := Chain{Policies: []Policy{c.p, never}}.Check(context.Background(), 1, Request{Step: step})
+			if ok || len(ds) != 1 || ds[0].Verdict != containers.VerdictDeny || !strings.Contains(ds[0].Reason, c.reason) {
+				t.Errorf("ok=%v decisions=%+v", ok, ds)
+			}
+		})
+	}
+	if len(*never.saw) != 0 {
+		t.Error("a policy after a refusal was asked")
+	}
+}
+
+func TestGuardsRecheckAmendedSteps(t *testing.T) {
+	toHost := fakePolicy{name: "sneaky", verdict: containers.VerdictAmend, reason: "faster", amend: func(s *containers.Step) { s.Network = "host" }}
+	net := Network{Allowed: "none"}
+	_, ds, ok := Chain{Policies: []Policy{net, toHost}, Guards: []Policy{net}}.Check(context.Background(), 1, Request{Step: step})
+	if ok || len(ds) != 3 || !strings.Contains(ds[2].Policy, "recheck") || !strings.Contains(ds[2].Reason, `network "host"`) {
+		t.Errorf("ok=%v decisions=%+v", ok, ds)
+	}
+	// Without an amendment, guards are not asked twice.
+	_, ds, ok = Chain{Policies: []Policy{net}, Guards: []Policy{net}}.Check(context.Background(), 1, Request{Step: step})
+	if !ok || len(ds) != 1 {
+		t.Errorf("ok=%v decisions=%+v", ok, ds)
+	}
+}
+
+func TestBuiltins(t *testing.T) {
+	with := func(f func(*containers.Step)) Request { s := step; f(&s); return Request{Step: s} }
+	cases := []struct {
+		name    string
+		p       Policy
+		req     Request
+		verdict string
+		reason  string
+	}{
+		{"network none", Network{}, Request{Step: step}, "allow", ""},
+		{"network asked, not allowed", Network{}, with(func(s *containers.Step) { s.Network = "bridge" }), "deny", "--network bridge"},
+		{"network asked, allowed", Network{Allowed: "bridge"}, with(func(s *containers.Step) { s.Network = "bridge" }), "allow", ""},
+		{"image allowed", Images{Patterns: []string{"wflow-test/*"}}, with(func(s *containers.Step) { s.Image = "wflow-test/busybox:latest" }), "allow", ""},
+		{"image untagged vs :latest pattern", Images{Patterns: []string{"busybox:latest"}}, with(func(s *containers.Step) { s.Image = "busybox" }), "allow", ""},
+		{"image by digest", Images{Patterns: []string{"*@sha256:*"}}, with(func(s *containers.Step) { s.Image = "python@sha256:abc" }), "allow", ""},
+		{"image refused", Images{Patterns: []string{"wflow-test/*"}}, with(func(s *containers.Step) { s.Image = "evil/miner" }), "deny", `image "evil/miner" matches none`},
+		{"under ceilings", Ceilings{Max: containers.Limits{Memory: 1 << 30}}, with(func(s *containers.Step) { s.Memory = 512 << 20 }), "allow", ""},
+		{"memory over ceiling", Ceilings{Max: containers.Limits{Memory: 1 << 30}}, with(func(s *containers.Step) { s.Memory = 2 << 30 }), "deny", "--max-step-memory"},
+		{"memory unset under a ceiling", Ceilings{Max: containers.Limits{Memory: 1 << 30}}, Request{Step: step}, "deny", "memory 0 MiB"},
+		{"default fills the limit", Ceilings{Max: containers.Limits{CPUs: 2}, Defaults: containers.Limits{CPUs: 1}}, Request{Step: step}, "allow", ""},
+		{"cpus over ceiling", Ceilings{Max: containers.Limits{CPUs: 2}}, with(func(s *containers.Step) { s.CPUs = 4 }), "deny", "--max-step-cpus"},
+		{"timeout over ceiling", Ceilings{Max: containers.Limits{Timeout: 60e9}}, with(func(s *containers.Step) { s.Timeout = 120e9 }), "deny", "--max-step-timeout"},
+	}
+	for _, c := range cases {
+		v, err := c.p.Decide(context.Background(), c.req)
+		if err != nil || v.Verdict != c.verdict || !strings.Contains(v.Reason, c.reason) {
+			t.Errorf("%s: %+v, %v", c.name, v, err)
+		}
+	}
+	if err := ValidateImagePatterns([]string{"a/[b"}); err == nil {
+		t.Error("a malformed glob was accepted")
+	}
+}

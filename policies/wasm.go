@@ -1,0 +1,193 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+	"github.com/tidwall/gjson"
+
+	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/hostfuncs"
+	"github.com/wflow/wflow/runtime"
+)
+
+// WasmConfig is the sandbox of Wasm policies. Zero fields mean defaults.
+type WasmConfig struct {
+	MemoryLimitMiB uint32        // default 64
+	Timeout        time.Duration // per decision; default 2s
+	CacheDir       string        // compilation cache; default runtime.DefaultCacheDir()
+	Stderr         io.Writer     // the policy's stdout and stderr (capped); nil discards
+}
+
+// Wasm is a policy that is a Wasm module (a WASI command importing
+// abi.PolicyModuleName). Each decision runs the module afresh in its own
+// instance, with no files, no environment, no network, a fixed clock and
+// fixed randomness, under a memory and a time cap.
+type Wasm struct {
+	name     string
+	cfg      WasmConfig
+	runtime  wazero.Runtime
+	cache    wazero.CompilationCache
+	compiled wazero.CompiledModule
+}
+
+// stderrCap bounds what a policy may print, per decision.
+const stderrCap = 64 << 10
+
+// LoadWasm compiles a policy module and checks its imports. name is how
+// decisions name it (usually its file name). Close it when done.
+func LoadWasm(ctx context.Context, name string, wasm []byte, cfg WasmConfig) (*Wasm, error) {
+	if cfg.MemoryLimitMiB == 0 {
+		cfg.MemoryLimitMiB = 64
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = runtime.DefaultCacheDir()
+	}
+	p := &Wasm{name: name, cfg: cfg}
+	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(cfg.MemoryLimitMiB * 16).WithCloseOnContextDone(true)
+	if cfg.CacheDir != "" {
+		if cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir); err == nil {
+			p.cache = cache
+			rc = rc.WithCompilationCache(cache)
+		}
+	}
+	p.runtime = wazero.NewRuntimeWithConfig(ctx, rc)
+	fail := func(err error) (*Wasm, error) {
+		p.Close(ctx)
+		return nil, fmt.Errorf("policy %s: %w", name, err)
+	}
+	compiled, err := p.runtime.CompileModule(ctx, wasm)
+	if err != nil {
+		return fail(fmt.Errorf("not a valid Wasm module: %w", err))
+	}
+	p.compiled = compiled
+	v, err := runtime.CheckImports(ctx, p.runtime, compiled, runtime.PolicyABI)
+	if err != nil {
+		return fail(err)
+	}
+	if !v.OK() {
+		return fail(errors.New(strings.Join(v.Problems, "; ")))
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.runtime); err != nil {
+		return fail(err)
+	}
+	if err := hostfuncs.InstantiatePolicyHost(ctx, p.runtime); err != nil {
+		return fail(err)
+	}
+	return p, nil
+}
+
+// Name implements Policy: "wasm:" and the name given to LoadWasm.
+func (p *Wasm) Name() string { return "wasm:" + p.name }
+
+// Close releases the policy's runtime.
+func (p *Wasm) Close(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	err := p.runtime.Close(ctx)
+	if p.cache != nil {
+		p.cache.Close(ctx)
+	}
+	return err
+}
+
+// Decide implements Policy: it runs the module once with the request as its
+// input and reads its decision. A trap, a time-out, a non-zero exit, no
+// decision or a malformed one is an error, which the chain turns into a
+// refusal.
+func (p *Wasm) Decide(ctx context.Context, req Request) (Verdict, error) {
+	input, err := containers.MarshalJSON(struct {
+		PolicyABI string `json:"policy_abi"`
+		Request
+	}{abi.PolicyModuleName, req}, false)
+	if err != nil {
+		return Verdict{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	ctx, call := hostfuncs.WithPolicyCall(ctx, input)
+	out := &cappedWriter{w: p.cfg.Stderr, left: stderrCap}
+	mc := wazero.NewModuleConfig().
+		WithName(""). // anonymous: concurrent decisions each get an instance
+		WithArgs(filepath.Base(p.name)).
+		WithStdout(out).
+		WithStderr(out)
+	mod, err := p.runtime.InstantiateModule(ctx, p.compiled, mc)
+	if mod != nil {
+		mod.Close(context.WithoutCancel(ctx))
+	}
+	if err != nil {
+		var exit *sys.ExitError
+		switch {
+		case errors.As(err, &exit) && exit.ExitCode() == 0:
+		case ctx.Err() != nil:
+			return Verdict{}, fmt.Errorf("the policy ran past its time limit of %s", p.cfg.Timeout)
+		case errors.As(err, &exit):
+			return Verdict{}, fmt.Errorf("the policy exited with code %d", exit.ExitCode())
+		default:
+			return Verdict{}, fmt.Errorf("the policy trapped: %s", runtime.TrapMessage(err))
+		}
+	}
+	decision := call.Decision()
+	if decision == nil {
+		why := ""
+		if e := call.LastError(); e != "" {
+			why = " (its last host call failed: " + e + ")"
+		}
+		return Verdict{}, fmt.Errorf("the policy made no decision%s", why)
+	}
+	return parseDecision(decision)
+}
+
+// parseDecision reads {"verdict", "reason", "step"} (docs/policies.md).
+func parseDecision(b []byte) (Verdict, error) {
+	d := gjson.ParseBytes(b)
+	if !d.IsObject() {
+		return Verdict{}, fmt.Errorf("the decision is not a JSON object")
+	}
+	v := Verdict{Verdict: d.Get("verdict").String(), Reason: d.Get("reason").String()}
+	if t := d.Get("verdict").Type; t != gjson.String {
+		return Verdict{}, fmt.Errorf("the decision has no verdict string")
+	}
+	if len(v.Reason) > 4096 {
+		v.Reason = v.Reason[:4096] + "..."
+	}
+	if v.Verdict == containers.VerdictAmend {
+		raw := d.Get("step")
+		if !raw.IsObject() {
+			return Verdict{}, fmt.Errorf("an amend decision needs the amended step")
+		}
+		step, err := containers.ParseStep([]byte(raw.Raw))
+		if err != nil {
+			return Verdict{}, fmt.Errorf("the amended step is not valid: %v", err)
+		}
+		v.Step = &step
+	}
+	return v, nil
+}
+
+// cappedWriter passes at most left bytes to w, then drops the rest.
+type cappedWriter struct {
+	w    io.Writer
+	left int
+}
+
+func (c *cappedWriter) Write(p []byte) (int, error) {
+	if c.w != nil && c.left > 0 {
+		n := min(len(p), c.left)
+		c.w.Write(p[:n])
+		c.left -= n
+	}
+	return len(p), nil
+}

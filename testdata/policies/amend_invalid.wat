@@ -1,0 +1,7 @@
+;; amend_invalid: amends the step into one without image or commands: refused.
+(module
+  (import "wflow_policy_v1" "decide" (func $decide (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "{\"verdict\":\"amend\",\"step\":{\"name\":\"a\"}}")
+  (func (export "_start") (drop (call $decide (i32.const 0) (i32.const 39))))
+)
