@@ -140,3 +140,48 @@ func TestPolicyTestCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestExamplePoliciesAgreeAcrossLanguages runs the Go and C versions of each
+// example policy on the same steps through `wflow policy test`.
+func TestExamplePoliciesAgreeAcrossLanguages(t *testing.T) {
+	dir := t.TempDir()
+	steps := map[string]string{
+		"ok":        `{"name":"a","image":"wflow-test/busybox","commands":["true"]}`,
+		"bad-image": `{"name":"a","image":"evil/miner","commands":["true"]}`,
+		"memory":    `{"name":"a","image":"wflow-test/busybox","commands":["true"],"memory":"64m"}`,
+	}
+	for name, spec := range steps {
+		os.WriteFile(filepath.Join(dir, name+".json"), []byte(spec), 0o644)
+	}
+	pairs := []struct {
+		name  string
+		goPkg string
+		cFile string
+		want  map[string]string // step -> verdict
+	}{
+		{"image allow-list", "./examples/policies/image-allowlist-go", "examples/policies/image-allowlist/main.c",
+			map[string]string{"ok": "allow", "bad-image": "deny", "memory": "allow"}},
+		{"require memory", "./examples/policies/require-memory", "examples/policies/require-memory-c/main.c",
+			map[string]string{"ok": "amend", "bad-image": "amend", "memory": "allow"}},
+	}
+	for _, p := range pairs {
+		for _, module := range []string{testenv.GoGuest(t, p.goPkg), testenv.CGuest(t, p.cFile)} {
+			for step, verdict := range p.want {
+				_, stdout, stderr := wflow(t, "policy", "test", module, "--step", filepath.Join(dir, step+".json"))
+				var d struct {
+					Verdict string
+					Changes []struct {
+						Field string
+						After json.RawMessage
+					}
+				}
+				if err := json.Unmarshal([]byte(stdout), &d); err != nil || d.Verdict != verdict {
+					t.Errorf("%s (%s) on %s: %q, want %s\n%s", p.name, filepath.Base(module), step, d.Verdict, verdict, stderr)
+				}
+				if verdict == "amend" && (len(d.Changes) != 1 || d.Changes[0].Field != "memory" || string(d.Changes[0].After) != "268435456") {
+					t.Errorf("%s (%s): changes %+v", p.name, filepath.Base(module), d.Changes)
+				}
+			}
+		}
+	}
+}
