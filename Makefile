@@ -37,6 +37,7 @@ test: vet
 bench:
 	$(GO) test -run '^$$' -bench HostCall -count 5 ./hostfuncs
 	$(GO) test -run '^$$' -bench TrivialStep -benchtime 20x -count 3 ./containers/docker
+	$(GO) test -run '^$$' -bench Decision -benchtime 200x ./policies
 
 clean:
 	rm -rf bin runs

@@ -119,3 +119,11 @@ func TestGoPolicyAmendsAndRunsConcurrently(t *testing.T) {
 		t.Errorf("ok=%v %+v", ok, ds)
 	}
 }
+
+func readFile(t testing.TB, path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

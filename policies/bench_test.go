@@ -1,0 +1,46 @@
+package policies
+
+import (
+	"context"
+	"testing"
+
+	"github.com/wflow/wflow/internal/testenv"
+)
+
+// BenchmarkDecision measures one decision of a Wasm policy (a fresh
+// instance per decision) next to its baseline, a built-in policy.
+//
+//	go test -run '^$' -bench Decision ./policies
+func BenchmarkDecision(b *testing.B) {
+	ctx := context.Background()
+	req := Request{Kind: "container", Step: step}
+	run := func(b *testing.B, p Policy) {
+		for i := 0; i < b.N; i++ {
+			if _, err := p.Decide(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("baseline=builtin-network", func(b *testing.B) { run(b, Network{}) })
+	for _, c := range []struct{ name, module string }{
+		{"wasm=wat-decide-twice", ""},
+		{"wasm=go-require-memory", "./examples/policies/require-memory"},
+		{"wasm=c-image-allowlist", "examples/policies/image-allowlist/main.c"},
+	} {
+		var wasm []byte
+		switch {
+		case c.module == "":
+			wasm = testenv.Wat(b, "testdata/policies/decide_twice.wat")
+		case c.module[0] == '.':
+			wasm = readFile(b, testenv.GoGuest(b, c.module))
+		default:
+			wasm = readFile(b, testenv.CGuest(b, c.module))
+		}
+		p, err := LoadWasm(ctx, "bench.wasm", wasm, WasmConfig{CacheDir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) { run(b, p) })
+		p.Close(ctx)
+	}
+}
