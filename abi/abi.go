@@ -43,6 +43,16 @@ const (
 	// FuncErrorGet copies the JSON error message of the last failed call.
 	// (buf_ptr, buf_cap, len_ptr) -> errno
 	FuncErrorGet = "error_get"
+	// FuncNotebookSubmit validates a notebook step spec and starts it (its
+	// image built when missing) in the background.
+	// (spec_ptr, spec_len, handle_ptr) -> errno
+	FuncNotebookSubmit = "notebook_submit"
+	// FuncNotebookRun is FuncNotebookSubmit, returning once the notebook ran.
+	// (spec_ptr, spec_len, handle_ptr) -> errno
+	FuncNotebookRun = "notebook_run"
+	// FuncNotebookBuild builds (or finds) a notebook image, returning once done.
+	// (spec_ptr, spec_len, handle_ptr) -> errno
+	FuncNotebookBuild = "notebook_build"
 )
 
 // Signature describes a host function's parameter count; every parameter and
@@ -62,6 +72,9 @@ var Functions = []Signature{
 	{FuncLogWrite, 3},
 	{FuncOutputSet, 2},
 	{FuncErrorGet, 3},
+	{FuncNotebookSubmit, 3},
+	{FuncNotebookRun, 3},
+	{FuncNotebookBuild, 3},
 }
 
 // Errno is the result of every host function: zero on success, otherwise the

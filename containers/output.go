@@ -2,6 +2,8 @@ package containers
 
 import (
 	"io"
+
+	"github.com/wflow/wflow/abi"
 	"os"
 	"sync"
 	"unicode/utf8"
@@ -45,11 +47,11 @@ func (t *tail) text() (string, bool) {
 	return string(b), truncated
 }
 
-// stream is where one output stream of a step goes: a file in the run
+// Output is where one output stream of a step goes: a file in the run
 // directory with all of it, the tail kept for the Result, and an optional
 // live writer (the console). Writes are serialised: a step's commands write
 // one after another, but an engine may write from its own goroutine.
-type stream struct {
+type Output struct {
 	mu   sync.Mutex
 	file *os.File
 	tail tail
@@ -57,20 +59,34 @@ type stream struct {
 	err  error // first error writing the file
 }
 
-func newStream(path string, keep int, live io.Writer) (*stream, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, err
+// NewOutput creates the file at path ("" for none) and returns an Output
+// that keeps the last abi.MaxStreamText bytes for the Result and copies to
+// live (may be nil).
+func NewOutput(path string, live io.Writer) (*Output, error) {
+	o := &Output{tail: tail{max: abi.MaxStreamText}, live: live}
+	if path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		o.file = f
 	}
-	return &stream{file: f, tail: tail{max: keep}, live: live}, nil
+	return o, nil
+}
+
+// Text returns the kept tail and whether it was cut.
+func (s *Output) Text() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tail.text()
 }
 
 // Write never fails, so that one broken sink never stops the container's
 // output from being drained; the first file error is kept for the Result.
-func (s *stream) Write(p []byte) (int, error) {
+func (s *Output) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err == nil {
+	if s.err == nil && s.file != nil {
 		if _, err := s.file.Write(p); err != nil {
 			s.err = err
 		}
@@ -82,11 +98,14 @@ func (s *stream) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (s *stream) close() error {
+// Close closes the file and returns the first error writing it.
+func (s *Output) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.file.Close(); s.err == nil {
-		s.err = err
+	if s.file != nil {
+		if err := s.file.Close(); s.err == nil {
+			s.err = err
+		}
 	}
 	return s.err
 }

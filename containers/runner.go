@@ -126,7 +126,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, step Step, live Live) R
 	switch {
 	case limits.Network != "none" && limits.Network != allowed:
 		a = attempt{Attempt: Attempt{Attempt: 1, ReturnCode: 1, ErrorKind: ErrorKindNetwork,
-			Error: fmt.Sprintf("network %q is not allowed in this run (run with --network %s to allow it)", limits.Network, limits.Network),
+			Error:   fmt.Sprintf("network %q is not allowed in this run (run with --network %s to allow it)", limits.Network, limits.Network),
 			Started: res.Started, Commands: []CommandResult{}}}
 		a.Finished = a.Started
 	default:
@@ -207,21 +207,21 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, step Step, l
 	}
 	a.StdoutFile = filepath.Join(dir, "stdout")
 	a.StderrFile = filepath.Join(dir, "stderr")
-	stdout, err := newStream(filepath.Join(r.RunDir, a.StdoutFile), abi.MaxStreamText, live.Stdout)
+	stdout, err := NewOutput(filepath.Join(r.RunDir, a.StdoutFile), live.Stdout)
 	if err != nil {
 		a.fail(ErrorKindIO, err)
 		return a
 	}
-	stderr, err := newStream(filepath.Join(r.RunDir, a.StderrFile), abi.MaxStreamText, live.Stderr)
+	stderr, err := NewOutput(filepath.Join(r.RunDir, a.StderrFile), live.Stderr)
 	if err != nil {
-		stdout.close()
+		stdout.Close()
 		a.fail(ErrorKindIO, err)
 		return a
 	}
 	defer func() {
-		a.stdout, a.stdoutCut = stdout.tail.text()
-		a.stderr, a.stderrCut = stderr.tail.text()
-		if err := errors.Join(stdout.close(), stderr.close()); err != nil && a.Error == "" {
+		a.stdout, a.stdoutCut = stdout.Text()
+		a.stderr, a.stderrCut = stderr.Text()
+		if err := errors.Join(stdout.Close(), stderr.Close()); err != nil && a.Error == "" {
 			a.fail(ErrorKindIO, fmt.Errorf("writing step output: %w", err))
 		}
 	}()

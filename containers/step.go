@@ -59,7 +59,28 @@ const (
 	ErrorKindOOM       = "oom"       // a command was killed by the kernel's OOM killer at the step's memory limit
 	ErrorKindNetwork   = "network"   // the step asked for a network the run does not allow
 	ErrorKindDenied    = "denied"    // a policy refused the step; no container was created
+	ErrorKindBuild     = "build"     // a notebook image could not be built; nothing ran
+	ErrorKindCell      = "cell"      // a notebook cell raised; notebook.failed_cell says which
 )
+
+// FailedCell is the cell of a notebook run that raised, from the output
+// notebook's papermill metadata.
+type FailedCell struct {
+	Index          int    `json:"index"`           // 0-based, in the output notebook (which holds the injected parameters cell)
+	ExecutionCount int    `json:"execution_count"` // as Jupyter numbers it, 0 when unknown
+	EName          string `json:"ename"`           // the exception's class, e.g. "ValueError"
+	EValue         string `json:"evalue"`          // its message
+}
+
+// NotebookInfo is what a notebook step or build adds to its Result.
+type NotebookInfo struct {
+	Notebook     string      `json:"notebook,omitempty"`       // the input, in the run directory
+	Output       string      `json:"output,omitempty"`         // the executed notebook, in the run directory
+	Image        string      `json:"image"`                    // the notebook image, wflow-notebook:<hash>
+	Built        bool        `json:"built"`                    // this step built the image (else it existed)
+	BuildLogFile string      `json:"build_log_file,omitempty"` // the build's log, when it built
+	FailedCell   *FailedCell `json:"failed_cell,omitempty"`
+}
 
 // Verdicts of a policy decision.
 const (
@@ -129,8 +150,9 @@ type Result struct {
 	Finished        time.Time       `json:"finished"`
 	DurationMS      int64           `json:"duration_ms"`
 	Commands        []CommandResult `json:"commands"`
-	Attempts        []Attempt       `json:"attempts,omitempty"` // every try, when the step has a retry policy
+	Attempts        []Attempt       `json:"attempts,omitempty"`  // every try, when the step has a retry policy
 	Decisions       []Decision      `json:"decisions,omitempty"` // what each policy decided, in order
+	Notebook        *NotebookInfo   `json:"notebook,omitempty"`  // for notebook steps and builds
 }
 
 // OK reports whether every command ran and exited zero.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/notebooks"
 )
 
 // params_get(buf_ptr, buf_cap, len_ptr) -> errno
@@ -31,35 +32,99 @@ func (h *Host) answer(mem guestMemory, bufPtr, bufCap, lenPtr uint32, data []byt
 	return nil
 }
 
+// parser turns a spec into the task that runs it.
+type parser func(spec []byte) (*task, error)
+
+// containerStep parses a container step spec.
+func (h *Host) containerStep(spec []byte) (*task, error) {
+	step, err := containers.ParseStep(spec)
+	if err == nil {
+		step, err = containers.ExpandVars(step, h.cfg.Vars)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &task{step: step, run: func(ctx context.Context, handle uint32, live containers.Live) containers.Result {
+		return h.cfg.Runner.Run(ctx, handle, step, live)
+	}}, nil
+}
+
+// notebookStep parses a notebook step spec.
+func (h *Host) notebookStep(spec []byte) (*task, error) {
+	if h.cfg.Notebooks == nil {
+		return nil, errNoNotebooks
+	}
+	nb, err := notebooks.ParseStep(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &task{step: containers.Step{Name: nb.Name, Image: "notebook " + nb.Notebook}, run: func(ctx context.Context, handle uint32, live containers.Live) containers.Result {
+		return h.cfg.Notebooks.Run(ctx, handle, nb, live)
+	}}, nil
+}
+
+// notebookBuildSpec parses a notebook build spec.
+func (h *Host) notebookBuildSpec(spec []byte) (*task, error) {
+	if h.cfg.Notebooks == nil {
+		return nil, errNoNotebooks
+	}
+	b, err := notebooks.ParseBuild(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &task{step: containers.Step{Name: b.Name, Image: "notebook image build"}, run: func(ctx context.Context, handle uint32, live containers.Live) containers.Result {
+		return h.cfg.Notebooks.Build(ctx, handle, b, live)
+	}}, nil
+}
+
+var errNoNotebooks = errors.New("this host runs no notebook steps")
+
 // step_submit(spec_ptr, spec_len, handle_ptr) -> errno
 func (h *Host) stepSubmit(_ context.Context, mem guestMemory, a []uint32) *callError {
-	t, err := h.submit(mem, a[0], a[1], a[2])
-	if err != nil {
-		return err
-	}
-	mem.writeU32("handle_ptr", a[2], t.handle) // checked by submit
-	return nil
+	return h.start(nil, mem, a, h.containerStep, false)
 }
 
 // step_run(spec_ptr, spec_len, handle_ptr) -> errno
 func (h *Host) stepRun(ctx context.Context, mem guestMemory, a []uint32) *callError {
-	t, err := h.submit(mem, a[0], a[1], a[2])
+	return h.start(ctx, mem, a, h.containerStep, true)
+}
+
+// notebook_submit(spec_ptr, spec_len, handle_ptr) -> errno
+func (h *Host) notebookSubmit(_ context.Context, mem guestMemory, a []uint32) *callError {
+	return h.start(nil, mem, a, h.notebookStep, false)
+}
+
+// notebook_run(spec_ptr, spec_len, handle_ptr) -> errno
+func (h *Host) notebookRun(ctx context.Context, mem guestMemory, a []uint32) *callError {
+	return h.start(ctx, mem, a, h.notebookStep, true)
+}
+
+// notebook_build(spec_ptr, spec_len, handle_ptr) -> errno
+func (h *Host) notebookBuild(ctx context.Context, mem guestMemory, a []uint32) *callError {
+	return h.start(ctx, mem, a, h.notebookBuildSpec, true)
+}
+
+// start submits the spec at (a[0], a[1]), writes its handle at a[2] and,
+// when wait is set, blocks until it has finished. The handle is written
+// before waiting: even if the wait is cancelled, the guest learns it.
+func (h *Host) start(ctx context.Context, mem guestMemory, a []uint32, parse parser, wait bool) *callError {
+	t, err := h.submit(mem, a[0], a[1], a[2], parse)
 	if err != nil {
 		return err
 	}
-	// The handle is written first: even if the wait is cancelled, the guest
-	// can still learn the step's handle.
-	mem.writeU32("handle_ptr", a[2], t.handle)
-	if _, err := h.waitAny(ctx, []uint32{t.handle}); err != nil {
-		return err
+	mem.writeU32("handle_ptr", a[2], t.handle) // checked by submit
+	if wait {
+		if _, err := h.waitAny(ctx, []uint32{t.handle}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// submit reads and checks a step spec and starts the step in the
-// background. Nothing starts unless the spec is valid and handle_ptr is
-// writable, so no step is ever started whose handle the guest cannot learn.
-func (h *Host) submit(mem guestMemory, specPtr, specLen, handlePtr uint32) (*task, *callError) {
+// submit reads and checks a spec and starts its task in the background.
+// Nothing starts unless the spec is valid and handle_ptr is writable, so no
+// step is ever started whose handle the guest cannot learn.
+func (h *Host) submit(mem guestMemory, specPtr, specLen, handlePtr uint32, parse parser) (*task, *callError) {
 	spec, err := mem.read("step spec", specPtr, specLen, abi.MaxStepSpecLen)
 	if err != nil {
 		return nil, err
@@ -67,15 +132,15 @@ func (h *Host) submit(mem guestMemory, specPtr, specLen, handlePtr uint32) (*tas
 	if err := mem.checkWritable("handle_ptr", handlePtr, 4); err != nil {
 		return nil, err
 	}
-	step, perr := containers.ParseStep(spec)
-	if perr == nil {
-		step, perr = containers.ExpandVars(step, h.cfg.Vars)
-	}
-	if perr != nil {
-		if errors.Is(perr, containers.ErrInvalidJSON) {
-			return nil, fail(abi.ErrInvalidJSON, "step spec: %v", perr)
-		}
+	t, perr := parse(spec)
+	switch {
+	case perr == nil:
+	case errors.Is(perr, containers.ErrInvalidJSON):
+		return nil, fail(abi.ErrInvalidJSON, "step spec: %v", perr)
+	case errors.Is(perr, containers.ErrInvalidStep):
 		return nil, fail(abi.ErrInvalidStep, "%v", perr)
+	default:
+		return nil, fail(abi.ErrInvalidArgument, "%v", perr)
 	}
 	if h.ctx.Err() != nil {
 		return nil, fail(abi.ErrCancelled, "the run is being cancelled")
@@ -92,7 +157,7 @@ func (h *Host) submit(mem guestMemory, specPtr, specLen, handlePtr uint32) (*tas
 	}
 	h.started++
 	h.next++
-	t := &task{handle: h.next, step: step}
+	t.handle = h.next
 	h.tasks[t.handle] = t
 	h.wg.Add(1)
 	h.mu.Unlock()
@@ -108,7 +173,7 @@ func (h *Host) execute(t *task) {
 	select {
 	case h.slots <- struct{}{}:
 		h.cfg.Observer.StepStarted(t.handle, t.step)
-		res = h.cfg.Runner.Run(h.ctx, t.handle, t.step, h.cfg.Observer.StepOutput(t.handle, t.step))
+		res = t.run(h.ctx, t.handle, h.cfg.Observer.StepOutput(t.handle, t.step))
 		<-h.slots
 	case <-h.ctx.Done():
 		res = containers.Result{

@@ -21,6 +21,7 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/notebooks"
 )
 
 // StepRunner runs one step to completion. containers.Runner implements it.
@@ -41,15 +42,23 @@ type Observer interface {
 	Log(level int, msg string)
 }
 
+// NotebookRunner builds notebook images and runs notebook steps;
+// notebooks.Runner implements it.
+type NotebookRunner interface {
+	Run(ctx context.Context, handle uint32, step notebooks.Step, live containers.Live) containers.Result
+	Build(ctx context.Context, handle uint32, build notebooks.Build, live containers.Live) containers.Result
+}
+
 // Config configures a Host. Runner is required; the zero value of every
 // other field means its default.
 type Config struct {
-	Runner   StepRunner
-	Params   []byte            // the run's parameters, a JSON object; nil means {}
-	Vars     map[string]string // fixed variables substituted into commands
-	Parallel int               // steps running at once; 0 means 4
-	Observer Observer          // nil means nobody listens
-	Budget   Budget            // host-call budget of the module
+	Runner    StepRunner
+	Params    []byte            // the run's parameters, a JSON object; nil means {}
+	Vars      map[string]string // fixed variables substituted into commands
+	Parallel  int               // steps running at once; 0 means 4
+	Observer  Observer          // nil means nobody listens
+	Budget    Budget            // host-call budget of the module
+	Notebooks NotebookRunner    // nil: notebook functions fail with errno invalid_argument
 }
 
 // Budget caps what one module may ask of the host over its whole run. A
@@ -93,10 +102,12 @@ type Host struct {
 	overrun  string // why the module was ended for its budget, or ""
 }
 
-// task is one submitted step.
+// task is one submitted piece of work: a container step, a notebook step
+// or a notebook build.
 type task struct {
 	handle uint32
-	step   containers.Step
+	step   containers.Step // what the observer is told: the step, or a stand-in naming the notebook
+	run    func(ctx context.Context, handle uint32, live containers.Live) containers.Result
 	done   bool
 	seq    uint64 // completion order, valid when done
 	json   []byte // the ExecResult, valid when done
@@ -149,6 +160,9 @@ func (h *Host) Instantiate(ctx context.Context, r wazero.Runtime) error {
 		{abi.FuncLogWrite, h.logWrite},
 		{abi.FuncOutputSet, h.outputSet},
 		{abi.FuncErrorGet, h.errorGet},
+		{abi.FuncNotebookSubmit, h.notebookSubmit},
+		{abi.FuncNotebookRun, h.notebookRun},
+		{abi.FuncNotebookBuild, h.notebookBuild},
 	} {
 		params := make([]api.ValueType, arity(f.name))
 		for i := range params {
@@ -173,14 +187,17 @@ func arity(name string) int {
 }
 
 var paramNames = map[string][]string{
-	abi.FuncParamsGet:  {"buf_ptr", "buf_cap", "len_ptr"},
-	abi.FuncStepSubmit: {"spec_ptr", "spec_len", "handle_ptr"},
-	abi.FuncStepRun:    {"spec_ptr", "spec_len", "handle_ptr"},
-	abi.FuncStepWait:   {"handles_ptr", "handles_count", "ready_ptr"},
-	abi.FuncStepResult: {"handle", "buf_ptr", "buf_cap", "len_ptr"},
-	abi.FuncLogWrite:   {"level", "msg_ptr", "msg_len"},
-	abi.FuncOutputSet:  {"json_ptr", "json_len"},
-	abi.FuncErrorGet:   {"buf_ptr", "buf_cap", "len_ptr"},
+	abi.FuncParamsGet:      {"buf_ptr", "buf_cap", "len_ptr"},
+	abi.FuncStepSubmit:     {"spec_ptr", "spec_len", "handle_ptr"},
+	abi.FuncStepRun:        {"spec_ptr", "spec_len", "handle_ptr"},
+	abi.FuncStepWait:       {"handles_ptr", "handles_count", "ready_ptr"},
+	abi.FuncStepResult:     {"handle", "buf_ptr", "buf_cap", "len_ptr"},
+	abi.FuncLogWrite:       {"level", "msg_ptr", "msg_len"},
+	abi.FuncOutputSet:      {"json_ptr", "json_len"},
+	abi.FuncErrorGet:       {"buf_ptr", "buf_cap", "len_ptr"},
+	abi.FuncNotebookSubmit: {"spec_ptr", "spec_len", "handle_ptr"},
+	abi.FuncNotebookRun:    {"spec_ptr", "spec_len", "handle_ptr"},
+	abi.FuncNotebookBuild:  {"spec_ptr", "spec_len", "handle_ptr"},
 }
 
 // handler is a host function as plain Go: arguments already decoded to u32,

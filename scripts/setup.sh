@@ -19,6 +19,7 @@ command -v wasm-ld >/dev/null 2>&1 || need+=(lld)
 ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need+=(libclang-rt-dev-wasm32)
 command -v wat2wasm >/dev/null 2>&1 || need+=(wabt)
 command -v make >/dev/null 2>&1 || need+=(make)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   $SUDO apt-get update -qq

@@ -60,6 +60,7 @@ Usage:
   wflow gc                        remove containers left by wflow processes that died
   wflow policy test POLICY.wasm --step STEP.json
                                   run a policy on a step and print its decision
+  wflow notebook build [-r REQ]...  build a notebook image ahead of a run
   wflow version                   print wflow's version and ABI version
   wflow help                      print this help
 
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return gcCommand(ctx, args[1:], stdout, stderr)
 	case "policy":
 		return policyCommand(ctx, args[1:], stdout, stderr)
+	case "notebook":
+		return notebookCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "wflow %s (ABI %s)\n", wflowVersion(), abi.ModuleName)
 		return exitOK

@@ -20,6 +20,7 @@ import (
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/containers/docker"
 	"github.com/wflow/wflow/hostfuncs"
+	"github.com/wflow/wflow/notebooks"
 	"github.com/wflow/wflow/policies"
 	"github.com/wflow/wflow/report"
 	"github.com/wflow/wflow/runtime"
@@ -48,6 +49,9 @@ type runOptions struct {
 	maxStepTimeout time.Duration
 	maxStepCPUs    float64
 	maxStepMemory  string
+
+	notebookBase       string
+	notebookDockerfile string
 
 	stepTimeout time.Duration
 	cpus        float64
@@ -78,6 +82,8 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.DurationVar(&o.maxStepTimeout, "max-step-timeout", 0, "refuse steps whose timeout is over this, or unset (0: no ceiling)")
 	fs.Float64Var(&o.maxStepCPUs, "max-step-cpus", 0, "refuse steps whose cpus are over this, or unset (0: no ceiling)")
 	fs.StringVar(&o.maxStepMemory, "max-step-memory", "", "refuse steps whose memory is over this, or unset, e.g. 2g")
+	fs.StringVar(&o.notebookBase, "notebook-base", notebooks.DefaultBase, "base image of notebook images")
+	fs.StringVar(&o.notebookDockerfile, "notebook-dockerfile", "", "Dockerfile template `file` of notebook images (default: the built-in one, docs/notebooks.md)")
 	fs.StringVar(&o.user, "user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "default user of steps, uid[:gid] or name[:group]")
 	fs.DurationVar(&o.timeout, "timeout", 24*time.Hour, "wall-clock limit of the whole workflow (0: none)")
 	fs.Uint32Var(&o.memoryMiB, "max-memory", runtime.DefaultMemoryLimitMiB, "memory limit of the workflow module in MiB")
@@ -134,6 +140,11 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	pull, err := containers.ParsePullPolicy(o.pull)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow run: --pull: %v\n", err)
+		return exitUsage
+	}
+	nbTemplate, err := readTemplate(o.notebookDockerfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 		return exitUsage
 	}
 	budget, err := o.budget()
@@ -210,25 +221,27 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 
 	audit := &policies.Audit{}
-	host := hostfuncs.New(ctx, hostfuncs.Config{
-		Runner: &policies.Runner{
-			Next: &containers.Runner{
-				Engine:   engine,
-				RunDir:   rundir,
-				RunID:    runID,
-				Env:      env,
-				Pull:     pull,
-				Defaults: limits,
-			},
-			Chain: chain,
-			Info:  policies.RunInfo{RunID: runID, Module: filepath.Base(modulePath), Network: limits.Network},
-			Audit: audit,
+	steps := &policies.Runner{
+		Next: &containers.Runner{
+			Engine:   engine,
+			RunDir:   rundir,
+			RunID:    runID,
+			Env:      env,
+			Pull:     pull,
+			Defaults: limits,
 		},
-		Params:   params,
-		Vars:     vars,
-		Parallel: o.parallel,
-		Observer: con,
-		Budget:   budget,
+		Chain: chain,
+		Info:  policies.RunInfo{RunID: runID, Module: filepath.Base(modulePath), Network: limits.Network},
+		Audit: audit,
+	}
+	host := hostfuncs.New(ctx, hostfuncs.Config{
+		Runner:    steps,
+		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: rundir, Base: o.notebookBase, Template: nbTemplate},
+		Params:    params,
+		Vars:      vars,
+		Parallel:  o.parallel,
+		Observer:  con,
+		Budget:    budget,
 	})
 
 	fmt.Fprintf(stdout, "wflow: run %s in %s\n", runID, rundir)
@@ -287,6 +300,22 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailed
 	}
 	return exitOK
+}
+
+// readTemplate reads and checks a --notebook-dockerfile template; "" means
+// the built-in one.
+func readTemplate(file string) (string, error) {
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--notebook-dockerfile: %w", err)
+	}
+	if _, err := notebooks.Template(string(b)); err != nil {
+		return "", fmt.Errorf("--notebook-dockerfile %s: %w", file, err)
+	}
+	return string(b), nil
 }
 
 // budget turns the module-budget flags into the host's budget.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
@@ -258,6 +259,40 @@ func (e *Engine) Created(ctx context.Context, since, until time.Time, key, value
 			return n, fmt.Errorf("engine events: %w", err)
 		}
 	}
+}
+
+// ImageExists reports whether the image is present; it implements
+// notebooks.Engine.
+func (e *Engine) ImageExists(ctx context.Context, ref string) (bool, error) {
+	_, err := e.imageID(ctx, ref)
+	switch {
+	case err == nil:
+		return true, nil
+	case client.IsErrNotFound(err):
+		return false, nil
+	}
+	return false, err
+}
+
+// BuildImage builds a build context (a tar) as tag with the engine's
+// classic builder, streaming the build's log; it implements
+// notebooks.Engine. The builder's intermediate containers are removed, on
+// failure too.
+func (e *Engine) BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, log io.Writer) error {
+	resp, err := e.cli.ImageBuild(ctx, buildContext, build.ImageBuildOptions{
+		Tags:        []string{tag},
+		Labels:      labels,
+		Remove:      true,
+		ForceRemove: true,
+		Version:     build.BuilderV1,
+	})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	// The build's errors come inside the stream; DisplayJSONMessagesStream
+	// returns the first one.
+	return jsonmessage.DisplayJSONMessagesStream(resp.Body, log, 0, false, nil)
 }
 
 // Remove force-removes a container; a container already gone is not an error.

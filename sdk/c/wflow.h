@@ -68,6 +68,15 @@ wflow_errno_t wflow_v1_output_set(const char *json, uint32_t json_len);
 WFLOW_IMPORT("error_get")
 wflow_errno_t wflow_v1_error_get(char *buf, uint32_t buf_cap, uint32_t *len);
 
+WFLOW_IMPORT("notebook_submit")
+wflow_errno_t wflow_v1_notebook_submit(const char *spec, uint32_t spec_len, wflow_handle_t *handle);
+
+WFLOW_IMPORT("notebook_run")
+wflow_errno_t wflow_v1_notebook_run(const char *spec, uint32_t spec_len, wflow_handle_t *handle);
+
+WFLOW_IMPORT("notebook_build")
+wflow_errno_t wflow_v1_notebook_build(const char *spec, uint32_t spec_len, wflow_handle_t *handle);
+
 /* ---- Helpers ---- */
 
 /* The buffer protocol: call with a small buffer; on WFLOW_ERR_BUFFER_TOO_SMALL
@@ -110,6 +119,28 @@ static inline char *wflow_result(wflow_handle_t handle, wflow_errno_t *err) {
 static inline char *wflow_run(const char *spec, wflow_errno_t *err) {
   wflow_handle_t h = 0;
   *err = wflow_v1_step_run(spec, (uint32_t)strlen(spec), &h);
+  if (*err != WFLOW_OK) return NULL;
+  return wflow_result(h, err);
+}
+
+/* Runs a notebook step (spec: JSON, docs/abi.md) and returns its ExecResult JSON. */
+static inline char *wflow_notebook_run(const char *spec, wflow_errno_t *err) {
+  wflow_handle_t h = 0;
+  *err = wflow_v1_notebook_run(spec, (uint32_t)strlen(spec), &h);
+  if (*err != WFLOW_OK) return NULL;
+  return wflow_result(h, err);
+}
+
+/* Starts a notebook step in the background; its handle goes to *handle. */
+static inline wflow_errno_t wflow_notebook_submit(const char *spec, wflow_handle_t *handle) {
+  return wflow_v1_notebook_submit(spec, (uint32_t)strlen(spec), handle);
+}
+
+/* Builds (or finds) a notebook image: spec {"name","base","requirements"};
+ * returns the ExecResult JSON, whose "image" names it. */
+static inline char *wflow_notebook_build(const char *spec, wflow_errno_t *err) {
+  wflow_handle_t h = 0;
+  *err = wflow_v1_notebook_build(spec, (uint32_t)strlen(spec), &h);
   if (*err != WFLOW_OK) return NULL;
   return wflow_result(h, err);
 }

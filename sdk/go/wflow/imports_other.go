@@ -22,3 +22,7 @@ func stepResult(uint32, unsafe.Pointer, uint32, unsafe.Pointer) uint32 { return 
 func logWrite(uint32, unsafe.Pointer, uint32) uint32                   { return notWasm }
 func outputSet(unsafe.Pointer, uint32) uint32                          { return notWasm }
 func errorGet(unsafe.Pointer, uint32, unsafe.Pointer) uint32           { return notWasm }
+
+func notebookSubmit(unsafe.Pointer, uint32, unsafe.Pointer) uint32 { return notWasm }
+func notebookRun(unsafe.Pointer, uint32, unsafe.Pointer) uint32    { return notWasm }
+func notebookBuild(unsafe.Pointer, uint32, unsafe.Pointer) uint32  { return notWasm }

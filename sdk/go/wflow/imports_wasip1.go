@@ -30,3 +30,12 @@ func outputSet(json unsafe.Pointer, jsonLen uint32) uint32
 
 //go:wasmimport wflow_v1 error_get
 func errorGet(buf unsafe.Pointer, bufCap uint32, lenPtr unsafe.Pointer) uint32
+
+//go:wasmimport wflow_v1 notebook_submit
+func notebookSubmit(spec unsafe.Pointer, specLen uint32, handlePtr unsafe.Pointer) uint32
+
+//go:wasmimport wflow_v1 notebook_run
+func notebookRun(spec unsafe.Pointer, specLen uint32, handlePtr unsafe.Pointer) uint32
+
+//go:wasmimport wflow_v1 notebook_build
+func notebookBuild(spec unsafe.Pointer, specLen uint32, handlePtr unsafe.Pointer) uint32

@@ -131,6 +131,9 @@ const (
 	ErrorEngine    = "engine"    // the container engine failed
 	ErrorCancelled = "cancelled" // the run ended first
 	ErrorIO        = "io"        // the output files could not be written
+	ErrorDenied    = "denied"    // a policy refused the step
+	ErrorBuild     = "build"     // the notebook image could not be built
+	ErrorCell      = "cell"      // a notebook cell raised
 )
 
 // Attempt is one run of a step with a retry policy.
@@ -175,7 +178,21 @@ type ExecResult struct {
 	Finished        time.Time       `json:"finished"`
 	DurationMS      int64           `json:"duration_ms"`
 	Commands        []CommandResult `json:"commands"`
-	Attempts        []Attempt       `json:"attempts"` // with a retry policy: every run
+	Attempts        []Attempt       `json:"attempts"`  // with a retry policy: every run
+	Decisions       []Decision      `json:"decisions"` // what each policy decided
+	Notebook        *NotebookInfo   `json:"notebook"`  // notebook steps and builds
+}
+
+// Decision is what one policy decided about a step (docs/policies.md).
+type Decision struct {
+	Policy  string `json:"policy"`
+	Verdict string `json:"verdict"`
+	Reason  string `json:"reason"`
+	Changes []struct {
+		Field  string          `json:"field"`
+		Before json.RawMessage `json:"before"`
+		After  json.RawMessage `json:"after"`
+	} `json:"changes"`
 }
 
 // OK reports whether every command of the step ran and exited zero.
@@ -279,17 +296,7 @@ func Submit(s Step) (Handle, error) {
 // Run runs a step and returns its result once it has finished. A step that
 // exits non-zero is not an error: check ExecResult.OK.
 func Run(s Step) (ExecResult, error) {
-	spec, err := json.Marshal(s)
-	if err != nil {
-		return ExecResult{}, err
-	}
-	var h uint32
-	errno := stepRun(ptr(spec), uint32(len(spec)), unsafe.Pointer(&h))
-	runtime.KeepAlive(spec)
-	if errno != 0 {
-		return ExecResult{}, lastError(abi.FuncStepRun, errno)
-	}
-	return result(Handle(h))
+	return call(abi.FuncStepRun, stepRun, s)
 }
 
 // Wait blocks until one of the handles' steps has finished and returns its

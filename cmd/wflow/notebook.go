@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/containers/docker"
+	"github.com/wflow/wflow/notebooks"
+)
+
+const notebookUsage = `Usage: wflow notebook build [-r REQUIREMENT]... [--requirements FILE] [flags]
+
+Builds the image notebook steps with these requirements will run in, ahead
+of a run, and prints its reference. The image is tagged with the content
+hash of base, Dockerfile template and requirements: a run with the same
+inputs finds it and builds nothing. Local packages ("./pkg" requirements)
+are read from --context. Exit 0 when the image exists or was built, 1 when
+the build failed (its log says why).
+
+Flags:
+`
+
+func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "build" && args[0] != "-h" && args[0] != "--help") {
+		fmt.Fprint(stderr, "wflow notebook: want `wflow notebook build [-r REQUIREMENT]...`\n")
+		return exitUsage
+	}
+	if args[0] == "build" {
+		args = args[1:]
+	}
+	fs := pflag.NewFlagSet("wflow notebook build", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	reqs := fs.StringArrayP("requirement", "r", nil, "a pip requirement (repeatable)")
+	reqFile := fs.String("requirements", "", "a requirements.txt `file` (one requirement a line, # comments)")
+	base := fs.String("notebook-base", notebooks.DefaultBase, "base image")
+	dockerfile := fs.String("notebook-dockerfile", "", "Dockerfile template `file` (default: the built-in one)")
+	contextDir := fs.String("context", ".", "folder local requirements (./pkg) are read from: the run directory of the runs to come")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(stdout, notebookUsage+fs.FlagUsages())
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
+		return exitUsage
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "wflow notebook build: takes no arguments, only flags\n")
+		return exitUsage
+	}
+	all := append([]string(nil), *reqs...)
+	if *reqFile != "" {
+		b, err := os.ReadFile(*reqFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
+			return exitUsage
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				all = append(all, line)
+			}
+		}
+	}
+	spec, _ := containers.MarshalJSON(notebooks.Build{Name: "build", Base: *base, Requirements: all}, false)
+	build, err := notebooks.ParseBuild(spec)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
+		return exitUsage
+	}
+	tmpl, err := readTemplate(*dockerfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
+		return exitUsage
+	}
+	dir, err := filepath.Abs(*contextDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
+		return exitUsage
+	}
+	engine, err := docker.New(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
+		return exitNoEngine
+	}
+	defer engine.Close()
+	con := newConsole(stdout)
+	log := &lineWriter{c: con, prefix: "[build] "}
+	r := &notebooks.Runner{Engine: engine, RunDir: dir, Base: *base, Template: tmpl, NoLogFile: true}
+	res := r.Build(ctx, 1, build, containers.Live{Stdout: log})
+	log.flush()
+	if res.Error != "" {
+		fmt.Fprintf(stderr, "wflow notebook build: %s\n", res.Error)
+		return exitFailed
+	}
+	if res.Notebook.Built {
+		fmt.Fprintf(stdout, "built %s\n", res.Image)
+	} else {
+		fmt.Fprintf(stdout, "%s exists: nothing to build\n", res.Image)
+	}
+	return exitOK
+}

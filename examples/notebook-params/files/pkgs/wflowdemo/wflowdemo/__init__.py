@@ -1,0 +1,5 @@
+"""A local package: proof that a notebook step's requirements were installed."""
+
+
+def greet(name, count):
+    return " ".join(["hello " + name] * count)

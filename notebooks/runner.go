@@ -1,0 +1,289 @@
+package notebooks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/containers"
+)
+
+// Engine is what notebooks need of the container engine;
+// containers/docker.Engine implements it.
+type Engine interface {
+	// ImageExists reports whether the image is present.
+	ImageExists(ctx context.Context, ref string) (bool, error)
+	// BuildImage builds buildContext (a tar) as tag, streaming its log.
+	BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, log io.Writer) error
+}
+
+// StepRunner runs the container step a notebook run becomes (in wflow, the
+// policy chain in front of containers.Runner).
+type StepRunner interface {
+	Run(ctx context.Context, handle uint32, step containers.Step, live containers.Live) containers.Result
+}
+
+// Runner builds notebook images and runs notebooks for one run. Engine,
+// Steps and RunDir are required; Base and Template default to DefaultBase
+// and DefaultTemplate.
+type Runner struct {
+	Engine    Engine
+	Steps     StepRunner
+	RunDir    string
+	Base      string // --notebook-base
+	Template  string // --notebook-dockerfile's content
+	NoLogFile bool   // keep build logs out of the run directory (wflow notebook build)
+
+	once     sync.Once
+	tmpl     *template.Template
+	tmplErr  error
+	mu       sync.Mutex
+	inflight map[string]*build // builds under way, by tag: concurrent steps share one
+}
+
+// build is one image build that several steps may wait on.
+type build struct {
+	done chan struct{}
+	err  error
+}
+
+// LabelNotebook marks notebook images; its value is the content hash.
+const LabelNotebook = "io.wflow.notebook"
+
+// Template parses a Dockerfile template, so the CLI can refuse a bad one
+// before a run.
+func Template(text string) (*template.Template, error) {
+	t, err := template.New("Dockerfile").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("notebook Dockerfile template: %w", err)
+	}
+	var probe bytes.Buffer
+	if err := t.Execute(&probe, struct{ Base string }{"base"}); err != nil {
+		return nil, fmt.Errorf("notebook Dockerfile template: %w", err)
+	}
+	return t, nil
+}
+
+func (r *Runner) template() (*template.Template, error) {
+	r.once.Do(func() {
+		text := r.Template
+		if text == "" {
+			text = DefaultTemplate
+		}
+		r.tmpl, r.tmplErr = Template(text)
+	})
+	return r.tmpl, r.tmplErr
+}
+
+// Build builds (or finds) the image of a set of requirements. Its Result
+// names the image in Image and Notebook.Image; the build log is its stdout.
+func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live containers.Live) containers.Result {
+	res := containers.Result{Step: b.Name, Handle: handle, Started: time.Now().UTC(), Commands: []containers.CommandResult{}}
+	tag, built, logFile, out, err := r.image(ctx, handle, b.Name, b.Base, b.Requirements, live)
+	res.Image = tag
+	res.Notebook = &containers.NotebookInfo{Image: tag, Built: built, BuildLogFile: logFile}
+	res.Stdout, res.StdoutTruncated = out.text, out.cut
+	res.StdoutFile = logFile
+	if err != nil {
+		res.ReturnCode, res.ErrorKind, res.Error = 1, containers.ErrorKindBuild, err.Error()
+	}
+	return finish(res)
+}
+
+// Run runs a notebook step: the image first (built when missing), then
+// papermill in it, with the parameters in a file (-f) so their JSON types
+// survive. When a cell fails, the Result names it.
+func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers.Live) containers.Result {
+	started := time.Now().UTC()
+	info := &containers.NotebookInfo{Notebook: s.Notebook, Output: s.Output}
+	tag, built, logFile, out, err := r.image(ctx, handle, s.Name, s.Base, s.Requirements, live)
+	info.Image, info.Built, info.BuildLogFile = tag, built, logFile
+	if err != nil {
+		// A failed build is the step's result: the log's tail, and no run.
+		return finish(containers.Result{Step: s.Name, Handle: handle, Image: tag, ReturnCode: 1,
+			ErrorKind: containers.ErrorKindBuild, Error: err.Error(), Stdout: out.text, StdoutTruncated: out.cut,
+			StdoutFile: logFile, Started: started, Commands: []containers.CommandResult{}, Notebook: info})
+	}
+
+	params := s.Parameters
+	if len(params) == 0 {
+		params = []byte("{}")
+	}
+	paramsFile := filepath.ToSlash(filepath.Join(".wflow", "notebooks", fmt.Sprintf("%04d-%s.params.json", handle, s.Name)))
+	if err := os.MkdirAll(filepath.Join(r.RunDir, ".wflow", "notebooks"), 0o755); err == nil {
+		err = os.WriteFile(filepath.Join(r.RunDir, filepath.FromSlash(paramsFile)), params, 0o644)
+	}
+	if err != nil {
+		return finish(containers.Result{Step: s.Name, Handle: handle, Image: tag, ReturnCode: 1, ErrorKind: containers.ErrorKindIO,
+			Error: "writing the parameters file: " + err.Error(), Started: started, Commands: []containers.CommandResult{}, Notebook: info})
+	}
+	env := map[string]string{"HOME": "/tmp"} // a kernel needs a writable home, whatever the user
+	for k, v := range s.Env {
+		env[k] = v
+	}
+	step := containers.Step{
+		Name:  s.Name,
+		Image: tag,
+		Env:   env,
+		Commands: []containers.Command{{Argv: []string{
+			"papermill", inRunDir(s.Notebook), inRunDir(s.Output), "-f", abi.RunDirMountPoint + "/" + paramsFile,
+		}}},
+		Limits: s.Limits,
+	}
+	res := r.Steps.Run(ctx, handle, step, live)
+	res.Started = started
+	res.Notebook = info
+	if cell := failedCell(filepath.Join(r.RunDir, filepath.FromSlash(relRunDir(s.Output)))); cell != nil && res.ReturnCode != 0 && res.ErrorKind == "" {
+		info.FailedCell = cell
+		res.ErrorKind = containers.ErrorKindCell
+		res.Error = fmt.Sprintf("cell %d (execution count %d) raised %s: %s", cell.Index, cell.ExecutionCount, cell.EName, cell.EValue)
+	}
+	return finish(res)
+}
+
+func finish(res containers.Result) containers.Result {
+	res.Finished = time.Now().UTC()
+	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
+	return res
+}
+
+// inRunDir is the path the container sees for a path in the run directory.
+func inRunDir(p string) string { return abi.RunDirMountPoint + "/" + relRunDir(p) }
+
+func relRunDir(p string) string {
+	if rest, ok := cutPrefix(p, abi.RunDirMountPoint+"/"); ok {
+		p = rest
+	}
+	return path.Clean(p)
+}
+
+func cutPrefix(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// logText is the tail of a build log.
+type logText struct {
+	text string
+	cut  bool
+}
+
+// image returns the tag of the image for base and requirements, building it
+// when it is missing. Concurrent steps asking for the same image share one
+// build. logFile is set when this call built.
+func (r *Runner) image(ctx context.Context, handle uint32, name, base string, reqs []string, live containers.Live) (tag string, built bool, logFile string, out logText, err error) {
+	tmpl, err := r.template()
+	if err != nil {
+		return "", false, "", out, err
+	}
+	if base == "" {
+		base = r.Base
+	}
+	if base == "" {
+		base = DefaultBase
+	}
+	bc, err := makeContext(tmpl, base, reqs, r.RunDir)
+	if err != nil {
+		return "", false, "", out, err
+	}
+	tag = bc.tag
+	for {
+		exists, err := r.Engine.ImageExists(ctx, tag)
+		if err != nil {
+			return tag, false, "", out, fmt.Errorf("inspect image %s: %w", tag, err)
+		}
+		if exists {
+			return tag, false, "", out, nil
+		}
+		r.mu.Lock()
+		if r.inflight == nil {
+			r.inflight = map[string]*build{}
+		}
+		if b, ok := r.inflight[tag]; ok {
+			r.mu.Unlock()
+			select { // another step builds it: wait, then look again
+			case <-b.done:
+			case <-ctx.Done():
+				return tag, false, "", out, ctx.Err()
+			}
+			continue
+		}
+		b := &build{done: make(chan struct{})}
+		r.inflight[tag] = b
+		r.mu.Unlock()
+
+		if !r.NoLogFile {
+			logFile = filepath.ToSlash(filepath.Join(containers.StepDir(handle, name, 1), "build.log"))
+		}
+		b.err = r.build(ctx, tag, bc, logFile, live, &out)
+		r.mu.Lock()
+		delete(r.inflight, tag)
+		r.mu.Unlock()
+		close(b.done)
+		return tag, b.err == nil, logFile, out, b.err
+	}
+}
+
+func (r *Runner) build(ctx context.Context, tag string, bc buildContext, logFile string, live containers.Live, out *logText) error {
+	path := ""
+	if logFile != "" {
+		path = filepath.Join(r.RunDir, filepath.FromSlash(logFile))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+	}
+	log, err := containers.NewOutput(path, live.Stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "building notebook image %s\n", tag)
+	err = r.Engine.BuildImage(ctx, tag, bytes.NewReader(bc.tar), map[string]string{LabelNotebook: tag[len(ImagePrefix)+1:]}, log)
+	if err != nil {
+		fmt.Fprintf(log, "build failed: %v\n", err)
+	}
+	out.text, out.cut = log.Text()
+	if cerr := log.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("building notebook image %s failed: %w", tag, err)
+	}
+	return nil
+}
+
+// failedCell reads the output notebook's papermill metadata and returns the
+// first cell marked as raised, or nil.
+func failedCell(outputPath string) *containers.FailedCell {
+	b, err := os.ReadFile(outputPath)
+	if err != nil || !gjson.ValidBytes(b) {
+		return nil
+	}
+	var found *containers.FailedCell
+	gjson.GetBytes(b, "cells").ForEach(func(i, cell gjson.Result) bool {
+		if !cell.Get("metadata.papermill.exception").Bool() {
+			return true
+		}
+		found = &containers.FailedCell{Index: int(i.Int()), ExecutionCount: int(cell.Get("execution_count").Int())}
+		cell.Get("outputs").ForEach(func(_, o gjson.Result) bool {
+			if o.Get("output_type").String() == "error" {
+				found.EName, found.EValue = o.Get("ename").String(), o.Get("evalue").String()
+				return false
+			}
+			return true
+		})
+		return false
+	})
+	return found
+}

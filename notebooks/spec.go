@@ -1,0 +1,243 @@
+// Package notebooks runs notebook steps: a notebook, typed parameters and pip
+// requirements become an image (built from a documented Dockerfile template,
+// tagged by a content hash so the same inputs never rebuild) and a papermill
+// run in it against the run directory. The run itself is a container step,
+// so it passes the policies, limits and clean-up of every other step.
+// docs/notebooks.md documents it.
+package notebooks
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/containers"
+)
+
+// Step is a notebook step.
+type Step struct {
+	Name         string            `json:"name"`
+	Notebook     string            `json:"notebook"`             // path in the run directory
+	Output       string            `json:"output"`               // default: x.ipynb -> x.out.ipynb
+	Parameters   json.RawMessage   `json:"parameters,omitempty"` // a JSON object, kept as given so types survive
+	Requirements []string          `json:"requirements,omitempty"`
+	Base         string            `json:"base,omitempty"` // base image; default --notebook-base
+	Env          map[string]string `json:"env,omitempty"`
+	containers.Limits
+}
+
+// Build is a request to build (or find) the image of a set of requirements.
+type Build struct {
+	Name         string   `json:"name"`
+	Base         string   `json:"base,omitempty"`
+	Requirements []string `json:"requirements,omitempty"`
+}
+
+// Caps of notebook specs.
+const (
+	maxRequirements   = 256
+	maxRequirementLen = 1024
+	maxParamsLen      = 1 << 20
+)
+
+// ParseStep decodes and validates a notebook step spec (docs/abi.md).
+// Errors wrap containers.ErrInvalidJSON or containers.ErrInvalidStep.
+func ParseStep(spec []byte) (Step, error) {
+	var s Step
+	if err := containers.CheckJSON(spec, abi.MaxJSONDepth); err != nil {
+		return s, err
+	}
+	root := gjson.ParseBytes(spec)
+	if !root.IsObject() {
+		return s, invalid("a notebook step spec must be a JSON object")
+	}
+	// The limits and env are read by the container step parser, from a spec
+	// holding only those fields, so they follow exactly its rules.
+	limits := map[string]string{}
+	var err error
+	seen := map[string]bool{}
+	root.ForEach(func(k, v gjson.Result) bool {
+		key := k.String()
+		if seen[key] {
+			err = invalid("field %q given twice", key)
+			return false
+		}
+		seen[key] = true
+		switch key {
+		case "name":
+			s.Name, err = str(key, v)
+		case "notebook":
+			s.Notebook, err = str(key, v)
+		case "output":
+			s.Output, err = str(key, v)
+		case "base":
+			s.Base, err = str(key, v)
+		case "parameters":
+			if !v.IsObject() {
+				err = invalid("field \"parameters\" must be an object of JSON values")
+			} else if len(v.Raw) > maxParamsLen {
+				err = invalid("parameters are %d bytes, at most %d", len(v.Raw), maxParamsLen)
+			} else {
+				s.Parameters = json.RawMessage(v.Raw)
+			}
+		case "requirements":
+			s.Requirements, err = requirements(v)
+		case "env", "timeout", "cpus", "memory", "pids", "network", "read_only", "user":
+			limits[key] = v.Raw
+		default:
+			err = invalid("unknown field %q (notebook steps know name, notebook, output, parameters, requirements, base, env, timeout, cpus, memory, pids, network, read_only, user)", trunc(key))
+		}
+		return err == nil
+	})
+	if err != nil {
+		return s, err
+	}
+	if len(limits) > 0 {
+		var b strings.Builder
+		b.WriteString(`{"name":"x","image":"x","commands":["x"]`)
+		for k, raw := range limits {
+			fmt.Fprintf(&b, ",%q:%s", k, raw)
+		}
+		b.WriteString("}")
+		c, err := containers.ParseStep([]byte(b.String()))
+		if err != nil {
+			return s, err
+		}
+		s.Env, s.Limits = c.Env, c.Limits
+	}
+	if s.Output == "" && s.Notebook != "" {
+		s.Output = strings.TrimSuffix(s.Notebook, ".ipynb") + ".out.ipynb"
+	}
+	return s, s.validate()
+}
+
+func (s Step) validate() error {
+	probe := containers.Step{Name: s.Name, Image: "x", Commands: []containers.Command{{Shell: "x"}}}
+	if err := probe.Validate(); err != nil {
+		return err
+	}
+	for _, p := range []struct{ field, path string }{{"notebook", s.Notebook}, {"output", s.Output}} {
+		if err := runDirPath(p.field, p.path); err != nil {
+			return err
+		}
+	}
+	if !strings.HasSuffix(s.Notebook, ".ipynb") {
+		return invalid("notebook %q: want a .ipynb file", trunc(s.Notebook))
+	}
+	if s.Output == s.Notebook {
+		return invalid("output must differ from the notebook")
+	}
+	return checkBase(s.Base)
+}
+
+// ParseBuild decodes and validates a notebook build spec.
+func ParseBuild(spec []byte) (Build, error) {
+	var b Build
+	if err := containers.CheckJSON(spec, abi.MaxJSONDepth); err != nil {
+		return b, err
+	}
+	root := gjson.ParseBytes(spec)
+	if !root.IsObject() {
+		return b, invalid("a notebook build spec must be a JSON object")
+	}
+	var err error
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch key := k.String(); key {
+		case "name":
+			b.Name, err = str(key, v)
+		case "base":
+			b.Base, err = str(key, v)
+		case "requirements":
+			b.Requirements, err = requirements(v)
+		default:
+			err = invalid("unknown field %q (a build knows name, base, requirements)", trunc(key))
+		}
+		return err == nil
+	})
+	if err != nil {
+		return b, err
+	}
+	probe := containers.Step{Name: b.Name, Image: "x", Commands: []containers.Command{{Shell: "x"}}}
+	if err := probe.Validate(); err != nil {
+		return b, err
+	}
+	return b, checkBase(b.Base)
+}
+
+func checkBase(base string) error {
+	if base != "" && (len(base) > abi.MaxImageRefLen || strings.ContainsAny(base, " \t\r\n\x00")) {
+		return invalid("base %q is not an image reference", trunc(base))
+	}
+	return nil
+}
+
+// runDirPath checks that p names a file inside the run directory.
+func runDirPath(field, p string) error {
+	switch {
+	case p == "":
+		return invalid("field %q is required", field)
+	case strings.HasPrefix(p, abi.RunDirMountPoint+"/"):
+		p = strings.TrimPrefix(p, abi.RunDirMountPoint+"/")
+	case path.IsAbs(p):
+		return invalid("%s %q: give a path in the run directory", field, trunc(p))
+	}
+	if c := path.Clean(p); c == "." || c == ".." || strings.HasPrefix(c, "../") || strings.ContainsAny(p, "\x00\n") {
+		return invalid("%s %q lies outside the run directory", field, trunc(p))
+	}
+	return nil
+}
+
+func requirements(v gjson.Result) ([]string, error) {
+	if !v.IsArray() {
+		return nil, invalid("field \"requirements\" must be a list of strings")
+	}
+	items := v.Array()
+	if len(items) > maxRequirements {
+		return nil, invalid("%d requirements, at most %d", len(items), maxRequirements)
+	}
+	out := make([]string, 0, len(items))
+	for i, it := range items {
+		if it.Type != gjson.String {
+			return nil, invalid("requirement %d must be a string", i+1)
+		}
+		r := strings.TrimSpace(it.String())
+		if r == "" || len(r) > maxRequirementLen || strings.ContainsAny(r, "\n\r\x00") {
+			return nil, invalid("requirement %d %q is not a requirement line", i+1, trunc(r))
+		}
+		if isLocal(r) {
+			if err := runDirPath("requirement", r); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// isLocal reports whether a requirement is a path in the run directory (a
+// local package), rather than something pip finds in an index.
+func isLocal(r string) bool {
+	return strings.HasPrefix(r, "./") || strings.HasPrefix(r, abi.RunDirMountPoint+"/")
+}
+
+func str(field string, v gjson.Result) (string, error) {
+	if v.Type != gjson.String {
+		return "", invalid("field %q must be a string", field)
+	}
+	return v.String(), nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", containers.ErrInvalidStep, fmt.Sprintf(format, args...))
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
