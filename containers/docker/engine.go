@@ -295,6 +295,17 @@ func (e *Engine) BuildImage(ctx context.Context, tag string, buildContext io.Rea
 	return jsonmessage.DisplayJSONMessagesStream(resp.Body, log, 0, false, nil)
 }
 
+// RemoveImage removes an image by reference; an absent image is not an error.
+func (e *Engine) RemoveImage(ctx context.Context, ref string) error {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	_, err := e.cli.ImageRemove(ctx, ref, image.RemoveOptions{Force: true, PruneChildren: true})
+	if err != nil && !client.IsErrNotFound(err) {
+		return fmt.Errorf("remove image %s: %w", ref, err)
+	}
+	return nil
+}
+
 // Remove force-removes a container; a container already gone is not an error.
 func (e *Engine) Remove(ctx context.Context, id string) error { return e.remove(ctx, id) }
 

@@ -211,3 +211,24 @@ func Wflow(t testing.TB) string {
 	t.Helper()
 	return build(t, "wflow", "wflow", "go", func(out string) []string { return []string{"build", "-o", out, "./cmd/wflow"} }, nil)
 }
+
+// PythonImage is the local notebook test image (scripts/build-test-images.sh):
+// Debian's Python with nbclient and the TEST-ONLY papermill stand-in.
+const PythonImage = "wflow-test/python:latest"
+
+// NotebookFlags are the `wflow run` flags that make notebook steps use the
+// test image and the test-only Dockerfile template (no registry, no PyPI).
+func NotebookFlags() []string {
+	return []string{"--notebook-base", PythonImage, "--notebook-dockerfile", filepath.Join(Root(), "testdata", "notebook", "Dockerfile.test.tmpl")}
+}
+
+// Python checks that the notebook test image is present, like Docker does
+// for the engine and the busybox image.
+func Python(t testing.TB) *docker.Engine {
+	t.Helper()
+	e := Docker(t)
+	if ok, err := e.ImageExists(context.Background(), PythonImage); err != nil || !ok {
+		Missing(t, "notebook test image %s missing (run scripts/build-test-images.sh): %v", PythonImage, err)
+	}
+	return e
+}

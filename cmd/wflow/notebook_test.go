@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wflow/wflow/internal/testenv"
+)
+
+type notebookRun struct {
+	ReturnCode int    `json:"returncode"`
+	Built      bool   `json:"built"`
+	Image      string `json:"image"`
+	Error      string `json:"error"`
+	FailedCell *struct {
+		Index          int    `json:"index"`
+		ExecutionCount int    `json:"execution_count"`
+		EName          string `json:"ename"`
+		EValue         string `json:"evalue"`
+	} `json:"failed_cell"`
+	Written struct {
+		Greeting string            `json:"greeting"`
+		Types    map[string]string `json:"types"`
+		Values   map[string]any    `json:"values"`
+	} `json:"written"`
+}
+
+// TestNotebookExample runs examples/notebook-params: two runs of a
+// parameterized notebook with typed parameters and a local package, the
+// second reusing the image the first built, and a third whose cell fails.
+func TestNotebookExample(t *testing.T) {
+	e := testenv.Python(t)
+	module := testenv.GoGuest(t, "./examples/notebook-params")
+	rundir := t.TempDir()
+	args := append([]string{"run", module, "--rundir", rundir, "-p", "fail=yes"}, testenv.NotebookFlags()...)
+
+	// Remove the image the example's inputs hash to, so that the first run builds it.
+	probe := filepath.Join(t.TempDir(), "probe")
+	if code, stdout, stderr := wflow(t, append([]string{"run", module, "--rundir", probe}, testenv.NotebookFlags()...)...); code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var before map[string]notebookRun
+	json.Unmarshal(readReport(t, probe).Output, &before)
+	if err := e.RemoveImage(context.Background(), before["analysis-first"].Image); err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, stderr := wflow(t, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var out map[string]notebookRun
+	if err := json.Unmarshal(readReport(t, rundir).Output, &out); err != nil {
+		t.Fatal(err)
+	}
+	first, second, failed := out["analysis-first"], out["analysis-second"], out["analysis-fail"]
+	if !first.Built || second.Built || failed.Built || first.Image != second.Image || first.Image == "" {
+		t.Errorf("builds: first %v %s, second %v %s, third %v: want one build, then reuse", first.Built, first.Image, second.Built, second.Image, failed.Built)
+	}
+	wantTypes := map[string]string{"code": "str", "count": "int", "ratio": "float", "flag": "bool", "items": "list", "nested": "dict", "name": "str"}
+	for k, v := range wantTypes {
+		if first.Written.Types[k] != v {
+			t.Errorf("parameter %s arrived as %s, want %s (types %v)", k, first.Written.Types[k], v, first.Written.Types)
+		}
+	}
+	if first.Written.Values["code"] != "1" || second.Written.Values["code"] != "007" || first.Written.Greeting != "hello Ada hello Ada" || second.Written.Greeting != "hello Grace" {
+		t.Errorf("values: first %v, second %v", first.Written, second.Written)
+	}
+	nested, _ := json.Marshal(first.Written.Values["nested"])
+	items, _ := json.Marshal(first.Written.Values["items"])
+	if string(nested) != `{"a":{"b":[1,2]}}` || string(items) != `[1,"two",3.5]` {
+		t.Errorf("nested %s, items %s", nested, items)
+	}
+	if c := failed.FailedCell; failed.ReturnCode == 0 || c == nil || c.Index != 4 || c.EName != "ValueError" || c.EValue != "asked to fail by the workflow" ||
+		!strings.Contains(failed.Error, "cell 4") {
+		t.Errorf("failing run: %+v %+v", failed, c)
+	}
+	for _, f := range []string{"analysis-first.out.ipynb", "analysis-second.out.ipynb", "analysis.out.ipynb"} {
+		b, err := os.ReadFile(filepath.Join(rundir, f))
+		if err != nil || !strings.Contains(string(b), `"papermill"`) || !strings.Contains(string(b), "injected-parameters") {
+			t.Errorf("output notebook %s: %v", f, err)
+		}
+	}
+}
+
+func TestNotebookBuildFailureIsAResult(t *testing.T) {
+	testenv.Python(t)
+	rundir := t.TempDir()
+	code, stdout, stderr := wflow(t, append([]string{"run", testenv.GoGuest(t, "./testdata/guests/nbfail"), "--rundir", rundir}, testenv.NotebookFlags()...)...)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var out struct {
+		ReturnCode int    `json:"returncode"`
+		Kind       string `json:"kind"`
+		Error      string `json:"error"`
+		Commands   int    `json:"commands"`
+		Log        string `json:"log"`
+	}
+	json.Unmarshal(readReport(t, rundir).Output, &out)
+	if out.ReturnCode != 1 || out.Kind != "build" || out.Commands != 0 || !strings.Contains(out.Log, "no-such-package-wflow-test") || !strings.Contains(out.Error, "building notebook image") {
+		t.Errorf("result %+v", out)
+	}
+}
+
+func TestNotebookBuildCommand(t *testing.T) {
+	e := testenv.Python(t)
+	dir := t.TempDir()
+	pkg := filepath.Join(dir, "pkgs", "wflowdemo")
+	src := filepath.Join(testenv.Root(), "examples", "notebook-params", "files", "pkgs", "wflowdemo")
+	os.MkdirAll(filepath.Join(pkg, "wflowdemo"), 0o755)
+	for _, f := range []string{"pyproject.toml", "wflowdemo/__init__.py"} {
+		b, _ := os.ReadFile(filepath.Join(src, f))
+		b = append(b, []byte("\n# "+t.Name()+"\n")...) // a package of its own: an image of its own
+		os.WriteFile(filepath.Join(pkg, f), b, 0o644)
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // the build context is made in memory: nothing may land here
+	args := append([]string{"notebook", "build", "-r", "./pkgs/wflowdemo", "--context", dir}, testenv.NotebookFlags()...)
+	code, stdout, stderr := wflow(t, args...)
+	if code != exitOK || !strings.Contains(stdout, "built wflow-notebook:") {
+		t.Fatalf("first build: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	tag := strings.TrimSpace(stdout[strings.LastIndex(stdout, "built ")+len("built "):])
+	t.Cleanup(func() { e.RemoveImage(context.Background(), tag) })
+	code, stdout, _ = wflow(t, args...)
+	if code != exitOK || !strings.Contains(stdout, tag+" exists: nothing to build") {
+		t.Errorf("second build: exit %d\n%s", code, stdout)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the builds left %d entries in TMPDIR", len(left))
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the build wrote into the context folder: %d entries", len(entries))
+	}
+	code, _, stderr = wflow(t, append([]string{"notebook", "build", "-r", "no-such-package-wflow-test==1.0"}, testenv.NotebookFlags()...)...)
+	if code != exitFailed || !strings.Contains(stderr, "building notebook image") {
+		t.Errorf("failing build: exit %d\n%s", code, stderr)
+	}
+}

@@ -1,0 +1,106 @@
+package notebooks
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wflow/wflow/containers"
+)
+
+func TestParseStep(t *testing.T) {
+	s, err := ParseStep([]byte(`{"name":"nb","notebook":"work/a.ipynb","parameters":{"n":1,"x":1.0,"s":"1"},
+		"requirements":["pandas==2.1","./pkgs/mine"],"timeout":"5m","memory":"1g","env":{"K":"V"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Output != "work/a.out.ipynb" {
+		t.Errorf("default output %q", s.Output)
+	}
+	if string(s.Parameters) != `{"n":1,"x":1.0,"s":"1"}` {
+		t.Errorf("parameters %s: want the JSON as given, so 1.0 stays a float", s.Parameters)
+	}
+	if s.Timeout != containers.Duration(5*time.Minute) || s.Memory != 1<<30 || s.Env["K"] != "V" || len(s.Requirements) != 2 {
+		t.Errorf("step %+v", s)
+	}
+	for _, c := range []struct{ spec, msg string }{
+		{`{"name":"nb"}`, `"notebook" is required`},
+		{`{"name":"nb","notebook":"a.txt"}`, ".ipynb"},
+		{`{"name":"nb","notebook":"../a.ipynb"}`, "outside the run directory"},
+		{`{"name":"nb","notebook":"/etc/a.ipynb"}`, "in the run directory"},
+		{`{"name":"nb","notebook":"a.ipynb","output":"a.ipynb"}`, "must differ"},
+		{`{"name":"nb","notebook":"a.ipynb","parameters":[1]}`, "object"},
+		{`{"name":"nb","notebook":"a.ipynb","requirements":"pandas"}`, "list"},
+		{`{"name":"nb","notebook":"a.ipynb","requirements":["a\nb"]}`, "requirement 1"},
+		{`{"name":"nb","notebook":"a.ipynb","requirements":["./../../etc"]}`, "outside the run directory"},
+		{`{"name":"nb","notebook":"a.ipynb","memory":"1k"}`, "at least 6m"},
+		{`{"name":"nb","notebook":"a.ipynb","kernel":"x"}`, `unknown field "kernel"`},
+		{`{"name":"../nb","notebook":"a.ipynb"}`, "name"},
+	} {
+		if _, err := ParseStep([]byte(c.spec)); !errors.Is(err, containers.ErrInvalidStep) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: %v, want an invalid step saying %q", c.spec, err, c.msg)
+		}
+	}
+	if _, err := ParseStep([]byte(`{"name":`)); !errors.Is(err, containers.ErrInvalidJSON) {
+		t.Errorf("truncated JSON: %v", err)
+	}
+}
+
+func TestContextHash(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "pkg", "mod"), 0o755)
+	os.WriteFile(filepath.Join(dir, "pkg", "mod", "__init__.py"), []byte("x = 1\n"), 0o644)
+	tmpl, err := Template(DefaultTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := Template(DefaultTemplate + "RUN true\n")
+	tag := func(tm any, base string, reqs ...string) string {
+		t.Helper()
+		bc, err := makeContext(tmpl, base, reqs, dir)
+		if tm != nil {
+			bc, err = makeContext(other, base, reqs, dir)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bc.tag
+	}
+	a := tag(nil, "python:3.12-slim", "pandas", "./pkg")
+	if !strings.HasPrefix(a, "wflow-notebook:") || len(a) != len("wflow-notebook:")+16 {
+		t.Errorf("tag %q", a)
+	}
+	if b := tag(nil, "python:3.12-slim", "pandas", "./pkg"); b != a {
+		t.Error("the same inputs gave another tag")
+	}
+	for name, b := range map[string]string{
+		"base":         tag(nil, "python:3.11-slim", "pandas", "./pkg"),
+		"template":     tag(true, "python:3.12-slim", "pandas", "./pkg"),
+		"requirements": tag(nil, "python:3.12-slim", "pandas==2", "./pkg"),
+	} {
+		if b == a {
+			t.Errorf("changing the %s kept the tag", name)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "pkg", "mod", "__init__.py"), []byte("x = 2\n"), 0o644)
+	if b := tag(nil, "python:3.12-slim", "pandas", "./pkg"); b == a {
+		t.Error("changing the local package's content kept the tag")
+	}
+}
+
+func TestLocalPackagesStayInTheRunDirectory(t *testing.T) {
+	dir := t.TempDir()
+	os.Symlink("/etc", filepath.Join(dir, "escape"))
+	tmpl, _ := Template(DefaultTemplate)
+	for _, req := range []string{"./escape", "./escape/passwd"} {
+		if _, err := makeContext(tmpl, "b", []string{req}, dir); err == nil || !strings.Contains(err.Error(), "outside the run directory") {
+			t.Errorf("%s: %v", req, err)
+		}
+	}
+	if _, err := Template("FROM {{.Nope}}"); err == nil {
+		t.Error("a template with an unknown field was accepted")
+	}
+}
