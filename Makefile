@@ -15,11 +15,14 @@ build:
 
 examples: build
 	GOOS=wasip1 GOARCH=wasm $(GO) build -o bin/go-pipeline.wasm ./examples/go-pipeline
+	GOOS=wasip1 GOARCH=wasm $(GO) build -o bin/notebook-params.wasm ./examples/notebook-params
 	clang --target=wasm32-wasi -O2 -Wall -I sdk/c -o bin/c-branch.wasm examples/c-branch/main.c
 
 demo: setup examples
 	bin/wflow run bin/go-pipeline.wasm
 	bin/wflow run bin/c-branch.wasm
+	@echo "notebook steps, with the local test image and template (no registry or PyPI here; docs/notebooks.md):"
+	bin/wflow run bin/notebook-params.wasm --notebook-base wflow-test/python --notebook-dockerfile testdata/notebook/Dockerfile.test.tmpl
 
 vet:
 	$(GO) vet ./...
