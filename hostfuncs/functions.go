@@ -80,8 +80,8 @@ func (h *Host) notebookBuildSpec(spec []byte) (*task, error) {
 var errNoNotebooks = errors.New("this host runs no notebook steps")
 
 // step_submit(spec_ptr, spec_len, handle_ptr) -> errno
-func (h *Host) stepSubmit(_ context.Context, mem guestMemory, a []uint32) *callError {
-	return h.start(nil, mem, a, h.containerStep, false)
+func (h *Host) stepSubmit(ctx context.Context, mem guestMemory, a []uint32) *callError {
+	return h.start(ctx, mem, a, h.containerStep, false)
 }
 
 // step_run(spec_ptr, spec_len, handle_ptr) -> errno
@@ -90,8 +90,8 @@ func (h *Host) stepRun(ctx context.Context, mem guestMemory, a []uint32) *callEr
 }
 
 // notebook_submit(spec_ptr, spec_len, handle_ptr) -> errno
-func (h *Host) notebookSubmit(_ context.Context, mem guestMemory, a []uint32) *callError {
-	return h.start(nil, mem, a, h.notebookStep, false)
+func (h *Host) notebookSubmit(ctx context.Context, mem guestMemory, a []uint32) *callError {
+	return h.start(ctx, mem, a, h.notebookStep, false)
 }
 
 // notebook_run(spec_ptr, spec_len, handle_ptr) -> errno
