@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -25,14 +24,8 @@ Flags:
 
 func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("wflow gc", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprint(stdout, gcUsage+fs.FlagUsages())
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "wflow gc: %v\n", err)
-		return exitUsage
+	if code, done := parseFlags(fs, args, gcUsage, stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(stderr, "wflow gc: takes no arguments\n")

@@ -11,12 +11,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/spf13/pflag"
 
 	"github.com/wflow/wflow/abi"
 )
@@ -95,6 +98,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wflow: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
 	}
+}
+
+// parseFlags parses a command's flags. On --help it prints usage and the
+// flags to stdout; on a bad flag, one line to stderr. done says the command
+// must return code at once.
+func parseFlags(fs *pflag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (code int, done bool) {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.Is(err, pflag.ErrHelp):
+		fmt.Fprint(stdout, usage+fs.FlagUsages())
+		return exitOK, true
+	}
+	fmt.Fprintf(stderr, "%s: %v\n(see %s --help)\n", fs.Name(), err, fs.Name())
+	return exitUsage, true
 }
 
 func wflowVersion() string {

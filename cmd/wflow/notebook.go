@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,19 +36,13 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		args = args[1:]
 	}
 	fs := pflag.NewFlagSet("wflow notebook build", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	reqs := fs.StringArrayP("requirement", "r", nil, "a pip requirement (repeatable)")
 	reqFile := fs.String("requirements", "", "a requirements.txt `file` (one requirement a line, # comments)")
 	base := fs.String("notebook-base", notebooks.DefaultBase, "base image")
 	dockerfile := fs.String("notebook-dockerfile", "", "Dockerfile template `file` (default: the built-in one)")
 	contextDir := fs.String("context", ".", "folder local requirements (./pkg) are read from: the run directory of the runs to come")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprint(stdout, notebookUsage+fs.FlagUsages())
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
-		return exitUsage
+	if code, done := parseFlags(fs, args, notebookUsage, stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(stderr, "wflow notebook build: takes no arguments, only flags\n")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,16 +33,10 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		args = args[1:]
 	}
 	fs := pflag.NewFlagSet("wflow policy test", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	stepFile := fs.String("step", "", "the step spec to decide on, a JSON `file` (docs/abi.md)")
 	network := fs.String("network", "none", "the run's --network, as the policy sees it")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprint(stdout, policyUsage+fs.FlagUsages())
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "wflow policy test: %v\n", err)
-		return exitUsage
+	if code, done := parseFlags(fs, args, policyUsage, stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() != 1 || *stepFile == "" {
 		fmt.Fprint(stderr, "wflow policy test: want one POLICY.wasm and --step STEP.json\n")

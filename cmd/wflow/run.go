@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -106,14 +105,8 @@ Flags:
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o runOptions
 	fs := runFlags(&o)
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprint(stdout, runUsage+fs.FlagUsages())
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "wflow run: %v\n(see wflow run --help)\n", err)
-		return exitUsage
+	if code, done := parseFlags(fs, args, runUsage, stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintf(stderr, "wflow run: want one MODULE.wasm, got %d arguments\n(see wflow run --help)\n", fs.NArg())

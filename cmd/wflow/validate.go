@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,15 +25,9 @@ Flags:
 
 func validateCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("wflow validate", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "print the imports and problems as JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprint(stdout, validateUsage+fs.FlagUsages())
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "wflow validate: %v\n", err)
-		return exitUsage
+	if code, done := parseFlags(fs, args, validateUsage, stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintf(stderr, "wflow validate: want one MODULE.wasm, got %d arguments\n", fs.NArg())
