@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -15,17 +16,58 @@ import (
 // line without a newline is printed in parts rather than buffered.
 const maxLineLen = 16 << 10
 
+// flushEvery is how long console output may wait in the buffer: live
+// enough for a person, and a step printing millions of lines costs a write
+// per buffer, not per line.
+const flushEvery = 100 * time.Millisecond
+
 // console prints a run's live log: every line prefixed with its step. It
-// implements hostfuncs.Observer.
+// implements hostfuncs.Observer. Output is buffered and flushed every
+// flushEvery; Close flushes the rest.
 type console struct {
-	mu  sync.Mutex
-	out io.Writer
+	mu   sync.Mutex
+	out  *bufio.Writer
+	stop chan struct{}
+	done chan struct{}
 
 	open map[uint32][]*lineWriter // a step's writers, flushed when it finishes
 }
 
 func newConsole(out io.Writer) *console {
-	return &console{out: out, open: map[uint32][]*lineWriter{}}
+	c := &console{out: bufio.NewWriterSize(out, 64<<10), stop: make(chan struct{}), done: make(chan struct{}), open: map[uint32][]*lineWriter{}}
+	go c.flusher()
+	return c
+}
+
+func (c *console) flusher() {
+	defer close(c.done)
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			c.mu.Lock()
+			c.out.Flush()
+			c.mu.Unlock()
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+// Close stops the flusher and writes out what is buffered. Call it before
+// writing to the console's writer directly again.
+func (c *console) Close() {
+	select {
+	case <-c.stop:
+		return // already closed
+	default:
+	}
+	close(c.stop)
+	<-c.done
+	c.mu.Lock()
+	c.out.Flush()
+	c.mu.Unlock()
 }
 
 func (c *console) printf(format string, args ...any) {
@@ -118,7 +160,7 @@ func (w *lineWriter) flush() {
 func (w *lineWriter) emit(line []byte) {
 	w.c.mu.Lock()
 	defer w.c.mu.Unlock()
-	w.c.out.Write([]byte(w.prefix))
+	w.c.out.WriteString(w.prefix)
 	w.c.out.Write(line)
-	w.c.out.Write([]byte{'\n'})
+	w.c.out.WriteByte('\n')
 }

@@ -88,6 +88,7 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	r := &notebooks.Runner{Engine: engine, RunDir: dir, Base: *base, Template: tmpl, NoLogFile: true}
 	res := r.Build(ctx, 1, build, containers.Live{Stdout: log})
 	log.flush()
+	con.Close()
 	if res.Error != "" {
 		fmt.Fprintf(stderr, "wflow notebook build: %s\n", res.Error)
 		return exitFailed

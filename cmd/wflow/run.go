@@ -171,6 +171,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 
 	con := newConsole(stdout)
+	defer con.Close()
 	guestOut := &lineWriter{c: con, prefix: "[workflow stdout] "}
 	guestErr := &lineWriter{c: con, prefix: "[workflow stderr] "}
 	module, err := runtime.Compile(ctx, runtime.Config{
@@ -201,7 +202,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	defer engine.Close()
 	if n, runs, err := containers.RemoveOrphans(ctx, engine); n > 0 || err != nil {
-		fmt.Fprintf(stdout, "wflow: removed %d container(s) left by wflow processes that no longer run%s\n", n, runList(runs))
+		con.printf("wflow: removed %d container(s) left by wflow processes that no longer run%s\n", n, runList(runs))
 		if err != nil {
 			fmt.Fprintf(stderr, "wflow run: removing orphaned containers: %v\n", err)
 		}
@@ -237,12 +238,13 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Budget:    budget,
 	})
 
-	fmt.Fprintf(stdout, "wflow: run %s in %s\n", runID, rundir)
+	con.printf("wflow: run %s in %s\n", runID, rundir)
 	started := time.Now().UTC()
 	outcome, runErr := module.Run(ctx, host)
 	host.Shutdown() // cancels steps the module left running; removes their containers
 	guestOut.flush()
 	guestErr.flush()
+	con.Close() // the console's buffer goes out before the summary
 	finished := time.Now().UTC()
 	if runErr != nil {
 		outcome = runtime.Outcome{Status: runtime.StatusFailed, ExitCode: 1, Message: "wflow: " + runErr.Error()}

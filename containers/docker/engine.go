@@ -135,24 +135,42 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 		}
 	}()
 
+	// Attach before starting, as `docker run` does: no output is missed
+	// however fast the container is, and the stream comes from the
+	// container's pipes, not back out of the engine's log file.
+	cctx, cancel = context.WithTimeout(ctx, controlTimeout)
+	att, err := e.cli.ContainerAttach(cctx, created.ID, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	cancel()
+	if err != nil {
+		return exit, fmt.Errorf("attach to container: %w", err)
+	}
+	defer att.Close()
+	copied := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(stdout, stderr, att.Reader)
+		copied <- err
+	}()
+
 	cctx, cancel = context.WithTimeout(ctx, controlTimeout)
 	err = e.cli.ContainerStart(cctx, created.ID, container.StartOptions{})
 	cancel()
 	if err != nil {
+		att.Close()
+		<-copied
 		return exit, fmt.Errorf("start container: %w", err)
 	}
 
-	logs, err := e.cli.ContainerLogs(ctx, created.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
-	if err != nil {
-		return exit, fmt.Errorf("container logs: %w", err)
-	}
-	_, copyErr := stdcopy.StdCopy(stdout, stderr, logs)
-	logs.Close()
-	if ctx.Err() != nil {
+	// The attached stream does not watch ctx: close it when ctx ends.
+	var copyErr error
+	select {
+	case copyErr = <-copied:
+	case <-ctx.Done():
+		att.Close()
+		<-copied
 		return exit, ctx.Err()
 	}
 	if copyErr != nil {
-		return exit, fmt.Errorf("container logs: %w", copyErr)
+		return exit, fmt.Errorf("container output: %w", copyErr)
 	}
 
 	waitc, errc := e.cli.ContainerWait(ctx, created.ID, container.WaitConditionNotRunning)
