@@ -131,6 +131,10 @@ func run(reps int, cases []string, out string, bigSize int64) error {
 			return err
 		}
 	}
+	e.mods["noop-c"] = filepath.Join(dir, "noop-c.wasm")
+	if err := sh(root, nil, "clang", "--target=wasm32-wasi", "-O2", "-o", e.mods["noop-c"], "bench/guests/noop-c/main.c"); err != nil {
+		return err
+	}
 	e.mods["hostcall-c"] = filepath.Join(dir, "hostcall-c.wasm")
 	if err := sh(root, nil, "clang", "--target=wasm32-wasi", "-O2", "-I", "sdk/c", "-o", e.mods["hostcall-c"], "bench/guests/hostcall-c/main.c"); err != nil {
 		return err
@@ -225,8 +229,30 @@ func timeCmd(dir string, stdout io.Writer, name string, args ...string) (float64
 	var rss int64
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rss = ru.Maxrss
+		lastCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
 	return d, rss, nil
+}
+
+// lastCPU is the CPU time (user + system) of the last command timeCmd ran.
+var lastCPU float64
+
+// machineBusy returns the CPU seconds all cores spent busy so far (/proc/stat).
+func machineBusy() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+	var busy float64
+	for i, f := range fields[1:] {
+		var v float64
+		fmt.Sscan(f, &v)
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy / 100 // USER_HZ
 }
 
 func (e *env) wflowRun(module string, args ...string) (float64, int64, string, error) {
@@ -261,12 +287,15 @@ func (e *env) sequential(reps int) ([]row, error) {
 	}
 	var w, cli, raw stats
 	loop := fmt.Sprintf("for i in $(seq %d); do docker run --rm --network none %s true >/dev/null; done", n, image)
+	var wcpu, busy stats
 	for i := 0; i < reps; i++ {
+		b0 := machineBusy()
 		d, _, _, err := e.wflowRun(e.mods["seq"])
 		if err != nil {
 			return nil, err
 		}
 		w = append(w, d)
+		wcpu, busy = append(wcpu, lastCPU), append(busy, machineBusy()-b0)
 		d, _, err = timeCmd(e.dir, io.Discard, "sh", "-c", loop)
 		if err != nil {
 			return nil, err
@@ -282,6 +311,7 @@ func (e *env) sequential(reps int) ([]row, error) {
 	r1.Met = r1.ratio() <= 0.85
 	r2 := row{Case: "20 sequential steps vs raw client calls", Unit: "s", Wflow: w, Baseline: raw, BaselineName: "Go loop: create, start, wait, logs, remove", Target: "≤ 1.10"}
 	r2.Met = r2.ratio() <= 1.10
+	r1.Note = fmt.Sprintf("during a wflow run (median %.2f s wall), the wflow process used %.2f s of CPU and the machine %.2f s (all cores): the rest is the engine (dockerd, containerd, shims, runc)", w.median(), wcpu.median(), busy.median())
 	return []row{r1, r2}, nil
 }
 
@@ -324,12 +354,15 @@ func (e *env) parallel(reps int) ([]row, error) {
 	}
 	var w, x stats
 	xargs := fmt.Sprintf("seq 32 | xargs -P8 -I{} docker run --rm --network none %s true", image)
+	var wcpu, busy stats
 	for i := 0; i < reps; i++ {
+		b0 := machineBusy()
 		d, _, _, err := e.wflowRun(e.mods["par"], "--parallel", "8")
 		if err != nil {
 			return nil, err
 		}
 		w = append(w, d)
+		wcpu, busy = append(wcpu, lastCPU), append(busy, machineBusy()-b0)
 		d, _, err = timeCmd(e.dir, io.Discard, "sh", "-c", xargs)
 		if err != nil {
 			return nil, err
@@ -338,6 +371,7 @@ func (e *env) parallel(reps int) ([]row, error) {
 	}
 	r := row{Case: "32 independent steps, parallelism 8", Unit: "s", Wflow: w, Baseline: x, BaselineName: "`xargs -P8 docker run --rm`", Target: "≤ 0.80"}
 	r.Met = r.ratio() <= 0.80
+	r.Note = fmt.Sprintf("during a wflow run (median %.2f s wall, %d cores), the machine was busy %.2f CPU-s, the wflow process %.2f CPU-s", w.median(), runtime.NumCPU(), busy.median(), wcpu.median())
 	return []row{r}, nil
 }
 
@@ -368,10 +402,22 @@ func (e *env) start(reps int) ([]row, error) {
 		}
 		dv = append(dv, d*1000)
 	}
-	rc := row{Case: "`wflow run` of a no-step module, cold cache", Unit: "ms", Wflow: cold, Baseline: dv, BaselineName: "`docker version`", Target: "-", Met: true}
-	rw := row{Case: "`wflow run` of a no-step module, warm cache", Unit: "ms", Wflow: warm, Baseline: dv, BaselineName: "`docker version`", Target: "≤ 50 ms"}
+	var warmC stats
+	for i := 0; i <= reps; i++ {
+		d, _, _, err := e.wflowRun(e.mods["noop-c"])
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			warmC = append(warmC, d*1000)
+		}
+	}
+	rc := row{Case: "`wflow run` of a no-step Go module, cold cache", Unit: "ms", Wflow: cold, Baseline: dv, BaselineName: "`docker version`", Target: "-", Met: true}
+	rw := row{Case: "`wflow run` of a no-step Go module, warm cache", Unit: "ms", Wflow: warm, Baseline: dv, BaselineName: "`docker version`", Target: "≤ 50 ms"}
 	rw.Met = warm.median() <= 50
-	return []row{rc, rw}, nil
+	rwc := row{Case: "`wflow run` of a no-step C module, warm cache", Unit: "ms", Wflow: warmC, Baseline: dv, BaselineName: "`docker version`", Target: "≤ 50 ms"}
+	rwc.Met = warmC.median() <= 50
+	return []row{rc, rw, rwc}, nil
 }
 
 // hostcall: one host-call round trip from a Go and a C guest.
@@ -403,6 +449,11 @@ func (e *env) hostcall(reps int) ([]row, error) {
 
 // bigout: a step printing size bytes; wflow's peak RSS and the output's checksum.
 func (e *env) bigout(size int64) ([]row, error) {
+	// Warm the compilation cache first: compiling a Go guest takes tens of
+	// MiB for a moment, which is not what this case measures.
+	if _, _, _, err := e.wflowRun(e.mods["bigout"], "-p", "size=1"); err != nil {
+		return nil, err
+	}
 	d, rss, rundir, err := e.wflowRun(e.mods["bigout"], "-p", fmt.Sprintf("size=%d", size))
 	if err != nil {
 		return nil, err

@@ -53,7 +53,7 @@ func New(ctx context.Context) (*Engine, error) {
 		cli.Close()
 		return nil, fmt.Errorf("%w: no daemon answers at %s (is dockerd running?)", ErrUnavailable, cli.DaemonHost())
 	}
-	cli.NegotiateAPIVersion(ctx)
+	// The ping has negotiated the API version (WithAPIVersionNegotiation).
 	return &Engine{cli: cli}, nil
 }
 
