@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -33,11 +32,9 @@ type WasmConfig struct {
 // instance, with no files, no environment, no network, a fixed clock and
 // fixed randomness, under a memory and a time cap.
 type Wasm struct {
-	name     string
-	cfg      WasmConfig
-	runtime  wazero.Runtime
-	cache    wazero.CompilationCache
-	compiled wazero.CompiledModule
+	name string
+	cfg  WasmConfig
+	*runtime.Compiled
 }
 
 // stderrCap bounds what a policy may print, per decision.
@@ -55,52 +52,23 @@ func LoadWasm(ctx context.Context, name string, wasm []byte, cfg WasmConfig) (*W
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = runtime.DefaultCacheDir()
 	}
-	p := &Wasm{name: name, cfg: cfg}
-	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(cfg.MemoryLimitMiB * 16).WithCloseOnContextDone(true)
-	if cfg.CacheDir != "" {
-		if cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir); err == nil {
-			p.cache = cache
-			rc = rc.WithCompilationCache(cache)
-		}
-	}
-	p.runtime = wazero.NewRuntimeWithConfig(ctx, rc)
-	fail := func(err error) (*Wasm, error) {
-		p.Close(ctx)
+	compiled, err := runtime.CompileFor(ctx, wasm, runtime.PolicyABI, cfg.MemoryLimitMiB, cfg.CacheDir)
+	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", name, err)
 	}
-	compiled, err := p.runtime.CompileModule(ctx, wasm)
+	p := &Wasm{name: name, cfg: cfg, Compiled: compiled}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.Runtime); err == nil {
+		err = hostfuncs.InstantiatePolicyHost(ctx, p.Runtime)
+	}
 	if err != nil {
-		return fail(fmt.Errorf("not a valid Wasm module: %w", err))
-	}
-	p.compiled = compiled
-	v, err := runtime.CheckImports(ctx, p.runtime, compiled, runtime.PolicyABI)
-	if err != nil {
-		return fail(err)
-	}
-	if !v.OK() {
-		return fail(errors.New(strings.Join(v.Problems, "; ")))
-	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.runtime); err != nil {
-		return fail(err)
-	}
-	if err := hostfuncs.InstantiatePolicyHost(ctx, p.runtime); err != nil {
-		return fail(err)
+		p.Close(ctx)
+		return nil, fmt.Errorf("policy %s: %w", name, err)
 	}
 	return p, nil
 }
 
 // Name implements Policy: "wasm:" and the name given to LoadWasm.
 func (p *Wasm) Name() string { return "wasm:" + p.name }
-
-// Close releases the policy's runtime.
-func (p *Wasm) Close(ctx context.Context) error {
-	ctx = context.WithoutCancel(ctx)
-	err := p.runtime.Close(ctx)
-	if p.cache != nil {
-		p.cache.Close(ctx)
-	}
-	return err
-}
 
 // Decide implements Policy: it runs the module once with the request as its
 // input and reads its decision. A trap, a time-out, a non-zero exit, no
@@ -123,7 +91,7 @@ func (p *Wasm) Decide(ctx context.Context, req Request) (Verdict, error) {
 		WithArgs(filepath.Base(p.name)).
 		WithStdout(out).
 		WithStderr(out)
-	mod, err := p.runtime.InstantiateModule(ctx, p.compiled, mc)
+	mod, err := p.Runtime.InstantiateModule(ctx, p.Module, mc)
 	if mod != nil {
 		mod.Close(context.WithoutCancel(ctx))
 	}

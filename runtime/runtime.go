@@ -79,23 +79,73 @@ func DefaultCacheDir() string {
 	return filepath.Join(dir, "wflow", "wazero")
 }
 
-// Module is a compiled, validated workflow module, ready to run once.
-type Module struct {
-	cfg      Config
-	runtime  wazero.Runtime
-	cache    wazero.CompilationCache // nil without a cache folder
-	compiled wazero.CompiledModule
+// Compiled is a module compiled in a wazero runtime of its own, with a
+// memory cap, WithCloseOnContextDone and the on-disk compilation cache, its
+// imports checked against a host ABI. Workflow modules (Compile) and the
+// policy sandbox (package policies) are built on it.
+type Compiled struct {
+	Runtime wazero.Runtime
+	Module  wazero.CompiledModule
+	cache   wazero.CompilationCache // nil without a cache folder
 }
 
-// Compile compiles the module (reusing the on-disk cache) and checks its
-// imports. A module that cannot run gives an *InvalidModuleError. Close the
-// Module when done.
+// CompileFor compiles wasm for host. memoryLimitMiB caps the module's memory
+// (at most 4096); cacheDir "" compiles without a cache. A module that cannot
+// run gives an *InvalidModuleError. Close the result when done.
+func CompileFor(ctx context.Context, wasm []byte, host HostABI, memoryLimitMiB uint32, cacheDir string) (*Compiled, error) {
+	if memoryLimitMiB == 0 || memoryLimitMiB > 4096 {
+		return nil, fmt.Errorf("memory limit %d MiB: use 1 to 4096 (a 32-bit module addresses at most 4 GiB)", memoryLimitMiB)
+	}
+	c := &Compiled{}
+	rc := wazero.NewRuntimeConfig().
+		WithMemoryLimitPages(memoryLimitMiB * 16). // 64 KiB pages
+		WithCloseOnContextDone(true)               // the only way a cancelled context stops a spinning guest
+	if cacheDir != "" {
+		if cache, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
+			c.cache = cache
+			rc = rc.WithCompilationCache(cache)
+		} // without a usable cache folder, compile every time
+	}
+	c.Runtime = wazero.NewRuntimeWithConfig(ctx, rc)
+	compiled, err := c.Runtime.CompileModule(ctx, wasm)
+	if err != nil {
+		c.Close(ctx)
+		return nil, &InvalidModuleError{Problems: []string{"not a valid Wasm module: " + err.Error()}}
+	}
+	c.Module = compiled
+	v, err := CheckImports(ctx, c.Runtime, compiled, host)
+	if err == nil && !v.OK() {
+		err = &InvalidModuleError{Problems: v.Problems}
+	}
+	if err != nil {
+		c.Close(ctx)
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close releases the runtime and the cache, even under a cancelled context.
+func (c *Compiled) Close(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	err := c.Runtime.Close(ctx)
+	if c.cache != nil {
+		c.cache.Close(ctx)
+	}
+	return err
+}
+
+// Module is a compiled, validated workflow module, ready to run once.
+type Module struct {
+	*Compiled
+	cfg Config
+}
+
+// Compile compiles a workflow module (reusing the on-disk cache) and checks
+// its imports against the workflow ABI. A module that cannot run gives an
+// *InvalidModuleError. Close the Module when done.
 func Compile(ctx context.Context, cfg Config, wasm []byte) (*Module, error) {
 	if cfg.MemoryLimitMiB == 0 {
 		cfg.MemoryLimitMiB = DefaultMemoryLimitMiB
-	}
-	if cfg.MemoryLimitMiB > 4096 {
-		return nil, fmt.Errorf("memory limit %d MiB: a 32-bit module addresses at most 4096 MiB", cfg.MemoryLimitMiB)
 	}
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = DefaultCacheDir()
@@ -103,42 +153,11 @@ func Compile(ctx context.Context, cfg Config, wasm []byte) (*Module, error) {
 	if cfg.Args == nil {
 		cfg.Args = []string{"workflow"}
 	}
-	m := &Module{cfg: cfg}
-	rc := wazero.NewRuntimeConfig().
-		WithMemoryLimitPages(cfg.MemoryLimitMiB * 16). // 64 KiB pages
-		WithCloseOnContextDone(true)
-	if cfg.CacheDir != "" {
-		if cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir); err == nil {
-			m.cache = cache
-			rc = rc.WithCompilationCache(cache)
-		} // without a usable cache folder, compile every time
-	}
-	m.runtime = wazero.NewRuntimeWithConfig(ctx, rc)
-	compiled, err := m.runtime.CompileModule(ctx, wasm)
+	c, err := CompileFor(ctx, wasm, WorkflowABI, cfg.MemoryLimitMiB, cfg.CacheDir)
 	if err != nil {
-		m.Close(ctx)
-		return nil, &InvalidModuleError{Problems: []string{"not a valid Wasm module: " + err.Error()}}
-	}
-	m.compiled = compiled
-	v, err := CheckImports(ctx, m.runtime, compiled, WorkflowABI)
-	if err == nil && !v.OK() {
-		err = &InvalidModuleError{Problems: v.Problems}
-	}
-	if err != nil {
-		m.Close(ctx)
 		return nil, err
 	}
-	return m, nil
-}
-
-// Close releases the runtime and the cache.
-func (m *Module) Close(ctx context.Context) error {
-	ctx = context.WithoutCancel(ctx)
-	err := m.runtime.Close(ctx)
-	if m.cache != nil {
-		m.cache.Close(ctx)
-	}
-	return err
+	return &Module{Compiled: c, cfg: cfg}, nil
 }
 
 // Run instantiates WASI, the host module and the workflow module, whose
@@ -147,10 +166,10 @@ func (m *Module) Close(ctx context.Context) error {
 // is an Outcome.
 func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 	cfg := m.cfg
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.runtime); err != nil {
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.Runtime); err != nil {
 		return Outcome{}, fmt.Errorf("instantiate WASI: %w", err)
 	}
-	if err := host.Instantiate(ctx, m.runtime); err != nil {
+	if err := host.Instantiate(ctx, m.Runtime); err != nil {
 		return Outcome{}, fmt.Errorf("instantiate %s: %w", abi.ModuleName, err)
 	}
 
@@ -176,7 +195,7 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 		runCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 	}
-	mod, err := m.runtime.InstantiateModule(runCtx, m.compiled, mc)
+	mod, err := m.Runtime.InstantiateModule(runCtx, m.Module, mc)
 	if mod != nil {
 		defer mod.Close(context.WithoutCancel(ctx))
 	}
