@@ -27,10 +27,16 @@ type Engine interface {
 	BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, log io.Writer) error
 }
 
-// StepRunner runs the container step a notebook run becomes (in wflow, the
-// policy chain in front of containers.Runner).
+// StepRunner admits and runs the container step a notebook run becomes; in
+// wflow, policies.Runner (the policy chain in front of containers.Runner).
+// The step is admitted before its image is built, so a refused notebook step
+// builds nothing.
 type StepRunner interface {
-	Run(ctx context.Context, handle uint32, step containers.Step, live containers.Live) containers.Result
+	// Admit returns the step to run and the decisions about it, or the
+	// result to report when it is refused.
+	Admit(ctx context.Context, handle uint32, step containers.Step) (containers.Step, []containers.Decision, *containers.Result)
+	// RunAdmitted runs a step Admit let through.
+	RunAdmitted(ctx context.Context, handle uint32, step containers.Step, decisions []containers.Decision, live containers.Live) containers.Result
 }
 
 // Runner builds notebook images and runs notebooks for one run. Engine,
@@ -89,7 +95,14 @@ func (r *Runner) template() (*template.Template, error) {
 // names the image in Image and Notebook.Image; the build log is its stdout.
 func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live containers.Live) containers.Result {
 	res := containers.Result{Step: b.Name, Handle: handle, Started: time.Now().UTC(), Commands: []containers.CommandResult{}}
-	tag, built, logFile, out, err := r.image(ctx, handle, b.Name, b.Base, b.Requirements, live)
+	var tag, logFile string
+	var built bool
+	var out logText
+	bc, err := r.context(b.Base, b.Requirements)
+	if err == nil {
+		tag = bc.tag
+		built, logFile, out, err = r.ensure(ctx, handle, b.Name, bc, live)
+	}
 	res.Image = tag
 	res.Notebook = &containers.NotebookInfo{Image: tag, Built: built, BuildLogFile: logFile}
 	res.Stdout, res.StdoutTruncated = out.text, out.cut
@@ -106,14 +119,16 @@ func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live contain
 func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers.Live) containers.Result {
 	started := time.Now().UTC()
 	info := &containers.NotebookInfo{Notebook: s.Notebook, Output: s.Output}
-	tag, built, logFile, out, err := r.image(ctx, handle, s.Name, s.Base, s.Requirements, live)
-	info.Image, info.Built, info.BuildLogFile = tag, built, logFile
-	if err != nil {
-		// A failed build is the step's result: the log's tail, and no run.
-		return finish(containers.Result{Step: s.Name, Handle: handle, Image: tag, ReturnCode: 1,
-			ErrorKind: containers.ErrorKindBuild, Error: err.Error(), Stdout: out.text, StdoutTruncated: out.cut,
+	fail := func(kind string, err error, out logText, logFile string) containers.Result {
+		return finish(containers.Result{Step: s.Name, Handle: handle, Image: info.Image, ReturnCode: 1,
+			ErrorKind: kind, Error: err.Error(), Stdout: out.text, StdoutTruncated: out.cut,
 			StdoutFile: logFile, Started: started, Commands: []containers.CommandResult{}, Notebook: info})
 	}
+	bc, err := r.context(s.Base, s.Requirements)
+	if err != nil {
+		return fail(containers.ErrorKindBuild, err, logText{}, "")
+	}
+	info.Image = bc.tag
 
 	params := s.Parameters
 	if len(params) == 0 {
@@ -124,8 +139,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		err = os.WriteFile(filepath.Join(r.RunDir, filepath.FromSlash(paramsFile)), params, 0o644)
 	}
 	if err != nil {
-		return finish(containers.Result{Step: s.Name, Handle: handle, Image: tag, ReturnCode: 1, ErrorKind: containers.ErrorKindIO,
-			Error: "writing the parameters file: " + err.Error(), Started: started, Commands: []containers.CommandResult{}, Notebook: info})
+		return fail(containers.ErrorKindIO, fmt.Errorf("writing the parameters file: %w", err), logText{}, "")
 	}
 	env := map[string]string{"HOME": "/tmp"} // a kernel needs a writable home, whatever the user
 	for k, v := range s.Env {
@@ -133,14 +147,28 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 	}
 	step := containers.Step{
 		Name:  s.Name,
-		Image: tag,
+		Image: bc.tag,
 		Env:   env,
 		Commands: []containers.Command{{Argv: []string{
 			"papermill", inRunDir(s.Notebook), inRunDir(s.Output), "-f", abi.RunDirMountPoint + "/" + paramsFile,
 		}}},
 		Limits: s.Limits,
 	}
-	res := r.Steps.Run(ctx, handle, step, live)
+	// Policies first: a refused step builds nothing.
+	final, decisions, refused := r.Steps.Admit(ctx, handle, step)
+	if refused != nil {
+		refused.Started, refused.Notebook = started, info
+		return finish(*refused)
+	}
+	built, logFile, out, err := r.ensure(ctx, handle, s.Name, bc, live)
+	info.Built, info.BuildLogFile = built, logFile
+	if err != nil {
+		// A failed build is the step's result: the log's tail, and no run.
+		res := fail(containers.ErrorKindBuild, err, out, logFile)
+		res.Decisions = decisions
+		return res
+	}
+	res := r.Steps.RunAdmitted(ctx, handle, final, decisions, live)
 	res.Started = started
 	res.Notebook = info
 	if cell := failedCell(filepath.Join(r.RunDir, filepath.FromSlash(relRunDir(s.Output)))); cell != nil && res.ReturnCode != 0 && res.ErrorKind == "" {
@@ -180,13 +208,12 @@ type logText struct {
 	cut  bool
 }
 
-// image returns the tag of the image for base and requirements, building it
-// when it is missing. Concurrent steps asking for the same image share one
-// build. logFile is set when this call built.
-func (r *Runner) image(ctx context.Context, handle uint32, name, base string, reqs []string, live containers.Live) (tag string, built bool, logFile string, out logText, err error) {
+// context makes the build context of an image for base and requirements;
+// its tag names the image.
+func (r *Runner) context(base string, reqs []string) (buildContext, error) {
 	tmpl, err := r.template()
 	if err != nil {
-		return "", false, "", out, err
+		return buildContext{}, err
 	}
 	if base == "" {
 		base = r.Base
@@ -194,45 +221,46 @@ func (r *Runner) image(ctx context.Context, handle uint32, name, base string, re
 	if base == "" {
 		base = DefaultBase
 	}
-	bc, err := makeContext(tmpl, base, reqs, r.RunDir)
-	if err != nil {
-		return "", false, "", out, err
-	}
-	tag = bc.tag
+	return makeContext(tmpl, base, reqs, r.RunDir)
+}
+
+// ensure builds the image of bc unless it exists. Concurrent steps asking
+// for the same image share one build. logFile is set when this call built.
+func (r *Runner) ensure(ctx context.Context, handle uint32, name string, bc buildContext, live containers.Live) (built bool, logFile string, out logText, err error) {
 	for {
-		exists, err := r.Engine.ImageExists(ctx, tag)
+		exists, err := r.Engine.ImageExists(ctx, bc.tag)
 		if err != nil {
-			return tag, false, "", out, fmt.Errorf("inspect image %s: %w", tag, err)
+			return false, "", out, fmt.Errorf("inspect image %s: %w", bc.tag, err)
 		}
 		if exists {
-			return tag, false, "", out, nil
+			return false, "", out, nil
 		}
 		r.mu.Lock()
 		if r.inflight == nil {
 			r.inflight = map[string]*build{}
 		}
-		if b, ok := r.inflight[tag]; ok {
+		if b, ok := r.inflight[bc.tag]; ok {
 			r.mu.Unlock()
 			select { // another step builds it: wait, then look again
 			case <-b.done:
 			case <-ctx.Done():
-				return tag, false, "", out, ctx.Err()
+				return false, "", out, ctx.Err()
 			}
 			continue
 		}
 		b := &build{done: make(chan struct{})}
-		r.inflight[tag] = b
+		r.inflight[bc.tag] = b
 		r.mu.Unlock()
 
 		if !r.NoLogFile {
 			logFile = filepath.ToSlash(filepath.Join(containers.StepDir(handle, name, 1), "build.log"))
 		}
-		b.err = r.build(ctx, tag, bc, logFile, live, &out)
+		b.err = r.build(ctx, bc.tag, bc, logFile, live, &out)
 		r.mu.Lock()
-		delete(r.inflight, tag)
+		delete(r.inflight, bc.tag)
 		r.mu.Unlock()
 		close(b.done)
-		return tag, b.err == nil, logFile, out, b.err
+		return b.err == nil, logFile, out, b.err
 	}
 }
 

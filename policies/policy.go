@@ -197,23 +197,41 @@ type Runner struct {
 	Audit *Audit // may be nil
 }
 
-// Run implements hostfuncs.StepRunner.
+// Run implements hostfuncs.StepRunner: Admit, then RunAdmitted.
 func (r *Runner) Run(ctx context.Context, handle uint32, step containers.Step, live containers.Live) containers.Result {
+	final, decisions, refused := r.Admit(ctx, handle, step)
+	if refused != nil {
+		return *refused
+	}
+	return r.RunAdmitted(ctx, handle, final, decisions, live)
+}
+
+// Admit runs the chain on a step. It returns the step to run and the
+// decisions taken or, when the step is refused, the result to report
+// instead (error kind "denied"). Callers that must do work before a step
+// runs (a notebook's image build) admit it first, so nothing happens for a
+// step the policies refuse.
+func (r *Runner) Admit(ctx context.Context, handle uint32, step containers.Step) (containers.Step, []containers.Decision, *containers.Result) {
 	started := time.Now().UTC()
 	final, decisions, ok := r.Chain.Check(ctx, handle, Request{Kind: "container", Step: step, Run: r.Info})
 	r.Audit.add(decisions)
-	if !ok {
-		last := decisions[len(decisions)-1]
-		finished := time.Now().UTC()
-		return containers.Result{
-			Step: step.Name, Handle: handle, Image: final.Image, ReturnCode: 1,
-			ErrorKind: containers.ErrorKindDenied,
-			Error:     fmt.Sprintf("refused by policy %s: %s", last.Policy, last.Reason),
-			Started:   started, Finished: finished, DurationMS: finished.Sub(started).Milliseconds(),
-			Commands: []containers.CommandResult{}, Decisions: decisions,
-		}
+	if ok {
+		return final, decisions, nil
 	}
-	res := r.Next.Run(ctx, handle, final, live)
+	last := decisions[len(decisions)-1]
+	finished := time.Now().UTC()
+	return final, decisions, &containers.Result{
+		Step: step.Name, Handle: handle, Image: final.Image, ReturnCode: 1,
+		ErrorKind: containers.ErrorKindDenied,
+		Error:     fmt.Sprintf("refused by policy %s: %s", last.Policy, last.Reason),
+		Started:   started, Finished: finished, DurationMS: finished.Sub(started).Milliseconds(),
+		Commands: []containers.CommandResult{}, Decisions: decisions,
+	}
+}
+
+// RunAdmitted runs a step Admit let through, as it left it.
+func (r *Runner) RunAdmitted(ctx context.Context, handle uint32, step containers.Step, decisions []containers.Decision, live containers.Live) containers.Result {
+	res := r.Next.Run(ctx, handle, step, live)
 	res.Decisions = decisions
 	return res
 }

@@ -142,3 +142,27 @@ func TestNotebookBuildCommand(t *testing.T) {
 		t.Errorf("failing build: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestRefusedNotebookBuildsNothing: policies decide before a notebook's
+// image is built. The nbfail guest's requirement cannot be installed, so a
+// build would fail with error kind "build"; refused first, it says "denied".
+func TestRefusedNotebookBuildsNothing(t *testing.T) {
+	testenv.Python(t)
+	rundir := t.TempDir()
+	args := append([]string{"run", testenv.GoGuest(t, "./testdata/guests/nbfail"), "--rundir", rundir, "--allow-image", "wflow-test/*"}, testenv.NotebookFlags()...)
+	code, stdout, stderr := wflow(t, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var out struct {
+		Kind, Error, Log string
+		Built            bool
+	}
+	json.Unmarshal(readReport(t, rundir).Output, &out)
+	if out.Kind != "denied" || !strings.Contains(out.Error, `image "wflow-notebook:`) || out.Log != "" || out.Built {
+		t.Errorf("result %+v: want a refusal and no build", out)
+	}
+	if strings.Contains(stdout, "building notebook image") {
+		t.Errorf("a refused notebook step started a build:\n%s", stdout)
+	}
+}
