@@ -5,11 +5,15 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/report"
 )
 
 // maxLineLen is the longest line the console prints in one piece; a longer
@@ -18,25 +22,50 @@ const maxLineLen = 16 << 10
 
 // flushEvery is how long console output may wait in the buffer: live
 // enough for a person, and a step printing millions of lines costs a write
-// per buffer, not per line.
+// per buffer, not per line. The live status line is redrawn as often.
 const flushEvery = 100 * time.Millisecond
 
-// console prints a run's live log: every line prefixed with its step. It
+// console is what `wflow run` prints: in text, every line prefixed with its
+// step, a summary table at the end and, on a terminal, a live status line
+// of the running steps; with --json, one JSON event per line instead. It
 // implements hostfuncs.Observer. Output is buffered and flushed every
 // flushEvery; Close flushes the rest.
 type console struct {
-	mu   sync.Mutex
-	out  *bufio.Writer
-	stop chan struct{}
-	done chan struct{}
+	mu     sync.Mutex
+	out    *bufio.Writer
+	json   bool
+	status bool // draw the live status line (a terminal, not --json)
+	shown  bool // the status line is on the screen now
+	stop   chan struct{}
+	done   chan struct{}
 
-	open map[uint32][]*lineWriter // a step's writers, flushed when it finishes
+	running map[uint32]runningStep
+	open    map[uint32][]*lineWriter // a step's writers, flushed when it finishes
 }
 
-func newConsole(out io.Writer) *console {
-	c := &console{out: bufio.NewWriterSize(out, 64<<10), stop: make(chan struct{}), done: make(chan struct{}), open: map[uint32][]*lineWriter{}}
+type runningStep struct {
+	name  string
+	since time.Time
+}
+
+func newConsole(out io.Writer, asJSON bool) *console {
+	c := &console{
+		out: bufio.NewWriterSize(out, 64<<10), json: asJSON, status: !asJSON && isTerminal(out),
+		stop: make(chan struct{}), done: make(chan struct{}),
+		running: map[uint32]runningStep{}, open: map[uint32][]*lineWriter{},
+	}
 	go c.flusher()
 	return c
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func (c *console) flusher() {
@@ -47,6 +76,7 @@ func (c *console) flusher() {
 		select {
 		case <-t.C:
 			c.mu.Lock()
+			c.drawStatus()
 			c.out.Flush()
 			c.mu.Unlock()
 		case <-c.stop:
@@ -55,8 +85,42 @@ func (c *console) flusher() {
 	}
 }
 
-// Close stops the flusher and writes out what is buffered. Call it before
-// writing to the console's writer directly again.
+// drawStatus redraws the live status line; c.mu is held.
+func (c *console) drawStatus() {
+	if !c.status {
+		return
+	}
+	c.clearStatus()
+	if len(c.running) == 0 {
+		return
+	}
+	handles := make([]uint32, 0, len(c.running))
+	for h := range c.running {
+		handles = append(handles, h)
+	}
+	sort.Slice(handles, func(i, j int) bool { return handles[i] < handles[j] })
+	parts := make([]string, 0, len(handles))
+	for _, h := range handles {
+		s := c.running[h]
+		parts = append(parts, fmt.Sprintf("%s %.1fs", s.name, time.Since(s.since).Seconds()))
+	}
+	line := "running: " + strings.Join(parts, ", ")
+	if len(line) > 200 {
+		line = line[:197] + "..."
+	}
+	c.out.WriteString(line)
+	c.shown = true
+}
+
+// clearStatus erases the status line so a log line can take its place.
+func (c *console) clearStatus() {
+	if c.shown {
+		c.out.WriteString("\r\x1b[K")
+		c.shown = false
+	}
+}
+
+// Close stops the flusher and writes out what is buffered.
 func (c *console) Close() {
 	select {
 	case <-c.stop:
@@ -66,23 +130,82 @@ func (c *console) Close() {
 	close(c.stop)
 	<-c.done
 	c.mu.Lock()
+	c.clearStatus()
 	c.out.Flush()
 	c.mu.Unlock()
 }
 
-func (c *console) printf(format string, args ...any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// event writes one JSON event (--json); c.mu is held.
+func (c *console) event(fields map[string]any) {
+	fields["time"] = time.Now().UTC().Format(time.RFC3339Nano)
+	b, _ := containers.MarshalJSON(fields, false)
+	c.out.Write(b)
+	c.out.WriteByte('\n')
+}
+
+// textf writes a text line; c.mu is held.
+func (c *console) textf(format string, args ...any) {
+	c.clearStatus()
 	fmt.Fprintf(c.out, format, args...)
 }
 
+// notice is a line of wflow's own (orphans removed, ...).
+func (c *console) notice(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	msg := fmt.Sprintf(format, args...)
+	if c.json {
+		c.event(map[string]any{"event": "notice", "message": msg})
+		return
+	}
+	c.textf("wflow: %s\n", msg)
+}
+
+func (c *console) runStarted(runID, rundir string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.json {
+		c.event(map[string]any{"event": "run_started", "run_id": runID, "rundir": rundir})
+		return
+	}
+	c.textf("wflow: run %s in %s\n", runID, rundir)
+}
+
+// runFinished prints the end of a run: the summary table, the outcome and
+// the report's path; with --json, a run_finished event.
+func (c *console) runFinished(rep report.Report, path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.json {
+		c.event(map[string]any{"event": "run_finished", "run_id": rep.RunID, "status": rep.Status,
+			"exit_code": rep.ExitCode, "message": rep.Message, "steps": len(rep.Steps), "report": path})
+		return
+	}
+	c.clearStatus()
+	c.status = false
+	fmt.Fprintln(c.out)
+	report.Summary(c.out, rep.Steps)
+	fmt.Fprintf(c.out, "\nworkflow %s", rep.Status)
+	if rep.Message != "" {
+		fmt.Fprintf(c.out, ": %s", rep.Message)
+	}
+	fmt.Fprintf(c.out, "\nreport: %s\n", path)
+}
+
 func (c *console) StepStarted(handle uint32, step containers.Step) {
-	c.printf("[%s] started (handle %d, image %s)\n", step.Name, handle, step.Image)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.running[handle] = runningStep{name: step.Name, since: time.Now()}
+	if c.json {
+		c.event(map[string]any{"event": "step_started", "handle": handle, "step": step.Name, "image": step.Image})
+		return
+	}
+	c.textf("[%s] started (handle %d, image %s)\n", step.Name, handle, step.Image)
 }
 
 func (c *console) StepOutput(handle uint32, step containers.Step) containers.Live {
-	stdout := &lineWriter{c: c, prefix: "[" + step.Name + "] "}
-	stderr := &lineWriter{c: c, prefix: "[" + step.Name + " stderr] "}
+	stdout := &lineWriter{c: c, source: step.Name, handle: handle, stream: "stdout"}
+	stderr := &lineWriter{c: c, source: step.Name, handle: handle, stream: "stderr"}
 	c.mu.Lock()
 	c.open[handle] = []*lineWriter{stdout, stderr}
 	c.mu.Unlock()
@@ -97,31 +220,56 @@ func (c *console) StepFinished(res containers.Result) {
 	for _, w := range writers {
 		w.flush()
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.running, res.Handle)
+	if c.json {
+		c.event(map[string]any{"event": "step_finished", "handle": res.Handle, "step": res.Step, "result": res})
+		return
+	}
 	d := time.Duration(res.DurationMS) * time.Millisecond
 	switch {
 	case res.Error != "":
-		c.printf("[%s] error (%s) after %s: %s\n", res.Step, res.ErrorKind, d, res.Error)
+		c.textf("[%s] error (%s) after %s: %s\n", res.Step, res.ErrorKind, d, res.Error)
 	default:
-		c.printf("[%s] exited %d after %s\n", res.Step, res.ReturnCode, d)
+		c.textf("[%s] exited %d after %s\n", res.Step, res.ReturnCode, d)
 	}
 }
 
 var levelNames = [...]string{abi.LogDebug: "debug", abi.LogInfo: "info", abi.LogWarn: "warn", abi.LogError: "error"}
 
 func (c *console) Log(level int, msg string) {
-	prefix := "[workflow] "
-	if level != abi.LogInfo && level >= 0 && level < len(levelNames) {
-		prefix = "[workflow " + levelNames[level] + "] "
+	name := "info"
+	if level >= 0 && level < len(levelNames) {
+		name = levelNames[level]
 	}
-	for _, line := range bytes.Split([]byte(msg), []byte("\n")) {
-		c.printf("%s%s\n", prefix, line)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.json {
+		c.event(map[string]any{"event": "log", "level": name, "message": msg})
+		return
+	}
+	prefix := "[workflow] "
+	if name != "info" {
+		prefix = "[workflow " + name + "] "
+	}
+	for _, line := range strings.Split(msg, "\n") {
+		c.textf("%s%s\n", prefix, line)
 	}
 }
 
-// lineWriter turns a byte stream into prefixed lines on the console.
+// guestOutput returns the writers of the module's own stdout and stderr.
+func (c *console) guestOutput() (stdout, stderr *lineWriter) {
+	return &lineWriter{c: c, source: "workflow", stream: "stdout"}, &lineWriter{c: c, source: "workflow", stream: "stderr"}
+}
+
+// lineWriter turns a byte stream into lines on the console: prefixed with
+// their step in text, output events with --json.
 type lineWriter struct {
 	c      *console
-	prefix string
+	source string // a step's name, or "workflow" for the module itself
+	handle uint32 // the step's handle; 0 for the module
+	stream string // "stdout" or "stderr"
 	mu     sync.Mutex
 	buf    []byte
 }
@@ -158,9 +306,25 @@ func (w *lineWriter) flush() {
 }
 
 func (w *lineWriter) emit(line []byte) {
-	w.c.mu.Lock()
-	defer w.c.mu.Unlock()
-	w.c.out.WriteString(w.prefix)
-	w.c.out.Write(line)
-	w.c.out.WriteByte('\n')
+	c := w.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.json {
+		ev := map[string]any{"event": "output", "source": w.source, "stream": w.stream, "line": string(line)}
+		if w.handle != 0 {
+			ev["handle"] = w.handle
+		}
+		c.event(ev)
+		return
+	}
+	c.clearStatus()
+	c.out.WriteByte('[')
+	c.out.WriteString(w.source)
+	if w.source == "workflow" || w.stream == "stderr" {
+		c.out.WriteByte(' ')
+		c.out.WriteString(w.stream)
+	}
+	c.out.WriteString("] ")
+	c.out.Write(line)
+	c.out.WriteByte('\n')
 }

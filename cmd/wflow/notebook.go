@@ -83,8 +83,8 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		return exitNoEngine
 	}
 	defer engine.Close()
-	con := newConsole(stdout)
-	log := &lineWriter{c: con, prefix: "[build] "}
+	con := newConsole(stdout, false)
+	log := &lineWriter{c: con, source: "build", stream: "stdout"}
 	r := &notebooks.Runner{Engine: engine, RunDir: dir, Base: *base, Template: tmpl, NoLogFile: true}
 	res := r.Build(ctx, 1, build, containers.Live{Stdout: log})
 	log.flush()

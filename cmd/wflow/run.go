@@ -33,6 +33,7 @@ type runOptions struct {
 	env        []string
 	vars       []string
 	parallel   int
+	json       bool
 	pull       string
 	network    string
 	timeout    time.Duration
@@ -69,6 +70,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringArrayVar(&o.env, "env", nil, "default environment variable `K=V` of every step; a step's env wins (repeatable)")
 	fs.StringArrayVar(&o.vars, "var", nil, "fixed variable `name=value` substituted for $name in commands (repeatable)")
 	fs.IntVar(&o.parallel, "parallel", 4, "steps running at once")
+	fs.BoolVar(&o.json, "json", false, "print one JSON event per line (run_started, step_started, output, log, step_finished, notice, run_finished) instead of text")
 	fs.StringVar(&o.pull, "pull", "missing", "when to pull step images: missing, always or never")
 	fs.StringVar(&o.network, "network", "none", "Docker network mode of steps, and the only one besides none a step may ask for")
 	fs.DurationVar(&o.stepTimeout, "step-timeout", 0, "default wall-clock limit of a step, e.g. 10m (0: none)")
@@ -170,10 +172,9 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 
-	con := newConsole(stdout)
+	con := newConsole(stdout, o.json)
 	defer con.Close()
-	guestOut := &lineWriter{c: con, prefix: "[workflow stdout] "}
-	guestErr := &lineWriter{c: con, prefix: "[workflow stderr] "}
+	guestOut, guestErr := con.guestOutput()
 	module, err := runtime.Compile(ctx, runtime.Config{
 		RunDir:         rundir,
 		MemoryLimitMiB: o.memoryMiB,
@@ -202,7 +203,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	defer engine.Close()
 	if n, runs, err := containers.RemoveOrphans(ctx, engine); n > 0 || err != nil {
-		con.printf("wflow: removed %d container(s) left by wflow processes that no longer run%s\n", n, runList(runs))
+		con.notice("removed %d container(s) left by wflow processes that no longer run%s", n, runList(runs))
 		if err != nil {
 			fmt.Fprintf(stderr, "wflow run: removing orphaned containers: %v\n", err)
 		}
@@ -238,13 +239,12 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Budget:    budget,
 	})
 
-	con.printf("wflow: run %s in %s\n", runID, rundir)
+	con.runStarted(runID, rundir)
 	started := time.Now().UTC()
 	outcome, runErr := module.Run(ctx, host)
 	host.Shutdown() // cancels steps the module left running; removes their containers
 	guestOut.flush()
 	guestErr.flush()
-	con.Close() // the console's buffer goes out before the summary
 	finished := time.Now().UTC()
 	if runErr != nil {
 		outcome = runtime.Outcome{Status: runtime.StatusFailed, ExitCode: 1, Message: "wflow: " + runErr.Error()}
@@ -272,18 +272,14 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Steps:        host.Results(),
 		Decisions:    audit.Decisions(),
 	}
-	fmt.Fprintln(stdout)
-	report.Summary(stdout, rep.Steps)
 	path, err := report.Write(rundir, rep)
 	if err != nil {
+		con.Close()
 		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 		return exitHostError
 	}
-	fmt.Fprintf(stdout, "\nworkflow %s", outcome.Status)
-	if outcome.Message != "" {
-		fmt.Fprintf(stdout, ": %s", outcome.Message)
-	}
-	fmt.Fprintf(stdout, "\nreport: %s\n", path)
+	con.runFinished(rep, path)
+	con.Close()
 
 	switch {
 	case runErr != nil:
