@@ -166,3 +166,15 @@ func TestRefusedNotebookBuildsNothing(t *testing.T) {
 		t.Errorf("a refused notebook step started a build:\n%s", stdout)
 	}
 }
+
+func TestCNotebookHelpers(t *testing.T) {
+	testenv.Python(t)
+	rundir := t.TempDir()
+	code, stdout, stderr := wflow(t, append([]string{"run", testenv.CGuest(t, "testdata/guests/c-notebook/main.c"), "--rundir", rundir}, testenv.NotebookFlags()...)...)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if out := readReport(t, rundir).Output; string(out) != `{"build_rc":0,"run_rc":0,"result":"42"}` {
+		t.Errorf("output %s", out)
+	}
+}
