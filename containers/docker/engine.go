@@ -109,7 +109,10 @@ func (e *Engine) pull(ctx context.Context, ref string) error {
 // remove on every path, even when ctx is cancelled.
 func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout, stderr io.Writer) (exit containers.Exit, err error) {
 	exit.Code = 1 // until the container tells
-	cctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	// Create under a context the run's cancellation does not reach: a create
+	// cancelled in flight may still make a container on the engine, one whose
+	// id wflow would never learn and so never remove. ctx is checked after.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
 	created, cerr := e.cli.ContainerCreate(cctx,
 		&container.Config{
 			Image:      spec.Image,
@@ -134,6 +137,9 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 			}
 		}
 	}()
+	if ctx.Err() != nil {
+		return exit, ctx.Err()
+	}
 
 	// Attach before starting, as `docker run` does: no output is missed
 	// however fast the container is, and the stream comes from the
