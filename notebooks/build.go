@@ -13,8 +13,6 @@ import (
 	"sort"
 	"strings"
 	"text/template"
-
-	"github.com/wflow/wflow/abi"
 )
 
 // DefaultBase is the base image of notebook images unless --notebook-base
@@ -58,7 +56,7 @@ func makeContext(tmpl *template.Template, base string, reqs []string, rundir str
 			lines = append(lines, r)
 			continue
 		}
-		rel := path.Clean(strings.TrimPrefix(strings.TrimPrefix(r, abi.RunDirMountPoint+"/"), "./"))
+		rel := relRunDir(r)
 		dir := fmt.Sprintf("local/%d/%s", i, path.Base(rel)) // keeps a wheel's file name intact
 		src, err := insideRunDir(rundir, rel)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"text/template"
 	"time"
@@ -188,18 +189,9 @@ func finish(res containers.Result) containers.Result {
 // inRunDir is the path the container sees for a path in the run directory.
 func inRunDir(p string) string { return abi.RunDirMountPoint + "/" + relRunDir(p) }
 
+// relRunDir is a path in the run directory relative to it.
 func relRunDir(p string) string {
-	if rest, ok := cutPrefix(p, abi.RunDirMountPoint+"/"); ok {
-		p = rest
-	}
-	return path.Clean(p)
-}
-
-func cutPrefix(s, prefix string) (string, bool) {
-	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
-		return s[len(prefix):], true
-	}
-	return s, false
+	return path.Clean(strings.TrimPrefix(p, abi.RunDirMountPoint+"/"))
 }
 
 // logText is the tail of a build log.
