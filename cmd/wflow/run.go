@@ -117,46 +117,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	modulePath := fs.Arg(0)
 
 	// Everything that can be checked without Docker is checked first.
-	params, err := buildParams(o.paramsFile, o.params)
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow run: %v\n", err)
-		return exitUsage
-	}
-	env, err := keyValues("--env", o.env)
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow run: %v\n", err)
-		return exitUsage
-	}
-	vars, err := keyValues("--var", o.vars)
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow run: %v\n", err)
-		return exitUsage
-	}
-	pull, err := containers.ParsePullPolicy(o.pull)
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow run: --pull: %v\n", err)
-		return exitUsage
-	}
-	nbTemplate, err := readTemplate(o.notebookDockerfile)
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow run: %v\n", err)
-		return exitUsage
-	}
-	budget, err := o.budget()
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow run: %v\n", err)
-		return exitUsage
-	}
-	limits, err := o.stepLimits()
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow run: %v\n", err)
-		return exitUsage
-	}
-	if o.parallel < 1 {
-		fmt.Fprintf(stderr, "wflow run: --parallel must be at least 1\n")
-		return exitUsage
-	}
-	wasm, err := os.ReadFile(modulePath)
+	set, err := o.resolve(modulePath)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 		return exitUsage
@@ -183,13 +144,13 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Args:           []string{filepath.Base(modulePath)},
 		Stdout:         guestOut,
 		Stderr:         guestErr,
-	}, wasm)
+	}, set.wasm)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow run: %s: %v\n", modulePath, err)
 		return exitUsage
 	}
 	defer module.Close(ctx)
-	chain, closePolicies, err := o.policyChain(ctx, limits)
+	chain, closePolicies, err := o.policyChain(ctx, set.limits)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 		return exitUsage
@@ -221,22 +182,22 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			Engine:   engine,
 			RunDir:   rundir,
 			RunID:    runID,
-			Env:      env,
-			Pull:     pull,
-			Defaults: limits,
+			Env:      set.env,
+			Pull:     set.pull,
+			Defaults: set.limits,
 		},
 		Chain: chain,
-		Info:  policies.RunInfo{RunID: runID, Module: filepath.Base(modulePath), Network: limits.Network},
+		Info:  policies.RunInfo{RunID: runID, Module: filepath.Base(modulePath), Network: set.limits.Network},
 		Audit: audit,
 	}
 	host := hostfuncs.New(ctx, hostfuncs.Config{
 		Runner:    steps,
-		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: rundir, Base: o.notebookBase, Template: nbTemplate},
-		Params:    params,
-		Vars:      vars,
+		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: rundir, Base: o.notebookBase, Template: set.nbTemplate},
+		Params:    set.params,
+		Vars:      set.vars,
 		Parallel:  o.parallel,
 		Observer:  con,
-		Budget:    budget,
+		Budget:    set.budget,
 	})
 
 	con.runStarted(runID, rundir)
@@ -253,7 +214,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		outcome = runtime.Outcome{Status: runtime.StatusLimit, ExitCode: hostfuncs.ExitLimit, Message: overrun}
 	}
 
-	sum := sha256.Sum256(wasm)
+	sum := sha256.Sum256(set.wasm)
 	rep := report.Report{
 		WflowVersion: wflowVersion(),
 		ABI:          abi.ModuleName,
@@ -261,7 +222,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Module:       modulePath,
 		ModuleSHA256: hex.EncodeToString(sum[:]),
 		RunDir:       rundir,
-		Params:       params,
+		Params:       set.params,
 		Started:      started,
 		Finished:     finished,
 		DurationMS:   finished.Sub(started).Milliseconds(),
@@ -291,6 +252,48 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailed
 	}
 	return exitOK
+}
+
+// runSettings is what the flags of `wflow run` resolve to, checked.
+type runSettings struct {
+	params     []byte
+	env, vars  map[string]string
+	pull       containers.PullPolicy
+	nbTemplate string
+	budget     hostfuncs.Budget
+	limits     containers.Limits
+	wasm       []byte
+}
+
+// resolve checks every flag and reads the module and the files the flags
+// name; an error is a usage error.
+func (o *runOptions) resolve(modulePath string) (s runSettings, err error) {
+	if s.params, err = buildParams(o.paramsFile, o.params); err != nil {
+		return s, err
+	}
+	if s.env, err = keyValues("--env", o.env); err != nil {
+		return s, err
+	}
+	if s.vars, err = keyValues("--var", o.vars); err != nil {
+		return s, err
+	}
+	if s.pull, err = containers.ParsePullPolicy(o.pull); err != nil {
+		return s, fmt.Errorf("--pull: %w", err)
+	}
+	if s.nbTemplate, err = readTemplate(o.notebookDockerfile); err != nil {
+		return s, err
+	}
+	if s.budget, err = o.budget(); err != nil {
+		return s, err
+	}
+	if s.limits, err = o.stepLimits(); err != nil {
+		return s, err
+	}
+	if o.parallel < 1 {
+		return s, fmt.Errorf("--parallel must be at least 1")
+	}
+	s.wasm, err = os.ReadFile(modulePath)
+	return s, err
 }
 
 // readTemplate reads and checks a --notebook-dockerfile template; "" means
