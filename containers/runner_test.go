@@ -143,3 +143,14 @@ func TestTail(t *testing.T) {
 		t.Errorf("%q, want %q", s, "y")
 	}
 }
+
+func TestForReport(t *testing.T) {
+	long := strings.Repeat("x", ReportText-1) + "€" + "end"
+	r := Result{Stdout: "short", Stderr: long}.ForReport()
+	if r.Stdout != "short" || r.StdoutTruncated {
+		t.Errorf("short stdout changed: %q %v", r.Stdout, r.StdoutTruncated)
+	}
+	if len(r.Stderr) > ReportText || !strings.HasSuffix(r.Stderr, "€end") || !r.StderrTruncated {
+		t.Errorf("stderr kept %d bytes, truncated %v", len(r.Stderr), r.StderrTruncated)
+	}
+}

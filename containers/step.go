@@ -158,6 +158,28 @@ type Result struct {
 // OK reports whether every command ran and exited zero.
 func (r Result) OK() bool { return r.ReturnCode == 0 && r.Error == "" }
 
+// ReportText is how much of each stream a run report keeps per step; the
+// module gets up to abi.MaxStreamText, and the files hold everything.
+const ReportText = 4 << 10
+
+// ForReport returns the result as the run report keeps it: stdout and
+// stderr cut to their last ReportText bytes, so that a run of thousands of
+// steps keeps a bounded record in memory and on disk.
+func (r Result) ForReport() Result {
+	cut := func(s string, truncated bool) (string, bool) {
+		if len(s) <= ReportText {
+			return s, truncated
+		}
+		t := tail{max: ReportText}
+		t.Write([]byte(s))
+		text, _ := t.text()
+		return text, true
+	}
+	r.Stdout, r.StdoutTruncated = cut(r.Stdout, r.StdoutTruncated)
+	r.Stderr, r.StderrTruncated = cut(r.Stderr, r.StderrTruncated)
+	return r
+}
+
 // Errors returned by ParseStep and Expand, matched with errors.Is.
 var (
 	// ErrInvalidJSON: the spec is not valid UTF-8 JSON or nests too deeply.

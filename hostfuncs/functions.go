@@ -192,7 +192,7 @@ func (h *Host) execute(t *task) {
 	h.mu.Lock()
 	h.finished++
 	t.done, t.seq, t.json = true, h.finished, b
-	h.results = append(h.results, res)
+	h.results = append(h.results, res.ForReport())
 	close(h.changed)
 	h.changed = make(chan struct{})
 	h.mu.Unlock()

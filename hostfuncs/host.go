@@ -274,7 +274,8 @@ func (h *Host) Overrun() string {
 	return h.overrun
 }
 
-// Results returns the results of every finished step, in the order they finished.
+// Results returns the results of every finished step, in the order they
+// finished, as the run report keeps them (containers.Result.ForReport).
 func (h *Host) Results() []containers.Result {
 	h.mu.Lock()
 	defer h.mu.Unlock()
