@@ -42,14 +42,7 @@ func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-signals
-		fmt.Fprintln(os.Stderr, "wflow: interrupted: stopping steps and removing their containers (interrupt again to quit at once)")
-		cancel()
-		<-signals
-		fmt.Fprintln(os.Stderr, "wflow: interrupted twice: quitting now; `wflow gc` removes what is left")
-		os.Exit(exitInterrupted)
-	}()
+	go onSignals(signals, cancel, os.Stderr, os.Exit)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	cancel()
 	os.Exit(code)
@@ -70,6 +63,17 @@ Usage:
 Exit codes: 0 success, 1 workflow failed, 2 usage or invalid module,
 3 no Docker engine, 4 wflow failed, 130 interrupted.
 `
+
+// onSignals cancels the run at the first signal, so that steps are stopped
+// and their containers removed, and quits at once at the second.
+func onSignals(signals <-chan os.Signal, cancel context.CancelFunc, stderr io.Writer, exit func(int)) {
+	<-signals
+	fmt.Fprintln(stderr, "wflow: interrupted: stopping steps and removing their containers (interrupt again to quit at once)")
+	cancel()
+	<-signals
+	fmt.Fprintln(stderr, "wflow: interrupted twice: quitting now; `wflow gc` removes what is left")
+	exit(exitInterrupted)
+}
 
 // run is the whole CLI; main only wires the process to it, so tests run it in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

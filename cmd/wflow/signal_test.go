@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -96,5 +97,29 @@ func TestSIGKILLLeavesOrphansTheNextStartRemoves(t *testing.T) {
 				t.Errorf("orphans remain: %v", ids)
 			}
 		})
+	}
+}
+
+func TestSecondSignalQuitsAtOnce(t *testing.T) {
+	signals := make(chan os.Signal, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int, 1)
+	var stderr strings.Builder
+	go onSignals(signals, cancel, &stderr, func(code int) { exited <- code })
+	signals <- syscall.SIGINT
+	<-ctx.Done() // the first cancels the run...
+	select {
+	case <-exited:
+		t.Fatal("quit at the first signal")
+	case <-time.After(50 * time.Millisecond):
+	}
+	signals <- syscall.SIGTERM
+	select { // ...the second quits
+	case code := <-exited:
+		if code != exitInterrupted {
+			t.Errorf("exit code %d", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second signal did not quit")
 	}
 }
