@@ -38,6 +38,10 @@ type StepRunner interface {
 	Admit(ctx context.Context, handle uint32, step containers.Step) (containers.Step, []containers.Decision, *containers.Result)
 	// RunAdmitted runs a step Admit let through.
 	RunAdmitted(ctx context.Context, handle uint32, step containers.Step, decisions []containers.Decision, live containers.Live) containers.Result
+	// AdmitBuild decides on an image build before it happens: it returns the
+	// base image to build from (possibly amended), or the result to report
+	// when the build is refused.
+	AdmitBuild(ctx context.Context, handle uint32, name, base string, requirements []string) (string, []containers.Decision, *containers.Result)
 }
 
 // Runner builds notebook images and runs notebooks for one run. Engine,
@@ -99,11 +103,16 @@ func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live contain
 	var tag, logFile string
 	var built bool
 	var out logText
-	bc, err := r.context(b.Base, b.Requirements)
+	bc, decisions, refused, err := r.admitted(ctx, handle, b.Name, b.Base, b.Requirements)
+	if refused != nil {
+		refused.Notebook = &containers.NotebookInfo{Image: bc.tag}
+		return finish(*refused)
+	}
 	if err == nil {
 		tag = bc.tag
 		built, logFile, out, err = r.ensure(ctx, handle, b.Name, bc, live)
 	}
+	res.Decisions = decisions
 	res.Image = tag
 	res.Notebook = &containers.NotebookInfo{Image: tag, Built: built, BuildLogFile: logFile}
 	res.Stdout, res.StdoutTruncated = out.text, out.cut
@@ -125,11 +134,15 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 			ErrorKind: kind, Error: err.Error(), Stdout: out.text, StdoutTruncated: out.cut,
 			StdoutFile: logFile, Started: started, Commands: []containers.CommandResult{}, Notebook: info})
 	}
-	bc, err := r.context(s.Base, s.Requirements)
+	bc, buildDecisions, refused, err := r.admitted(ctx, handle, s.Name, s.Base, s.Requirements)
+	info.Image = bc.tag
+	if refused != nil {
+		refused.Started, refused.Notebook = started, info
+		return finish(*refused)
+	}
 	if err != nil {
 		return fail(containers.ErrorKindBuild, err, logText{}, "")
 	}
-	info.Image = bc.tag
 
 	params := s.Parameters
 	if len(params) == 0 {
@@ -157,8 +170,9 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 	}
 	// Policies first: a refused step builds nothing.
 	final, decisions, refused := r.Steps.Admit(ctx, handle, step)
+	decisions = append(buildDecisions, decisions...)
 	if refused != nil {
-		refused.Started, refused.Notebook = started, info
+		refused.Started, refused.Notebook, refused.Decisions = started, info, decisions
 		return finish(*refused)
 	}
 	built, logFile, out, err := r.ensure(ctx, handle, s.Name, bc, live)
@@ -200,6 +214,17 @@ type logText struct {
 	cut  bool
 }
 
+// base is the base image of a build: the step's, else the run's, else DefaultBase.
+func (r *Runner) base(base string) string {
+	switch {
+	case base != "":
+		return base
+	case r.Base != "":
+		return r.Base
+	}
+	return DefaultBase
+}
+
 // context makes the build context of an image for base and requirements;
 // its tag names the image.
 func (r *Runner) context(base string, reqs []string) (buildContext, error) {
@@ -207,13 +232,32 @@ func (r *Runner) context(base string, reqs []string) (buildContext, error) {
 	if err != nil {
 		return buildContext{}, err
 	}
-	if base == "" {
-		base = r.Base
+	return makeContext(tmpl, r.base(base), reqs, r.RunDir)
+}
+
+// admitted returns the build context of the image for base and
+// requirements. When that image is missing, the build is first put to the
+// policies, which may refuse it (refused is then the result to report) or
+// pin its base (the context is then the one of the amended base).
+func (r *Runner) admitted(ctx context.Context, handle uint32, name, base string, reqs []string) (buildContext, []containers.Decision, *containers.Result, error) {
+	bc, err := r.context(base, reqs)
+	if err != nil {
+		return bc, nil, nil, err
 	}
-	if base == "" {
-		base = DefaultBase
+	exists, err := r.Engine.ImageExists(ctx, bc.tag)
+	if err != nil {
+		return bc, nil, nil, fmt.Errorf("inspect image %s: %w", bc.tag, err)
 	}
-	return makeContext(tmpl, base, reqs, r.RunDir)
+	if exists || r.Steps == nil {
+		return bc, nil, nil, nil
+	}
+	from := r.base(base)
+	amended, decisions, refused := r.Steps.AdmitBuild(ctx, handle, name, from, reqs)
+	if refused != nil || amended == from {
+		return bc, decisions, refused, nil
+	}
+	bc, err = r.context(amended, reqs)
+	return bc, decisions, nil, err
 }
 
 // ensure builds the image of bc unless it exists. Concurrent steps asking

@@ -17,11 +17,26 @@ import (
 	"github.com/wflow/wflow/containers"
 )
 
+// Kinds of request.
+const (
+	KindContainer     = "container"      // a step about to run (notebook runs too: the container they become)
+	KindNotebookBuild = "notebook-build" // a notebook image about to be built
+)
+
 // Request is what a policy decides on: a step and the run it belongs to.
+// For a notebook build, Step stands for what the build runs (Image is the
+// base image, one command installs the requirements) and Build says it.
 type Request struct {
-	Kind string          `json:"kind"` // "container"
-	Step containers.Step `json:"step"`
-	Run  RunInfo         `json:"run"`
+	Kind  string          `json:"kind"`
+	Step  containers.Step `json:"step"`
+	Build *BuildInfo      `json:"build,omitempty"`
+	Run   RunInfo         `json:"run"`
+}
+
+// BuildInfo describes a notebook image build.
+type BuildInfo struct {
+	Base         string   `json:"base"`
+	Requirements []string `json:"requirements"`
 }
 
 // RunInfo is what a policy may know of the run.
@@ -212,8 +227,25 @@ func (r *Runner) Run(ctx context.Context, handle uint32, step containers.Step, l
 // runs (a notebook's image build) admit it first, so nothing happens for a
 // step the policies refuse.
 func (r *Runner) Admit(ctx context.Context, handle uint32, step containers.Step) (containers.Step, []containers.Decision, *containers.Result) {
+	return r.admit(ctx, handle, Request{Kind: KindContainer, Step: step, Run: r.Info})
+}
+
+// AdmitBuild puts a notebook image build to the chain before anything is
+// built: its base image and requirements, as a request of kind
+// "notebook-build". It returns the base image to build from (a policy may
+// amend it, to pin a digest; other amendments have no effect on a build),
+// the decisions, or the result to report when the build is refused.
+func (r *Runner) AdmitBuild(ctx context.Context, handle uint32, name, base string, requirements []string) (string, []containers.Decision, *containers.Result) {
+	step := containers.Step{Name: name, Image: base, Commands: []containers.Command{{Argv: append([]string{"pip", "install"}, requirements...)}}}
+	final, decisions, refused := r.admit(ctx, handle, Request{Kind: KindNotebookBuild, Step: step, Run: r.Info,
+		Build: &BuildInfo{Base: base, Requirements: append([]string{}, requirements...)}})
+	return final.Image, decisions, refused
+}
+
+func (r *Runner) admit(ctx context.Context, handle uint32, req Request) (containers.Step, []containers.Decision, *containers.Result) {
 	started := time.Now().UTC()
-	final, decisions, ok := r.Chain.Check(ctx, handle, Request{Kind: "container", Step: step, Run: r.Info})
+	step := req.Step
+	final, decisions, ok := r.Chain.Check(ctx, handle, req)
 	r.Audit.add(decisions)
 	if ok {
 		return final, decisions, nil

@@ -133,3 +133,20 @@ func TestBuiltins(t *testing.T) {
 		t.Error("a malformed glob was accepted")
 	}
 }
+
+func TestAdmitBuild(t *testing.T) {
+	r := &Runner{Chain: Chain{Policies: []Policy{Network{}, Ceilings{Max: containers.Limits{Memory: 1 << 30}}, Images{Patterns: []string{"python:*"}}}}}
+	base, ds, refused := r.AdmitBuild(context.Background(), 1, "nb", "python:3.12-slim", []string{"pandas"})
+	if refused != nil || base != "python:3.12-slim" || len(ds) != 3 {
+		t.Errorf("allowed build: base %q, decisions %+v, refused %+v", base, ds, refused)
+	}
+	_, _, refused = r.AdmitBuild(context.Background(), 1, "nb", "evil/base", nil)
+	if refused == nil || refused.ErrorKind != containers.ErrorKindDenied || !strings.Contains(refused.Error, "evil/base") {
+		t.Errorf("refused build: %+v", refused)
+	}
+	pin := fakePolicy{name: "pin", verdict: containers.VerdictAmend, reason: "pin", amend: func(s *containers.Step) { s.Image = "python@sha256:abc" }}
+	r = &Runner{Chain: Chain{Policies: []Policy{pin}}}
+	if base, _, refused := r.AdmitBuild(context.Background(), 1, "nb", "python:3.12-slim", nil); refused != nil || base != "python@sha256:abc" {
+		t.Errorf("pinned build: base %q, refused %+v", base, refused)
+	}
+}

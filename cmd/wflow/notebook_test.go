@@ -178,3 +178,34 @@ func TestCNotebookHelpers(t *testing.T) {
 		t.Errorf("output %s", out)
 	}
 }
+
+// TestNotebookBuildsPassThePolicies: the base image of a notebook build is
+// put to the policies before anything is built, so --allow-image covers it.
+func TestNotebookBuildsPassThePolicies(t *testing.T) {
+	testenv.Python(t)
+	guest := testenv.GoGuest(t, "./testdata/guests/nbbase")
+	allow := []string{"--allow-image", "wflow-test/*", "--allow-image", "wflow-notebook:*"}
+	rundir := t.TempDir()
+	args := append(append([]string{"run", guest, "--rundir", rundir, "-p", "base=evil/miner:1"}, allow...), testenv.NotebookFlags()...)
+	code, stdout, stderr := wflow(t, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var out struct {
+		Kind, Error string
+		Decisions   []string
+	}
+	json.Unmarshal(readReport(t, rundir).Output, &out)
+	if out.Kind != "denied" || !strings.Contains(out.Error, `image "evil/miner:1" matches none`) || strings.Contains(stdout, "building notebook image") {
+		t.Errorf("result %+v\n%s", out, stdout)
+	}
+	// The audit trail records the build request.
+	var rep struct {
+		Decisions []struct{ Policy, Verdict string } `json:"decisions"`
+	}
+	b, _ := os.ReadFile(filepath.Join(rundir, ".wflow", "report.json"))
+	json.Unmarshal(b, &rep)
+	if len(rep.Decisions) == 0 || rep.Decisions[len(rep.Decisions)-1].Verdict != "deny" {
+		t.Errorf("audit trail %+v", rep.Decisions)
+	}
+}

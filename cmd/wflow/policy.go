@@ -63,7 +63,7 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitUsage
 	}
 	defer p.Close(ctx)
-	req := policies.Request{Kind: "container", Step: step, Run: policies.RunInfo{RunID: "policy-test", Module: "policy-test.wasm", Network: *network}}
+	req := policies.Request{Kind: policies.KindContainer, Step: step, Run: policies.RunInfo{RunID: "policy-test", Module: "policy-test.wasm", Network: *network}}
 	final, decisions, ok := policies.Chain{Policies: []policies.Policy{p}}.Check(ctx, 1, req)
 	out := struct {
 		containers.Decision
