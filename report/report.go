@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -98,4 +99,57 @@ func firstLine(s string) string {
 		s = s[:100] + "..."
 	}
 	return s
+}
+
+// JournalPath is where each step's result is appended as it lands, one JSON
+// line per step, relative to the run directory: what survives a crash of
+// wflow before the report is written.
+var JournalPath = filepath.Join(".wflow", "results.jsonl")
+
+// Journal appends results to the run's journal. Each line is written with
+// one write call and synced, so a crash loses at most the line being written.
+type Journal struct {
+	mu  sync.Mutex
+	f   *os.File
+	err error // the first write error; later results are not written
+}
+
+// OpenJournal creates the journal of a run directory.
+func OpenJournal(rundir string) (*Journal, error) {
+	path := filepath.Join(rundir, JournalPath)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	return &Journal{f: f}, nil
+}
+
+// Append writes one result as a line.
+func (j *Journal) Append(res containers.Result) {
+	b, err := containers.MarshalJSON(res.ForReport(), false)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return
+	}
+	if err == nil {
+		_, err = j.f.Write(append(b, '\n'))
+	}
+	if err == nil {
+		err = j.f.Sync()
+	}
+	j.err = err
+}
+
+// Close closes the journal and returns the first error writing it.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.f.Close(); j.err == nil {
+		j.err = err
+	}
+	return j.err
 }

@@ -175,6 +175,11 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "wflow run: run directory: %v\n", err)
 		return exitHostError
 	}
+	journal, err := report.OpenJournal(rundir)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		return exitHostError
+	}
 
 	audit := &policies.Audit{}
 	steps := &policies.Runner{
@@ -196,7 +201,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Params:    set.params,
 		Vars:      set.vars,
 		Parallel:  o.parallel,
-		Observer:  con,
+		Observer:  journaled{console: con, journal: journal},
 		Budget:    set.budget,
 	})
 
@@ -233,6 +238,9 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Steps:        host.Results(),
 		Decisions:    audit.Decisions(),
 	}
+	if err := journal.Close(); err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v (the report below has every result)\n", err)
+	}
 	path, err := report.Write(rundir, rep)
 	if err != nil {
 		con.Close()
@@ -252,6 +260,18 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailed
 	}
 	return exitOK
+}
+
+// journaled is the console, with every finished step's result appended to
+// the run's journal first, so results survive a crash of wflow.
+type journaled struct {
+	*console
+	journal *report.Journal
+}
+
+func (o journaled) StepFinished(res containers.Result) {
+	o.journal.Append(res)
+	o.console.StepFinished(res)
 }
 
 // runSettings is what the flags of `wflow run` resolve to, checked.

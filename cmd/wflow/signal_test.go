@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,15 +62,17 @@ func TestSIGINTStopsARunningStep(t *testing.T) {
 }
 
 // TestSIGKILLLeavesOrphansTheNextStartRemoves kills a real wflow process
-// mid-step (so it cannot clean up), then shows that `wflow gc` and the next
-// `wflow run` remove what it left.
+// mid-step (so it cannot clean up), shows that the result already produced
+// survives in the run's journal, and that `wflow gc` and the next `wflow
+// run` remove the containers it left.
 func TestSIGKILLLeavesOrphansTheNextStartRemoves(t *testing.T) {
 	e := testenv.Docker(t)
 	bin := testenv.Wflow(t)
-	module := testenv.GoGuest(t, "./testdata/guests/sleepy")
+	module := testenv.GoGuest(t, "./testdata/guests/twostep")
 	for _, next := range []string{"gc", "run"} {
 		t.Run(next, func(t *testing.T) {
-			cmd := exec.Command(bin, "run", module, "--rundir", t.TempDir())
+			rundir := t.TempDir()
+			cmd := exec.Command(bin, "run", module, "--rundir", rundir)
 			out, _ := cmd.StdoutPipe()
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -79,6 +82,11 @@ func TestSIGKILLLeavesOrphansTheNextStartRemoves(t *testing.T) {
 			}
 			cmd.Process.Kill()
 			cmd.Wait()
+			// The result that landed before the kill survives in the journal.
+			journal, err := os.ReadFile(filepath.Join(rundir, ".wflow", "results.jsonl"))
+			if err != nil || strings.Count(string(journal), "\n") != 1 || !strings.Contains(string(journal), `"step":"quick"`) || !strings.Contains(string(journal), `"stdout":"landed\n"`) {
+				t.Errorf("journal after SIGKILL: %q, %v", journal, err)
+			}
 			ids, _ := e.Labelled(context.Background(), "io.wflow.pid", strconv.Itoa(cmd.Process.Pid))
 			if len(ids) != 1 {
 				t.Fatalf("%d containers of the killed process, want 1 (its running step)", len(ids))
