@@ -204,6 +204,12 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 
 // outcome maps the error of a module's _start to an Outcome.
 func outcome(parent context.Context, cfg Config, err error) Outcome {
+	if parent.Err() != nil {
+		// Interrupted: even if the module then returned normally (its last
+		// step came back cancelled and it had nothing left to do), the run
+		// was cancelled and says so.
+		return Outcome{Status: StatusCancelled, ExitCode: 1, Message: "the run was cancelled"}
+	}
 	if err == nil {
 		return Outcome{Status: StatusSucceeded}
 	}

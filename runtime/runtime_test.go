@@ -149,3 +149,31 @@ func TestModuleSeesOnlyTheRunDirectory(t *testing.T) {
 		t.Errorf("written.txt = %q", b)
 	}
 }
+
+// cancelOnLog cancels the run when the module logs.
+type cancelOnLog struct {
+	hostfuncs.Observer
+	cancel context.CancelFunc
+}
+
+func (c cancelOnLog) Log(int, string) { c.cancel() }
+
+// TestInterruptedRunIsCancelledEvenIfTheModuleReturns: a module that returns
+// normally after the run was interrupted (its last call came back, it had
+// nothing left to do) still ends a cancelled run.
+func TestInterruptedRunIsCancelledEvenIfTheModuleReturns(t *testing.T) {
+	wasm := testenv.Wat(t, "testdata/hello.wat") // logs, sets its output, returns
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mod, err := runtime.Compile(ctx, runtime.Config{RunDir: t.TempDir(), CacheDir: t.TempDir()}, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mod.Close(ctx)
+	host := hostfuncs.New(ctx, hostfuncs.Config{Observer: cancelOnLog{cancel: cancel}})
+	defer host.Shutdown()
+	out, err := mod.Run(ctx, host)
+	if err != nil || out.Status != runtime.StatusCancelled {
+		t.Errorf("outcome %+v, %v: want cancelled", out, err)
+	}
+}
