@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define WFLOW_ABI_MODULE "wflow_v1"
 
@@ -41,6 +42,11 @@ enum {
 enum { WFLOW_LOG_DEBUG = 0, WFLOW_LOG_INFO = 1, WFLOW_LOG_WARN = 2, WFLOW_LOG_ERROR = 3 };
 
 #define WFLOW_IMPORT(name) __attribute__((import_module(WFLOW_ABI_MODULE), import_name(name)))
+
+/* The run directory is preopened at /wflow. Go's wasip1 port starts in it
+ * ($PWD); wasi-libc starts in "/", so this constructor moves there before
+ * main, and relative paths name files of the run directory in C too. */
+__attribute__((constructor)) static void wflow__chdir_rundir(void) { chdir("/wflow"); }
 
 /* ---- The host functions (docs/abi.md) ---- */
 

@@ -13,7 +13,7 @@ static const char *notebook =
     "\"source\":\"open('c-result.txt', 'w').write(str(x + 1))\"}]}";
 
 int main(void) {
-  FILE *f = fopen("/wflow/c.ipynb", "w");
+  FILE *f = fopen("c.ipynb", "w") /* relative: wflow.h starts C guests in the run directory */;
   if (!f) return 2;
   fputs(notebook, f);
   fclose(f);
@@ -30,7 +30,7 @@ int main(void) {
   free(ran);
 
   char result[32] = "";
-  f = fopen("/wflow/c-result.txt", "r");
+  f = fopen("c-result.txt", "r");
   if (f) {
     if (!fgets(result, sizeof result, f)) result[0] = 0;
     fclose(f);
