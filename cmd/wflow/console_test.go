@@ -51,7 +51,7 @@ func TestJSONEvents(t *testing.T) {
 func TestLiveStatusLine(t *testing.T) {
 	var out bytes.Buffer
 	c := newConsole(&out, false)
-	c.status = true // as on a terminal
+	c.status = true                                                 // as on a terminal
 	redraw := func() { c.mu.Lock(); c.drawStatus(); c.mu.Unlock() } // what the flusher does every tick
 	c.StepStarted(1, containers.Step{Name: "train", Image: "img"})
 	redraw()
