@@ -20,6 +20,7 @@ ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null
 command -v wat2wasm >/dev/null 2>&1 || need+=(wabt)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   $SUDO apt-get update -qq
@@ -41,3 +42,9 @@ if ! timeout 10 docker info >/dev/null 2>&1; then
 fi
 
 scripts/build-test-images.sh
+
+# The AssemblyScript compiler of the AssemblyScript example, pinned by its package-lock.json.
+if [ ! -x examples/assemblyscript/node_modules/.bin/asc ]; then
+  echo "setup: installing the AssemblyScript compiler (npm ci)"
+  (cd examples/assemblyscript && npm ci --silent --no-audit --no-fund)
+fi

@@ -329,3 +329,16 @@ func TestBadStepLimitFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestAssemblyScriptExample(t *testing.T) {
+	testenv.Docker(t)
+	module := testenv.ASGuest(t)
+	rundir := t.TempDir()
+	code, stdout, stderr := wflow(t, "run", module, "--rundir", rundir)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if out := readReport(t, rundir).Output; string(out) != `{"language":"AssemblyScript","step_ok":true}` {
+		t.Errorf("output %s", out)
+	}
+}

@@ -232,3 +232,20 @@ func Python(t testing.TB) *docker.Engine {
 	}
 	return e
 }
+
+// ASGuest compiles the AssemblyScript example with the compiler `npm ci`
+// installed in examples/assemblyscript (scripts/setup.sh does it).
+func ASGuest(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(Root(), "examples", "assemblyscript")
+	asc := filepath.Join(dir, "node_modules", ".bin", "asc")
+	if _, err := os.Stat(asc); err != nil {
+		Missing(t, "AssemblyScript compiler missing (run `npm ci` in examples/assemblyscript): %v", err)
+	}
+	return build(t, "as:example", "assemblyscript.wasm", asc, func(out string) []string {
+		// Paths relative to the repository root, where build runs it: --use
+		// names the abort function by its file's path.
+		return []string{"examples/assemblyscript/main.ts", "-o", out, "--exportStart", "_start",
+			"--use", "abort=examples/assemblyscript/main/abort", "--runtime", "stub", "-O"}
+	}, nil)
+}
