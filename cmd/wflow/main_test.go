@@ -342,3 +342,16 @@ func TestAssemblyScriptExample(t *testing.T) {
 		t.Errorf("output %s", out)
 	}
 }
+
+func TestRustExample(t *testing.T) {
+	testenv.Docker(t)
+	module := testenv.RustGuest(t, "examples/rust/main.rs")
+	rundir := t.TempDir()
+	code, stdout, stderr := wflow(t, "run", module, "--rundir", rundir)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if out := readReport(t, rundir).Output; string(out) != `{"language":"Rust","steps_ok":2}` {
+		t.Errorf("output %s", out)
+	}
+}

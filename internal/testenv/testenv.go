@@ -249,3 +249,17 @@ func ASGuest(t testing.TB) string {
 			"--use", "abort=examples/assemblyscript/main/abort", "--runtime", "stub", "-O"}
 	}, nil)
 }
+
+// RustGuest compiles a Rust file (relative to the repository root) for
+// wasm32-wasi with Debian's rustc (/usr/bin/rustc, with
+// libstd-rust-dev-wasm32: scripts/setup.sh installs them).
+func RustGuest(t testing.TB, file string) string {
+	t.Helper()
+	if _, err := os.Stat("/usr/lib/rustlib/wasm32-wasi"); err != nil {
+		Missing(t, "Rust's WASI standard library missing (apt-get install rustc libstd-rust-dev-wasm32): %v", err)
+	}
+	name := strings.ReplaceAll(strings.Trim(file, "./"), "/", "_") + ".wasm"
+	return build(t, "rust:"+file, name, "/usr/bin/rustc", func(out string) []string {
+		return []string{"--edition", "2021", "--target", "wasm32-wasi", "-O", "-o", out, file}
+	}, nil)
+}
