@@ -65,6 +65,7 @@ type InvalidModuleError struct {
 	Problems []string
 }
 
+// Error lists the problems in one line.
 func (e *InvalidModuleError) Error() string {
 	return "invalid module: " + strings.Join(e.Problems, "; ")
 }

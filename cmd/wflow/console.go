@@ -192,6 +192,7 @@ func (c *console) runFinished(rep report.Report, path string) {
 	fmt.Fprintf(c.out, "\nreport: %s\n", path)
 }
 
+// StepStarted implements hostfuncs.Observer.
 func (c *console) StepStarted(handle uint32, step containers.Step) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -203,6 +204,7 @@ func (c *console) StepStarted(handle uint32, step containers.Step) {
 	c.textf("[%s] started (handle %d, image %s)\n", step.Name, handle, step.Image)
 }
 
+// StepOutput implements hostfuncs.Observer.
 func (c *console) StepOutput(handle uint32, step containers.Step) containers.Live {
 	stdout := &lineWriter{c: c, source: step.Name, handle: handle, stream: "stdout"}
 	stderr := &lineWriter{c: c, source: step.Name, handle: handle, stream: "stderr"}
@@ -212,6 +214,7 @@ func (c *console) StepOutput(handle uint32, step containers.Step) containers.Liv
 	return containers.Live{Stdout: stdout, Stderr: stderr}
 }
 
+// StepFinished implements hostfuncs.Observer.
 func (c *console) StepFinished(res containers.Result) {
 	c.mu.Lock()
 	writers := c.open[res.Handle]
@@ -238,6 +241,7 @@ func (c *console) StepFinished(res containers.Result) {
 
 var levelNames = [...]string{abi.LogDebug: "debug", abi.LogInfo: "info", abi.LogWarn: "warn", abi.LogError: "error"}
 
+// Log implements hostfuncs.Observer.
 func (c *console) Log(level int, msg string) {
 	name := "info"
 	if level >= 0 && level < len(levelNames) {

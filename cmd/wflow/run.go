@@ -269,6 +269,7 @@ type journaled struct {
 	journal *report.Journal
 }
 
+// StepFinished journals the result, then prints it.
 func (o journaled) StepFinished(res containers.Result) {
 	o.journal.Append(res)
 	o.console.StepFinished(res)

@@ -209,6 +209,7 @@ type Error struct {
 	Message  string    `json:"message"`
 }
 
+// Error names the function, the errno and the host's message.
 func (e *Error) Error() string {
 	return fmt.Sprintf("wflow: %s: %s: %s", e.Function, e.Name, e.Message)
 }
