@@ -59,13 +59,13 @@ type Output struct {
 	err  error // first error writing the file
 }
 
-// NewOutput creates the file at path ("" for none) and returns an Output
-// that keeps the last abi.MaxStreamText bytes for the Result and copies to
-// live (may be nil).
-func NewOutput(path string, live io.Writer) (*Output, error) {
+// NewOutput creates the file rel in the run directory ("" for none) and
+// returns an Output that keeps the last abi.MaxStreamText bytes for the
+// Result and copies to live (may be nil).
+func NewOutput(rundir, rel string, live io.Writer) (*Output, error) {
 	o := &Output{tail: tail{max: abi.MaxStreamText}, live: live}
-	if path != "" {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if rel != "" {
+		f, err := CreateInRunDir(rundir, rel, os.O_TRUNC)
 		if err != nil {
 			return nil, err
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -201,18 +200,14 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, step Step, l
 	}()
 
 	dir := StepDir(handle, step.Name, n)
-	if err := os.MkdirAll(filepath.Join(r.RunDir, dir), 0o755); err != nil {
-		a.fail(ErrorKindIO, fmt.Errorf("step output folder: %w", err))
-		return a
-	}
 	a.StdoutFile = filepath.Join(dir, "stdout")
 	a.StderrFile = filepath.Join(dir, "stderr")
-	stdout, err := NewOutput(filepath.Join(r.RunDir, a.StdoutFile), live.Stdout)
+	stdout, err := NewOutput(r.RunDir, a.StdoutFile, live.Stdout)
 	if err != nil {
-		a.fail(ErrorKindIO, err)
+		a.fail(ErrorKindIO, fmt.Errorf("step output file: %w", err))
 		return a
 	}
-	stderr, err := NewOutput(filepath.Join(r.RunDir, a.StderrFile), live.Stderr)
+	stderr, err := NewOutput(r.RunDir, a.StderrFile, live.Stderr)
 	if err != nil {
 		stdout.Close()
 		a.fail(ErrorKindIO, err)

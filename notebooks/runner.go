@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -149,10 +148,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		params = []byte("{}")
 	}
 	paramsFile := filepath.ToSlash(filepath.Join(".wflow", "notebooks", fmt.Sprintf("%04d-%s.params.json", handle, s.Name)))
-	if err := os.MkdirAll(filepath.Join(r.RunDir, ".wflow", "notebooks"), 0o755); err == nil {
-		err = os.WriteFile(filepath.Join(r.RunDir, filepath.FromSlash(paramsFile)), params, 0o644)
-	}
-	if err != nil {
+	if err := containers.WriteInRunDir(r.RunDir, filepath.FromSlash(paramsFile), params); err != nil {
 		return fail(containers.ErrorKindIO, fmt.Errorf("writing the parameters file: %w", err), logText{}, "")
 	}
 	env := map[string]string{"HOME": "/tmp"} // a kernel needs a writable home, whatever the user
@@ -186,7 +182,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 	res := r.Steps.RunAdmitted(ctx, handle, final, decisions, live)
 	res.Started = started
 	res.Notebook = info
-	if cell := failedCell(filepath.Join(r.RunDir, filepath.FromSlash(relRunDir(s.Output)))); cell != nil && res.ReturnCode != 0 && res.ErrorKind == "" {
+	if cell := failedCell(r.RunDir, filepath.FromSlash(relRunDir(s.Output))); cell != nil && res.ReturnCode != 0 && res.ErrorKind == "" {
 		info.FailedCell = cell
 		res.ErrorKind = containers.ErrorKindCell
 		res.Error = fmt.Sprintf("cell %d (execution count %d) raised %s: %s", cell.Index, cell.ExecutionCount, cell.EName, cell.EValue)
@@ -301,14 +297,7 @@ func (r *Runner) ensure(ctx context.Context, handle uint32, name string, bc buil
 }
 
 func (r *Runner) build(ctx context.Context, tag string, bc buildContext, logFile string, live containers.Live, out *logText) error {
-	path := ""
-	if logFile != "" {
-		path = filepath.Join(r.RunDir, filepath.FromSlash(logFile))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return err
-		}
-	}
-	log, err := containers.NewOutput(path, live.Stdout)
+	log, err := containers.NewOutput(r.RunDir, filepath.FromSlash(logFile), live.Stdout)
 	if err != nil {
 		return err
 	}
@@ -329,8 +318,8 @@ func (r *Runner) build(ctx context.Context, tag string, bc buildContext, logFile
 
 // failedCell reads the output notebook's papermill metadata and returns the
 // first cell marked as raised, or nil.
-func failedCell(outputPath string) *containers.FailedCell {
-	b, err := os.ReadFile(outputPath)
+func failedCell(rundir, rel string) *containers.FailedCell {
+	b, err := containers.ReadInRunDir(rundir, rel)
 	if err != nil || !gjson.ValidBytes(b) {
 		return nil
 	}

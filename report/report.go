@@ -59,18 +59,10 @@ func Write(rundir string, r Report) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("report: %w", err)
 	}
-	path := filepath.Join(rundir, Path)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := containers.WriteInRunDir(rundir, Path, append(b, '\n')); err != nil {
 		return "", fmt.Errorf("report: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return "", fmt.Errorf("report: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("report: %w", err)
-	}
-	return path, nil
+	return filepath.Join(rundir, Path), nil
 }
 
 // Summary writes the table printed at the end of a run: one row per step.
@@ -116,11 +108,7 @@ type Journal struct {
 
 // OpenJournal creates the journal of a run directory.
 func OpenJournal(rundir string) (*Journal, error) {
-	path := filepath.Join(rundir, JournalPath)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := containers.CreateInRunDir(rundir, JournalPath, os.O_APPEND)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}

@@ -251,3 +251,26 @@ func TestNoDaemonIsAClearError(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestPlantedSymlinksCannotRedirectWflowsWrites: a step replaces the run
+// directory's .wflow/steps with a link to a host folder; the next step's
+// output files must not land there.
+func TestPlantedSymlinksCannotRedirectWflowsWrites(t *testing.T) {
+	e := testenv.Docker(t)
+	r := newRunner(t, e)
+	outside := t.TempDir()
+	res := r.Run(context.Background(), 1, containers.Step{Name: "plant", Image: image, Commands: []containers.Command{
+		sh("rm -rf .wflow/steps && ln -s " + outside + " .wflow/steps && ls -la .wflow"),
+	}}, containers.Live{})
+	if !res.OK() {
+		t.Fatalf("planting the link: %+v", res)
+	}
+	res = r.Run(context.Background(), 2, containers.Step{Name: "victim", Image: image, Commands: []containers.Command{sh("echo hi")}}, containers.Live{})
+	if res.ErrorKind != containers.ErrorKindIO || len(res.Commands) != 0 {
+		t.Errorf("result %+v: want an io error before anything ran", res)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("wflow wrote %d entries outside the run directory", len(entries))
+	}
+	assertRemoved(t, e, r)
+}
