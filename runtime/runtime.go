@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -174,11 +175,16 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("instantiate %s: %w", abi.ModuleName, err)
 	}
 
+	rundir, err := newConfinedFS(cfg.RunDir)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("run directory: %w", err)
+	}
+	fsConfig := wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(rundir, abi.RunDirMountPoint)
 	mc := wazero.NewModuleConfig().
 		WithName("workflow").
 		WithArgs(cfg.Args...).
 		WithEnv("PWD", abi.RunDirMountPoint). // Go's wasip1 port resolves relative paths against $PWD
-		WithFSConfig(wazero.NewFSConfig().WithDirMount(cfg.RunDir, abi.RunDirMountPoint)).
+		WithFSConfig(fsConfig).
 		WithSysWalltime().
 		WithSysNanotime().
 		WithSysNanosleep().

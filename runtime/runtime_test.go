@@ -177,3 +177,38 @@ func TestInterruptedRunIsCancelledEvenIfTheModuleReturns(t *testing.T) {
 		t.Errorf("outcome %+v, %v: want cancelled", out, err)
 	}
 }
+
+// TestModuleCannotFollowLinksOutOfTheRunDirectory: steps write the run
+// directory and may plant links there; the module, which runs on the host,
+// must not get through one that leads outside.
+func TestModuleCannotFollowLinksOutOfTheRunDirectory(t *testing.T) {
+	b, err := os.ReadFile(testenv.GoGuest(t, "./testdata/guests/linkprobe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside, dir := t.TempDir(), t.TempDir()
+	os.WriteFile(outside+"/secret.txt", []byte("host secret"), 0o644)
+	os.Symlink(outside, dir+"/planted")
+	os.Mkdir(dir+"/sub", 0o755)
+	os.WriteFile(dir+"/sub/note.txt", []byte("inside"), 0o644)
+	os.Symlink("sub", dir+"/inner")
+	ctx := context.Background()
+	mod, err := runtime.Compile(ctx, runtime.Config{RunDir: dir, CacheDir: t.TempDir()}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mod.Close(ctx)
+	host := hostfuncs.New(ctx, hostfuncs.Config{})
+	defer host.Shutdown()
+	out, err := mod.Run(ctx, host)
+	if err != nil || out.Status != runtime.StatusSucceeded {
+		t.Fatalf("outcome %+v, %v", out, err)
+	}
+	want := `{"list_outside":false,"own_files":true,"read_inside_link":true,"read_outside":false,"write_outside":false}`
+	if string(host.Output()) != want {
+		t.Errorf("output\n%s\nwant\n%s", host.Output(), want)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+		t.Errorf("the module wrote outside the run directory: %d entries", len(entries))
+	}
+}

@@ -1,0 +1,28 @@
+// Command linkprobe is a test guest: it tries to go through symbolic links
+// planted in the run directory (one leading outside, one inside) and does
+// ordinary file work, and sets what worked as its output.
+package main
+
+import (
+	"os"
+
+	"github.com/wflow/wflow/sdk/go/wflow"
+)
+
+func ok(err error) bool { return err == nil }
+
+func main() {
+	_, readOut := os.ReadFile("planted/secret.txt")
+	writeOut := os.WriteFile("planted/dropped.txt", []byte("x"), 0o644)
+	_, listOut := os.ReadDir("planted")
+	inner, readIn := os.ReadFile("inner/note.txt")
+	own := os.WriteFile("own.txt", []byte("mine"), 0o644)
+	mk := os.MkdirAll("made/deeper", 0o755)
+	mv := os.Rename("own.txt", "made/deeper/own.txt")
+	back, readBack := os.ReadFile("made/deeper/own.txt")
+	wflow.SetOutput(map[string]any{
+		"read_outside": ok(readOut), "write_outside": ok(writeOut), "list_outside": ok(listOut),
+		"read_inside_link": ok(readIn) && string(inner) == "inside",
+		"own_files":        ok(own) && ok(mk) && ok(mv) && ok(readBack) && string(back) == "mine",
+	})
+}
