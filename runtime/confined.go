@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
@@ -17,22 +18,33 @@ import (
 // may plant a link like `planted -> /etc` there; without this, the module,
 // which runs on the host, could read and write through it.
 //
-// The check resolves the path, then DirFS opens it: a step that swaps a
-// component for a link between the two can still win that race. Closing it
-// needs a sys.FS built on os.Root (openat2 with RESOLVE_BENEATH), which wazero
-// does not offer yet.
+// Every operation checks its path first, then DirFS does it. For opens, a
+// step that swaps a component for a link between the two does not win:
+// the file DirFS opened must be the very file (device and inode) that
+// os.Root, which resolves beneath the run directory without races, finds at
+// that path, or it is closed and refused. Other operations (mkdir, unlink,
+// rename, ...) keep that small window; a sys.FS built wholly on os.Root
+// would close it.
 type confinedFS struct {
 	experimentalsys.FS
-	root string // the run directory, symbolic links resolved
+	root    string   // the run directory, symbolic links resolved
+	rootDir *os.Root // the same, for race-free lookups
 }
 
-func newConfinedFS(dir string) (experimentalsys.FS, error) {
+func newConfinedFS(dir string) (*confinedFS, error) {
 	root, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &confinedFS{FS: sysfs.DirFS(root), root: root}, nil
+	rootDir, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	return &confinedFS{FS: sysfs.DirFS(root), root: root, rootDir: rootDir}, nil
 }
+
+// Close releases the race-free handle on the run directory.
+func (c *confinedFS) Close() error { return c.rootDir.Close() }
 
 // inside reports whether the guest path p stays in the run directory. With
 // followLast, the last component is resolved too (open, stat); without, only
@@ -56,10 +68,42 @@ func (c *confinedFS) inside(p string, followLast bool) bool {
 }
 
 func (c *confinedFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
-	if !c.inside(path, flag&experimentalsys.O_NOFOLLOW == 0) {
+	follow := flag&experimentalsys.O_NOFOLLOW == 0
+	if !c.inside(path, follow) {
 		return nil, experimentalsys.EACCES
 	}
-	return c.FS.OpenFile(path, flag, perm)
+	f, errno := c.FS.OpenFile(path, flag, perm)
+	if errno != 0 {
+		return nil, errno
+	}
+	if !c.same(f, path, follow) {
+		f.Close()
+		return nil, experimentalsys.EACCES
+	}
+	return f, 0
+}
+
+// same reports whether the opened file f is the file os.Root finds at path.
+func (c *confinedFS) same(f experimentalsys.File, path string, follow bool) bool {
+	st, errno := f.Stat()
+	if errno != 0 {
+		return false
+	}
+	if path == "" {
+		path = "."
+	}
+	var info fs.FileInfo
+	var err error
+	if follow {
+		info, err = c.rootDir.Stat(path)
+	} else {
+		info, err = c.rootDir.Lstat(path)
+	}
+	if err != nil {
+		return false
+	}
+	sys, ok := info.Sys().(*syscall.Stat_t)
+	return ok && sys.Ino == st.Ino && uint64(sys.Dev) == st.Dev
 }
 
 func (c *confinedFS) Stat(path string) (sys.Stat_t, experimentalsys.Errno) {

@@ -179,6 +179,7 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("run directory: %w", err)
 	}
+	defer rundir.Close()
 	fsConfig := wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(rundir, abi.RunDirMountPoint)
 	mc := wazero.NewModuleConfig().
 		WithName("workflow").
