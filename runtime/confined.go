@@ -18,13 +18,13 @@ import (
 // may plant a link like `planted -> /etc` there; without this, the module,
 // which runs on the host, could read and write through it.
 //
-// Every operation checks its path first, then DirFS does it. For opens, a
-// step that swaps a component for a link between the two does not win:
-// the file DirFS opened must be the very file (device and inode) that
-// os.Root, which resolves beneath the run directory without races, finds at
-// that path, or it is closed and refused. Other operations (mkdir, unlink,
-// rename, ...) keep that small window; a sys.FS built wholly on os.Root
-// would close it.
+// Operations that change the tree (mkdir, rename, unlink, link, symlink,
+// chmod) go through os.Root, which resolves beneath the run directory
+// without races. Opens and stats check the path, then DirFS does them; for
+// opens, a step that swaps a component for a link in between does not win:
+// the file DirFS opened must be the very file (device and inode) os.Root
+// finds at that path, or it is closed and refused. Stat, readlink and
+// utimens keep a small window, which can leak or touch metadata only.
 type confinedFS struct {
 	experimentalsys.FS
 	root    string   // the run directory, symbolic links resolved
@@ -120,53 +120,52 @@ func (c *confinedFS) Lstat(path string) (sys.Stat_t, experimentalsys.Errno) {
 	return c.FS.Lstat(path)
 }
 
+// Operations that change the directory tree go through os.Root, which
+// cannot be led outside the run directory, race or no race.
+
 func (c *confinedFS) Mkdir(path string, perm fs.FileMode) experimentalsys.Errno {
-	if !c.inside(path, false) {
-		return experimentalsys.EACCES
-	}
-	return c.FS.Mkdir(path, perm)
+	return experimentalsys.UnwrapOSError(c.rootDir.Mkdir(path, perm))
 }
 
 func (c *confinedFS) Chmod(path string, perm fs.FileMode) experimentalsys.Errno {
-	if !c.inside(path, true) {
-		return experimentalsys.EACCES
-	}
-	return c.FS.Chmod(path, perm)
+	return experimentalsys.UnwrapOSError(c.rootDir.Chmod(path, perm))
 }
 
 func (c *confinedFS) Rename(from, to string) experimentalsys.Errno {
-	if !c.inside(from, false) || !c.inside(to, false) {
-		return experimentalsys.EACCES
-	}
-	return c.FS.Rename(from, to)
+	return experimentalsys.UnwrapOSError(c.rootDir.Rename(from, to))
 }
 
 func (c *confinedFS) Rmdir(path string) experimentalsys.Errno {
-	if !c.inside(path, false) {
-		return experimentalsys.EACCES
+	info, err := c.rootDir.Lstat(path)
+	if err != nil {
+		return experimentalsys.UnwrapOSError(err)
 	}
-	return c.FS.Rmdir(path)
+	if !info.IsDir() {
+		return experimentalsys.ENOTDIR
+	}
+	return experimentalsys.UnwrapOSError(c.rootDir.Remove(path))
 }
 
 func (c *confinedFS) Unlink(path string) experimentalsys.Errno {
-	if !c.inside(path, false) {
-		return experimentalsys.EACCES
+	info, err := c.rootDir.Lstat(path)
+	if err != nil {
+		return experimentalsys.UnwrapOSError(err)
 	}
-	return c.FS.Unlink(path)
+	if info.IsDir() {
+		return experimentalsys.EISDIR
+	}
+	return experimentalsys.UnwrapOSError(c.rootDir.Remove(path))
 }
 
 func (c *confinedFS) Link(oldPath, newPath string) experimentalsys.Errno {
-	if !c.inside(oldPath, true) || !c.inside(newPath, false) {
-		return experimentalsys.EACCES
-	}
-	return c.FS.Link(oldPath, newPath)
+	return experimentalsys.UnwrapOSError(c.rootDir.Link(oldPath, newPath))
 }
 
 func (c *confinedFS) Symlink(oldPath, linkName string) experimentalsys.Errno {
-	if !c.inside(linkName, false) {
-		return experimentalsys.EACCES
+	if filepath.IsAbs(oldPath) {
+		return experimentalsys.EPERM // as wazero's DirFS: a guest may not point at host paths
 	}
-	return c.FS.Symlink(oldPath, linkName)
+	return experimentalsys.UnwrapOSError(c.rootDir.Symlink(oldPath, linkName))
 }
 
 func (c *confinedFS) Readlink(path string) (string, experimentalsys.Errno) {
