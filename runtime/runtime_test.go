@@ -204,7 +204,7 @@ func TestModuleCannotFollowLinksOutOfTheRunDirectory(t *testing.T) {
 	if err != nil || out.Status != runtime.StatusSucceeded {
 		t.Fatalf("outcome %+v, %v", out, err)
 	}
-	want := `{"list_outside":false,"own_files":true,"read_inside_link":true,"read_outside":false,"write_outside":false}`
+	want := `{"list_outside":false,"mkdir_outside":false,"own_files":true,"read_inside_link":true,"read_outside":false,"remove_outside":false,"rename_outside":false,"write_outside":false}`
 	if string(host.Output()) != want {
 		t.Errorf("output\n%s\nwant\n%s", host.Output(), want)
 	}
