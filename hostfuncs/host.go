@@ -164,14 +164,11 @@ func (h *Host) Instantiate(ctx context.Context, r wazero.Runtime) error {
 		{abi.FuncNotebookRun, h.notebookRun},
 		{abi.FuncNotebookBuild, h.notebookBuild},
 	} {
-		params := make([]api.ValueType, arity(f.name))
-		for i := range params {
-			params[i] = api.ValueTypeI32
+		params := paramNames[f.name]
+		if len(params) != arity(f.name) {
+			panic("hostfuncs: parameter names of " + f.name + " disagree with abi.Functions") // a bug here, not guest input
 		}
-		b.NewFunctionBuilder().
-			WithGoModuleFunction(h.adapt(f.name, len(params), f.fn), params, []api.ValueType{api.ValueTypeI32}).
-			WithParameterNames(paramNames[f.name]...).
-			Export(f.name)
+		export(b, f.name, params, f.fn, h.failed)
 	}
 	_, err := b.Instantiate(ctx)
 	return err
@@ -200,41 +197,24 @@ var paramNames = map[string][]string{
 	abi.FuncNotebookBuild:  {"spec_ptr", "spec_len", "handle_ptr"},
 }
 
-// handler is a host function as plain Go: arguments already decoded to u32,
-// a nil error for success.
-type handler func(ctx context.Context, mem guestMemory, args []uint32) *callError
-
-// adapt turns a handler into a wazero host function: it decodes the i32
-// arguments, runs the handler, records its error for error_get and returns
-// the errno.
-func (h *Host) adapt(name string, nparams int, fn handler) api.GoModuleFunction {
-	return api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
-		var args [4]uint32 // no host function takes more
-		for i := 0; i < nparams; i++ {
-			args[i] = api.DecodeU32(stack[i])
-		}
-		err := fn(ctx, guestMemory{mem: memoryOf(mod)}, args[:nparams])
-		if err != nil && err.fatal {
-			h.mu.Lock()
-			h.overrun = err.msg
-			h.mu.Unlock()
-			// End the module now, as proc_exit does: no guest code runs after this call.
-			mod.CloseWithExitCode(ctx, ExitLimit)
-			panic(sys.NewExitError(ExitLimit))
-		}
-		errno := abi.OK
-		if err != nil {
-			errno = err.errno
-		}
-		// error_get's own failures (a small buffer) must not replace the
-		// message the guest is trying to read.
-		if err != nil && name != abi.FuncErrorGet {
-			h.mu.Lock()
-			h.lastErr = errorJSON(name, err)
-			h.mu.Unlock()
-		}
-		stack[0] = api.EncodeU32(uint32(errno))
-	})
+// failed records a failed call's message for error_get and, for a call
+// over the module's budget, ends the module.
+func (h *Host) failed(ctx context.Context, mod api.Module, name string, err *callError) {
+	if err.fatal {
+		h.mu.Lock()
+		h.overrun = err.msg
+		h.mu.Unlock()
+		// End the module now, as proc_exit does: no guest code runs after this call.
+		mod.CloseWithExitCode(ctx, ExitLimit)
+		panic(sys.NewExitError(ExitLimit))
+	}
+	// error_get's own failures (a small buffer) must not replace the
+	// message the guest is trying to read.
+	if name != abi.FuncErrorGet {
+		h.mu.Lock()
+		h.lastErr = errorJSON(name, err)
+		h.mu.Unlock()
+	}
 }
 
 // memoryOf returns the module's memory, or nil when it has none. wazero

@@ -56,30 +56,20 @@ func InstantiatePolicyHost(ctx context.Context, r wazero.Runtime) error {
 		{abi.FuncPolicyInputGet, []string{"buf_ptr", "buf_cap", "len_ptr"}, policyInputGet},
 		{abi.FuncPolicyDecide, []string{"json_ptr", "json_len"}, policyDecide},
 	} {
-		fn, n := f.fn, len(f.params)
-		types := make([]api.ValueType, n)
-		for i := range types {
-			types[i] = api.ValueTypeI32
-		}
-		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+		fn := f.fn
+		export(b, f.name, f.params, func(ctx context.Context, mem guestMemory, a []uint32) *callError {
 			c, _ := ctx.Value(policyCallKey{}).(*PolicyCall)
 			if c == nil {
-				stack[0] = api.EncodeU32(uint32(abi.ErrInvalidArgument))
-				return
+				return fail(abi.ErrInvalidArgument, "no decision is under way")
 			}
-			var args [4]uint32
-			for i := 0; i < n; i++ {
-				args[i] = api.DecodeU32(stack[i])
-			}
-			errno := abi.OK
-			if err := fn(c, guestMemory{mem: memoryOf(mod)}, args[:n]); err != nil {
-				errno = err.errno
+			return fn(c, mem, a)
+		}, func(ctx context.Context, _ api.Module, _ string, err *callError) {
+			if c, _ := ctx.Value(policyCallKey{}).(*PolicyCall); c != nil {
 				c.mu.Lock()
 				c.lastErr = err.Error()
 				c.mu.Unlock()
 			}
-			stack[0] = api.EncodeU32(uint32(errno))
-		}), types, []api.ValueType{api.ValueTypeI32}).WithParameterNames(f.params...).Export(f.name)
+		})
 	}
 	_, err := b.Instantiate(ctx)
 	return err
