@@ -121,20 +121,24 @@ static inline char *wflow_result(wflow_handle_t handle, wflow_errno_t *err) {
   WFLOW__READ(wflow_v1_step_result(handle, buf, buf_cap, len), err);
 }
 
-/* Runs a step (spec: JSON, docs/abi.md) and returns its ExecResult JSON. */
-static inline char *wflow_run(const char *spec, wflow_errno_t *err) {
+/* Calls a blocking host function that takes a spec and gives a handle
+ * (step_run, notebook_run, notebook_build) and reads the handle's result. */
+static inline char *wflow__call(wflow_errno_t (*fn)(const char *, uint32_t, wflow_handle_t *), const char *spec,
+                                wflow_errno_t *err) {
   wflow_handle_t h = 0;
-  *err = wflow_v1_step_run(spec, (uint32_t)strlen(spec), &h);
+  *err = fn(spec, (uint32_t)strlen(spec), &h);
   if (*err != WFLOW_OK) return NULL;
   return wflow_result(h, err);
 }
 
+/* Runs a step (spec: JSON, docs/abi.md) and returns its ExecResult JSON. */
+static inline char *wflow_run(const char *spec, wflow_errno_t *err) {
+  return wflow__call(wflow_v1_step_run, spec, err);
+}
+
 /* Runs a notebook step (spec: JSON, docs/abi.md) and returns its ExecResult JSON. */
 static inline char *wflow_notebook_run(const char *spec, wflow_errno_t *err) {
-  wflow_handle_t h = 0;
-  *err = wflow_v1_notebook_run(spec, (uint32_t)strlen(spec), &h);
-  if (*err != WFLOW_OK) return NULL;
-  return wflow_result(h, err);
+  return wflow__call(wflow_v1_notebook_run, spec, err);
 }
 
 /* Starts a notebook step in the background; its handle goes to *handle. */
@@ -145,10 +149,7 @@ static inline wflow_errno_t wflow_notebook_submit(const char *spec, wflow_handle
 /* Builds (or finds) a notebook image: spec {"name","base","requirements"};
  * returns the ExecResult JSON, whose "image" names it. */
 static inline char *wflow_notebook_build(const char *spec, wflow_errno_t *err) {
-  wflow_handle_t h = 0;
-  *err = wflow_v1_notebook_build(spec, (uint32_t)strlen(spec), &h);
-  if (*err != WFLOW_OK) return NULL;
-  return wflow_result(h, err);
+  return wflow__call(wflow_v1_notebook_build, spec, err);
 }
 
 /* Starts a step in the background; its handle goes to *handle. */

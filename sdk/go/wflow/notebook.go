@@ -85,17 +85,7 @@ func RunNotebook(n Notebook) (ExecResult, error) {
 
 // SubmitNotebook starts a notebook step in the background; Wait for it.
 func SubmitNotebook(n Notebook) (Handle, error) {
-	spec, err := json.Marshal(n)
-	if err != nil {
-		return 0, err
-	}
-	var h uint32
-	errno := notebookSubmit(ptr(spec), uint32(len(spec)), unsafe.Pointer(&h))
-	runtime.KeepAlive(spec)
-	if errno != 0 {
-		return 0, lastError(abi.FuncNotebookSubmit, errno)
-	}
-	return Handle(h), nil
+	return submit(abi.FuncNotebookSubmit, notebookSubmit, n)
 }
 
 // BuildNotebookImage builds (or finds) the image notebook steps with these
@@ -109,18 +99,28 @@ func BuildNotebookImage(name, base string, requirements []string) (ExecResult, e
 	}{name, base, requirements})
 }
 
-// call runs a blocking host function taking a spec and returning a handle,
-// and reads the handle's result.
-func call(name string, fn func(unsafe.Pointer, uint32, unsafe.Pointer) uint32, v any) (ExecResult, error) {
+// submit calls a host function that takes a spec (v as JSON) and gives a
+// handle: step_submit, step_run, notebook_*.
+func submit(name string, fn func(unsafe.Pointer, uint32, unsafe.Pointer) uint32, v any) (Handle, error) {
 	spec, err := json.Marshal(v)
 	if err != nil {
-		return ExecResult{}, err
+		return 0, err
 	}
 	var h uint32
 	errno := fn(ptr(spec), uint32(len(spec)), unsafe.Pointer(&h))
 	runtime.KeepAlive(spec)
 	if errno != 0 {
-		return ExecResult{}, lastError(name, errno)
+		return 0, lastError(name, errno)
 	}
-	return result(Handle(h))
+	return Handle(h), nil
+}
+
+// call runs a blocking host function taking a spec and returning a handle,
+// and reads the handle's result.
+func call(name string, fn func(unsafe.Pointer, uint32, unsafe.Pointer) uint32, v any) (ExecResult, error) {
+	h, err := submit(name, fn, v)
+	if err != nil {
+		return ExecResult{}, err
+	}
+	return result(h)
 }

@@ -281,17 +281,7 @@ func Param(name string) string {
 // Submit starts a step in the background and returns its handle at once.
 // Steps run concurrently up to the run's --parallel.
 func Submit(s Step) (Handle, error) {
-	spec, err := json.Marshal(s)
-	if err != nil {
-		return 0, err
-	}
-	var h uint32
-	errno := stepSubmit(ptr(spec), uint32(len(spec)), unsafe.Pointer(&h))
-	runtime.KeepAlive(spec)
-	if errno != 0 {
-		return 0, lastError(abi.FuncStepSubmit, errno)
-	}
-	return Handle(h), nil
+	return submit(abi.FuncStepSubmit, stepSubmit, s)
 }
 
 // Run runs a step and returns its result once it has finished. A step that
