@@ -22,8 +22,16 @@ func TestMain(m *testing.M) {
 // run compiles and runs a .wat fixture with a Host that has no steps.
 func run(t *testing.T, fixture string, cfg runtime.Config) (runtime.Outcome, *hostfuncs.Host, error) {
 	t.Helper()
-	wasm := testenv.Wat(t, fixture)
-	cfg.RunDir = t.TempDir()
+	return runModule(t, testenv.Wat(t, fixture), cfg)
+}
+
+// runModule compiles and runs a module with a Host that has no steps, in
+// cfg.RunDir (a new folder when empty).
+func runModule(t *testing.T, wasm []byte, cfg runtime.Config) (runtime.Outcome, *hostfuncs.Host, error) {
+	t.Helper()
+	if cfg.RunDir == "" {
+		cfg.RunDir = t.TempDir()
+	}
 	cfg.CacheDir = t.TempDir()
 	ctx := context.Background()
 	mod, err := runtime.Compile(ctx, cfg, wasm)
@@ -121,23 +129,19 @@ func TestInvalidModules(t *testing.T) {
 	}
 }
 
-func TestModuleSeesOnlyTheRunDirectory(t *testing.T) {
-	wasm := testenv.GoGuest(t, "./testdata/guests/fsprobe")
-	b, err := os.ReadFile(wasm)
+// goGuest compiles a Go test guest and returns its bytes.
+func goGuest(t *testing.T, pkg string) []byte {
+	b, err := os.ReadFile(testenv.GoGuest(t, pkg))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+func TestModuleSeesOnlyTheRunDirectory(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(dir+"/input.txt", []byte("from the host"), 0o644)
-	ctx := context.Background()
-	mod, err := runtime.Compile(ctx, runtime.Config{RunDir: dir, CacheDir: t.TempDir()}, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mod.Close(ctx)
-	host := hostfuncs.New(ctx, hostfuncs.Config{})
-	defer host.Shutdown()
-	out, err := mod.Run(ctx, host)
+	out, host, err := runModule(t, goGuest(t, "./testdata/guests/fsprobe"), runtime.Config{RunDir: dir})
 	if err != nil || out.Status != runtime.StatusSucceeded {
 		t.Fatalf("outcome %+v, %v", out, err)
 	}
@@ -182,25 +186,13 @@ func TestInterruptedRunIsCancelledEvenIfTheModuleReturns(t *testing.T) {
 // directory and may plant links there; the module, which runs on the host,
 // must not get through one that leads outside.
 func TestModuleCannotFollowLinksOutOfTheRunDirectory(t *testing.T) {
-	b, err := os.ReadFile(testenv.GoGuest(t, "./testdata/guests/linkprobe"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	outside, dir := t.TempDir(), t.TempDir()
 	os.WriteFile(outside+"/secret.txt", []byte("host secret"), 0o644)
 	os.Symlink(outside, dir+"/planted")
 	os.Mkdir(dir+"/sub", 0o755)
 	os.WriteFile(dir+"/sub/note.txt", []byte("inside"), 0o644)
 	os.Symlink("sub", dir+"/inner")
-	ctx := context.Background()
-	mod, err := runtime.Compile(ctx, runtime.Config{RunDir: dir, CacheDir: t.TempDir()}, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mod.Close(ctx)
-	host := hostfuncs.New(ctx, hostfuncs.Config{})
-	defer host.Shutdown()
-	out, err := mod.Run(ctx, host)
+	out, host, err := runModule(t, goGuest(t, "./testdata/guests/linkprobe"), runtime.Config{RunDir: dir})
 	if err != nil || out.Status != runtime.StatusSucceeded {
 		t.Fatalf("outcome %+v, %v", out, err)
 	}
