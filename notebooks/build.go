@@ -36,8 +36,9 @@ const ImagePrefix = "wflow-notebook"
 
 // buildContext is a notebook image's build context, made in memory.
 type buildContext struct {
-	tar []byte // the context, a deterministic tar
-	tag string // ImagePrefix:<hash of the context>
+	tar    []byte // the context, a deterministic tar
+	tag    string // ImagePrefix:<hash of the context>
+	exists bool   // the engine said the image exists: nothing to build
 }
 
 // makeContext renders the Dockerfile and packs it with requirements.txt and

@@ -244,6 +244,7 @@ func (r *Runner) admitted(ctx context.Context, handle uint32, name, base string,
 	if err != nil {
 		return bc, nil, nil, fmt.Errorf("inspect image %s: %w", bc.tag, err)
 	}
+	bc.exists = exists
 	if exists || r.Steps == nil {
 		return bc, nil, nil, nil
 	}
@@ -259,6 +260,9 @@ func (r *Runner) admitted(ctx context.Context, handle uint32, name, base string,
 // ensure builds the image of bc unless it exists. Concurrent steps asking
 // for the same image share one build. logFile is set when this call built.
 func (r *Runner) ensure(ctx context.Context, handle uint32, name string, bc buildContext, live containers.Live) (built bool, logFile string, out logText, err error) {
+	if bc.exists {
+		return false, "", out, nil // admitted just asked the engine
+	}
 	for {
 		exists, err := r.Engine.ImageExists(ctx, bc.tag)
 		if err != nil {
