@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -119,18 +120,29 @@ func CheckImports(ctx context.Context, r wazero.Runtime, compiled wazero.Compile
 	return v, nil
 }
 
+// wasi holds the signatures of WASI preview1's functions: fixed for a
+// wazero version, so worked out once per process, not for every module.
+var wasi struct {
+	once  sync.Once
+	funcs map[string]string
+	err   error
+}
+
 // wasiFunctions returns the signature of every WASI preview1 function wazero provides.
 func wasiFunctions(ctx context.Context, r wazero.Runtime) (map[string]string, error) {
-	compiled, err := wasi_snapshot_preview1.NewBuilder(r).Compile(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("compile WASI module: %w", err)
-	}
-	defer compiled.Close(ctx)
-	out := map[string]string{}
-	for name, f := range compiled.ExportedFunctions() {
-		out[name] = signature(f)
-	}
-	return out, nil
+	wasi.once.Do(func() {
+		compiled, err := wasi_snapshot_preview1.NewBuilder(r).Compile(ctx)
+		if err != nil {
+			wasi.err = fmt.Errorf("compile WASI module: %w", err)
+			return
+		}
+		defer compiled.Close(ctx)
+		wasi.funcs = map[string]string{}
+		for name, f := range compiled.ExportedFunctions() {
+			wasi.funcs[name] = signature(f)
+		}
+	})
+	return wasi.funcs, wasi.err
 }
 
 func signature(f api.FunctionDefinition) string {
