@@ -62,28 +62,36 @@ func jsonDepth(b []byte) int {
 	return maxDepth
 }
 
+// Fields calls fn for each field of a JSON object, in order, and stops at
+// the first error. A value that is not an object, or a field given twice,
+// is an ErrInvalidStep error: guest JSON is read strictly, whatever reads it.
+func Fields(obj gjson.Result, what string, fn func(key string, value gjson.Result) error) error {
+	if !obj.IsObject() {
+		return invalidStep("%s must be a JSON object", what)
+	}
+	var err error
+	seen := map[string]bool{}
+	obj.ForEach(func(key, value gjson.Result) bool {
+		k := key.String()
+		if seen[k] {
+			err = invalidStep("%s: field %q given twice", what, truncate(k, 64))
+			return false
+		}
+		seen[k] = true
+		err = fn(k, value)
+		return err == nil
+	})
+	return err
+}
+
 // ParseStep decodes and validates a step spec (JSON, schema in docs/abi.md).
 // Errors wrap ErrInvalidJSON or ErrInvalidStep and say what is wrong.
 func ParseStep(spec []byte) (Step, error) {
 	if err := CheckJSON(spec, abi.MaxJSONDepth); err != nil {
 		return Step{}, err
 	}
-	root := gjson.ParseBytes(spec)
-	if !root.IsObject() {
-		return Step{}, invalidStep("a step spec must be a JSON object")
-	}
-	var (
-		s    Step
-		err  error
-		seen = map[string]bool{}
-	)
-	root.ForEach(func(key, value gjson.Result) bool {
-		k := key.String()
-		if seen[k] {
-			err = invalidStep("field %q given twice", k)
-			return false
-		}
-		seen[k] = true
+	var s Step
+	err := Fields(gjson.ParseBytes(spec), "a step spec", func(k string, value gjson.Result) (err error) {
 		switch k {
 		case "name":
 			s.Name, err = stringField("name", value)
@@ -112,7 +120,7 @@ func ParseStep(spec []byte) (Step, error) {
 		default:
 			err = invalidStep("unknown field %q (ABI v%d knows %s)", truncate(k, 64), abi.Version, stepFields)
 		}
-		return err == nil
+		return err
 	})
 	if err != nil {
 		return Step{}, err
@@ -225,19 +233,8 @@ func memoryField(v gjson.Result) (int64, error) {
 }
 
 func parseRetry(v gjson.Result) (*Retry, error) {
-	if !v.IsObject() {
-		return nil, invalidStep("field \"retry\" must be an object")
-	}
 	r := &Retry{}
-	var err error
-	seen := map[string]bool{}
-	v.ForEach(func(key, value gjson.Result) bool {
-		k := key.String()
-		if seen[k] {
-			err = invalidStep("retry field %q given twice", k)
-			return false
-		}
-		seen[k] = true
+	err := Fields(v, `field "retry"`, func(k string, value gjson.Result) (err error) {
 		switch k {
 		case "retries":
 			var n int64
@@ -251,32 +248,30 @@ func parseRetry(v gjson.Result) (*Retry, error) {
 			r.Factor, err = numberField("retry.factor", value)
 		case "on_exit_codes":
 			if !value.IsArray() || len(value.Array()) > 256 {
-				err = invalidStep("retry.on_exit_codes must be a list of at most 256 exit codes")
-				return false
+				return invalidStep("retry.on_exit_codes must be a list of at most 256 exit codes")
 			}
 			for _, c := range value.Array() {
-				var n int64
-				if n, err = integerField("retry.on_exit_codes", c); err != nil {
-					return false
+				n, err := integerField("retry.on_exit_codes", c)
+				if err != nil {
+					return err
 				}
 				r.OnExitCodes = append(r.OnExitCodes, int(min(n, 256)))
 			}
 		case "on_error_kinds":
 			if !value.IsArray() || len(value.Array()) > 16 {
-				err = invalidStep("retry.on_error_kinds must be a list of error kinds")
-				return false
+				return invalidStep("retry.on_error_kinds must be a list of error kinds")
 			}
 			for _, c := range value.Array() {
-				var kind string
-				if kind, err = stringField("retry.on_error_kinds", c); err != nil {
-					return false
+				kind, err := stringField("retry.on_error_kinds", c)
+				if err != nil {
+					return err
 				}
 				r.OnErrorKinds = append(r.OnErrorKinds, kind)
 			}
 		default:
 			err = invalidStep("unknown retry field %q (retries, initial, factor, max, on_exit_codes, on_error_kinds)", truncate(k, 64))
 		}
-		return err == nil
+		return err
 	})
 	return r, err
 }
@@ -341,27 +336,17 @@ func parseCommands(v gjson.Result) ([]Command, error) {
 }
 
 func parseEnv(v gjson.Result) (map[string]string, error) {
-	if !v.IsObject() {
-		return nil, invalidStep("field \"env\" must be an object of strings")
-	}
 	env := map[string]string{}
-	var err error
-	v.ForEach(func(key, value gjson.Result) bool {
+	err := Fields(v, `field "env"`, func(k string, value gjson.Result) error {
 		if len(env) >= abi.MaxEnv {
-			err = invalidStep("more than %d env entries", abi.MaxEnv)
-			return false
+			return invalidStep("more than %d env entries", abi.MaxEnv)
 		}
-		k := key.String()
 		if value.Type != gjson.String {
-			err = invalidStep("env %q must be a string", truncate(k, 80))
-			return false
+			return invalidStep("env %q must be a string", truncate(k, 80))
 		}
-		var s string
-		if s, err = checkString("env "+truncate(k, 80), value.String()); err != nil {
-			return false
-		}
+		s, err := checkString("env "+truncate(k, 80), value.String())
 		env[k] = s
-		return true
+		return err
 	})
 	return env, err
 }

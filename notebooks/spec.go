@@ -51,22 +51,10 @@ func ParseStep(spec []byte) (Step, error) {
 	if err := containers.CheckJSON(spec, abi.MaxJSONDepth); err != nil {
 		return s, err
 	}
-	root := gjson.ParseBytes(spec)
-	if !root.IsObject() {
-		return s, invalid("a notebook step spec must be a JSON object")
-	}
 	// The limits and env are read by the container step parser, from a spec
 	// holding only those fields, so they follow exactly its rules.
 	limits := map[string]string{}
-	var err error
-	seen := map[string]bool{}
-	root.ForEach(func(k, v gjson.Result) bool {
-		key := k.String()
-		if seen[key] {
-			err = invalid("field %q given twice", key)
-			return false
-		}
-		seen[key] = true
+	err := containers.Fields(gjson.ParseBytes(spec), "a notebook step spec", func(key string, v gjson.Result) (err error) {
 		switch key {
 		case "name":
 			s.Name, err = str(key, v)
@@ -91,7 +79,7 @@ func ParseStep(spec []byte) (Step, error) {
 		default:
 			err = invalid("unknown field %q (notebook steps know name, notebook, output, parameters, requirements, base, env, timeout, cpus, memory, pids, network, read_only, user)", trunc(key))
 		}
-		return err == nil
+		return err
 	})
 	if err != nil {
 		return s, err
@@ -140,13 +128,8 @@ func ParseBuild(spec []byte) (Build, error) {
 	if err := containers.CheckJSON(spec, abi.MaxJSONDepth); err != nil {
 		return b, err
 	}
-	root := gjson.ParseBytes(spec)
-	if !root.IsObject() {
-		return b, invalid("a notebook build spec must be a JSON object")
-	}
-	var err error
-	root.ForEach(func(k, v gjson.Result) bool {
-		switch key := k.String(); key {
+	err := containers.Fields(gjson.ParseBytes(spec), "a notebook build spec", func(key string, v gjson.Result) (err error) {
+		switch key {
 		case "name":
 			b.Name, err = str(key, v)
 		case "base":
@@ -156,7 +139,7 @@ func ParseBuild(spec []byte) (Build, error) {
 		default:
 			err = invalid("unknown field %q (a build knows name, base, requirements)", trunc(key))
 		}
-		return err == nil
+		return err
 	})
 	if err != nil {
 		return b, err

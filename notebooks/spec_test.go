@@ -104,3 +104,20 @@ func TestLocalPackagesStayInTheRunDirectory(t *testing.T) {
 		t.Error("a template with an unknown field was accepted")
 	}
 }
+
+func TestParseBuild(t *testing.T) {
+	b, err := ParseBuild([]byte(`{"name":"img","base":"python:3.12-slim","requirements":["pandas"]}`))
+	if err != nil || b.Name != "img" || b.Base != "python:3.12-slim" || len(b.Requirements) != 1 {
+		t.Fatalf("%+v, %v", b, err)
+	}
+	for _, c := range []struct{ spec, msg string }{
+		{`{"name":"img","name":"other"}`, "given twice"},
+		{`{"name":"img","kernel":"x"}`, `unknown field "kernel"`},
+		{`["img"]`, "must be a JSON object"},
+		{`{"name":"img","base":"a b"}`, "not an image reference"},
+	} {
+		if _, err := ParseBuild([]byte(c.spec)); !errors.Is(err, containers.ErrInvalidStep) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: %v, want %q", c.spec, err, c.msg)
+		}
+	}
+}
