@@ -86,6 +86,31 @@ func (l Limits) Validate() error {
 	return nil
 }
 
+// numericUser is a user given as numbers, uid:gid.
+var numericUser = regexp.MustCompile(`^([0-9]{1,10}):([0-9]{1,10})$`)
+
+// CheckUser reports whether a step may run as user (its own user merged
+// with the run's default, runDefault, which the invoking user chose with
+// `--user`). Anything else the module asks for must be a numeric uid:gid
+// with neither 0, unless allowRoot (`--allow-root`): a name is looked up in
+// the image the module picked, where any name may stand for root, and a
+// bare uid gets group 0 when the image does not know it.
+func CheckUser(user, runDefault string, allowRoot bool) error {
+	if allowRoot || user == runDefault {
+		return nil
+	}
+	m := numericUser.FindStringSubmatch(user)
+	if m == nil {
+		return fmt.Errorf("user %q: a step may only ask for a numeric uid:gid other than the run's default (%s); run with --allow-root to allow names and root", truncate(user, 64), runDefault)
+	}
+	uid, _ := strconv.ParseUint(m[1], 10, 32)
+	gid, _ := strconv.ParseUint(m[2], 10, 32)
+	if uid == 0 || gid == 0 {
+		return fmt.Errorf("user %q: root (uid or gid 0) is refused unless the run allows it with --allow-root", user)
+	}
+	return nil
+}
+
 // ParseMemory parses a memory size: bytes, or a number with a binary suffix
 // b, k, m, g (case-insensitive, an optional trailing "b" or "ib": "512m",
 // "1GiB", "1.5g").

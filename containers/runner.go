@@ -84,6 +84,9 @@ type Runner struct {
 	Env      map[string]string // defaults under every step's env (`--env`)
 	Pull     PullPolicy        // "" means PullMissing
 	Defaults Limits            // the CLI's defaults under every step's limits; Network "" means "none"
+	// AllowRoot lets steps ask for root or a user name (`--allow-root`);
+	// without it, only the default user or a numeric non-root uid:gid.
+	AllowRoot bool
 }
 
 // Live receives a step's output while it runs, for the console. Either may be nil.
@@ -122,12 +125,16 @@ func (r *Runner) Run(ctx context.Context, handle uint32, step Step, live Live) R
 	}
 
 	var a attempt
+	refuse := func(kind, msg string) {
+		a = attempt{Attempt: Attempt{Attempt: 1, ReturnCode: 1, ErrorKind: kind, Error: msg,
+			Started: res.Started, Finished: res.Started, Commands: []CommandResult{}}}
+	}
+	userErr := CheckUser(limits.User, r.Defaults.User, r.AllowRoot)
 	switch {
 	case limits.Network != "none" && limits.Network != allowed:
-		a = attempt{Attempt: Attempt{Attempt: 1, ReturnCode: 1, ErrorKind: ErrorKindNetwork,
-			Error:   fmt.Sprintf("network %q is not allowed in this run (run with --network %s to allow it)", limits.Network, limits.Network),
-			Started: res.Started, Commands: []CommandResult{}}}
-		a.Finished = a.Started
+		refuse(ErrorKindNetwork, fmt.Sprintf("network %q is not allowed in this run (run with --network %s to allow it)", limits.Network, limits.Network))
+	case userErr != nil:
+		refuse(ErrorKindDenied, userErr.Error())
 	default:
 		id, err := r.ensureImage(ctx, step.Image)
 		res.ImageID = id

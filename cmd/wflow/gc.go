@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/containers/docker"
+	"github.com/wflow/wflow/rundir"
 )
 
 const gcUsage = `Usage: wflow gc
@@ -43,7 +45,56 @@ func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "wflow gc: %v\n", err)
 		return exitHostError
 	}
+	released, err := rundir.ReapGuards(guardStateDir, ownerAlive)
+	if len(released) > 0 {
+		fmt.Fprintf(stdout, "released the nosuid mount of %d run directory(ies) whose wflow process no longer runs: %s\n", len(released), strings.Join(released, ", "))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow gc: %v\n", err)
+		return exitHostError
+	}
 	return exitOK
+}
+
+// guardStateDir records the run directories wflow mounted nosuid,nodev
+// (only root may), so that the mounts of a killed process are released.
+const guardStateDir = "/run/wflow/guards"
+
+// processOwner names this process as the labels of its containers do:
+// pid-start.
+func processOwner() string {
+	l := containers.ProcessLabels()
+	return l[containers.LabelPID] + "-" + l[containers.LabelPIDStart]
+}
+
+// ownerAlive reports whether the process a processOwner string names runs.
+func ownerAlive(owner string) bool {
+	pid, start, _ := strings.Cut(owner, "-")
+	n, err := strconv.Atoi(pid)
+	return err == nil && containers.ProcessAlive(n, start)
+}
+
+// removeLeftovers removes what wflow processes that died left: their
+// containers, then the nosuid mounts of their run directories. It returns
+// what it did, as notices, and reports errors to stderr.
+func removeLeftovers(ctx context.Context, l containers.Lister, stderr io.Writer) []string {
+	var notes []string
+	n, runs, err := containers.RemoveOrphans(ctx, l)
+	if n > 0 {
+		notes = append(notes, fmt.Sprintf("removed %d container(s) left by wflow processes that no longer run%s", n, runList(runs)))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow: removing orphaned containers: %v\n", err)
+		return notes // their run directories may still be written: keep the guards
+	}
+	released, err := rundir.ReapGuards(guardStateDir, ownerAlive)
+	if len(released) > 0 {
+		notes = append(notes, fmt.Sprintf("released the nosuid mount of %d run directory(ies) whose wflow process no longer runs", len(released)))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow: releasing run directory mounts: %v\n", err)
+	}
+	return notes
 }
 
 func runList(runs []string) string {

@@ -22,6 +22,7 @@ import (
 	"github.com/wflow/wflow/notebooks"
 	"github.com/wflow/wflow/policies"
 	"github.com/wflow/wflow/report"
+	"github.com/wflow/wflow/rundir"
 	"github.com/wflow/wflow/runtime"
 )
 
@@ -59,6 +60,7 @@ type runOptions struct {
 	pids        int64
 	readOnly    bool
 	user        string
+	allowRoot   bool
 }
 
 func runFlags(o *runOptions) *pflag.FlagSet {
@@ -86,6 +88,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.notebookBase, "notebook-base", notebooks.DefaultBase, "base image of notebook images")
 	fs.StringVar(&o.notebookDockerfile, "notebook-dockerfile", "", "Dockerfile template `file` of notebook images (default: the built-in one, docs/notebooks.md)")
 	fs.StringVar(&o.user, "user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "default user of steps, uid[:gid] or name[:group]")
+	fs.BoolVar(&o.allowRoot, "allow-root", false, "let steps ask for root or a user name (by default a step may only ask for a numeric non-root uid:gid besides --user)")
 	fs.DurationVar(&o.timeout, "timeout", 24*time.Hour, "wall-clock limit of the whole workflow (0: none)")
 	fs.Uint32Var(&o.memoryMiB, "max-memory", runtime.DefaultMemoryLimitMiB, "memory limit of the workflow module in MiB")
 	fs.IntVar(&o.maxSteps, "max-steps", hostfuncs.DefaultMaxSteps, "steps the module may submit; past it the module is ended")
@@ -124,11 +127,11 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 
 	runID := newRunID()
-	rundir := o.rundir
-	if rundir == "" {
-		rundir = filepath.Join("runs", runID)
+	runDir := o.rundir
+	if runDir == "" {
+		runDir = filepath.Join("runs", runID)
 	}
-	if rundir, err = filepath.Abs(rundir); err != nil {
+	if runDir, err = filepath.Abs(runDir); err != nil {
 		fmt.Fprintf(stderr, "wflow run: run directory: %v\n", err)
 		return exitUsage
 	}
@@ -137,7 +140,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	defer con.Close()
 	guestOut, guestErr := con.guestOutput()
 	module, err := runtime.Compile(ctx, runtime.Config{
-		RunDir:         rundir,
+		RunDir:         runDir,
 		MemoryLimitMiB: o.memoryMiB,
 		Timeout:        o.timeout,
 		CacheDir:       o.cacheDir,
@@ -163,19 +166,20 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitNoEngine
 	}
 	defer engine.Close()
-	if n, runs, err := containers.RemoveOrphans(ctx, engine); n > 0 || err != nil {
-		con.notice("removed %d container(s) left by wflow processes that no longer run%s", n, runList(runs))
-		if err != nil {
-			fmt.Fprintf(stderr, "wflow run: removing orphaned containers: %v\n", err)
-		}
+	for _, line := range removeLeftovers(ctx, engine, stderr) {
+		con.notice("%s", line)
 	}
 
 	// Created only now, so that a run refused above leaves no empty folder.
-	if err := os.MkdirAll(rundir, 0o755); err != nil {
+	if err := rundir.Create(runDir); err != nil {
 		fmt.Fprintf(stderr, "wflow run: run directory: %v\n", err)
 		return exitHostError
 	}
-	journal, err := report.OpenJournal(rundir)
+	unguard, err := rundir.Guard(runDir, guardStateDir, processOwner())
+	if err != nil && os.Geteuid() == 0 {
+		con.notice("the run directory is not mounted nosuid,nodev (%v); steps still run without capabilities and the setuid bits they leave are cleared at the end (docs/security.md)", err)
+	}
+	journal, err := report.OpenJournal(runDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 		return exitHostError
@@ -184,12 +188,13 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	audit := &policies.Audit{}
 	steps := &policies.Runner{
 		Next: &containers.Runner{
-			Engine:   engine,
-			RunDir:   rundir,
-			RunID:    runID,
-			Env:      set.env,
-			Pull:     set.pull,
-			Defaults: set.limits,
+			Engine:    engine,
+			RunDir:    runDir,
+			RunID:     runID,
+			Env:       set.env,
+			Pull:      set.pull,
+			Defaults:  set.limits,
+			AllowRoot: o.allowRoot,
 		},
 		Chain: chain,
 		Info:  policies.RunInfo{RunID: runID, Module: filepath.Base(modulePath), Network: set.limits.Network},
@@ -197,7 +202,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	host := hostfuncs.New(ctx, hostfuncs.Config{
 		Runner:    steps,
-		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: rundir, Base: o.notebookBase, Template: set.nbTemplate},
+		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: runDir, Base: o.notebookBase, Template: set.nbTemplate},
 		Params:    set.params,
 		Vars:      set.vars,
 		Parallel:  o.parallel,
@@ -205,10 +210,17 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Budget:    set.budget,
 	})
 
-	con.runStarted(runID, rundir)
+	con.runStarted(runID, runDir)
 	started := time.Now().UTC()
 	outcome, runErr := module.Run(ctx, host)
 	host.Shutdown() // cancels steps the module left running; removes their containers
+	// No step runs any more: clear the setuid bits they left, then unmount.
+	if swept, err := rundir.Sweep(runDir); len(swept) > 0 || err != nil {
+		con.notice("cleared setuid/setgid bits a step left on %d file(s) of the run directory: %s%s", len(swept), strings.Join(firstN(swept, 5), ", "), errSuffix(err))
+	}
+	if err := unguard(); err != nil {
+		con.notice("%v", err)
+	}
 	guestOut.flush()
 	guestErr.flush()
 	finished := time.Now().UTC()
@@ -226,7 +238,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		RunID:        runID,
 		Module:       modulePath,
 		ModuleSHA256: hex.EncodeToString(sum[:]),
-		RunDir:       rundir,
+		RunDir:       runDir,
 		Params:       set.params,
 		Started:      started,
 		Finished:     finished,
@@ -241,7 +253,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := journal.Close(); err != nil {
 		fmt.Fprintf(stderr, "wflow run: %v (the report below has every result)\n", err)
 	}
-	path, err := report.Write(rundir, rep)
+	path, err := report.Write(runDir, rep)
 	if err != nil {
 		con.Close()
 		fmt.Fprintf(stderr, "wflow run: %v\n", err)
@@ -461,4 +473,21 @@ func newRunID() string {
 	var b [3]byte
 	rand.Read(b[:])
 	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// firstN returns at most n items of list, with "..." after them when it
+// had more.
+func firstN(list []string, n int) []string {
+	if len(list) <= n {
+		return list
+	}
+	return append(list[:n:n], "...")
+}
+
+// errSuffix is "" or "; " and the error.
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "; " + err.Error()
 }

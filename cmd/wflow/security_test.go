@@ -1,0 +1,111 @@
+package main
+
+// The security suite: each test is an attack from docs/security.md, made as
+// a hostile module and its steps would make it, against the real engine.
+
+import (
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/internal/testenv"
+)
+
+// attackOutput is what the stepas guest sets as its output.
+type attackOutput struct {
+	Result      containers.Result `json:"result"`
+	SubmitError string            `json:"submit_error"`
+	Opened      bool              `json:"opened"`
+	OpenError   string            `json:"open_error"`
+}
+
+// runAttack runs the stepas guest with a step as user running script, then
+// opening open from the module, and returns its output and the run directory.
+func runAttack(t *testing.T, user, script, open string, flags ...string) (attackOutput, string) {
+	t.Helper()
+	rundir := filepath.Join(t.TempDir(), "run")
+	args := append([]string{"run", testenv.GoGuest(t, "./testdata/guests/stepas"), "--rundir", rundir,
+		"-p", "user=" + user, "-p", "script=" + script, "-p", "open=" + open}, flags...)
+	code, stdout, stderr := wflow(t, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var out attackOutput
+	if err := json.Unmarshal(readReport(t, rundir).Output, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out, rundir
+}
+
+// A step, even one running as root, has no capabilities and cannot gain
+// any: it cannot make a device node, give a file to root, or leave a setuid
+// file that works on the host; and the module cannot open a device.
+func TestStepsCannotLeavePrivilegesInTheRunDirectory(t *testing.T) {
+	testenv.Docker(t)
+	script := `grep -E '^(CapEff|NoNewPrivs)' /proc/self/status
+grep ' /wflow ' /proc/self/mountinfo
+mknod null c 1 3 2>/dev/null && echo MKNOD_OK || echo MKNOD_REFUSED
+cp /bin/busybox suid && chmod 6755 suid
+mkfifo fifo; true`
+	// As root when the run allows it: the strongest step there is.
+	out, rundir := runAttack(t, "0:0", script, "null", "--allow-root")
+	stdout := out.Result.Stdout
+	for _, want := range []string{"CapEff:\t0000000000000000", "NoNewPrivs:\t1", "MKNOD_REFUSED"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("step output lacks %q:\n%s%s", want, stdout, out.Result.Stderr)
+		}
+	}
+	if os.Geteuid() == 0 && !regexpMatch(`/wflow \S*nosuid,nodev`, stdout) {
+		t.Errorf("wflow runs as root, so the run directory should be mounted nosuid,nodev in the step:\n%s", stdout)
+	}
+	if out.Opened {
+		t.Error("the module opened a device node the step made")
+	}
+	// After the run nothing in the run directory carries a privilege.
+	filepath.WalkDir(rundir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if m := info.Mode(); m&(fs.ModeSetuid|fs.ModeDevice|fs.ModeCharDevice) != 0 || m&fs.ModeSetgid != 0 && !m.IsDir() {
+			t.Errorf("%s is %v after the run", p, m)
+		}
+		return nil
+	})
+	if _, err := os.Stat(filepath.Join(rundir, "suid")); err != nil {
+		t.Errorf("the step's file should still be there, without its setuid bit: %v", err)
+	}
+}
+
+// Root, a name (which the image may map to root) or group 0 in a step are
+// the invoking user's to allow (--allow-root), never the module's.
+func TestModuleCannotMakeAStepRoot(t *testing.T) {
+	testenv.Docker(t)
+	for _, user := range []string{"0", "0:0", "root", "root:root", "1000", "1000:0", "0:1000", "nobody"} {
+		t.Run(user, func(t *testing.T) {
+			out, _ := runAttack(t, user, "id", "", "--user", "1000:1000")
+			if out.Result.ErrorKind != containers.ErrorKindDenied || !strings.Contains(out.Result.Error, "--allow-root") {
+				t.Errorf("user %q: %+v", user, out.Result)
+			}
+		})
+	}
+	// A numeric non-root user is the module's to choose; root with --allow-root.
+	out, _ := runAttack(t, "1234:5678", "id -u; id -g", "", "--user", "1000:1000")
+	if !out.Result.OK() || out.Result.Stdout != "1234\n5678\n" {
+		t.Errorf("numeric user: %+v", out.Result)
+	}
+	out, _ = runAttack(t, "0:0", "id -u", "", "--user", "1000:1000", "--allow-root")
+	if !out.Result.OK() || out.Result.Stdout != "0\n" {
+		t.Errorf("root with --allow-root: %+v", out.Result)
+	}
+}
+
+func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }

@@ -1,0 +1,32 @@
+// Command stepas is a hostile test guest: it runs one busybox step with the
+// user and shell script its parameters name, then tries to open the file
+// its "open" parameter names from the module's side (a device node or a
+// FIFO the step may have made), and sets what happened as its output.
+package main
+
+import (
+	"os"
+
+	"github.com/wflow/wflow/sdk/go/wflow"
+)
+
+func main() {
+	res, err := wflow.Run(wflow.Step{Name: "attack", Image: "wflow-test/busybox", User: wflow.Param("user"),
+		Commands: []wflow.Command{wflow.Shell(wflow.Param("script"))}})
+	out := map[string]any{"result": res}
+	if err != nil {
+		out["submit_error"] = err.Error()
+	}
+	if name := wflow.Param("open"); name != "" {
+		f, err := os.Open(name)
+		if err == nil {
+			buf := make([]byte, 16)
+			n, _ := f.Read(buf)
+			out["opened"], out["read"] = true, n
+			f.Close()
+		} else {
+			out["opened"], out["open_error"] = false, err.Error()
+		}
+	}
+	wflow.SetOutput(out)
+}
