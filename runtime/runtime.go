@@ -175,7 +175,7 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("instantiate %s: %w", abi.ModuleName, err)
 	}
 
-	rundir, err := newConfinedFS(cfg.RunDir)
+	rundir, err := newRootFS(cfg.RunDir)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("run directory: %w", err)
 	}

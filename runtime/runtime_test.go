@@ -2,9 +2,12 @@ package runtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -202,5 +205,68 @@ func TestModuleCannotFollowLinksOutOfTheRunDirectory(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
 		t.Errorf("the module wrote outside the run directory: %d entries", len(entries))
+	}
+}
+
+// TestModuleFileSystemRefusesWhatStepsPlant: the run directory as a step
+// leaves it (links to host paths, a FIFO, a device node) cannot make the
+// module create, truncate, read or stat host files, or hang; the module
+// cannot plant links that lead out; ordinary file work still works.
+func TestModuleFileSystemRefusesWhatStepsPlant(t *testing.T) {
+	base := t.TempDir()
+	outside, dir := filepath.Join(base, "outside"), filepath.Join(base, "run")
+	os.Mkdir(outside, 0o755)
+	os.Mkdir(dir, 0o755)
+	os.WriteFile(outside+"/victim.txt", []byte("host data"), 0o644)
+	os.WriteFile(outside+"/secret.txt", []byte("host secret"), 0o644)
+	os.Symlink("../outside/created.txt", dir+"/dangling")
+	os.Symlink(outside+"/victim.txt", dir+"/victim")
+	os.Symlink(outside, dir+"/planted")
+	if err := syscall.Mkfifo(dir+"/fifo", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	device := false
+	if err := syscall.Mknod(dir+"/device", syscall.S_IFCHR|0o644, 1<<8|5); err == nil { // /dev/zero, where we may
+		device = true
+	}
+
+	done := make(chan struct{})
+	var out runtime.Outcome
+	var host *hostfuncs.Host
+	var err error
+	go func() {
+		defer close(done)
+		out, host, err = runModule(t, goGuest(t, "./testdata/guests/fsattack"), runtime.Config{RunDir: dir})
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the module hangs (on the FIFO?)")
+	}
+	if err != nil || out.Status != runtime.StatusSucceeded {
+		t.Fatalf("outcome %+v, %v", out, err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(host.Output(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if work := got["ordinary_work"]; work != "ok" {
+		t.Errorf("ordinary file work failed at %v", work)
+	}
+	delete(got, "ordinary_work")
+	for k, v := range got {
+		want := k == "readlink_own_link"
+		if k == "read_device" && !device {
+			continue
+		}
+		if v != want {
+			t.Errorf("%s = %v, want %v", k, v, want)
+		}
+	}
+	if _, err := os.Stat(outside + "/created.txt"); err == nil {
+		t.Error("the module created a file outside the run directory through a dangling link")
+	}
+	if b, _ := os.ReadFile(outside + "/victim.txt"); string(b) != "host data" {
+		t.Errorf("the host file was changed: %q", b)
 	}
 }
