@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/internal/termsafe"
 )
 
 // Path is where the report lies, relative to the run directory.
@@ -73,7 +74,7 @@ func Summary(w io.Writer, steps []containers.Result) {
 		result := "ok"
 		switch {
 		case s.Error != "":
-			result = s.ErrorKind + ": " + firstLine(s.Error)
+			result = s.ErrorKind + ": " + termsafe.Escape(firstLine(s.Error))
 		case s.ReturnCode != 0:
 			result = "failed"
 		}

@@ -180,6 +180,12 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("run directory: %w", err)
 	}
 	defer rundir.Close()
+	runCtx := ctx
+	if cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+	}
 	fsConfig := wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(rundir, abi.RunDirMountPoint)
 	mc := wazero.NewModuleConfig().
 		WithName("workflow").
@@ -188,7 +194,7 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 		WithFSConfig(fsConfig).
 		WithSysWalltime().
 		WithSysNanotime().
-		WithSysNanosleep().
+		WithNanosleep(sleepUntilDone(runCtx)).
 		WithRandSource(rand.Reader)
 	if cfg.Stdout != nil {
 		mc = mc.WithStdout(cfg.Stdout)
@@ -197,17 +203,33 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 		mc = mc.WithStderr(cfg.Stderr)
 	}
 
-	runCtx := ctx
-	if cfg.Timeout > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
-		defer cancel()
-	}
 	mod, err := m.Runtime.InstantiateModule(runCtx, m.Module, mc)
 	if mod != nil {
 		defer mod.Close(context.WithoutCancel(ctx))
 	}
+	if err == nil && runCtx.Err() != nil {
+		// The limit cut a sleep or a host call short and the module then
+		// returned: the run still overstayed its limit.
+		err = sys.NewExitError(sys.ExitCodeDeadlineExceeded)
+	}
 	return outcome(ctx, cfg, err), nil
+}
+
+// sleepUntilDone is the module's sleep (WASI poll_oneoff on a clock): it
+// ends early when ctx does, so that a module asleep for 2^63 ns still stops
+// at --timeout or an interrupt. wazero's close-on-done then ends the module.
+func sleepUntilDone(ctx context.Context) func(ns int64) {
+	return func(ns int64) {
+		if ns <= 0 {
+			return
+		}
+		t := time.NewTimer(time.Duration(ns))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
 }
 
 // outcome maps the error of a module's _start to an Outcome.

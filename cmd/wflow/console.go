@@ -13,6 +13,7 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/report"
 )
 
@@ -143,9 +144,16 @@ func (c *console) event(fields map[string]any) {
 	c.out.WriteByte('\n')
 }
 
-// textf writes a text line; c.mu is held.
+// textf writes a text line; c.mu is held. Its arguments may come from
+// steps, the module or policies, so what a terminal would act on is shown
+// escaped (termsafe); the format itself is wflow's.
 func (c *console) textf(format string, args ...any) {
 	c.clearStatus()
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = termsafe.Escape(s)
+		}
+	}
 	fmt.Fprintf(c.out, format, args...)
 }
 
@@ -187,7 +195,7 @@ func (c *console) runFinished(rep report.Report, path string) {
 	report.Summary(c.out, rep.Steps)
 	fmt.Fprintf(c.out, "\nworkflow %s", rep.Status)
 	if rep.Message != "" {
-		fmt.Fprintf(c.out, ": %s", rep.Message)
+		fmt.Fprintf(c.out, ": %s", termsafe.Escape(rep.Message))
 	}
 	fmt.Fprintf(c.out, "\nreport: %s\n", path)
 }
@@ -329,6 +337,6 @@ func (w *lineWriter) emit(line []byte) {
 		c.out.WriteString(w.stream)
 	}
 	c.out.WriteString("] ")
-	c.out.Write(line)
+	c.out.WriteString(termsafe.Escape(string(line)))
 	c.out.WriteByte('\n')
 }

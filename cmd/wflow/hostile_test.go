@@ -21,11 +21,12 @@ func TestHostileModules(t *testing.T) {
 	cases := []struct {
 		module string
 		args   []string
-		exit   int    // wflow's exit code
-		status string // the report's status; "" when no run starts
-		code   uint32 // the module's exit code in the report
-		msg    string // in the report's message, or in stderr when no run starts
-		steps  int    // steps in the report
+		exit   int           // wflow's exit code
+		status string        // the report's status; "" when no run starts
+		code   uint32        // the module's exit code in the report
+		msg    string        // in the report's message, or in stderr when no run starts
+		steps  int           // steps in the report
+		within time.Duration // the run must end this fast (default 30s)
 	}{
 		{module: "oob_pointer", exit: exitFailed, status: "failed", code: 1},
 		{module: "len_near_4g", exit: exitFailed, status: "failed", code: 2},
@@ -55,6 +56,7 @@ func TestHostileModules(t *testing.T) {
 		{module: "trap", exit: exitFailed, status: "trapped", code: 1, msg: "unreachable"},
 		{module: "deep_recursion", exit: exitFailed, status: "trapped", code: 1, msg: "stack overflow"},
 		{module: "loop", args: []string{"--timeout", "1s"}, exit: exitFailed, status: "timeout", code: 1, msg: "wall-clock limit of 1s"},
+		{module: "long_sleep", args: []string{"--timeout", "1s"}, exit: exitFailed, status: "timeout", code: 1, msg: "wall-clock limit of 1s", within: 5 * time.Second},
 		{module: "grow_bomb", args: []string{"--max-memory", "1"}, exit: exitFailed, status: "failed", code: 3},
 		{module: "submit_flood", args: []string{"--max-steps", "50", "--pull", "never"}, exit: exitFailed, status: "limit", code: 125, msg: "more than 50 steps (--max-steps)", steps: 50},
 		{module: "wrong_version", exit: exitUsage, msg: `imports ABI "wflow_v2"`},
@@ -75,8 +77,12 @@ func TestHostileModules(t *testing.T) {
 			args := append([]string{"run", watFile(t, "testdata/hostile/"+c.module+".wat"), "--rundir", rundir}, c.args...)
 			start := time.Now()
 			exit, stdout, stderr := wflow(t, args...)
-			if d := time.Since(start); d > 30*time.Second {
-				t.Errorf("took %s", d)
+			within := c.within
+			if within == 0 {
+				within = 30 * time.Second
+			}
+			if d := time.Since(start); d > within {
+				t.Errorf("took %s, want at most %s", d, within)
 			}
 			if exit != c.exit {
 				t.Fatalf("exit %d, want %d\nstdout: %.2000s\nstderr: %s", exit, c.exit, stdout, stderr)

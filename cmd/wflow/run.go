@@ -19,6 +19,7 @@ import (
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/containers/docker"
 	"github.com/wflow/wflow/hostfuncs"
+	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/notebooks"
 	"github.com/wflow/wflow/policies"
 	"github.com/wflow/wflow/report"
@@ -149,7 +150,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Stderr:         guestErr,
 	}, set.wasm)
 	if err != nil {
-		fmt.Fprintf(stderr, "wflow run: %s: %v\n", modulePath, err)
+		fmt.Fprintf(stderr, "wflow run: %s: %s\n", modulePath, termsafe.Escape(err.Error()))
 		return exitUsage
 	}
 	defer module.Close(ctx)
@@ -322,8 +323,13 @@ func (o *runOptions) resolve(modulePath string) (s runSettings, err error) {
 	if s.limits, err = o.stepLimits(); err != nil {
 		return s, err
 	}
-	if o.parallel < 1 {
+	switch {
+	case o.parallel < 1:
 		return s, fmt.Errorf("--parallel must be at least 1")
+	case o.timeout < 0:
+		return s, fmt.Errorf("--timeout %s: use a duration of 0 (no limit) or more", o.timeout)
+	case o.memoryMiB < 1 || o.memoryMiB > 4096:
+		return s, fmt.Errorf("--max-memory %d: use 1 to 4096 MiB (a 32-bit module addresses 4 GiB at most)", o.memoryMiB)
 	}
 	s.wasm, err = os.ReadFile(modulePath)
 	return s, err

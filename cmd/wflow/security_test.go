@@ -109,3 +109,50 @@ func TestModuleCannotMakeAStepRoot(t *testing.T) {
 }
 
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// A run directory whose path holds ':' (Docker's bind syntax separator)
+// still mounts where it should.
+func TestRunDirWithAColon(t *testing.T) {
+	testenv.Docker(t)
+	rundir := filepath.Join(t.TempDir(), "a:b", "run")
+	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/stepas"), "--rundir", rundir,
+		"-p", "script=echo hi > made.txt")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(rundir, "made.txt")); string(b) != "hi\n" {
+		t.Errorf("made.txt = %q, %v", b, err)
+	}
+}
+
+// Escape sequences a step prints (window title, clipboard, concealed text)
+// reach the text console escaped, the step's file byte for byte, and
+// --json exactly.
+func TestStepEscapeSequencesAreShownEscaped(t *testing.T) {
+	testenv.Docker(t)
+	script := `printf '\033]0;pwned\007\033]52;c;ZXZpbA==\007\033[8mhidden\033[0m\n'; printf 'err\033[2J\n' >&2`
+	guest := testenv.GoGuest(t, "./testdata/guests/stepas")
+	rundir := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := wflow(t, "run", guest, "--rundir", rundir, "-p", "script="+script)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if strings.ContainsRune(stdout, 0x1b) || strings.ContainsRune(stdout, 0x07) {
+		t.Errorf("raw control characters reached the console:\n%q", stdout)
+	}
+	for _, want := range []string{`[attack] \x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b[8mhidden\x1b[0m`, `[attack stderr] err\x1b[2J`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("console lacks %s:\n%s", want, stdout)
+		}
+	}
+	var out attackOutput
+	json.Unmarshal(readReport(t, rundir).Output, &out)
+	raw, err := os.ReadFile(filepath.Join(rundir, out.Result.StdoutFile))
+	if err != nil || string(raw) != "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b[8mhidden\x1b[0m\n" {
+		t.Errorf("the step's stdout file should keep the bytes: %q, %v", raw, err)
+	}
+	code, stdout, _ = wflow(t, "run", guest, "--rundir", filepath.Join(t.TempDir(), "run"), "--json", "-p", "script="+script)
+	if code != exitOK || !strings.Contains(stdout, `"line":"\u001b]0;pwned\u0007\u001b]52;c;ZXZpbA==\u0007\u001b[8mhidden\u001b[0m"`) {
+		t.Errorf("--json should carry the exact line:\n%s", stdout)
+	}
+}

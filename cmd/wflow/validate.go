@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/runtime"
 )
 
@@ -40,7 +41,7 @@ func validateCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	v, err := runtime.Validate(ctx, wasm)
 	if err != nil {
-		fmt.Fprintf(stderr, "wflow validate: %s: %v\n", fs.Arg(0), err)
+		fmt.Fprintf(stderr, "wflow validate: %s: %s\n", fs.Arg(0), termsafe.Escape(err.Error()))
 		return exitUsage
 	}
 	if *asJSON {
@@ -57,13 +58,13 @@ func validateCommand(ctx context.Context, args []string, stdout, stderr io.Write
 			if imp.Problem != "" {
 				status = "PROBLEM"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", imp.Module, imp.Name, imp.Signature, status)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", termsafe.Escape(imp.Module), termsafe.Escape(imp.Name), imp.Signature, status)
 		}
 		tw.Flush()
 	}
 	if !v.OK() {
 		for _, p := range v.Problems {
-			fmt.Fprintf(stderr, "wflow validate: %s: %s\n", fs.Arg(0), p)
+			fmt.Fprintf(stderr, "wflow validate: %s: %s\n", fs.Arg(0), termsafe.Escape(p))
 		}
 		return exitUsage
 	}
