@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,12 +63,14 @@ type Policy interface {
 }
 
 // Chain is an ordered list of policies. Each sees the step as amended by
-// those before it; the first refusal ends the chain. Guards are checked
-// again, in order, on the final step when any policy amended it, so that no
-// amendment can undo what they enforce.
+// those before it; the first refusal ends the chain. When any policy
+// amended the step, every policy is asked again about the final step, in
+// order, and each must allow it as it is (or amend it into itself): so a
+// later policy cannot amend away what an earlier one required, and the step
+// that runs is one every policy accepts. A policy that would change the
+// final step again refuses it: the policies disagree.
 type Chain struct {
 	Policies []Policy
-	Guards   []Policy
 }
 
 // Check runs the chain on a step and returns the step to run (amended or
@@ -75,29 +78,43 @@ type Chain struct {
 func (c Chain) Check(ctx context.Context, handle uint32, req Request) (containers.Step, []containers.Decision, bool) {
 	var decisions []containers.Decision
 	amended := false
-	run := func(p Policy, name string) bool {
+	for _, p := range c.Policies {
 		d := decide(ctx, p, handle, req)
-		d.Policy = name
 		decisions = append(decisions, d.Decision)
+		if d.Verdict == containers.VerdictDeny {
+			return req.Step, decisions, false
+		}
 		if d.Verdict == containers.VerdictAmend {
 			req.Step = *d.step
 			amended = true
 		}
-		return d.Verdict != containers.VerdictDeny
+	}
+	if !amended {
+		return req.Step, decisions, true
 	}
 	for _, p := range c.Policies {
-		if !run(p, p.Name()) {
+		d := decide(ctx, p, handle, req)
+		d.Policy = p.Name() + " (recheck of the final step)"
+		if d.Verdict == containers.VerdictAmend {
+			d.Verdict = containers.VerdictDeny
+			d.Reason = fmt.Sprintf("the policy would change the final step again (%s), so the policies disagree", changedFields(d.Changes))
+			d.Changes = nil
+		}
+		decisions = append(decisions, d.Decision)
+		if d.Verdict == containers.VerdictDeny {
 			return req.Step, decisions, false
 		}
 	}
-	if amended {
-		for _, p := range c.Guards {
-			if !run(p, p.Name()+" (recheck of the amended step)") {
-				return req.Step, decisions, false
-			}
-		}
-	}
 	return req.Step, decisions, true
+}
+
+// changedFields names the fields of changes: "memory, user".
+func changedFields(changes []containers.Change) string {
+	names := make([]string, len(changes))
+	for i, c := range changes {
+		names[i] = c.Field
+	}
+	return strings.Join(names, ", ")
 }
 
 type decision struct {

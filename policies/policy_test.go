@@ -44,10 +44,11 @@ func TestChainOrderAndAmendments(t *testing.T) {
 	addMemory := fakePolicy{name: "add", verdict: containers.VerdictAmend, reason: "needs memory", amend: func(s *containers.Step) { s.Memory = 64 << 20 }}
 	requireMemory := fakePolicy{name: "require", verdict: containers.VerdictAllow, saw: &saw}
 	final, ds, ok := Chain{Policies: []Policy{addMemory, requireMemory}}.Check(context.Background(), 3, Request{Step: step})
-	if !ok || final.Memory != 64<<20 || len(ds) != 2 {
+	// Two decisions, then two more: an amended step is put to every policy again.
+	if !ok || final.Memory != 64<<20 || len(ds) != 4 {
 		t.Fatalf("ok=%v final=%+v decisions=%+v", ok, final, ds)
 	}
-	if len(saw) != 1 || saw[0].Memory != 64<<20 {
+	if len(saw) != 2 || saw[0].Memory != 64<<20 || saw[1].Memory != 64<<20 {
 		t.Errorf("the second policy saw %+v, want the amended step", saw)
 	}
 	d := ds[0]
@@ -86,15 +87,27 @@ func TestChainFailsClosed(t *testing.T) {
 	}
 }
 
-func TestGuardsRecheckAmendedSteps(t *testing.T) {
+func TestFinalStepMustPassEveryPolicy(t *testing.T) {
 	toHost := fakePolicy{name: "sneaky", verdict: containers.VerdictAmend, reason: "faster", amend: func(s *containers.Step) { s.Network = "host" }}
 	net := Network{Allowed: "none"}
-	_, ds, ok := Chain{Policies: []Policy{net, toHost}, Guards: []Policy{net}}.Check(context.Background(), 1, Request{Step: step})
+	_, ds, ok := Chain{Policies: []Policy{net, toHost}}.Check(context.Background(), 1, Request{Step: step})
 	if ok || len(ds) != 3 || !strings.Contains(ds[2].Policy, "recheck") || !strings.Contains(ds[2].Reason, `network "host"`) {
-		t.Errorf("ok=%v decisions=%+v", ok, ds)
+		t.Errorf("amended past a built-in: ok=%v decisions=%+v", ok, ds)
 	}
-	// Without an amendment, guards are not asked twice.
-	_, ds, ok = Chain{Policies: []Policy{net}, Guards: []Policy{net}}.Check(context.Background(), 1, Request{Step: step})
+	// A later policy cannot amend away what an earlier one required.
+	require := fakePolicy{name: "require-memory", verdict: containers.VerdictAmend, reason: "256m", amend: func(s *containers.Step) { s.Memory = 256 << 20 }}
+	lift := fakePolicy{name: "lift", verdict: containers.VerdictAmend, reason: "more", amend: func(s *containers.Step) { s.Memory = 1 << 30 }}
+	_, ds, ok = Chain{Policies: []Policy{require, lift}}.Check(context.Background(), 1, Request{Step: step})
+	if ok || len(ds) != 3 || ds[2].Policy != "require-memory (recheck of the final step)" || !strings.Contains(ds[2].Reason, "memory") || !strings.Contains(ds[2].Reason, "disagree") {
+		t.Errorf("amended away: ok=%v decisions=%+v", ok, ds)
+	}
+	// Amendments that agree pass: each policy allows the final step.
+	final, ds, ok := Chain{Policies: []Policy{require, net}}.Check(context.Background(), 1, Request{Step: step})
+	if !ok || len(ds) != 4 || final.Memory != 256<<20 || ds[2].Verdict != containers.VerdictAllow {
+		t.Errorf("agreeing amendments: ok=%v decisions=%+v", ok, ds)
+	}
+	// Without an amendment, no policy is asked twice.
+	_, ds, ok = Chain{Policies: []Policy{net}}.Check(context.Background(), 1, Request{Step: step})
 	if !ok || len(ds) != 1 {
 		t.Errorf("ok=%v decisions=%+v", ok, ds)
 	}
@@ -148,5 +161,28 @@ func TestAdmitBuild(t *testing.T) {
 	r = &Runner{Chain: Chain{Policies: []Policy{pin}}}
 	if base, _, refused := r.AdmitBuild(context.Background(), 1, "nb", "python:3.12-slim", nil); refused != nil || base != "python@sha256:abc" {
 		t.Errorf("pinned build: base %q, refused %+v", base, refused)
+	}
+}
+
+// A decision is read as strictly as a step spec: a reader that kept the
+// last of two "verdict" fields would see another decision than wflow.
+func TestParseDecisionIsStrict(t *testing.T) {
+	cases := []struct{ in, err string }{
+		{`{"verdict":"allow","verdict":"deny"}`, `"verdict" given twice`},
+		{`{"verdict":"deny","reason":"a","reason":"b"}`, `"reason" given twice`},
+		{`{"verdict":"allow","extra":1}`, `field "extra"`},
+		{`{"verdict":"allow","reason":7}`, "reason must be a string"},
+		{`{"verdict":7}`, "no verdict string"},
+		{`[1]`, "must be a JSON object"},
+		{`{"verdict":"allow"` + strings.Repeat(`,"x":[`, 1) + strings.Repeat("[", 200) + strings.Repeat("]", 201) + `}`, "nest"},
+		{`{"verdict":"amend","step":{"name":"s","image":"i","commands":["true"],"image":"evil"}}`, `"image" given twice`},
+	}
+	for _, c := range cases {
+		if _, err := parseDecision([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%.60s: %v, want an error saying %q", c.in, err, c.err)
+		}
+	}
+	if v, err := parseDecision([]byte(`{"verdict":"deny","reason":"no"}`)); err != nil || v.Verdict != "deny" || v.Reason != "no" {
+		t.Errorf("a plain decision: %+v, %v", v, err)
 	}
 }

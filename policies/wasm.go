@@ -118,31 +118,61 @@ func (p *Wasm) Decide(ctx context.Context, req Request) (Verdict, error) {
 	return parseDecision(decision)
 }
 
-// parseDecision reads {"verdict", "reason", "step"} (docs/policies.md).
+// parseDecision reads {"verdict", "reason", "step"} (docs/policies.md) as
+// strictly as a step spec: valid JSON, nesting capped, no field twice (a
+// reader that took the last "verdict" would see another decision) and no
+// field the schema does not have.
 func parseDecision(b []byte) (Verdict, error) {
-	d := gjson.ParseBytes(b)
-	if !d.IsObject() {
-		return Verdict{}, fmt.Errorf("the decision is not a JSON object")
+	if err := containers.CheckJSON(b, abi.MaxJSONDepth); err != nil {
+		return Verdict{}, fmt.Errorf("the decision: %v", err)
 	}
-	v := Verdict{Verdict: d.Get("verdict").String(), Reason: d.Get("reason").String()}
-	if t := d.Get("verdict").Type; t != gjson.String {
+	var v Verdict
+	var verdict, step gjson.Result
+	err := containers.Fields(gjson.ParseBytes(b), "the decision", func(k string, value gjson.Result) error {
+		switch k {
+		case "verdict":
+			verdict = value
+		case "reason":
+			if value.Type != gjson.String {
+				return fmt.Errorf("the decision's reason must be a string")
+			}
+			v.Reason = value.String()
+		case "step":
+			step = value
+		default:
+			return fmt.Errorf("the decision has a field %q; it has verdict, reason and step", truncate(k, 64))
+		}
+		return nil
+	})
+	if err != nil {
+		return Verdict{}, err
+	}
+	if verdict.Type != gjson.String {
 		return Verdict{}, fmt.Errorf("the decision has no verdict string")
 	}
+	v.Verdict = verdict.String()
 	if len(v.Reason) > 4096 {
 		v.Reason = v.Reason[:4096] + "..."
 	}
 	if v.Verdict == containers.VerdictAmend {
-		raw := d.Get("step")
-		if !raw.IsObject() {
+		if !step.IsObject() {
 			return Verdict{}, fmt.Errorf("an amend decision needs the amended step")
 		}
-		step, err := containers.ParseStep([]byte(raw.Raw))
+		s, err := containers.ParseStep([]byte(step.Raw))
 		if err != nil {
 			return Verdict{}, fmt.Errorf("the amended step is not valid: %v", err)
 		}
-		v.Step = &step
+		v.Step = &s
 	}
 	return v, nil
+}
+
+// truncate cuts s to n bytes for a message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 // cappedWriter passes at most left bytes to w, then drops the rest.

@@ -388,7 +388,7 @@ func (o *runOptions) policyChain(ctx context.Context, defaults containers.Limits
 	if len(o.allowImages) > 0 {
 		builtins = append(builtins, policies.Images{Patterns: o.allowImages})
 	}
-	chain := policies.Chain{Policies: builtins, Guards: builtins}
+	chain := policies.Chain{Policies: builtins}
 	var loaded []*policies.Wasm
 	closeAll := func() {
 		for _, p := range loaded {
