@@ -84,6 +84,8 @@ type Runner struct {
 	Env      map[string]string // defaults under every step's env (`--env`)
 	Pull     PullPolicy        // "" means PullMissing
 	Defaults Limits            // the CLI's defaults under every step's limits; Network "" means "none"
+	// Pulls says which images may be pulled; the zero value pulls none.
+	Pulls Pulls
 	// AllowRoot lets steps ask for root or a user name (`--allow-root`);
 	// without it, only the default user or a numeric non-root uid:gid.
 	AllowRoot bool
@@ -194,6 +196,13 @@ func (r *Runner) ensureImage(ctx context.Context, ref string) (string, error) {
 	pull := r.Pull
 	if pull == "" {
 		pull = PullMissing
+	}
+	if !r.Pulls.Allowed(ref) {
+		id, err := r.Engine.EnsureImage(ctx, ref, PullNever)
+		if errors.Is(err, ErrImageUnavailable) {
+			return "", r.Pulls.refusal(ref)
+		}
+		return id, err
 	}
 	return r.Engine.EnsureImage(ctx, ref, pull)
 }

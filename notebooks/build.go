@@ -39,6 +39,7 @@ type buildContext struct {
 	tar    []byte // the context, a deterministic tar
 	tag    string // ImagePrefix:<hash of the context>
 	exists bool   // the engine said the image exists: nothing to build
+	base   string // the base image the Dockerfile starts from
 }
 
 // makeContext renders the Dockerfile and packs it with requirements.txt and

@@ -53,6 +53,9 @@ type Runner struct {
 	Base      string // --notebook-base
 	Template  string // --notebook-dockerfile's content
 	NoLogFile bool   // keep build logs out of the run directory (wflow notebook build)
+	// Pulls says which base images the build may pull (the engine pulls a
+	// missing FROM image); a missing base it does not allow fails the build.
+	Pulls containers.Pulls
 
 	once     sync.Once
 	tmpl     *template.Template
@@ -228,7 +231,9 @@ func (r *Runner) context(base string, reqs []string) (buildContext, error) {
 	if err != nil {
 		return buildContext{}, err
 	}
-	return makeContext(tmpl, r.base(base), reqs, r.RunDir)
+	bc, err := makeContext(tmpl, r.base(base), reqs, r.RunDir)
+	bc.base = r.base(base)
+	return bc, err
 }
 
 // admitted returns the build context of the image for base and
@@ -306,7 +311,10 @@ func (r *Runner) build(ctx context.Context, tag string, bc buildContext, logFile
 		return err
 	}
 	fmt.Fprintf(log, "building notebook image %s\n", tag)
-	err = r.Engine.BuildImage(ctx, tag, bytes.NewReader(bc.tar), map[string]string{LabelNotebook: tag[len(ImagePrefix)+1:]}, log)
+	err = r.checkBase(ctx, bc.base)
+	if err == nil {
+		err = r.Engine.BuildImage(ctx, tag, bytes.NewReader(bc.tar), map[string]string{LabelNotebook: tag[len(ImagePrefix)+1:]}, log)
+	}
 	if err != nil {
 		fmt.Fprintf(log, "build failed: %v\n", err)
 	}
@@ -316,6 +324,23 @@ func (r *Runner) build(ctx context.Context, tag string, bc buildContext, logFile
 	}
 	if err != nil {
 		return fmt.Errorf("building notebook image %s failed: %w", tag, err)
+	}
+	return nil
+}
+
+// checkBase refuses a build whose base image is missing and may not be
+// pulled: the engine would pull it from the registry its name gives.
+func (r *Runner) checkBase(ctx context.Context, base string) error {
+	if r.Pulls.Allowed(base) {
+		return nil
+	}
+	exists, err := r.Engine.ImageExists(ctx, base)
+	switch {
+	case err != nil:
+		return fmt.Errorf("inspect base image %s: %w", base, err)
+	case !exists:
+		return fmt.Errorf("base image %s is not present, and wflow pulls only images the user allows: run with --allow-registry %s (or --allow-image), or load the image first",
+			base, containers.RegistryHost(base))
 	}
 	return nil
 }

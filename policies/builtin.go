@@ -49,14 +49,8 @@ func (Images) Name() string { return "builtin:allow-image" }
 // Decide implements Policy.
 func (p Images) Decide(_ context.Context, req Request) (Verdict, error) {
 	for _, pat := range p.Patterns {
-		if ok, _ := path.Match(pat, req.Step.Image); ok {
+		if containers.MatchImage(pat, req.Step.Image) {
 			return Verdict{Verdict: containers.VerdictAllow}, nil
-		}
-		// An image given without a tag matches a pattern written with :latest.
-		if !strings.ContainsAny(req.Step.Image, ":@") {
-			if ok, _ := path.Match(pat, req.Step.Image+":latest"); ok {
-				return Verdict{Verdict: containers.VerdictAllow}, nil
-			}
 		}
 	}
 	return Verdict{Verdict: containers.VerdictDeny, Reason: fmt.Sprintf("image %q matches none of --allow-image %s", req.Step.Image, strings.Join(p.Patterns, ", "))}, nil

@@ -85,7 +85,10 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	defer engine.Close()
 	con := newConsole(stdout, false)
 	log := &lineWriter{c: con, source: "build", stream: "stdout"}
-	r := &notebooks.Runner{Engine: engine, RunDir: dir, Base: *base, Template: tmpl, NoLogFile: true}
+	// Every input here is the invoking user's own (no module): the base may
+	// be pulled from wherever it names.
+	r := &notebooks.Runner{Engine: engine, RunDir: dir, Base: *base, Template: tmpl, NoLogFile: true,
+		Pulls: containers.Pulls{Registries: []string{"*"}}}
 	res := r.Build(ctx, 1, build, containers.Live{Stdout: log})
 	log.flush()
 	con.Close()

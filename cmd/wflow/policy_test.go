@@ -49,20 +49,21 @@ func TestPolicyAmendChangesWhatRuns(t *testing.T) {
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatal(err)
 	}
-	// The audit trail: the built-ins, the policy's amendment, the built-ins again on the amended step.
+	// The audit trail: the built-ins, the policy's amendment, then every policy again on the final step.
 	var got []string
 	for _, d := range rep.Decisions {
 		got = append(got, d.Policy+" "+d.Verdict)
 	}
 	wantTrail := "builtin:network allow|builtin:ceilings allow|wasm:examples_policies_require-memory.wasm amend|" +
-		"builtin:network (recheck of the amended step) allow|builtin:ceilings (recheck of the amended step) allow"
+		"builtin:network (recheck of the final step) allow|builtin:ceilings (recheck of the final step) allow|" +
+		"wasm:examples_policies_require-memory.wasm (recheck of the final step) allow"
 	if strings.Join(got, "|") != wantTrail {
 		t.Errorf("audit trail\n%s\nwant\n%s", strings.Join(got, "|"), wantTrail)
 	}
 	if d := rep.Decisions[2]; d.Step != "probe" || len(d.Changes) != 1 || d.Changes[0].Field != "memory" {
 		t.Errorf("amendment %+v", d)
 	}
-	if len(rep.Steps) != 1 || len(rep.Steps[0].Decisions) != 5 {
+	if len(rep.Steps) != 1 || len(rep.Steps[0].Decisions) != 6 {
 		t.Errorf("the ExecResult does not carry the decisions: %+v", rep.Steps)
 	}
 }

@@ -48,6 +48,7 @@ type runOptions struct {
 
 	policies       []string
 	allowImages    []string
+	allowRegistry  []string
 	maxStepTimeout time.Duration
 	maxStepCPUs    float64
 	maxStepMemory  string
@@ -83,6 +84,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.BoolVar(&o.readOnly, "read-only", false, "give every step a read-only root filesystem (the run directory and /tmp stay writable)")
 	fs.StringArrayVar(&o.policies, "policy", nil, "policy module `FILE.wasm` every step must pass, after the built-ins (repeatable, in order)")
 	fs.StringArrayVar(&o.allowImages, "allow-image", nil, "allow only step images matching this glob, e.g. 'wflow-test/*' or '*@sha256:*' (repeatable)")
+	fs.StringArrayVar(&o.allowRegistry, "allow-registry", nil, "registry `HOST` wflow may pull missing images from (docker.io, ghcr.io, localhost:5000; '*' for any; repeatable). Without it, or a matching --allow-image, nothing is pulled")
 	fs.DurationVar(&o.maxStepTimeout, "max-step-timeout", 0, "refuse steps whose timeout is over this, or unset (0: no ceiling)")
 	fs.Float64Var(&o.maxStepCPUs, "max-step-cpus", 0, "refuse steps whose cpus are over this, or unset (0: no ceiling)")
 	fs.StringVar(&o.maxStepMemory, "max-step-memory", "", "refuse steps whose memory is over this, or unset, e.g. 2g")
@@ -196,6 +198,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			Pull:      set.pull,
 			Defaults:  set.limits,
 			AllowRoot: o.allowRoot,
+			Pulls:     set.pulls,
 		},
 		Chain: chain,
 		Info:  policies.RunInfo{RunID: runID, Module: filepath.Base(modulePath), Network: set.limits.Network},
@@ -203,7 +206,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	host := hostfuncs.New(ctx, hostfuncs.Config{
 		Runner:    steps,
-		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: runDir, Base: o.notebookBase, Template: set.nbTemplate},
+		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: runDir, Base: o.notebookBase, Template: set.nbTemplate, Pulls: set.pulls},
 		Params:    set.params,
 		Vars:      set.vars,
 		Parallel:  o.parallel,
@@ -293,6 +296,7 @@ type runSettings struct {
 	params     []byte
 	env, vars  map[string]string
 	pull       containers.PullPolicy
+	pulls      containers.Pulls
 	nbTemplate string
 	budget     hostfuncs.Budget
 	limits     containers.Limits
@@ -314,6 +318,12 @@ func (o *runOptions) resolve(modulePath string) (s runSettings, err error) {
 	if s.pull, err = containers.ParsePullPolicy(o.pull); err != nil {
 		return s, fmt.Errorf("--pull: %w", err)
 	}
+	for _, h := range o.allowRegistry {
+		if h == "" || strings.ContainsAny(h, "/ ") {
+			return s, fmt.Errorf("--allow-registry %q: give a registry host, like docker.io or localhost:5000", h)
+		}
+	}
+	s.pulls = containers.Pulls{Registries: o.allowRegistry, Images: o.allowImages}
 	if s.nbTemplate, err = readTemplate(o.notebookDockerfile); err != nil {
 		return s, err
 	}

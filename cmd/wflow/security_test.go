@@ -6,10 +6,12 @@ package main
 import (
 	"encoding/json"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/wflow/wflow/containers"
@@ -154,5 +156,60 @@ func TestStepEscapeSequencesAreShownEscaped(t *testing.T) {
 	code, stdout, _ = wflow(t, "run", guest, "--rundir", filepath.Join(t.TempDir(), "run"), "--json", "-p", "script="+script)
 	if code != exitOK || !strings.Contains(stdout, `"line":"\u001b]0;pwned\u0007\u001b]52;c;ZXZpbA==\u0007\u001b[8mhidden\u001b[0m"`) {
 		t.Errorf("--json should carry the exact line:\n%s", stdout)
+	}
+}
+
+// An image the module names makes the daemon contact its registry only when
+// the user allowed that registry (or image): a listener standing in for the
+// module's registry counts the daemon's connections.
+func TestModuleCannotMakeTheDaemonContactARegistry(t *testing.T) {
+	testenv.Docker(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var contacts atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			contacts.Add(1)
+			c.Close()
+		}
+	}()
+	registry := ln.Addr().String()
+	image := registry + "/exfiltrated-run-data:latest"
+	guest := testenv.GoGuest(t, "./testdata/guests/stepas")
+	for _, pull := range []string{"missing", "always"} {
+		rundir := filepath.Join(t.TempDir(), "run")
+		code, stdout, stderr := wflow(t, "run", guest, "--rundir", rundir, "-p", "image="+image, "-p", "script=true", "--pull", pull)
+		if code != exitOK {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		var out attackOutput
+		json.Unmarshal(readReport(t, rundir).Output, &out)
+		if out.Result.ErrorKind != containers.ErrorKindImage || !strings.Contains(out.Result.Error, "--allow-registry "+registry) {
+			t.Errorf("--pull %s: %+v (submit: %s)", pull, out.Result, out.SubmitError)
+		}
+	}
+	// A notebook's base image is pulled by the image build: the same rule.
+	rundir := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/nbbase"), "--rundir", rundir, "-p", "base="+image)
+	var nb struct{ Kind, Error string }
+	json.Unmarshal(readReport(t, rundir).Output, &nb)
+	if code != exitOK || nb.Kind != containers.ErrorKindBuild || !strings.Contains(nb.Error, "--allow-registry "+registry) {
+		t.Errorf("notebook on the module's base: exit %d, %+v\n%s\n%s", code, nb, stdout, stderr)
+	}
+	if n := contacts.Load(); n != 0 {
+		t.Fatalf("the daemon contacted the module's registry %d times", n)
+	}
+	// The listener does see the daemon when the user allows the registry:
+	// the check above can fail.
+	code, stdout, stderr = wflow(t, "run", guest, "--rundir", filepath.Join(t.TempDir(), "run"), "-p", "image="+image, "-p", "script=true", "--allow-registry", registry)
+	if code != exitOK || contacts.Load() == 0 {
+		t.Errorf("allowed pull: exit %d, %d contacts\n%s\n%s", code, contacts.Load(), stdout, stderr)
 	}
 }

@@ -223,8 +223,18 @@ func TestEngineErrorsAreResultsAndRemoveContainers(t *testing.T) {
 		}
 		assertRemoved(t, e, r)
 	})
+	t.Run("missing image, pull not allowed", func(t *testing.T) {
+		r := newRunner(t, e)
+		r.Pull = containers.PullAlways
+		res := r.Run(context.Background(), 1, containers.Step{Name: "noimage", Image: "wflow-test/absent:1",
+			Commands: []containers.Command{sh("true")}}, containers.Live{})
+		if res.ErrorKind != containers.ErrorKindImage || !strings.Contains(res.Error, "--allow-registry docker.io") {
+			t.Errorf("result %+v", res)
+		}
+	})
 	t.Run("missing image, pull never", func(t *testing.T) {
 		r := newRunner(t, e)
+		r.Pulls = containers.Pulls{Registries: []string{"*"}}
 		res := r.Run(context.Background(), 1, containers.Step{Name: "noimage", Image: "wflow-test/absent:1",
 			Commands: []containers.Command{sh("true")}}, containers.Live{})
 		if res.ErrorKind != containers.ErrorKindImage || !strings.Contains(res.Error, "--pull=never") {
@@ -234,6 +244,7 @@ func TestEngineErrorsAreResultsAndRemoveContainers(t *testing.T) {
 	t.Run("missing image, pull fails", func(t *testing.T) {
 		r := newRunner(t, e)
 		r.Pull = containers.PullMissing
+		r.Pulls = containers.Pulls{Registries: []string{"localhost:1"}}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		res := r.Run(ctx, 1, containers.Step{Name: "noimage", Image: "localhost:1/wflow-test/absent:1",

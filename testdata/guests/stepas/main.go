@@ -1,5 +1,6 @@
-// Command stepas is a hostile test guest: it runs one busybox step with the
-// user and shell script its parameters name, then tries to open the file
+// Command stepas is a hostile test guest: it runs one step with the image
+// (default the busybox test image), user and shell script its parameters
+// name, then tries to open the file
 // its "open" parameter names from the module's side (a device node or a
 // FIFO the step may have made), and sets what happened as its output.
 package main
@@ -11,7 +12,11 @@ import (
 )
 
 func main() {
-	res, err := wflow.Run(wflow.Step{Name: "attack", Image: "wflow-test/busybox", User: wflow.Param("user"),
+	image := wflow.Param("image")
+	if image == "" {
+		image = "wflow-test/busybox"
+	}
+	res, err := wflow.Run(wflow.Step{Name: "attack", Image: image, User: wflow.Param("user"),
 		Commands: []wflow.Command{wflow.Shell(wflow.Param("script"))}})
 	out := map[string]any{"result": res}
 	if err != nil {
