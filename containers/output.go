@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/rundir"
 	"os"
 	"sync"
 	"unicode/utf8"
@@ -62,10 +63,10 @@ type Output struct {
 // NewOutput creates the file rel in the run directory ("" for none) and
 // returns an Output that keeps the last abi.MaxStreamText bytes for the
 // Result and copies to live (may be nil).
-func NewOutput(rundir, rel string, live io.Writer) (*Output, error) {
+func NewOutput(runDir, rel string, live io.Writer) (*Output, error) {
 	o := &Output{tail: tail{max: abi.MaxStreamText}, live: live}
 	if rel != "" {
-		f, err := CreateInRunDir(rundir, rel, os.O_TRUNC)
+		f, err := rundir.CreateFile(runDir, rel, os.O_TRUNC)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/rundir"
 )
 
 // Labels every container wflow starts carries.
@@ -54,7 +55,11 @@ type ContainerSpec struct {
 	RunDir  string            // absolute host path bind-mounted at WorkDir
 	WorkDir string            // the mount point, also the working directory
 	Labels  map[string]string // LabelRun, LabelStep, ...
-	Limits                    // merged with the run's defaults; Network is never ""
+	// Records is a folder of RunDir (relative, e.g. rundir.Records) the
+	// container may read but never write: an engine mounts it read-only at
+	// the same place under WorkDir, so a step cannot forge wflow's records.
+	Records string
+	Limits  // merged with the run's defaults; Network is never ""
 }
 
 // Exit is how a container ended.
@@ -103,7 +108,7 @@ func StepDir(handle uint32, name string, attempt int) string {
 	if attempt > 1 {
 		dir += fmt.Sprintf("-attempt%d", attempt)
 	}
-	return filepath.Join(".wflow", "steps", dir)
+	return filepath.Join(rundir.Records, "steps", dir)
 }
 
 // TimeoutExitCode is the return code of a step killed at its timeout, as
@@ -248,6 +253,7 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, step Step, l
 		Env:     r.env(step.Env),
 		RunDir:  r.RunDir,
 		WorkDir: abi.RunDirMountPoint,
+		Records: rundir.Records,
 		Limits:  limits,
 		Labels: map[string]string{
 			LabelRun:    r.RunID,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/rundir"
 )
 
 // Engine is what notebooks need of the container engine;
@@ -150,8 +151,8 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 	if len(params) == 0 {
 		params = []byte("{}")
 	}
-	paramsFile := filepath.ToSlash(filepath.Join(".wflow", "notebooks", fmt.Sprintf("%04d-%s.params.json", handle, s.Name)))
-	if err := containers.WriteInRunDir(r.RunDir, filepath.FromSlash(paramsFile), params); err != nil {
+	paramsFile := filepath.ToSlash(filepath.Join(rundir.Records, "notebooks", fmt.Sprintf("%04d-%s.params.json", handle, s.Name)))
+	if err := rundir.WriteFile(r.RunDir, filepath.FromSlash(paramsFile), params); err != nil {
 		return fail(containers.ErrorKindIO, fmt.Errorf("writing the parameters file: %w", err), logText{}, "")
 	}
 	env := map[string]string{"HOME": "/tmp"} // a kernel needs a writable home, whatever the user
@@ -345,10 +346,14 @@ func (r *Runner) checkBase(ctx context.Context, base string) error {
 	return nil
 }
 
+// maxNotebookRead caps what wflow reads of an output notebook: the step
+// wrote it, and may have made it any size. A larger one gives no failed cell.
+const maxNotebookRead = 256 << 20
+
 // failedCell reads the output notebook's papermill metadata and returns the
 // first cell marked as raised, or nil.
-func failedCell(rundir, rel string) *containers.FailedCell {
-	b, err := containers.ReadInRunDir(rundir, rel)
+func failedCell(runDir, rel string) *containers.FailedCell {
+	b, err := rundir.ReadFile(runDir, rel, maxNotebookRead)
 	if err != nil || !gjson.ValidBytes(b) {
 		return nil
 	}

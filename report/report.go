@@ -16,10 +16,11 @@ import (
 
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/termsafe"
+	"github.com/wflow/wflow/rundir"
 )
 
 // Path is where the report lies, relative to the run directory.
-var Path = filepath.Join(".wflow", "report.json")
+var Path = filepath.Join(rundir.Records, "report.json")
 
 // Report is the run report.
 type Report struct {
@@ -43,7 +44,7 @@ type Report struct {
 
 // Write writes the report into the run directory atomically (a temporary
 // file renamed into place) and returns its path.
-func Write(rundir string, r Report) (string, error) {
+func Write(runDir string, r Report) (string, error) {
 	if r.Steps == nil {
 		r.Steps = []containers.Result{}
 	}
@@ -60,10 +61,10 @@ func Write(rundir string, r Report) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("report: %w", err)
 	}
-	if err := containers.WriteInRunDir(rundir, Path, append(b, '\n')); err != nil {
+	if err := rundir.WriteFile(runDir, Path, append(b, '\n')); err != nil {
 		return "", fmt.Errorf("report: %w", err)
 	}
-	return filepath.Join(rundir, Path), nil
+	return filepath.Join(runDir, Path), nil
 }
 
 // Summary writes the table printed at the end of a run: one row per step.
@@ -97,7 +98,7 @@ func firstLine(s string) string {
 // JournalPath is where each step's result is appended as it lands, one JSON
 // line per step, relative to the run directory: what survives a crash of
 // wflow before the report is written.
-var JournalPath = filepath.Join(".wflow", "results.jsonl")
+var JournalPath = filepath.Join(rundir.Records, "results.jsonl")
 
 // Journal appends results to the run's journal. Each line is written with
 // one write call and synced, so a crash loses at most the line being written.
@@ -108,8 +109,8 @@ type Journal struct {
 }
 
 // OpenJournal creates the journal of a run directory.
-func OpenJournal(rundir string) (*Journal, error) {
-	f, err := containers.CreateInRunDir(rundir, JournalPath, os.O_APPEND)
+func OpenJournal(runDir string) (*Journal, error) {
+	f, err := rundir.CreateFile(runDir, JournalPath, os.O_APPEND)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -47,6 +48,7 @@ func Create(dir string) error {
 // flags. It needs the right to mount (root with CAP_SYS_ADMIN): without it,
 // Guard returns a no-op release and an error wrapping ErrCannotMount, and
 // the run relies on the other layers (docs/security.md).
+// Release may be called more than once; it unmounts once.
 //
 // A mount outlives a process that is killed, so Guard records it in
 // stateDir under owner (the process's pid-start id); ReapGuards unmounts
@@ -69,12 +71,16 @@ func Guard(dir, stateDir, owner string) (release func() error, err error) {
 		os.Remove(record.Name())
 		return noop, fmt.Errorf("%w: %v", ErrCannotMount, err)
 	}
-	release = func() error {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			return fmt.Errorf("unmount the run directory's guard: %w", err)
-		}
-		os.Remove(record.Name())
-		return nil
+	var once sync.Once
+	release = func() (err error) {
+		once.Do(func() {
+			if uerr := syscall.Unmount(dir, syscall.MNT_DETACH); uerr != nil {
+				err = fmt.Errorf("unmount the run directory's guard: %w", uerr)
+				return
+			}
+			os.Remove(record.Name())
+		})
+		return err
 	}
 	flags := uintptr(syscall.MS_REMOUNT | syscall.MS_BIND | syscall.MS_NOSUID | syscall.MS_NODEV)
 	if err := syscall.Mount("", dir, "", flags, ""); err != nil {

@@ -2,13 +2,13 @@ package runtime
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"strings"
 	"syscall"
-	"time"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/sys"
@@ -20,21 +20,66 @@ import (
 // directory by the kernel's openat family, one component at a time, so a
 // symbolic link a step plants (`planted -> /etc`, or a folder swapped for a
 // link while the module works) can never lead outside it, and no path is
-// checked first and opened again. Only regular files and folders can be
-// opened: every open is non-blocking and a FIFO, socket or device is closed
-// and refused (EACCES) before the module can read or write it, so a FIFO
-// cannot hang the run. docs/security.md lists what it guarantees.
+// checked first and opened again.
+//
+// A name is looked up in its folder, which os.Root opened: the last
+// component is opened (or made, renamed, removed) relative to that folder's
+// descriptor with O_NOFOLLOW, and a link there is followed by rootFS itself,
+// one hop at a time, each hop resolved the same way. Only regular files and
+// folders can be opened: every open is non-blocking and a FIFO, socket or
+// device is closed and refused (EACCES) before the module can read or write
+// it, so a FIFO cannot hang the run.
+//
+// The records folder (rundir.Records, when the run has one) may be read
+// but not changed: a change whose folder is the records folder or lies in
+// it, or that names the records folder itself, is refused (EACCES), however
+// the path reached it. docs/security.md lists what it guarantees.
 type rootFS struct {
 	experimentalsys.UnimplementedFS
-	root *os.Root
+	root    *os.Root
+	rootID  fileID // the run directory
+	records fileID // the records folder; zero when there is none
 }
 
-func newRootFS(dir string) (*rootFS, error) {
+// fileID names a file on the host: device and inode.
+type fileID struct{ dev, ino uint64 }
+
+// maxHops caps the symbolic links followed in one lookup, as the kernel's
+// ELOOP does (40).
+const maxHops = 40
+
+// newRootFS opens dir for the module; records, when not "", is a folder of
+// dir the module may read but not change.
+func newRootFS(dir, records string) (*rootFS, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &rootFS{root: root}, nil
+	r := &rootFS{root: root}
+	if r.rootID, err = statID(root, "."); err != nil {
+		root.Close()
+		return nil, err
+	}
+	if records != "" {
+		info, err := root.Lstat(records)
+		switch {
+		case err == nil && info.IsDir():
+			r.records, _ = statID(root, records)
+		case err == nil:
+			root.Close()
+			return nil, fmt.Errorf("%s in the run directory is not a folder", records)
+		}
+	}
+	return r, nil
+}
+
+func statID(root *os.Root, name string) (fileID, error) {
+	info, err := root.Lstat(name)
+	if err != nil {
+		return fileID{}, err
+	}
+	st := info.Sys().(*syscall.Stat_t)
+	return fileID{uint64(st.Dev), st.Ino}, nil
 }
 
 // Close releases the handle on the run directory.
@@ -74,67 +119,209 @@ func errno(err error) experimentalsys.Errno {
 	return experimentalsys.UnwrapOSError(err)
 }
 
+// dir is the folder of a name, opened through os.Root, and the name's last
+// component in it.
+type dir struct {
+	f    *os.File
+	base string
+}
+
+func (d dir) fd() int { return int(d.f.Fd()) }
+
+// lookup opens the folder of n (a name from name()). With change, it
+// refuses (EACCES) a folder that is the records folder or lies in it, and a
+// last component that is the records folder itself.
+func (r *rootFS) lookup(n string, change bool) (dir, experimentalsys.Errno) {
+	folder, base := path.Split(path.Clean(n))
+	if folder == "" {
+		folder = "."
+	}
+	f, err := r.root.Open(folder)
+	if err != nil {
+		return dir{}, errno(err)
+	}
+	d := dir{f: f, base: base}
+	if change && r.records != (fileID{}) {
+		if r.inRecords(d.fd()) || r.isRecords(d.fd(), base) {
+			f.Close()
+			return dir{}, experimentalsys.EACCES
+		}
+	}
+	return d, 0
+}
+
+// isRecords reports whether base in the folder fd is the records folder.
+func (r *rootFS) isRecords(fd int, base string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(fd, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && (fileID{st.Dev, st.Ino}) == r.records
+}
+
+// inRecords reports whether the folder fd is the records folder or lies in
+// it, walking up through ".." to the run directory. Neither the module nor a
+// step can move a folder into or out of the records folder, so the answer
+// holds. A walk that does not reach the run directory counts as inside.
+func (r *rootFS) inRecords(fd int) bool {
+	cur := fd
+	defer func() {
+		if cur != fd {
+			unix.Close(cur)
+		}
+	}()
+	for i := 0; i < 4096; i++ {
+		var st unix.Stat_t
+		if unix.Fstat(cur, &st) != nil {
+			return true
+		}
+		switch (fileID{st.Dev, st.Ino}) {
+		case r.records:
+			return true
+		case r.rootID:
+			return false
+		}
+		up, err := unix.Openat(cur, "..", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return true
+		}
+		if cur != fd {
+			unix.Close(cur)
+		}
+		cur = up
+	}
+	return true
+}
+
+// follow returns the name a symbolic link base in d leads to, relative to
+// the run directory, or EACCES when it leads out.
+func follow(d dir, n string) (string, experimentalsys.Errno) {
+	target, err := readlinkat(d.fd(), d.base)
+	if err != nil {
+		return "", errno(err)
+	}
+	if path.IsAbs(target) {
+		return "", experimentalsys.EACCES
+	}
+	next := path.Join(path.Dir(path.Clean(n)), target)
+	if next == ".." || strings.HasPrefix(next, "../") {
+		return "", experimentalsys.EACCES
+	}
+	return next, 0
+}
+
+func readlinkat(fd int, base string) (string, error) {
+	for size := 256; size <= 1<<16; size *= 4 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(fd, base, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+	return "", syscall.ENAMETOOLONG
+}
+
+// resolve finds the last non-link of n for a change that follows links
+// (chmod, utimens): the folder and name of the file a link in the last
+// component leads to, hop by hop.
+func (r *rootFS) resolve(n string, change bool) (dir, experimentalsys.Errno) {
+	for hop := 0; ; hop++ {
+		d, e := r.lookup(n, change)
+		if e != 0 {
+			return d, e
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(d.fd(), d.base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			return d, 0 // not a link (or not there: the caller's call says so)
+		}
+		if hop == maxHops {
+			d.f.Close()
+			return dir{}, experimentalsys.ELOOP
+		}
+		next, e := follow(d, n)
+		d.f.Close()
+		if e != 0 {
+			return dir{}, e
+		}
+		n = next
+	}
+}
+
 // OpenFile opens path beneath the run directory. O_NOFOLLOW refuses a
 // symbolic link in the last component (ELOOP), as POSIX says; other links
-// are followed as long as they stay inside.
+// are followed as long as they stay inside. An open that may change the
+// file (write, create, truncate, append) is refused in the records folder.
 func (r *rootFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
-	osflag := syscall.O_NONBLOCK | syscall.O_CLOEXEC
+	osflag := unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOFOLLOW
 	switch flag & (experimentalsys.O_RDONLY | experimentalsys.O_WRONLY | experimentalsys.O_RDWR) {
 	case experimentalsys.O_WRONLY:
-		osflag |= os.O_WRONLY
+		osflag |= unix.O_WRONLY
 	case experimentalsys.O_RDWR:
-		osflag |= os.O_RDWR
+		osflag |= unix.O_RDWR
 	}
 	for _, f := range []struct {
 		wasi experimentalsys.Oflag
 		os   int
 	}{
-		{experimentalsys.O_APPEND, os.O_APPEND},
-		{experimentalsys.O_CREAT, os.O_CREATE},
-		{experimentalsys.O_EXCL, os.O_EXCL},
-		{experimentalsys.O_TRUNC, os.O_TRUNC},
-		{experimentalsys.O_DIRECTORY, syscall.O_DIRECTORY},
-		{experimentalsys.O_SYNC, os.O_SYNC},
-		{experimentalsys.O_DSYNC, syscall.O_DSYNC},
+		{experimentalsys.O_APPEND, unix.O_APPEND},
+		{experimentalsys.O_CREAT, unix.O_CREAT},
+		{experimentalsys.O_EXCL, unix.O_EXCL},
+		{experimentalsys.O_TRUNC, unix.O_TRUNC},
+		{experimentalsys.O_DIRECTORY, unix.O_DIRECTORY},
+		{experimentalsys.O_SYNC, unix.O_SYNC},
+		{experimentalsys.O_DSYNC, unix.O_DSYNC},
 	} {
 		if flag&f.wasi != 0 {
 			osflag |= f.os
 		}
 	}
-	n := name(p)
-	if flag&experimentalsys.O_NOFOLLOW != 0 {
-		// os.Root follows a link in the last component; look first, then
-		// open with the folder resolved and O_NOFOLLOW on the last name, so
-		// a link swapped in between is refused by the kernel, not followed.
-		if info, err := r.root.Lstat(n); err == nil && info.Mode()&fs.ModeSymlink != 0 {
-			return nil, experimentalsys.ELOOP
-		}
-		osflag |= syscall.O_NOFOLLOW
+	if strings.HasSuffix(p, "/") {
+		osflag |= unix.O_DIRECTORY // "name/" must be a folder
 	}
-	if osflag&(os.O_TRUNC) != 0 && osflag&(os.O_WRONLY|os.O_RDWR) == 0 {
+	trunc := osflag&unix.O_TRUNC != 0
+	if trunc && osflag&(unix.O_WRONLY|unix.O_RDWR) == 0 {
 		return nil, experimentalsys.EINVAL // truncating needs write access, as in POSIX
 	}
-	// O_TRUNC is held back until the file is known to be a regular file.
-	f, err := r.root.OpenFile(n, osflag&^os.O_TRUNC, perm.Perm())
-	if err != nil {
-		return nil, errno(err)
-	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, errno(err)
-	}
-	if !info.Mode().IsRegular() && !info.IsDir() {
-		f.Close()
-		return nil, experimentalsys.EACCES // a FIFO, socket or device: never opened for the module
-	}
-	if osflag&os.O_TRUNC != 0 && info.Mode().IsRegular() {
-		if err := f.Truncate(0); err != nil {
+	osflag &^= unix.O_TRUNC // held back until the file is known to be a regular file
+	change := osflag&(unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_APPEND) != 0 || trunc
+	n := name(p)
+	for hop := 0; ; hop++ {
+		d, e := r.lookup(n, change)
+		if e != 0 {
+			return nil, e
+		}
+		fd, err := unix.Openat(d.fd(), d.base, osflag, uint32(perm.Perm()))
+		if err == unix.ELOOP && flag&experimentalsys.O_NOFOLLOW == 0 && hop < maxHops {
+			next, e := follow(d, n)
+			d.f.Close()
+			if e != 0 {
+				return nil, e
+			}
+			n = next
+			continue
+		}
+		d.f.Close()
+		if err != nil {
+			return nil, errno(err)
+		}
+		f := os.NewFile(uintptr(fd), n)
+		info, err := f.Stat()
+		if err != nil {
 			f.Close()
 			return nil, errno(err)
 		}
+		if !info.Mode().IsRegular() && !info.IsDir() {
+			f.Close()
+			return nil, experimentalsys.EACCES // a FIFO, socket or device: never opened for the module
+		}
+		if trunc && info.Mode().IsRegular() {
+			if err := f.Truncate(0); err != nil {
+				f.Close()
+				return nil, errno(err)
+			}
+		}
+		return &rootFile{f: f, append: flag&experimentalsys.O_APPEND != 0}, 0
 	}
-	return &rootFile{f: f, append: flag&experimentalsys.O_APPEND != 0}, 0
 }
 
 // Stat implements experimentalsys.FS.
@@ -163,47 +350,98 @@ func (r *rootFS) Readlink(p string) (string, experimentalsys.Errno) {
 
 // Mkdir implements experimentalsys.FS.
 func (r *rootFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
-	return errno(r.root.Mkdir(name(p), perm.Perm()))
+	d, e := r.lookup(name(p), true)
+	if e != 0 {
+		return e
+	}
+	defer d.f.Close()
+	return errno(unix.Mkdirat(d.fd(), d.base, uint32(perm.Perm())))
 }
 
 // Chmod implements experimentalsys.FS. Only permission bits: a module never
-// makes a setuid file.
+// makes a setuid file. It follows links, as chmod does, and changes the file
+// through a descriptor, so a link swapped in at the last moment is not
+// followed out.
 func (r *rootFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
-	return errno(r.root.Chmod(name(p), perm.Perm()))
+	d, e := r.resolve(name(p), true)
+	if e != 0 {
+		return e
+	}
+	defer d.f.Close()
+	fd, err := unix.Openat(d.fd(), d.base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return errno(err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return errno(err)
+	}
+	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFDIR {
+		return experimentalsys.EACCES
+	}
+	return errno(unix.Fchmod(fd, uint32(perm.Perm())))
 }
 
 // Rename implements experimentalsys.FS.
 func (r *rootFS) Rename(from, to string) experimentalsys.Errno {
-	return errno(r.root.Rename(name(from), name(to)))
+	src, e := r.lookup(name(from), true)
+	if e != 0 {
+		return e
+	}
+	defer src.f.Close()
+	dst, e := r.lookup(name(to), true)
+	if e != 0 {
+		return e
+	}
+	defer dst.f.Close()
+	return errno(unix.Renameat(src.fd(), src.base, dst.fd(), dst.base))
 }
 
 // Rmdir implements experimentalsys.FS.
 func (r *rootFS) Rmdir(p string) experimentalsys.Errno {
-	info, err := r.root.Lstat(name(p))
-	if err != nil {
-		return errno(err)
+	d, e := r.lookup(name(p), true)
+	if e != 0 {
+		return e
 	}
-	if !info.IsDir() {
-		return experimentalsys.ENOTDIR
-	}
-	return errno(r.root.Remove(name(p)))
+	defer d.f.Close()
+	return errno(unix.Unlinkat(d.fd(), d.base, unix.AT_REMOVEDIR))
 }
 
 // Unlink implements experimentalsys.FS.
 func (r *rootFS) Unlink(p string) experimentalsys.Errno {
-	info, err := r.root.Lstat(name(p))
-	if err != nil {
-		return errno(err)
+	d, e := r.lookup(name(p), true)
+	if e != 0 {
+		return e
 	}
-	if info.IsDir() {
+	defer d.f.Close()
+	err := unix.Unlinkat(d.fd(), d.base, 0)
+	if err == unix.EISDIR || err == unix.EPERM && r.isDir(d) {
 		return experimentalsys.EISDIR
 	}
-	return errno(r.root.Remove(name(p)))
+	return errno(err)
 }
 
-// Link implements experimentalsys.FS.
+func (r *rootFS) isDir(d dir) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(d.fd(), d.base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+}
+
+// Link implements experimentalsys.FS. Neither name may be in the records
+// folder: a second name for a record outside it would let the module write
+// the record through that name.
 func (r *rootFS) Link(oldPath, newPath string) experimentalsys.Errno {
-	return errno(r.root.Link(name(oldPath), name(newPath)))
+	src, e := r.lookup(name(oldPath), true)
+	if e != 0 {
+		return e
+	}
+	defer src.f.Close()
+	dst, e := r.lookup(name(newPath), true)
+	if e != 0 {
+		return e
+	}
+	defer dst.f.Close()
+	return errno(unix.Linkat(src.fd(), src.base, dst.fd(), dst.base, 0))
 }
 
 // Symlink implements experimentalsys.FS. The target must stay inside the
@@ -211,35 +449,40 @@ func (r *rootFS) Link(oldPath, newPath string) experimentalsys.Errno {
 // above the run directory from the link's folder, is refused (EPERM), so
 // the module plants no link for a tool on the host to follow.
 func (r *rootFS) Symlink(target, link string) experimentalsys.Errno {
+	n := name(link)
 	if target == "" || path.IsAbs(target) {
 		return experimentalsys.EPERM
 	}
-	if rel := path.Join(path.Dir(name(link)), target); rel == ".." || strings.HasPrefix(rel, "../") {
+	if rel := path.Join(path.Dir(path.Clean(n)), target); rel == ".." || strings.HasPrefix(rel, "../") {
 		return experimentalsys.EPERM
 	}
-	return errno(r.root.Symlink(target, name(link)))
+	d, e := r.lookup(n, true)
+	if e != 0 {
+		return e
+	}
+	defer d.f.Close()
+	return errno(unix.Symlinkat(target, d.fd(), d.base))
 }
 
 // Utimens implements experimentalsys.FS; it follows a link in the last
-// component as long as it stays inside.
+// component as long as it stays inside, and sets the times without
+// following a link swapped in at the last moment.
 func (r *rootFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
-	at, mt := utimeTime(atim), utimeTime(mtim)
-	if at.IsZero() && mt.IsZero() {
-		if _, err := r.root.Stat(name(p)); err != nil {
-			return errno(err)
-		}
-		return 0
+	d, e := r.resolve(name(p), true)
+	if e != 0 {
+		return e
 	}
-	return errno(r.root.Chtimes(name(p), at, mt))
+	defer d.f.Close()
+	ts := []unix.Timespec{utimeSpec(atim), utimeSpec(mtim)}
+	return errno(unix.UtimesNanoAt(d.fd(), d.base, ts, unix.AT_SYMLINK_NOFOLLOW))
 }
 
-// utimeTime turns a WASI time (ns, or UTIME_NOW/UTIME_OMIT) into the
-// time.Time os.Root.Chtimes wants; the zero time leaves it unchanged.
-func utimeTime(ns int64) time.Time {
+// utimeSpec turns a WASI time (ns, or UTIME_OMIT) into a timespec.
+func utimeSpec(ns int64) unix.Timespec {
 	if ns == experimentalsys.UTIME_OMIT {
-		return time.Time{}
+		return unix.Timespec{Nsec: unix.UTIME_OMIT}
 	}
-	return time.Unix(0, ns)
+	return unix.NsecToTimespec(ns)
 }
 
 // rootFile is a regular file or folder rootFS opened.

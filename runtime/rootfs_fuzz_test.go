@@ -11,11 +11,13 @@ import (
 
 // FuzzRootFS drives the module's file system with operations on fuzzed
 // paths, in a run directory holding links that lead out (absolute,
-// relative, dangling) next to a folder of host files. Whatever the module
-// asks, the host files stay as they were, nothing appears outside, and no
-// call panics.
+// relative, dangling) next to a folder of host files, and a records folder
+// with a link to it. Whatever the module asks, the host files and the
+// records stay as they were, nothing appears outside or among the records,
+// and no call panics.
 func FuzzRootFS(f *testing.F) {
-	for _, seed := range []string{"out/victim", "dangling", "up/../outside/victim", "a/b/../../out", "/out", "", ".", "..", "out/../../x", "fifo"} {
+	for _, seed := range []string{"out/victim", "dangling", "up/../outside/victim", "a/b/../../out", "/out", "", ".", "..", "out/../../x", "fifo",
+		".wflow", ".wflow/report.json", "rec/report.json", "rec", "rec/new", ".wflow/../x"} {
 		f.Add(byte(0), seed, "x")
 		f.Add(byte(3), seed, "../outside/new")
 	}
@@ -28,7 +30,10 @@ func FuzzRootFS(f *testing.F) {
 		os.Symlink(outside, filepath.Join(dir, "out"))
 		os.Symlink("../outside", filepath.Join(dir, "up"))
 		os.Symlink("../outside/made", filepath.Join(dir, "dangling"))
-		r, err := newRootFS(dir)
+		os.Mkdir(filepath.Join(dir, ".wflow"), 0o755)
+		os.WriteFile(filepath.Join(dir, ".wflow", "report.json"), []byte("record"), 0o644)
+		os.Symlink(".wflow", filepath.Join(dir, "rec"))
+		r, err := newRootFS(dir, ".wflow")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,6 +85,15 @@ func FuzzRootFS(f *testing.F) {
 		}
 		if b, _ := os.ReadFile(filepath.Join(outside, "victim")); !bytes.Equal(b, []byte("host")) {
 			t.Fatalf("op %d (%q, %q) changed a host file: %q", op%10, p, q, b)
+		}
+		if entries, _ := os.ReadDir(filepath.Join(dir, ".wflow")); len(entries) != 1 {
+			t.Fatalf("op %d (%q, %q) changed the records folder: %d entries", op%10, p, q, len(entries))
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, ".wflow", "report.json")); !bytes.Equal(b, []byte("record")) {
+			t.Fatalf("op %d (%q, %q) changed a record: %q", op%10, p, q, b)
+		}
+		if info, err := os.Lstat(filepath.Join(dir, ".wflow", "report.json")); err != nil || info.Mode().Perm() != 0o644 || info.ModTime().Unix() == 0 {
+			t.Fatalf("op %d (%q, %q) changed a record's metadata: %v", op%10, p, q, err)
 		}
 		info, err := os.Stat(filepath.Join(outside, "victim"))
 		if err != nil || info.Mode().Perm() != 0o644 || info.ModTime().Unix() == 0 {

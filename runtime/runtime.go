@@ -34,6 +34,7 @@ type HostModule interface {
 // field means its default.
 type Config struct {
 	RunDir         string        // host folder preopened at abi.RunDirMountPoint
+	Records        string        // a folder of RunDir the module may read but not change; "" for none
 	MemoryLimitMiB uint32        // guest memory cap; 0 means DefaultMemoryLimitMiB
 	Timeout        time.Duration // wall-clock limit of the module; 0 means none
 	CacheDir       string        // compilation cache; "" means DefaultCacheDir()
@@ -175,7 +176,7 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("instantiate %s: %w", abi.ModuleName, err)
 	}
 
-	rundir, err := newRootFS(cfg.RunDir)
+	rundir, err := newRootFS(cfg.RunDir, cfg.Records)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("run directory: %w", err)
 	}

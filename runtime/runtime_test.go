@@ -209,9 +209,10 @@ func TestModuleCannotFollowLinksOutOfTheRunDirectory(t *testing.T) {
 }
 
 // TestModuleFileSystemRefusesWhatStepsPlant: the run directory as a step
-// leaves it (links to host paths, a FIFO, a device node) cannot make the
-// module create, truncate, read or stat host files, or hang; the module
-// cannot plant links that lead out; ordinary file work still works.
+// leaves it (links to host paths, a FIFO, a device node, a link to the
+// records folder) cannot make the module create, truncate, read or stat
+// host files, change wflow's records, or hang; the module cannot plant links
+// that lead out; ordinary file work still works.
 func TestModuleFileSystemRefusesWhatStepsPlant(t *testing.T) {
 	base := t.TempDir()
 	outside, dir := filepath.Join(base, "outside"), filepath.Join(base, "run")
@@ -225,6 +226,9 @@ func TestModuleFileSystemRefusesWhatStepsPlant(t *testing.T) {
 	if err := syscall.Mkfifo(dir+"/fifo", 0o644); err != nil {
 		t.Fatal(err)
 	}
+	os.Mkdir(dir+"/.wflow", 0o755)
+	os.WriteFile(dir+"/.wflow/report.json", []byte("record"), 0o644)
+	os.Symlink(".wflow", dir+"/rec")
 	device := false
 	if err := syscall.Mknod(dir+"/device", syscall.S_IFCHR|0o644, 1<<8|5); err == nil { // /dev/zero, where we may
 		device = true
@@ -236,7 +240,7 @@ func TestModuleFileSystemRefusesWhatStepsPlant(t *testing.T) {
 	var err error
 	go func() {
 		defer close(done)
-		out, host, err = runModule(t, goGuest(t, "./testdata/guests/fsattack"), runtime.Config{RunDir: dir})
+		out, host, err = runModule(t, goGuest(t, "./testdata/guests/fsattack"), runtime.Config{RunDir: dir, Records: ".wflow"})
 	}()
 	select {
 	case <-done:
@@ -255,7 +259,7 @@ func TestModuleFileSystemRefusesWhatStepsPlant(t *testing.T) {
 	}
 	delete(got, "ordinary_work")
 	for k, v := range got {
-		want := k == "readlink_own_link"
+		want := k == "readlink_own_link" || k == "records_read"
 		if k == "read_device" && !device {
 			continue
 		}
@@ -268,5 +272,11 @@ func TestModuleFileSystemRefusesWhatStepsPlant(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(outside + "/victim.txt"); string(b) != "host data" {
 		t.Errorf("the host file was changed: %q", b)
+	}
+	if entries, _ := os.ReadDir(dir + "/.wflow"); len(entries) != 1 {
+		t.Errorf("the records folder holds %d entries, want the 1 it had", len(entries))
+	}
+	if b, _ := os.ReadFile(dir + "/.wflow/report.json"); string(b) != "record" {
+		t.Errorf("a record was changed: %q", b)
 	}
 }

@@ -144,6 +144,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	guestOut, guestErr := con.guestOutput()
 	module, err := runtime.Compile(ctx, runtime.Config{
 		RunDir:         runDir,
+		Records:        rundir.Records,
 		MemoryLimitMiB: o.memoryMiB,
 		Timeout:        o.timeout,
 		CacheDir:       o.cacheDir,
@@ -179,8 +180,13 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitHostError
 	}
 	unguard, err := rundir.Guard(runDir, guardStateDir, processOwner())
+	defer unguard() // on the early returns below; the end of the run releases it first
 	if err != nil && os.Geteuid() == 0 {
 		con.notice("the run directory is not mounted nosuid,nodev (%v); steps still run without capabilities and the setuid bits they leave are cleared at the end (docs/security.md)", err)
+	}
+	if err := rundir.MakeRecords(runDir); err != nil {
+		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		return exitHostError
 	}
 	journal, err := report.OpenJournal(runDir)
 	if err != nil {

@@ -213,3 +213,42 @@ func TestModuleCannotMakeTheDaemonContactARegistry(t *testing.T) {
 		t.Errorf("allowed pull: exit %d, %d contacts\n%s\n%s", code, contacts.Load(), stdout, stderr)
 	}
 }
+
+// A step cannot forge wflow's records: the records folder is read-only in
+// every container, so the report, the journal and the output files of
+// other steps stay wflow's, and no FIFO can be planted where wflow will
+// write next.
+func TestStepsCannotForgeTheRecords(t *testing.T) {
+	testenv.Docker(t)
+	script := `for f in .wflow/report.json .wflow/results.jsonl .wflow/x; do echo forged >> $$f && echo WROTE $$f; done
+mkdir -p .wflow/steps/0002-next && mkfifo .wflow/steps/0002-next/stdout && echo PLANTED
+mv .wflow gone && echo MOVED
+rm -rf .wflow && echo REMOVED
+cat .wflow/results.jsonl >/dev/null && echo READABLE
+true`
+	rundir := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/stepas"), "--rundir", rundir,
+		"-p", "script="+script, "-p", "then=echo second")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var out struct {
+		Result, Next containers.Result
+	}
+	json.Unmarshal(readReport(t, rundir).Output, &out)
+	if s := out.Result.Stdout; strings.Contains(s, "WROTE") || strings.Contains(s, "PLANTED") || strings.Contains(s, "MOVED") ||
+		strings.Contains(s, "REMOVED") || !strings.Contains(s, "READABLE") {
+		t.Errorf("the step changed the records, or could not read them:\n%s%s", s, out.Result.Stderr)
+	}
+	if !out.Next.OK() || out.Next.Stdout != "second\n" {
+		t.Errorf("the next step: %+v", out.Next)
+	}
+	journal, err := os.ReadFile(filepath.Join(rundir, ".wflow", "results.jsonl"))
+	lines := strings.Split(strings.TrimSuffix(string(journal), "\n"), "\n")
+	if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[0], `{"step":"attack"`) || !strings.HasPrefix(lines[1], `{"step":"next"`) {
+		t.Errorf("journal %q, %v", journal, err)
+	}
+	if r := readReport(t, rundir); r.Status != "succeeded" || len(r.Steps) != 2 {
+		t.Errorf("report: status %s, %d steps", r.Status, len(r.Steps))
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -221,6 +223,14 @@ func hostConfig(spec containers.ContainerSpec) *container.HostConfig {
 		ReadonlyRootfs: spec.ReadOnly,
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges:true"},
+	}
+	if spec.Records != "" {
+		hc.Mounts = append(hc.Mounts, mount.Mount{
+			Type:     mount.TypeBind,
+			Source:   filepath.Join(spec.RunDir, spec.Records),
+			Target:   path.Join(spec.WorkDir, spec.Records),
+			ReadOnly: true,
+		})
 	}
 	if spec.ReadOnly {
 		hc.Tmpfs = map[string]string{"/tmp": "rw,nosuid,nodev,size=64m"}

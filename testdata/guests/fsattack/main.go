@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/wflow/wflow/sdk/go/wflow"
 )
@@ -50,6 +51,24 @@ func main() {
 	out["symlink_absolute"] = ok(os.Symlink("/etc/passwd", "abs"))
 	out["symlink_climbing"] = ok(os.Symlink("../../../etc/passwd", "climb"))
 	out["symlink_climbing_from_folder"] = ok(os.Mkdir("d", 0o755)) && ok(os.Symlink("../..", "d/up"))
+	// wflow's records (.wflow): readable, never changed, however reached.
+	rec, err := os.ReadFile(".wflow/report.json")
+	out["records_read"] = ok(err) && string(rec) == "record"
+	out["records_write"] = ok(os.WriteFile(".wflow/report.json", []byte("forged"), 0o644))
+	out["records_create"] = ok(os.WriteFile(".wflow/results.jsonl", []byte("forged"), 0o644))
+	f, err = os.OpenFile(".wflow/report.json", os.O_WRONLY|os.O_APPEND, 0)
+	out["records_append"] = ok(err)
+	if err == nil {
+		f.Close()
+	}
+	out["records_write_through_planted_link"] = ok(os.WriteFile("rec/report.json", []byte("forged"), 0o644))
+	out["records_mkdir"] = ok(os.Mkdir(".wflow/steps", 0o755))
+	out["records_remove"] = ok(os.Remove(".wflow/report.json"))
+	out["records_rename_folder"] = ok(os.Rename(".wflow", "moved"))
+	out["records_rename_into"] = ok(os.WriteFile("forgery", []byte("forged"), 0o644)) && ok(os.Rename("forgery", ".wflow/report.json"))
+	out["records_hard_link_out"] = ok(os.Link(".wflow/report.json", "alias-of-record"))
+	out["records_symlink_in"] = ok(os.Symlink("../outside", ".wflow/out"))
+	out["records_chtimes"] = ok(os.Chtimes(".wflow/report.json", time.Unix(0, 0), time.Unix(0, 0)))
 	// Ordinary work: create, append, seek, truncate, list, link inside.
 	// Each stage names itself when it fails.
 	work := func() string {

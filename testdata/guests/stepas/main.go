@@ -1,6 +1,7 @@
 // Command stepas is a hostile test guest: it runs one step with the image
 // (default the busybox test image), user and shell script its parameters
-// name, then tries to open the file
+// name (and, with "then", a second step "next" running that script), then
+// tries to open the file
 // its "open" parameter names from the module's side (a device node or a
 // FIFO the step may have made), and sets what happened as its output.
 package main
@@ -21,6 +22,10 @@ func main() {
 	out := map[string]any{"result": res}
 	if err != nil {
 		out["submit_error"] = err.Error()
+	}
+	if then := wflow.Param("then"); then != "" {
+		next, _ := wflow.Run(wflow.Step{Name: "next", Image: "wflow-test/busybox", Commands: []wflow.Command{wflow.Shell(then)}})
+		out["next"] = next
 	}
 	if name := wflow.Param("open"); name != "" {
 		f, err := os.Open(name)

@@ -1,0 +1,159 @@
+package rundir
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// Records is the folder of the run directory that holds wflow's records:
+// the report, the journal, each step's output files, notebook parameters.
+// Steps see it read-only (the engine mounts it so) and the module may read
+// it but never change it (runtime's file system), so what is in it is
+// wflow's own. docs/security.md.
+const Records = ".wflow"
+
+// MakeRecords makes the Records folder of dir, or checks that the one there
+// is a folder: steps and the module may read it but not change it, and a
+// link there (left in a run directory given with --rundir) would send the
+// engine's read-only mount of it elsewhere.
+func MakeRecords(dir string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.Mkdir(Records, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	info, err := root.Lstat(Records)
+	if err != nil {
+		return err
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("%s holds a %s named %s where wflow keeps its records: remove it", dir, kind(info.Mode()), Records)
+	}
+	return nil
+}
+
+// kind names a file mode for a message.
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m.IsRegular():
+		return "file"
+	}
+	return "special file"
+}
+
+// The run directory is written by steps and the module, so wflow reaches
+// its files there only through os.Root (a path that would lead out is an
+// error, never a write elsewhere on the host), opens them non-blocking
+// (a FIFO left in their place cannot make wflow wait) and uses only a
+// regular file it found (anything else is an error).
+
+// ErrNotRegular is returned for a path that holds something other than a
+// regular file: a FIFO, a device, a socket, a folder or a link.
+var ErrNotRegular = errors.New("not a regular file")
+
+// CreateFile opens rel, a path relative to dir, for writing (with flag, e.g.
+// os.O_TRUNC or os.O_APPEND), creating it and its folders, without leaving
+// dir, waiting on a FIFO or following a link in its last component.
+func CreateFile(dir, rel string, flag int) (*os.File, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+		return nil, err
+	}
+	if info, err := root.Lstat(rel); err == nil && !info.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "open", Path: rel, Err: ErrNotRegular}
+	}
+	f, err := root.OpenFile(rel, flag&^os.O_TRUNC|os.O_CREATE|os.O_WRONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := regular(f, rel); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if flag&os.O_TRUNC != 0 {
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// WriteFile writes data to rel atomically (a new temporary file renamed
+// into place), creating its folders, without leaving dir.
+func WriteFile(dir, rel string, data []byte) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+		return err
+	}
+	tmp := rel + ".tmp"
+	root.Remove(tmp) // whatever was left there, never opened
+	f, err := root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		root.Remove(tmp)
+		return err
+	}
+	return root.Rename(tmp, rel)
+}
+
+// ReadFile reads rel without leaving dir, waiting on a FIFO or reading more
+// than max bytes: a longer file is an error.
+func ReadFile(dir, rel string, max int64) ([]byte, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := regular(f, rel); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: over %d bytes", rel, max)
+	}
+	return b, nil
+}
+
+// regular checks that an opened file is a regular file.
+func regular(f *os.File, rel string) error {
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() {
+		return &fs.PathError{Op: "open", Path: rel, Err: ErrNotRegular}
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package rundir
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestCreateMakesPrivateFolders(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "runs", "one")
+	if err := Create(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Join(base, "runs"), dir} {
+		if info, err := os.Stat(d); err != nil || info.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v, %v; want a folder of mode 0700", d, info.Mode(), err)
+		}
+	}
+}
+
+// wflow's own files: a FIFO, a link or a device where one should be makes
+// an error at once, never a wait or a write elsewhere.
+func TestFilesRefuseWhatAStepPlants(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(dir, Records, "steps"), 0o755)
+	if err := syscall.Mkfifo(filepath.Join(dir, Records, "steps", "stdout"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(outside, "victim"), []byte("host"), 0o644)
+	os.Symlink(filepath.Join(outside, "victim"), filepath.Join(dir, Records, "linked"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := CreateFile(dir, filepath.Join(Records, "steps", "stdout"), os.O_TRUNC); !errors.Is(err, ErrNotRegular) {
+			t.Errorf("create over a FIFO: %v", err)
+		}
+		if _, err := ReadFile(dir, filepath.Join(Records, "steps", "stdout"), 1<<20); !errors.Is(err, ErrNotRegular) {
+			t.Errorf("read a FIFO: %v", err)
+		}
+		if _, err := CreateFile(dir, filepath.Join(Records, "linked"), os.O_APPEND); err == nil {
+			t.Error("wrote through a link to a host file")
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("blocked on a FIFO")
+	}
+	if b, _ := os.ReadFile(filepath.Join(outside, "victim")); string(b) != "host" {
+		t.Errorf("host file %q", b)
+	}
+	os.WriteFile(filepath.Join(dir, "big"), make([]byte, 2000), 0o644)
+	if _, err := ReadFile(dir, "big", 1000); err == nil || !strings.Contains(err.Error(), "over 1000 bytes") {
+		t.Errorf("a file over the cap: %v", err)
+	}
+	if b, err := ReadFile(dir, "big", 2000); err != nil || len(b) != 2000 {
+		t.Errorf("a file at the cap: %d bytes, %v", len(b), err)
+	}
+}
+
+func TestMakeRecordsRefusesALink(t *testing.T) {
+	dir := t.TempDir()
+	os.Symlink(t.TempDir(), filepath.Join(dir, Records))
+	if err := MakeRecords(dir); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("MakeRecords over a link: %v", err)
+	}
+	dir = t.TempDir()
+	if err := MakeRecords(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := MakeRecords(dir); err != nil {
+		t.Errorf("again: %v", err)
+	}
+}
+
+func TestSweepClearsPrivilegeBits(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755)
+	for _, f := range []string{"suid", "a/sgid", "a/b/plain"} {
+		os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o755)
+	}
+	os.Chmod(filepath.Join(dir, "suid"), 0o755|fs.ModeSetuid)
+	os.Chmod(filepath.Join(dir, "a/sgid"), 0o750|fs.ModeSetgid)
+	os.Chmod(filepath.Join(dir, "a"), 0o755|fs.ModeSetgid) // a setgid folder is left alone
+	os.Symlink("/usr/bin/passwd", filepath.Join(dir, "link"))
+	changed, err := Sweep(dir)
+	if err != nil || strings.Join(changed, ",") != "a/sgid,suid" {
+		t.Errorf("changed %v, %v", changed, err)
+	}
+	for f, want := range map[string]fs.FileMode{"suid": 0o755, "a/sgid": 0o750, "a": 0o755 | fs.ModeSetgid | fs.ModeDir} {
+		if info, _ := os.Lstat(filepath.Join(dir, f)); info.Mode() != want {
+			t.Errorf("%s: %v, want %v", f, info.Mode(), want)
+		}
+	}
+}
