@@ -268,7 +268,7 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, step Step, l
 		spec.Args = c.Args()
 		start := time.Now()
 		exit, err := r.Engine.Run(runCtx, spec, stdout, stderr)
-		cr := CommandResult{Args: spec.Args, ReturnCode: exit.Code, DurationMS: time.Since(start).Milliseconds()}
+		cr := CommandResult{Args: resultArgs(spec.Args), ReturnCode: exit.Code, DurationMS: time.Since(start).Milliseconds()}
 		switch {
 		case err != nil && ctx.Err() == nil && runCtx.Err() != nil:
 			cr.ReturnCode = TimeoutExitCode

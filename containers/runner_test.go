@@ -154,3 +154,36 @@ func TestForReport(t *testing.T) {
 		t.Errorf("stderr kept %d bytes, truncated %v", len(r.Stderr), r.StderrTruncated)
 	}
 }
+
+// A huge argv, retried, is run whole but kept in results (and so in the run
+// report, once per attempt) only up to MaxArgsText bytes.
+func TestResultsKeepBoundedArgs(t *testing.T) {
+	e := &fakeEngine{}
+	r := newTestRunner(t, e)
+	big := []string{"exit 1"}
+	for i := 0; i < 8; i++ {
+		big = append(big, strings.Repeat("x", 128<<10))
+	}
+	res := r.Run(context.Background(), 1, Step{Name: "s", Image: "img", Commands: []Command{{Argv: big}},
+		Retry: &Retry{Retries: 3, Initial: 1, Max: 1}}, Live{})
+	if len(e.ran) != 4 || len(e.ran[0]) != 9 || len(e.ran[0][8]) != 128<<10 {
+		t.Fatalf("the engine should run the whole argv, 4 times: %d runs", len(e.ran))
+	}
+	if len(res.Attempts) != 4 {
+		t.Fatalf("%d attempts", len(res.Attempts))
+	}
+	for _, cmds := range append([][]CommandResult{res.Commands}, res.Attempts[0].Commands, res.Attempts[3].Commands) {
+		kept := 0
+		for _, a := range cmds[0].Args {
+			kept += len(a)
+		}
+		last := cmds[0].Args[len(cmds[0].Args)-1]
+		if kept > MaxArgsText+100 || !strings.Contains(last, "more bytes of arguments not kept") || cmds[0].Args[0] != "exit 1" {
+			t.Errorf("kept %d bytes of arguments, last %.60q", kept, last)
+		}
+	}
+	small := resultArgs([]string{"sh", "-c", "echo hi"})
+	if strings.Join(small, " ") != "sh -c echo hi" {
+		t.Errorf("a small argv changed: %q", small)
+	}
+}

@@ -108,6 +108,32 @@ type Decision struct {
 	Changes []Change `json:"changes,omitempty"`
 }
 
+// MaxArgsText is how many bytes of a command's argv a result keeps. The
+// module wrote the argv (up to abi.MaxStepSpecLen) and knows it; a result,
+// kept per attempt in the run report, must not carry it whole: a 1 MB argv
+// retried 100 times made a 105 MB report.
+const MaxArgsText = 4 << 10
+
+// resultArgs returns args as a result keeps them: whole up to MaxArgsText
+// bytes, else cut there, the last argument kept marking how much was cut.
+func resultArgs(args []string) []string {
+	total := 0
+	for i, a := range args {
+		if total+len(a) <= MaxArgsText {
+			total += len(a)
+			continue
+		}
+		rest := 0
+		for _, b := range args[i:] {
+			rest += len(b)
+		}
+		keep := MaxArgsText - total
+		out := append(append([]string(nil), args[:i]...), truncate(a, keep))
+		return append(out, fmt.Sprintf("[%d more bytes of arguments not kept]", rest-keep))
+	}
+	return args
+}
+
 // CommandResult is the outcome of one command of a step.
 type CommandResult struct {
 	Args       []string `json:"args"`

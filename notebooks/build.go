@@ -5,13 +5,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"text/template"
 )
 
@@ -60,11 +62,7 @@ func makeContext(tmpl *template.Template, base string, reqs []string, rundir str
 		}
 		rel := relRunDir(r)
 		dir := fmt.Sprintf("local/%d/%s", i, path.Base(rel)) // keeps a wheel's file name intact
-		src, err := insideRunDir(rundir, rel)
-		if err != nil {
-			return buildContext{}, fmt.Errorf("requirement %s: %w", r, err)
-		}
-		if err := addTree(files, src, dir); err != nil {
+		if err := addLocal(files, rundir, rel, dir); err != nil {
 			return buildContext{}, fmt.Errorf("requirement %s: %w", r, err)
 		}
 		lines = append(lines, "/wflow-build/"+dir)
@@ -94,57 +92,96 @@ func makeContext(tmpl *template.Template, base string, reqs []string, rundir str
 	return buildContext{tar: buf.Bytes(), tag: ImagePrefix + ":" + hex.EncodeToString(sum[:8])}, nil
 }
 
-// insideRunDir resolves rel in the run directory, following symbolic links,
-// and refuses a path that ends up outside it: steps write the run directory,
-// and a link there must not smuggle host files into an image.
-func insideRunDir(rundir, rel string) (string, error) {
-	root, err := filepath.EvalSymlinks(rundir)
-	if err != nil {
-		return "", err
-	}
-	p, err := filepath.EvalSymlinks(filepath.Join(rundir, filepath.FromSlash(rel)))
-	if err != nil {
-		return "", err
-	}
-	if p != root && !strings.HasPrefix(p, root+string(filepath.Separator)) {
-		return "", fmt.Errorf("%s lies outside the run directory", rel)
-	}
-	return p, nil
-}
-
 // maxLocalPackage caps the bytes of one local package put in a context.
 const maxLocalPackage = 64 << 20
 
-// addTree adds a file or a folder (regular files only; symlinks are refused
-// so a package cannot pull in files from outside the run directory).
-func addTree(files map[string][]byte, src, dst string) error {
-	total := 0
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+// addLocal adds a local package, the file or folder rel of the run
+// directory, under dst. Steps write the run directory, so it is read
+// through os.Root, never by a path checked and opened again: a link, or a
+// folder swapped for a link during the walk, cannot lead outside the run
+// directory (nor, for a folder, outside the package). The package may hold
+// regular files and folders only, opened non-blocking (a FIFO is an error,
+// not a wait), at most maxLocalPackage bytes in all.
+func addLocal(files map[string][]byte, rundir, rel, dst string) error {
+	root, err := os.OpenRoot(rundir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	info, err := root.Stat(rel)
+	if err != nil {
+		return escaped(rel, err)
+	}
+	if info.Mode().IsRegular() {
+		b, err := readRegular(root, rel, maxLocalPackage)
 		if err != nil {
 			return err
 		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("%s is a symbolic link; local packages may hold regular files only", p)
-		}
-		if d.IsDir() {
+		files[dst] = b
+		return nil
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("%s is neither a file nor a folder", rel)
+	}
+	pkg, err := root.OpenRoot(rel)
+	if err != nil {
+		return escaped(rel, err)
+	}
+	defer pkg.Close()
+	left := maxLocalPackage
+	return fs.WalkDir(pkg.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return escaped(rel+"/"+p, err)
+		case d.Type()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%s/%s is a symbolic link; local packages may hold regular files only", rel, p)
+		case d.IsDir():
 			return nil
+		case !d.Type().IsRegular():
+			return fmt.Errorf("%s/%s is not a regular file", rel, p)
 		}
-		if !d.Type().IsRegular() {
-			return fmt.Errorf("%s is not a regular file", p)
-		}
-		b, err := os.ReadFile(p)
+		b, err := readRegular(pkg, p, left)
 		if err != nil {
 			return err
 		}
-		if total += len(b); total > maxLocalPackage {
-			return fmt.Errorf("local package is over %d MiB", maxLocalPackage>>20)
-		}
-		rel, _ := filepath.Rel(src, p)
-		name := dst
-		if rel != "." {
-			name = dst + "/" + filepath.ToSlash(rel)
-		}
-		files[name] = b
+		left -= len(b)
+		files[dst+"/"+p] = b
 		return nil
 	})
+}
+
+// escaped turns os.Root's refusal of a path that leads out (an error that
+// is no errno) into a message that says so; other errors pass as they are.
+func escaped(rel string, err error) error {
+	var pe *fs.PathError
+	var errno syscall.Errno
+	if errors.As(err, &pe) && !errors.As(pe.Err, &errno) && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s lies outside the run directory (a symbolic link leads out)", rel)
+	}
+	return err
+}
+
+// readRegular reads a regular file of root, non-blocking, refusing anything
+// else and more than max bytes.
+func readRegular(root *os.Root, name string, max int) ([]byte, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("local package is over %d MiB", maxLocalPackage>>20)
+	}
+	return b, nil
 }

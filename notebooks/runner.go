@@ -24,8 +24,9 @@ import (
 type Engine interface {
 	// ImageExists reports whether the image is present.
 	ImageExists(ctx context.Context, ref string) (bool, error)
-	// BuildImage builds buildContext (a tar) as tag, streaming its log.
-	BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, log io.Writer) error
+	// BuildImage builds buildContext (a tar) as tag, streaming its log; its
+	// RUN steps get the network, memory and CPUs of limits.
+	BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, limits containers.Limits, log io.Writer) error
 }
 
 // StepRunner admits and runs the container step a notebook run becomes; in
@@ -57,6 +58,10 @@ type Runner struct {
 	// Pulls says which base images the build may pull (the engine pulls a
 	// missing FROM image); a missing base it does not allow fails the build.
 	Pulls containers.Pulls
+	// BuildLimits confine image builds, which run untrusted code (pip, and
+	// the build hooks of every package it installs): Network ("" is none),
+	// Memory, CPUs, and Timeout (0 is DefaultBuildTimeout).
+	BuildLimits containers.Limits
 
 	once     sync.Once
 	tmpl     *template.Template
@@ -70,6 +75,10 @@ type build struct {
 	done chan struct{}
 	err  error
 }
+
+// DefaultBuildTimeout is how long an image build may run when the run does
+// not say (--build-timeout).
+const DefaultBuildTimeout = 30 * time.Minute
 
 // LabelNotebook marks notebook images; its value is the content hash.
 const LabelNotebook = "io.wflow.notebook"
@@ -314,7 +323,23 @@ func (r *Runner) build(ctx context.Context, tag string, bc buildContext, logFile
 	fmt.Fprintf(log, "building notebook image %s\n", tag)
 	err = r.checkBase(ctx, bc.base)
 	if err == nil {
-		err = r.Engine.BuildImage(ctx, tag, bytes.NewReader(bc.tar), map[string]string{LabelNotebook: tag[len(ImagePrefix)+1:]}, log)
+		limits := r.BuildLimits
+		if limits.Network == "" {
+			limits.Network = "none"
+		}
+		timeout := time.Duration(limits.Timeout)
+		if timeout == 0 {
+			timeout = DefaultBuildTimeout
+		}
+		fmt.Fprintf(log, "build network %s, timeout %s\n", limits.Network, timeout)
+		bctx, cancel := context.WithTimeout(ctx, timeout)
+		err = r.Engine.BuildImage(bctx, tag, bytes.NewReader(bc.tar), map[string]string{LabelNotebook: tag[len(ImagePrefix)+1:]}, limits, log)
+		if err != nil && ctx.Err() == nil && bctx.Err() != nil {
+			err = fmt.Errorf("the build ran past its timeout of %s (--build-timeout)", timeout)
+		} else if err != nil && limits.Network == "none" {
+			err = fmt.Errorf("%w (the build ran without network: pass --build-network to give pip one)", err)
+		}
+		cancel()
 	}
 	if err != nil {
 		fmt.Fprintf(log, "build failed: %v\n", err)
@@ -348,7 +373,7 @@ func (r *Runner) checkBase(ctx context.Context, base string) error {
 
 // maxNotebookRead caps what wflow reads of an output notebook: the step
 // wrote it, and may have made it any size. A larger one gives no failed cell.
-const maxNotebookRead = 256 << 20
+const maxNotebookRead = 64 << 20
 
 // failedCell reads the output notebook's papermill metadata and returns the
 // first cell marked as raised, or nil.

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -195,10 +196,42 @@ func requirements(v gjson.Result) ([]string, error) {
 			if err := runDirPath("requirement", r); err != nil {
 				return nil, err
 			}
+		} else if err := specifier(r); err != nil {
+			return nil, invalid("requirement %d %q: %v", i+1, trunc(r), err)
 		}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// requirementName is how a PEP 508 requirement starts: a project name,
+// then extras, version specifiers, markers or "@ URL".
+var (
+	requirementName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?([ \t]*(\[|[<>=!~;@(]|$))`)
+	hashOption      = regexp.MustCompile(`^--hash=(sha256|sha384|sha512):[0-9a-fA-F]+$`)
+)
+
+// specifier checks that a requirement line is a package specifier (PEP
+// 508: "pandas", "numpy>=1.26,<2", "rich[jupyter]; python_version>'3.8'",
+// "pkg @ https://..."), with no pip option but --hash: a line is written
+// into requirements.txt as it is, and pip obeys options there ("-r
+// /etc/...", "--extra-index-url", "-e /", "--trusted-host").
+func specifier(r string) error {
+	if strings.HasPrefix(r, "-") {
+		return fmt.Errorf("pip options are not requirements; give a package specifier like name==1.2 or a ./path in the run directory")
+	}
+	if !requirementName.MatchString(r) {
+		return fmt.Errorf("not a package specifier (name, name[extra], name==1.2, name @ URL) or a ./path in the run directory")
+	}
+	if strings.Contains(r, "\\") {
+		return fmt.Errorf("a backslash would continue the line in requirements.txt")
+	}
+	for _, field := range strings.Fields(r) {
+		if strings.HasPrefix(field, "-") && !hashOption.MatchString(field) {
+			return fmt.Errorf("pip option %q: only --hash=<alg>:<hex> may follow a specifier", trunc(field))
+		}
+	}
+	return nil
 }
 
 // isLocal reports whether a requirement is a path in the run directory (a

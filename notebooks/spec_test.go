@@ -2,6 +2,7 @@ package notebooks
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,6 +119,29 @@ func TestParseBuild(t *testing.T) {
 	} {
 		if _, err := ParseBuild([]byte(c.spec)); !errors.Is(err, containers.ErrInvalidStep) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: %v, want %q", c.spec, err, c.msg)
+		}
+	}
+}
+
+// Requirement lines land in requirements.txt as they are, where pip obeys
+// options: only package specifiers (and --hash) and ./paths pass.
+func TestRequirementsArePackageSpecifiers(t *testing.T) {
+	good := []string{"pandas", "numpy>=1.26,<2", "rich[jupyter]", "rich [jupyter] ==13.0", "requests; python_version > '3.8'",
+		"pkg @ https://example.org/pkg-1.0.whl", "six==1.16.0 --hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254",
+		"zope.interface", "a", "./pkg", "/wflow/wheels/x-1.0-py3-none-any.whl"}
+	bad := []string{"-r /etc/passwd", "--extra-index-url https://evil.example", "-e /", "--trusted-host evil", "-c constraints.txt",
+		"pandas --index-url https://evil.example", "/etc/passwd", "https://evil.example/x.whl", "git+https://evil.example/x",
+		"pkg \\", "=1.0", ".hidden", "pandas -i https://evil.example"}
+	for _, r := range good {
+		spec := fmt.Sprintf(`{"name":"n","notebook":"a.ipynb","requirements":[%q]}`, r)
+		if _, err := ParseStep([]byte(spec)); err != nil {
+			t.Errorf("%q refused: %v", r, err)
+		}
+	}
+	for _, r := range bad {
+		spec := fmt.Sprintf(`{"name":"n","notebook":"a.ipynb","requirements":[%q]}`, r)
+		if _, err := ParseStep([]byte(spec)); err == nil {
+			t.Errorf("%q accepted", r)
 		}
 	}
 }

@@ -11,21 +11,26 @@ import (
 
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/containers/docker"
+	"github.com/wflow/wflow/notebooks"
 	"github.com/wflow/wflow/rundir"
 )
 
-const gcUsage = `Usage: wflow gc
+const gcUsage = `Usage: wflow gc [--images]
 
 Removes the containers that wflow processes of this host started and left
 behind when they died (SIGKILL, a crash): containers labelled io.wflow.run
 whose io.wflow.pid process no longer runs. wflow run does the same when it
 starts. Containers of live wflow processes and of other hosts are kept.
+Then releases the nosuid mounts of run directories of such processes.
+With --images, also removes the notebook images (wflow-notebook:<hash>) no
+container uses; a run that needs one builds it again.
 
 Flags:
 `
 
 func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("wflow gc", pflag.ContinueOnError)
+	images := fs.Bool("images", false, "also remove notebook images no container uses")
 	if code, done := parseFlags(fs, args, gcUsage, stdout, stderr); done {
 		return code
 	}
@@ -52,6 +57,14 @@ func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow gc: %v\n", err)
 		return exitHostError
+	}
+	if *images {
+		removed, err := engine.PruneImages(ctx, notebooks.LabelNotebook)
+		fmt.Fprintf(stdout, "removed %d notebook image(s) no container uses\n", len(removed))
+		if err != nil {
+			fmt.Fprintf(stderr, "wflow gc: %v\n", err)
+			return exitHostError
+		}
 	}
 	return exitOK
 }

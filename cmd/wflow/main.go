@@ -130,3 +130,29 @@ func wflowVersion() string {
 	}
 	return "dev"
 }
+
+// Caps on the files the command line names: they are the user's, but a
+// typo (/dev/zero, a log file) must give an error, not eat the machine.
+const (
+	maxModuleFile = 512 << 20 // a .wasm module or policy
+	maxSmallFile  = 16 << 20  // --params, --step, templates, requirements
+)
+
+// readInput reads a file named on the command line, refusing one over max
+// bytes (read as far as max+1, so a device or a FIFO that never ends does not
+// hang or grow wflow).
+func readInput(name string, max int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: over %d MiB", name, max>>20)
+	}
+	return b, nil
+}

@@ -80,6 +80,8 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"run bad env", []string{"run", good, "--env", "=x"}, exitUsage, "", "--env"},
 		{"run bad pull", []string{"run", good, "--pull", "sometimes"}, exitUsage, "", "use missing, always or never"},
 		{"run bad parallel", []string{"run", good, "--parallel", "0"}, exitUsage, "", "--parallel"},
+		{"run params from a device", []string{"run", good, "--params", "/dev/zero"}, exitUsage, "", "over 16 MiB"},
+		{"policy test step from a device", []string{"policy", "test", good, "--step", "/dev/zero"}, exitUsage, "", "over 16 MiB"},
 		{"run negative timeout", []string{"run", good, "--timeout", "-1s"}, exitUsage, "", "--timeout -1s"},
 		{"run negative step timeout", []string{"run", good, "--step-timeout", "-1s"}, exitUsage, "", "timeout -1s: use a duration between 0"},
 		{"run zero max-memory", []string{"run", good, "--max-memory", "0"}, exitUsage, "", "--max-memory 0"},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -40,6 +39,8 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	reqFile := fs.String("requirements", "", "a requirements.txt `file` (one requirement a line, # comments)")
 	base := fs.String("notebook-base", notebooks.DefaultBase, "base image")
 	dockerfile := fs.String("notebook-dockerfile", "", "Dockerfile template `file` (default: the built-in one)")
+	network := fs.String("network", "default", "network mode of the build (pip runs there)")
+	timeout := fs.Duration("timeout", notebooks.DefaultBuildTimeout, "wall-clock limit of the build")
 	contextDir := fs.String("context", ".", "folder local requirements (./pkg) are read from: the run directory of the runs to come")
 	if code, done := parseFlags(fs, args, notebookUsage, stdout, stderr); done {
 		return code
@@ -50,7 +51,7 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	all := append([]string(nil), *reqs...)
 	if *reqFile != "" {
-		b, err := os.ReadFile(*reqFile)
+		b, err := readInput(*reqFile, maxSmallFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
 			return exitUsage
@@ -88,7 +89,7 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	// Every input here is the invoking user's own (no module): the base may
 	// be pulled from wherever it names.
 	r := &notebooks.Runner{Engine: engine, RunDir: dir, Base: *base, Template: tmpl, NoLogFile: true,
-		Pulls: containers.Pulls{Registries: []string{"*"}}}
+		Pulls: containers.Pulls{Registries: []string{"*"}}, BuildLimits: containers.Limits{Network: *network, Timeout: containers.Duration(*timeout)}}
 	res := r.Build(ctx, 1, build, containers.Live{Stdout: log})
 	log.flush()
 	con.Close()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/pflag"
@@ -42,12 +41,12 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprint(stderr, "wflow policy test: want one POLICY.wasm and --step STEP.json\n")
 		return exitUsage
 	}
-	wasm, err := os.ReadFile(fs.Arg(0))
+	wasm, err := readInput(fs.Arg(0), maxModuleFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow policy test: %v\n", err)
 		return exitUsage
 	}
-	spec, err := os.ReadFile(*stepFile)
+	spec, err := readInput(*stepFile, maxSmallFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow policy test: %v\n", err)
 		return exitUsage

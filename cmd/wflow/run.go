@@ -55,6 +55,8 @@ type runOptions struct {
 
 	notebookBase       string
 	notebookDockerfile string
+	buildNetwork       string
+	buildTimeout       time.Duration
 
 	stepTimeout time.Duration
 	cpus        float64
@@ -89,6 +91,8 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.Float64Var(&o.maxStepCPUs, "max-step-cpus", 0, "refuse steps whose cpus are over this, or unset (0: no ceiling)")
 	fs.StringVar(&o.maxStepMemory, "max-step-memory", "", "refuse steps whose memory is over this, or unset, e.g. 2g")
 	fs.StringVar(&o.notebookBase, "notebook-base", notebooks.DefaultBase, "base image of notebook images")
+	fs.StringVar(&o.buildNetwork, "build-network", "", "network mode of notebook image builds (pip runs there; default: --network, so none)")
+	fs.DurationVar(&o.buildTimeout, "build-timeout", notebooks.DefaultBuildTimeout, "wall-clock limit of a notebook image build")
 	fs.StringVar(&o.notebookDockerfile, "notebook-dockerfile", "", "Dockerfile template `file` of notebook images (default: the built-in one, docs/notebooks.md)")
 	fs.StringVar(&o.user, "user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "default user of steps, uid[:gid] or name[:group]")
 	fs.BoolVar(&o.allowRoot, "allow-root", false, "let steps ask for root or a user name (by default a step may only ask for a numeric non-root uid:gid besides --user)")
@@ -211,13 +215,14 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Audit: audit,
 	}
 	host := hostfuncs.New(ctx, hostfuncs.Config{
-		Runner:    steps,
-		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: runDir, Base: o.notebookBase, Template: set.nbTemplate, Pulls: set.pulls},
-		Params:    set.params,
-		Vars:      set.vars,
-		Parallel:  o.parallel,
-		Observer:  journaled{console: con, journal: journal},
-		Budget:    set.budget,
+		Runner: steps,
+		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: runDir, Base: o.notebookBase, Template: set.nbTemplate,
+			Pulls: set.pulls, BuildLimits: set.buildLimits},
+		Params:   set.params,
+		Vars:     set.vars,
+		Parallel: o.parallel,
+		Observer: journaled{console: con, journal: journal},
+		Budget:   set.budget,
 	})
 
 	con.runStarted(runID, runDir)
@@ -299,14 +304,17 @@ func (o journaled) StepFinished(res containers.Result) {
 
 // runSettings is what the flags of `wflow run` resolve to, checked.
 type runSettings struct {
-	params     []byte
-	env, vars  map[string]string
-	pull       containers.PullPolicy
-	pulls      containers.Pulls
-	nbTemplate string
-	budget     hostfuncs.Budget
-	limits     containers.Limits
-	wasm       []byte
+	params    []byte
+	env, vars map[string]string
+	pull      containers.PullPolicy
+	pulls     containers.Pulls
+	// buildLimits confine notebook image builds: the run's network (or
+	// --build-network), memory and CPUs, and --build-timeout.
+	buildLimits containers.Limits
+	nbTemplate  string
+	budget      hostfuncs.Budget
+	limits      containers.Limits
+	wasm        []byte
 }
 
 // resolve checks every flag and reads the module and the files the flags
@@ -339,6 +347,16 @@ func (o *runOptions) resolve(modulePath string) (s runSettings, err error) {
 	if s.limits, err = o.stepLimits(); err != nil {
 		return s, err
 	}
+	s.buildLimits = containers.Limits{Network: o.buildNetwork, Memory: s.limits.Memory, CPUs: s.limits.CPUs, Timeout: containers.Duration(o.buildTimeout)}
+	if s.buildLimits.Network == "" {
+		s.buildLimits.Network = s.limits.Network
+	}
+	if o.buildTimeout <= 0 {
+		return s, fmt.Errorf("--build-timeout %s: use a duration above 0", o.buildTimeout)
+	}
+	if err := s.buildLimits.Validate(); err != nil {
+		return s, fmt.Errorf("--build-network: %v", err)
+	}
 	switch {
 	case o.parallel < 1:
 		return s, fmt.Errorf("--parallel must be at least 1")
@@ -347,7 +365,7 @@ func (o *runOptions) resolve(modulePath string) (s runSettings, err error) {
 	case o.memoryMiB < 1 || o.memoryMiB > 4096:
 		return s, fmt.Errorf("--max-memory %d: use 1 to 4096 MiB (a 32-bit module addresses 4 GiB at most)", o.memoryMiB)
 	}
-	s.wasm, err = os.ReadFile(modulePath)
+	s.wasm, err = readInput(modulePath, maxModuleFile)
 	return s, err
 }
 
@@ -357,7 +375,7 @@ func readTemplate(file string) (string, error) {
 	if file == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(file)
+	b, err := readInput(file, maxSmallFile)
 	if err != nil {
 		return "", fmt.Errorf("--notebook-dockerfile: %w", err)
 	}
@@ -412,7 +430,7 @@ func (o *runOptions) policyChain(ctx context.Context, defaults containers.Limits
 		}
 	}
 	for _, file := range o.policies {
-		wasm, err := os.ReadFile(file)
+		wasm, err := readInput(file, maxModuleFile)
 		if err != nil {
 			closeAll()
 			return policies.Chain{}, nil, fmt.Errorf("--policy: %w", err)
@@ -456,7 +474,7 @@ func (o *runOptions) stepLimits() (containers.Limits, error) {
 func buildParams(file string, pairs []string) ([]byte, error) {
 	params := map[string]any{}
 	if file != "" {
-		b, err := os.ReadFile(file)
+		b, err := readInput(file, maxSmallFile)
 		if err != nil {
 			return nil, fmt.Errorf("--params: %w", err)
 		}

@@ -4,6 +4,7 @@ package main
 // a hostile module and its steps would make it, against the real engine.
 
 import (
+	"context"
 	"encoding/json"
 	"io/fs"
 	"net"
@@ -251,4 +252,66 @@ true`
 	if r := readReport(t, rundir); r.Status != "succeeded" || len(r.Steps) != 2 {
 		t.Errorf("report: status %s, %d steps", r.Status, len(r.Steps))
 	}
+}
+
+// A notebook image build runs the requirements' code (pip, build hooks), so
+// it gets the run's network (none unless --network or --build-network say
+// otherwise) and its memory limit; a hostile package cannot phone home.
+func TestNotebookBuildsAreConfined(t *testing.T) {
+	testenv.Docker(t)
+	tmpl := filepath.Join(t.TempDir(), "Dockerfile.tmpl")
+	os.WriteFile(tmpl, []byte(`FROM {{.Base}}
+RUN echo "probe: eth0=$(ls /sys/class/net | grep -c eth0) memory=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
+COPY requirements.txt /wflow-build/requirements.txt
+`), 0o644)
+	probe := func(flags ...string) string {
+		t.Helper()
+		rundir := filepath.Join(t.TempDir(), "run")
+		args := append([]string{"run", testenv.GoGuest(t, "./testdata/guests/nbbase"), "--rundir", rundir,
+			"--notebook-base", "wflow-test/busybox", "--notebook-dockerfile", tmpl}, flags...)
+		code, stdout, stderr := wflow(t, args...)
+		if code != exitOK {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		logs, _ := filepath.Glob(filepath.Join(rundir, ".wflow", "steps", "*", "build.log"))
+		if len(logs) != 1 {
+			t.Fatalf("build logs %v\n%s", logs, stdout)
+		}
+		b, _ := os.ReadFile(logs[0])
+		// The limits are not in the build context (the image's hash): remove
+		// the image, so that the next probe builds again.
+		if m := regexp.MustCompile(`building notebook image (\S+)`).FindStringSubmatch(string(b)); m != nil {
+			testenv.Docker(t).RemoveImage(context.Background(), m[1])
+		}
+		return string(b)
+	}
+	if log := probe("--memory", "64m"); !strings.Contains(log, "probe: eth0=0 memory=67108864") || !strings.Contains(log, "build network none") {
+		t.Errorf("a build with the defaults and --memory 64m:\n%s", log)
+	}
+	if log := probe("--build-network", "bridge"); !strings.Contains(log, "probe: eth0=1") {
+		t.Errorf("a build with --build-network bridge:\n%s", log)
+	}
+}
+
+// Notebook images pile up (one per set of requirements): gc --images
+// removes those no container uses.
+func TestGCRemovesUnusedNotebookImages(t *testing.T) {
+	e := testenv.Docker(t)
+	dir := t.TempDir()
+	tmpl := filepath.Join(dir, "Dockerfile.tmpl")
+	os.WriteFile(tmpl, []byte("FROM {{.Base}}\nCOPY requirements.txt /wflow-build/requirements.txt\nRUN echo gc-test\n"), 0o644)
+	code, stdout, stderr := wflow(t, "notebook", "build", "--notebook-base", "wflow-test/busybox", "--notebook-dockerfile", tmpl, "--context", dir)
+	tag := strings.TrimSpace(strings.TrimPrefix(lastLine(stdout), "built "))
+	if code != exitOK || !strings.HasPrefix(tag, "wflow-notebook:") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = wflow(t, "gc", "--images")
+	if exists, _ := e.ImageExists(context.Background(), tag); code != exitOK || exists || !regexpMatch(`removed [1-9]\d* notebook image`, stdout) {
+		t.Errorf("exit %d, %s still there: %v\n%s\n%s", code, tag, exists, stdout, stderr)
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }

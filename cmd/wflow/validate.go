@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/pflag"
@@ -34,7 +33,7 @@ func validateCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "wflow validate: want one MODULE.wasm, got %d arguments\n", fs.NArg())
 		return exitUsage
 	}
-	wasm, err := os.ReadFile(fs.Arg(0))
+	wasm, err := readInput(fs.Arg(0), maxModuleFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow validate: %v\n", err)
 		return exitUsage

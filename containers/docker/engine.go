@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
@@ -321,16 +322,30 @@ func (e *Engine) ImageExists(ctx context.Context, ref string) (bool, error) {
 
 // BuildImage builds a build context (a tar) as tag with the engine's
 // classic builder, streaming the build's log; it implements
-// notebooks.Engine. The builder's intermediate containers are removed, on
-// failure too.
-func (e *Engine) BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, log io.Writer) error {
-	resp, err := e.cli.ImageBuild(ctx, buildContext, build.ImageBuildOptions{
+// notebooks.Engine. The build's RUN steps get limits.Network ("" is none),
+// and limits.Memory and limits.CPUs when set; the engine's builder has no
+// process limit. The builder's intermediate containers are removed, on
+// failure too, and when ctx ends (the engine cancels a build whose client
+// went away).
+func (e *Engine) BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, limits containers.Limits, log io.Writer) error {
+	opts := build.ImageBuildOptions{
 		Tags:        []string{tag},
 		Labels:      labels,
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1,
-	})
+		NetworkMode: limits.Network,
+	}
+	if opts.NetworkMode == "" {
+		opts.NetworkMode = "none"
+	}
+	if limits.Memory > 0 {
+		opts.Memory, opts.MemorySwap = limits.Memory, limits.Memory
+	}
+	if limits.CPUs > 0 {
+		opts.CPUPeriod, opts.CPUQuota = 100000, int64(limits.CPUs*100000)
+	}
+	resp, err := e.cli.ImageBuild(ctx, buildContext, opts)
 	if err != nil {
 		return err
 	}
@@ -349,6 +364,36 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string) error {
 		return fmt.Errorf("remove image %s: %w", ref, err)
 	}
 	return nil
+}
+
+// PruneImages removes the images carrying label key that no container
+// uses, and returns their references; an image in use is kept (the
+// engine's conflict is not an error).
+func (e *Engine) PruneImages(ctx context.Context, key string) ([]string, error) {
+	lctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	list, err := e.cli.ImageList(lctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", key))})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	var removed []string
+	for _, img := range list {
+		ref := img.ID
+		if len(img.RepoTags) > 0 {
+			ref = img.RepoTags[0]
+		}
+		rctx, cancel := context.WithTimeout(ctx, controlTimeout)
+		_, err := e.cli.ImageRemove(rctx, img.ID, image.RemoveOptions{PruneChildren: true})
+		cancel()
+		switch {
+		case err == nil:
+			removed = append(removed, ref)
+		case cerrdefs.IsConflict(err) || client.IsErrNotFound(err):
+		default:
+			return removed, fmt.Errorf("remove image %s: %w", ref, err)
+		}
+	}
+	return removed, nil
 }
 
 // Remove force-removes a container; a container already gone is not an error.
