@@ -1,6 +1,7 @@
 package notebooks
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/wflow/wflow/containers"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseStep(t *testing.T) {
@@ -142,6 +145,44 @@ func TestRequirementsArePackageSpecifiers(t *testing.T) {
 		spec := fmt.Sprintf(`{"name":"n","notebook":"a.ipynb","requirements":[%q]}`, r)
 		if _, err := ParseStep([]byte(spec)); err == nil {
 			t.Errorf("%q accepted", r)
+		}
+	}
+}
+
+// A step may swap a folder of a local package for a link to a host folder
+// while wflow walks the package (renameat2's exchange makes the swap
+// atomic, so the race is won often): no host file may reach the build
+// context, however the race falls.
+func TestLocalPackageWalkCannotBeRaced(t *testing.T) {
+	base := t.TempDir()
+	run, outside := filepath.Join(base, "run"), filepath.Join(base, "outside")
+	sub, alt := filepath.Join(run, "pkg", "sub"), filepath.Join(run, "alt")
+	os.MkdirAll(sub, 0o755)
+	os.Mkdir(outside, 0o755)
+	for i := 0; i < 50; i++ {
+		name := fmt.Sprintf("f%02d.py", i)
+		os.WriteFile(filepath.Join(sub, name), []byte("inside"), 0o644)
+		os.WriteFile(filepath.Join(outside, name), []byte("HOST-SECRET"), 0o644)
+	}
+	os.Symlink(outside, alt)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				unix.Renameat2(unix.AT_FDCWD, sub, unix.AT_FDCWD, alt, unix.RENAME_EXCHANGE)
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	tmpl, _ := Template(DefaultTemplate)
+	deadline := time.Now().Add(2 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		if bc, err := makeContext(tmpl, "b", []string{"./pkg"}, run); err == nil && bytes.Contains(bc.tar, []byte("HOST-SECRET")) {
+			t.Fatalf("try %d: a host file reached the build context", i)
 		}
 	}
 }

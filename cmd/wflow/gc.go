@@ -44,15 +44,9 @@ func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitNoEngine
 	}
 	defer engine.Close()
-	n, runs, err := containers.RemoveOrphans(ctx, engine)
-	fmt.Fprintf(stdout, "removed %d container(s) left by wflow processes that no longer run%s\n", n, runList(runs))
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow gc: %v\n", err)
-		return exitHostError
-	}
-	released, err := rundir.ReapGuards(guardStateDir, ownerAlive)
-	if len(released) > 0 {
-		fmt.Fprintf(stdout, "released the nosuid mount of %d run directory(ies) whose wflow process no longer runs: %s\n", len(released), strings.Join(released, ", "))
+	left, err := removeLeftovers(ctx, engine)
+	for _, line := range left.lines(true) {
+		fmt.Fprintln(stdout, line)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow gc: %v\n", err)
@@ -87,27 +81,41 @@ func ownerAlive(owner string) bool {
 	return err == nil && containers.ProcessAlive(n, start)
 }
 
+// leftovers is what removeLeftovers removed.
+type leftovers struct {
+	containers int      // containers removed
+	runs       []string // the runs they belonged to
+	released   []string // run directories whose nosuid mount was released
+}
+
+// lines says what was removed; with always, also that no container was.
+func (l leftovers) lines(always bool) []string {
+	var out []string
+	if l.containers > 0 || always {
+		out = append(out, fmt.Sprintf("removed %d container(s) left by wflow processes that no longer run%s", l.containers, runList(l.runs)))
+	}
+	if len(l.released) > 0 {
+		out = append(out, fmt.Sprintf("released the nosuid mount of %d run directory(ies) whose wflow process no longer runs: %s",
+			len(l.released), strings.Join(l.released, ", ")))
+	}
+	return out
+}
+
 // removeLeftovers removes what wflow processes that died left: their
-// containers, then the nosuid mounts of their run directories. It returns
-// what it did, as notices, and reports errors to stderr.
-func removeLeftovers(ctx context.Context, l containers.Lister, stderr io.Writer) []string {
-	var notes []string
-	n, runs, err := containers.RemoveOrphans(ctx, l)
-	if n > 0 {
-		notes = append(notes, fmt.Sprintf("removed %d container(s) left by wflow processes that no longer run%s", n, runList(runs)))
-	}
+// containers, then the nosuid mounts of their run directories (only once
+// their containers are gone: until then a step may still write there).
+func removeLeftovers(ctx context.Context, l containers.Lister) (leftovers, error) {
+	var left leftovers
+	var err error
+	left.containers, left.runs, err = containers.RemoveOrphans(ctx, l)
 	if err != nil {
-		fmt.Fprintf(stderr, "wflow: removing orphaned containers: %v\n", err)
-		return notes // their run directories may still be written: keep the guards
+		return left, fmt.Errorf("removing orphaned containers: %w", err)
 	}
-	released, err := rundir.ReapGuards(guardStateDir, ownerAlive)
-	if len(released) > 0 {
-		notes = append(notes, fmt.Sprintf("released the nosuid mount of %d run directory(ies) whose wflow process no longer runs", len(released)))
-	}
+	left.released, err = rundir.ReapGuards(guardStateDir, ownerAlive)
 	if err != nil {
-		fmt.Fprintf(stderr, "wflow: releasing run directory mounts: %v\n", err)
+		return left, fmt.Errorf("releasing run directory mounts: %w", err)
 	}
-	return notes
+	return left, nil
 }
 
 func runList(runs []string) string {

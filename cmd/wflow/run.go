@@ -174,23 +174,26 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitNoEngine
 	}
 	defer engine.Close()
-	for _, line := range removeLeftovers(ctx, engine, stderr) {
+	// Created only now, so that a run refused above leaves no empty folder;
+	// made ready while the engine lists what dead processes left.
+	ready := make(chan preparedRunDir, 1)
+	go func() { ready <- prepareRunDir(runDir) }()
+	left, err := removeLeftovers(ctx, engine)
+	for _, line := range left.lines(false) {
 		con.notice("%s", line)
 	}
-
-	// Created only now, so that a run refused above leaves no empty folder.
-	if err := rundir.Create(runDir); err != nil {
-		fmt.Fprintf(stderr, "wflow run: run directory: %v\n", err)
-		return exitHostError
-	}
-	unguard, err := rundir.Guard(runDir, guardStateDir, processOwner())
-	defer unguard() // on the early returns below; the end of the run releases it first
-	if err != nil && os.Geteuid() == 0 {
-		con.notice("the run directory is not mounted nosuid,nodev (%v); steps still run without capabilities and the setuid bits they leave are cleared at the end (docs/security.md)", err)
-	}
-	if err := rundir.MakeRecords(runDir); err != nil {
+	if err != nil {
 		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+	}
+	prep := <-ready
+	unguard := prep.unguard
+	defer unguard() // on the early returns below; the end of the run releases it first
+	if prep.err != nil {
+		fmt.Fprintf(stderr, "wflow run: run directory: %v\n", prep.err)
 		return exitHostError
+	}
+	if prep.guardErr != nil && os.Geteuid() == 0 {
+		con.notice("the run directory is not mounted nosuid,nodev (%v); steps still run without capabilities and the setuid bits they leave are cleared at the end (docs/security.md)", prep.guardErr)
 	}
 	journal, err := report.OpenJournal(runDir)
 	if err != nil {
@@ -287,6 +290,25 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailed
 	}
 	return exitOK
+}
+
+// preparedRunDir is a run directory made ready for steps.
+type preparedRunDir struct {
+	unguard  func() error // releases the nosuid,nodev mount (a no-op without one)
+	guardErr error        // why there is no such mount
+	err      error        // the run directory or its records folder could not be made
+}
+
+// prepareRunDir makes the run directory (0700), mounts it nosuid,nodev
+// where this process may, and makes its records folder (docs/security.md).
+func prepareRunDir(dir string) preparedRunDir {
+	p := preparedRunDir{unguard: func() error { return nil }}
+	if p.err = rundir.Create(dir); p.err != nil {
+		return p
+	}
+	p.unguard, p.guardErr = rundir.Guard(dir, guardStateDir, processOwner())
+	p.err = rundir.MakeRecords(dir)
+	return p
 }
 
 // journaled is the console, with every finished step's result appended to
