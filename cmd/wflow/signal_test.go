@@ -131,3 +131,47 @@ func TestSecondSignalQuitsAtOnce(t *testing.T) {
 		t.Fatal("the second signal did not quit")
 	}
 }
+
+// TestSIGINTEndsASleepingModule: a module asleep in one WASI poll_oneoff of
+// 2^63 ns ends within a second of SIGINT (wazero's own sleep could not be
+// cut short), with its report.
+func TestSIGINTEndsASleepingModule(t *testing.T) {
+	testenv.Docker(t)
+	bin := testenv.Wflow(t)
+	rundir := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(bin, "run", watFile(t, "testdata/hostile/long_sleep.wat"), "--rundir", rundir, "--json")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	for lines.Scan() && !strings.Contains(lines.Text(), `"run_started"`) {
+	}
+	time.Sleep(200 * time.Millisecond) // into the sleep
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	done := make(chan error)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("wflow did not exit within 10s of SIGINT")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("exited %s after SIGINT, want within 1s", d)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Errorf("exit code %d, want %d", code, exitInterrupted)
+	}
+	if r := readReport(t, rundir); r.Status != "cancelled" {
+		t.Errorf("report status %s", r.Status)
+	}
+}
