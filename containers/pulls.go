@@ -35,7 +35,7 @@ func (p Pulls) Allowed(ref string) bool {
 
 // refusal is the error of an image that is missing and may not be pulled.
 func (p Pulls) refusal(ref string) error {
-	return fmt.Errorf("%w: image %s is not present, and wflow pulls only images the user allows: run with --allow-registry %s (or --allow-image), or load the image first",
+	return fmt.Errorf("%w: image %s is not present, and wflow pulls only from registries the user allows: run with --allow-registry %s, or load the image first",
 		ErrImageUnavailable, ref, RegistryHost(ref))
 }
 

@@ -58,6 +58,7 @@ type Runner struct {
 	// Pulls says which base images the build may pull (the engine pulls a
 	// missing FROM image); a missing base it does not allow fails the build.
 	Pulls containers.Pulls
+	Pull  containers.PullPolicy // --pull; never keeps the builder from pulling a missing base
 	// BuildLimits confine image builds, which run untrusted code (pip, and
 	// the build hooks of every package it installs): Network ("" is none),
 	// Memory, CPUs, and Timeout (0 is DefaultBuildTimeout).
@@ -357,7 +358,7 @@ func (r *Runner) build(ctx context.Context, tag string, bc buildContext, logFile
 // checkBase refuses a build whose base image is missing and may not be
 // pulled: the engine would pull it from the registry its name gives.
 func (r *Runner) checkBase(ctx context.Context, base string) error {
-	if r.Pulls.Allowed(base) {
+	if r.Pull != containers.PullNever && r.Pulls.Allowed(base) {
 		return nil
 	}
 	exists, err := r.Engine.ImageExists(ctx, base)
@@ -365,7 +366,10 @@ func (r *Runner) checkBase(ctx context.Context, base string) error {
 	case err != nil:
 		return fmt.Errorf("inspect base image %s: %w", base, err)
 	case !exists:
-		return fmt.Errorf("base image %s is not present, and wflow pulls only images the user allows: run with --allow-registry %s (or --allow-image), or load the image first",
+		if r.Pull == containers.PullNever {
+			return fmt.Errorf("base image %s is not present and --pull=never forbids pulling it", base)
+		}
+		return fmt.Errorf("base image %s is not present, and wflow pulls only from registries the user allows: run with --allow-registry %s, or load the image first",
 			base, containers.RegistryHost(base))
 	}
 	return nil

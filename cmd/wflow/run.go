@@ -220,7 +220,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	host := hostfuncs.New(ctx, hostfuncs.Config{
 		Runner: steps,
 		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: runDir, Base: o.notebookBase, Template: set.nbTemplate,
-			Pulls: set.pulls, BuildLimits: set.buildLimits},
+			Pulls: set.pulls, Pull: set.pull, BuildLimits: set.buildLimits},
 		Params:   set.params,
 		Vars:     set.vars,
 		Parallel: o.parallel,

@@ -16,6 +16,9 @@ import (
 // of print written as a Go-style escape: C0 controls but tab (\x1b), DEL,
 // C1 controls (\u009b), the bidirectional overrides and isolates that can
 // reorder what is shown (\u202e), and bytes that are not UTF-8 (\xff).
+// Colour and style sequences (SGR: ESC [ digits;... m), which tools such as
+// pip and pytest print, are dropped instead: shown escaped they bury the
+// text, and kept they could conceal it (ESC [8m).
 func Escape(s string) string {
 	i := 0
 	for i < len(s) {
@@ -32,6 +35,10 @@ func Escape(s string) string {
 	b.Grow(len(s) + 16)
 	b.WriteString(s[:i])
 	for i < len(s) {
+		if n := sgrLen(s[i:]); n > 0 {
+			i += n
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
@@ -46,6 +53,24 @@ func Escape(s string) string {
 		i += size
 	}
 	return b.String()
+}
+
+// sgrLen returns the length of the SGR sequence s starts with (ESC [, then
+// digits, ';' or ':', then 'm'), or 0.
+func sgrLen(s string) int {
+	if len(s) < 3 || s[0] != 0x1b || s[1] != '[' {
+		return 0
+	}
+	for i := 2; i < len(s) && i < 64; i++ {
+		switch c := s[i]; {
+		case c == 'm':
+			return i + 1
+		case c >= '0' && c <= '9', c == ';', c == ':':
+		default:
+			return 0
+		}
+	}
+	return 0
 }
 
 // unsafe reports whether a decoded rune must be escaped.
