@@ -128,15 +128,14 @@ func addLocal(files map[string][]byte, rundir, rel, dst string) error {
 		return escaped(rel, err)
 	}
 	defer pkg.Close()
-	left := maxLocalPackage
-	return fs.WalkDir(pkg.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+	left, count := maxLocalPackage, 0
+	return walkPackage(pkg, ".", 0, func(p string, d fs.DirEntry) error {
+		if count++; count > maxPackageFiles {
+			return fmt.Errorf("%s holds more than %d files", rel, maxPackageFiles)
+		}
 		switch {
-		case err != nil:
-			return escaped(rel+"/"+p, err)
 		case d.Type()&fs.ModeSymlink != 0:
 			return fmt.Errorf("%s/%s is a symbolic link; local packages may hold regular files only", rel, p)
-		case d.IsDir():
-			return nil
 		case !d.Type().IsRegular():
 			return fmt.Errorf("%s/%s is not a regular file", rel, p)
 		}
@@ -148,6 +147,44 @@ func addLocal(files map[string][]byte, rundir, rel, dst string) error {
 		files[dst+"/"+p] = b
 		return nil
 	})
+}
+
+// Caps on a local package's shape: how deep its folders go, how many files.
+const (
+	maxPackageDepth = 64
+	maxPackageFiles = 10000
+)
+
+// walkPackage calls file for every entry of the folder dir of pkg that is
+// not a folder, in name order, and descends into folders. A folder is opened
+// with O_DIRECTORY|O_NONBLOCK: something swapped in for it (a FIFO) is an
+// error, never a wait.
+func walkPackage(pkg *os.Root, dir string, depth int, file func(p string, d fs.DirEntry) error) error {
+	if depth > maxPackageDepth {
+		return fmt.Errorf("%s: folders nest deeper than %d", dir, maxPackageDepth)
+	}
+	f, err := pkg.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return escaped(dir, err)
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	for _, e := range entries {
+		p := path.Join(dir, e.Name())
+		if e.IsDir() {
+			err = walkPackage(pkg, p, depth+1, file)
+		} else {
+			err = file(p, e)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // escaped turns os.Root's refusal of a path that leads out (an error that

@@ -12,6 +12,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -189,7 +190,7 @@ func requirements(v gjson.Result) ([]string, error) {
 			return nil, invalid("requirement %d must be a string", i+1)
 		}
 		r := strings.TrimSpace(it.String())
-		if r == "" || len(r) > maxRequirementLen || strings.ContainsAny(r, "\n\r\x00") {
+		if r == "" || len(r) > maxRequirementLen || strings.IndexFunc(r, breaksLine) >= 0 {
 			return nil, invalid("requirement %d %q is not a requirement line", i+1, trunc(r))
 		}
 		if isLocal(r) {
@@ -202,6 +203,14 @@ func requirements(v gjson.Result) ([]string, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// breaksLine reports whether a rune may end a line of requirements.txt for
+// pip, which splits it with Python's str.splitlines: every control
+// character (\v, \f, \x1c-\x1e among them), NEL and the Unicode line and
+// paragraph separators. A requirement must hold none.
+func breaksLine(r rune) bool {
+	return r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 || r == utf8.RuneError
 }
 
 // requirementName is how a PEP 508 requirement starts: a project name,

@@ -250,27 +250,52 @@ func (r *Runner) Admit(ctx context.Context, handle uint32, step containers.Step)
 // AdmitBuild puts a notebook image build to the chain before anything is
 // built: its base image and requirements, as a request of kind
 // "notebook-build". It returns the base image to build from (a policy may
-// amend it, to pin a digest; other amendments have no effect on a build),
-// the decisions, or the result to report when the build is refused.
+// amend it, to pin a digest), the decisions, or the result to report when
+// the build is refused. A build can be amended in its base image only: an
+// amendment of anything else (the commands that stand for the
+// requirements, say) would be approved by the policies but not built, so
+// it refuses the build.
 func (r *Runner) AdmitBuild(ctx context.Context, handle uint32, name, base string, requirements []string) (string, []containers.Decision, *containers.Result) {
+	started := time.Now().UTC()
 	step := containers.Step{Name: name, Image: base, Commands: []containers.Command{{Argv: append([]string{"pip", "install"}, requirements...)}}}
 	final, decisions, refused := r.admit(ctx, handle, Request{Kind: KindNotebookBuild, Step: step, Run: r.Info,
 		Build: &BuildInfo{Base: base, Requirements: append([]string{}, requirements...)}})
-	return final.Image, decisions, refused
+	if refused != nil {
+		return final.Image, decisions, refused
+	}
+	asBuilt := final
+	asBuilt.Image = base
+	changes, err := Diff(step, asBuilt)
+	if err != nil || len(changes) > 0 {
+		var fields []string
+		for _, c := range changes {
+			fields = append(fields, c.Field)
+		}
+		d := containers.Decision{Policy: "wflow", Step: name, Handle: handle, Verdict: containers.VerdictDeny,
+			Reason: fmt.Sprintf("a notebook build can be amended in its base image only; the policies changed %s", strings.Join(fields, ", "))}
+		r.Audit.add([]containers.Decision{d})
+		decisions = append(decisions, d)
+		return final.Image, decisions, refusal(step, handle, started, decisions)
+	}
+	return final.Image, decisions, nil
 }
 
 func (r *Runner) admit(ctx context.Context, handle uint32, req Request) (containers.Step, []containers.Decision, *containers.Result) {
 	started := time.Now().UTC()
-	step := req.Step
 	final, decisions, ok := r.Chain.Check(ctx, handle, req)
 	r.Audit.add(decisions)
 	if ok {
 		return final, decisions, nil
 	}
+	return final, decisions, refusal(final, handle, started, decisions)
+}
+
+// refusal is the result of a step the last of decisions refused.
+func refusal(step containers.Step, handle uint32, started time.Time, decisions []containers.Decision) *containers.Result {
 	last := decisions[len(decisions)-1]
 	finished := time.Now().UTC()
-	return final, decisions, &containers.Result{
-		Step: step.Name, Handle: handle, Image: final.Image, ReturnCode: 1,
+	return &containers.Result{
+		Step: step.Name, Handle: handle, Image: step.Image, ReturnCode: 1,
 		ErrorKind: containers.ErrorKindDenied,
 		Error:     fmt.Sprintf("refused by policy %s: %s", last.Policy, last.Reason),
 		Started:   started, Finished: finished, DurationMS: finished.Sub(started).Milliseconds(),

@@ -186,3 +186,21 @@ func TestParseDecisionIsStrict(t *testing.T) {
 		t.Errorf("a plain decision: %+v, %v", v, err)
 	}
 }
+
+// A build stands for its requirements as one pip command, but only its base
+// image can be changed: an amendment of the commands would be approved by
+// the later policies and then not built, so it refuses the build.
+func TestBuildAmendedBeyondItsBaseIsRefused(t *testing.T) {
+	safe := fakePolicy{name: "make-safe", verdict: containers.VerdictAmend, reason: "safe", amend: func(s *containers.Step) {
+		s.Commands = []containers.Command{{Argv: []string{"pip", "install", "safe"}}}
+	}}
+	r := &Runner{Chain: Chain{Policies: []Policy{safe}}, Audit: &Audit{}}
+	_, ds, refused := r.AdmitBuild(context.Background(), 1, "nb", "python:3.12-slim", []string{"evil==6.6.6"})
+	if refused == nil || refused.ErrorKind != containers.ErrorKindDenied || !strings.Contains(refused.Error, "base image only") ||
+		!strings.Contains(refused.Error, "commands") || ds[len(ds)-1].Verdict != containers.VerdictDeny {
+		t.Errorf("refused %+v, decisions %+v", refused, ds)
+	}
+	if got := r.Audit.Decisions(); len(got) != len(ds) {
+		t.Errorf("audit trail has %d decisions, the result %d", len(got), len(ds))
+	}
+}

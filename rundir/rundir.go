@@ -7,14 +7,19 @@
 package rundir
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Create makes dir, and the folders above it that do not exist yet, with
@@ -93,7 +98,7 @@ func Guard(dir, stateDir, owner string) (release func() error, err error) {
 // ReapGuards unmounts the guards recorded in stateDir whose owner is no
 // longer alive, clears the setuid bits their runs left, and returns the run
 // directories it released.
-func ReapGuards(stateDir string, alive func(owner string) bool) ([]string, error) {
+func ReapGuards(ctx context.Context, stateDir string, alive func(owner string) bool) ([]string, error) {
 	entries, err := os.ReadDir(stateDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -115,8 +120,13 @@ func ReapGuards(stateDir string, alive func(owner string) bool) ([]string, error
 			continue
 		}
 		dir := string(b)
-		if _, err := Sweep(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
+		if _, err := Sweep(ctx, dir); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			if errors.Is(err, ErrIncomplete) {
+				continue // keep the mount and its record: a later gc sweeps again
+			}
 		}
 		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL && err != syscall.ENOENT {
 			errs = append(errs, fmt.Errorf("unmount %s: %w", dir, err))
@@ -135,43 +145,94 @@ var ErrCannotMount = errors.New("cannot mount the run directory nosuid,nodev")
 // following symbolic links or leaving dir, and returns the paths (relative
 // to dir) it changed. Run it when no step runs any more: it is what keeps a
 // setuid file a step made from working on the host after the run.
-func Sweep(dir string) ([]string, error) {
-	root, err := os.OpenRoot(dir)
+//
+// It walks with folder descriptors (openat, fstatat relative to the folder),
+// so its cost grows with the number of files, not with their depth, and it
+// stops when ctx ends: a step can make a tree of any size. err wraps
+// ErrIncomplete when it did not see every file; keep the run directory
+// mounted nosuid then (Guard), and sweep again later (wflow gc).
+func Sweep(ctx context.Context, dir string) (changed []string, err error) {
+	top, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
-	defer root.Close()
-	var changed []string
+	// A stack of open folders: the deepest last, each with its path and
+	// the names left to look at.
+	type folder struct {
+		f     *os.File
+		path  string
+		names []string
+	}
+	var stack []*folder
+	defer func() {
+		for _, fo := range stack {
+			fo.f.Close()
+		}
+	}()
 	var errs []error
-	err = fs.WalkDir(root.FS(), ".", func(path string, d fs.DirEntry, err error) error {
+	push := func(fd int, p string) {
+		f := os.NewFile(uintptr(fd), p)
+		names, err := f.Readdirnames(-1)
 		if err != nil {
 			errs = append(errs, err)
-			return nil
 		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			return nil
-		}
-		info, err := root.Lstat(path)
-		if err != nil {
-			errs = append(errs, err)
-			return nil
-		}
-		mode := info.Mode()
-		if mode&(fs.ModeSetuid|fs.ModeSetgid) == 0 || mode&fs.ModeSymlink != 0 {
-			return nil
-		}
-		if d.IsDir() && mode&fs.ModeSetuid == 0 {
-			return nil // a setgid folder only passes its group on; it grants nothing
-		}
-		if err := root.Chmod(path, mode.Perm()|(mode&fs.ModeSticky)); err != nil {
-			errs = append(errs, err)
-			return nil
-		}
-		changed = append(changed, path)
-		return nil
-	})
-	if err != nil {
-		errs = append(errs, err)
+		sort.Strings(names)
+		stack = append(stack, &folder{f: f, path: p, names: names})
 	}
-	return changed, errors.Join(errs...)
+	push(top, ".")
+	for steps := 0; len(stack) > 0; steps++ {
+		if steps%1024 == 0 && ctx.Err() != nil {
+			return changed, fmt.Errorf("%w: %v", ErrIncomplete, ctx.Err())
+		}
+		fo := stack[len(stack)-1]
+		if len(fo.names) == 0 {
+			fo.f.Close()
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		name := fo.names[0]
+		fo.names = fo.names[1:]
+		p := path.Join(fo.path, name)
+		dfd := int(fo.f.Fd())
+		var st unix.Stat_t
+		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			continue // gone since the listing
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			if st.Mode&unix.S_ISUID != 0 {
+				errs = append(errs, clearBits(dfd, name, st.Mode&^(unix.S_ISUID|unix.S_ISGID)))
+				changed = append(changed, p)
+			}
+			fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err != nil {
+				errs = append(errs, &fs.PathError{Op: "open", Path: p, Err: err})
+				continue
+			}
+			push(fd, p)
+		case unix.S_IFREG:
+			if st.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+				errs = append(errs, clearBits(dfd, name, st.Mode&^(unix.S_ISUID|unix.S_ISGID)))
+				changed = append(changed, p)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return changed, fmt.Errorf("%w: %v", ErrIncomplete, err)
+	}
+	return changed, nil
+}
+
+// ErrIncomplete is wrapped by Sweep when it could not see every file.
+var ErrIncomplete = errors.New("the sweep of setuid bits did not finish")
+
+// clearBits sets the mode of name in the folder dfd through a descriptor of
+// the file itself, so that nothing swapped in at the last moment is changed.
+func clearBits(dfd int, name string, mode uint32) error {
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Fchmod(fd, mode&0o7777)
 }

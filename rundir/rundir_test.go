@@ -1,7 +1,9 @@
 package rundir
 
 import (
+	"context"
 	"errors"
+	"golang.org/x/sys/unix"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -89,7 +91,7 @@ func TestSweepClearsPrivilegeBits(t *testing.T) {
 	os.Chmod(filepath.Join(dir, "a/sgid"), 0o750|fs.ModeSetgid)
 	os.Chmod(filepath.Join(dir, "a"), 0o755|fs.ModeSetgid) // a setgid folder is left alone
 	os.Symlink("/usr/bin/passwd", filepath.Join(dir, "link"))
-	changed, err := Sweep(dir)
+	changed, err := Sweep(context.Background(), dir)
 	if err != nil || strings.Join(changed, ",") != "a/sgid,suid" {
 		t.Errorf("changed %v, %v", changed, err)
 	}
@@ -97,5 +99,45 @@ func TestSweepClearsPrivilegeBits(t *testing.T) {
 		if info, _ := os.Lstat(filepath.Join(dir, f)); info.Mode() != want {
 			t.Errorf("%s: %v, want %v", f, info.Mode(), want)
 		}
+	}
+}
+
+// A step can make a tree of any depth: the sweep's cost follows the number
+// of files, not their depth (it walked from the top for every file, and a
+// tree 12000 deep kept a run going for minutes), and it stops when told to.
+func TestSweepOfADeepTree(t *testing.T) {
+	dir := t.TempDir()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5000; i++ { // relative mkdirs: no path grows past PATH_MAX
+		if err := unix.Mkdirat(fd, "d", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		next, err := unix.Openat(fd, "d", unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd = next
+	}
+	sfd, err := unix.Openat(fd, "suid", unix.O_CREAT|unix.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Fchmod(sfd, 0o4755)
+	unix.Close(sfd)
+	unix.Close(fd)
+	start := time.Now()
+	changed, err := Sweep(context.Background(), dir)
+	if err != nil || len(changed) != 1 || !strings.HasSuffix(changed[0], "/d/suid") {
+		t.Errorf("sweep: %d changed, %v", len(changed), err)
+	}
+	t.Logf("swept 5000 nested folders in %s", time.Since(start))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Sweep(ctx, dir); !errors.Is(err, ErrIncomplete) {
+		t.Errorf("a cancelled sweep: %v, want ErrIncomplete", err)
 	}
 }

@@ -136,7 +136,9 @@ func (r *rootFS) lookup(n string, change bool) (dir, experimentalsys.Errno) {
 	if folder == "" {
 		folder = "."
 	}
-	f, err := r.root.Open(folder)
+	// O_DIRECTORY and O_NONBLOCK: a FIFO swapped in for the folder is
+	// refused, not opened (an open of a FIFO waits for a writer).
+	f, err := r.root.OpenFile(folder, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return dir{}, errno(err)
 	}
@@ -157,37 +159,45 @@ func (r *rootFS) isRecords(fd int, base string) bool {
 }
 
 // inRecords reports whether the folder fd is the records folder or lies in
-// it, walking up through ".." to the run directory. Neither the module nor a
-// step can move a folder into or out of the records folder, so the answer
-// holds. A walk that does not reach the run directory counts as inside.
+// it. Neither the module nor a step can move a folder into or out of the
+// records folder, so the answer holds. A walk that does not reach the run
+// directory counts as inside.
 func (r *rootFS) inRecords(fd int) bool {
+	_, in, ok := r.climb(fd)
+	return in || !ok
+}
+
+// climb walks up from the folder fd through ".." to the run directory and
+// returns how many levels below it the folder is and whether the walk met
+// the records folder; ok is false when it did not reach the run directory.
+func (r *rootFS) climb(fd int) (depth int, inRecords, ok bool) {
 	cur := fd
 	defer func() {
 		if cur != fd {
 			unix.Close(cur)
 		}
 	}()
-	for i := 0; i < 4096; i++ {
+	for ; depth < 4096; depth++ {
 		var st unix.Stat_t
 		if unix.Fstat(cur, &st) != nil {
-			return true
+			return depth, inRecords, false
 		}
-		switch (fileID{st.Dev, st.Ino}) {
-		case r.records:
-			return true
-		case r.rootID:
-			return false
+		switch id := (fileID{st.Dev, st.Ino}); {
+		case id == r.rootID:
+			return depth, inRecords, true
+		case id == r.records && r.records != (fileID{}):
+			inRecords = true
 		}
 		up, err := unix.Openat(cur, "..", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return true
+			return depth, inRecords, false
 		}
 		if cur != fd {
 			unix.Close(cur)
 		}
 		cur = up
 	}
-	return true
+	return depth, inRecords, false
 }
 
 // follow returns the name a symbolic link base in d leads to, relative to
@@ -444,23 +454,36 @@ func (r *rootFS) Link(oldPath, newPath string) experimentalsys.Errno {
 	return errno(unix.Linkat(src.fd(), src.base, dst.fd(), dst.base, 0))
 }
 
-// Symlink implements experimentalsys.FS. The target must stay inside the
-// run directory as written: an absolute target, or one whose ".." climb
-// above the run directory from the link's folder, is refused (EPERM), so
-// the module plants no link for a tool on the host to follow.
+// Symlink implements experimentalsys.FS. An absolute target, or one whose
+// ".." climb above the run directory from the folder the link is made in
+// (its real place, however the path reached it), is refused (EPERM). A
+// target that passes through other links is not resolved, so a link can
+// still lead out by way of another; wflow never follows one out, and
+// docs/security.md says so.
 func (r *rootFS) Symlink(target, link string) experimentalsys.Errno {
-	n := name(link)
 	if target == "" || path.IsAbs(target) {
 		return experimentalsys.EPERM
 	}
-	if rel := path.Join(path.Dir(path.Clean(n)), target); rel == ".." || strings.HasPrefix(rel, "../") {
-		return experimentalsys.EPERM
-	}
-	d, e := r.lookup(n, true)
+	d, e := r.lookup(name(link), true)
 	if e != 0 {
 		return e
 	}
 	defer d.f.Close()
+	depth, _, ok := r.climb(d.fd())
+	if !ok {
+		return experimentalsys.EACCES
+	}
+	for _, c := range strings.Split(path.Clean(target), "/") {
+		switch c {
+		case "..":
+			if depth--; depth < 0 {
+				return experimentalsys.EPERM
+			}
+		case ".":
+		default:
+			depth++
+		}
+	}
 	return errno(unix.Symlinkat(target, d.fd(), d.base))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"strings"
@@ -278,5 +279,44 @@ func TestModuleFileSystemRefusesWhatStepsPlant(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(dir + "/.wflow/report.json"); string(b) != "record" {
 		t.Errorf("a record was changed: %q", b)
+	}
+}
+
+// TestModuleFileSystemCannotBeRacedIntoAFIFO: a step swaps a folder the
+// module works in for a FIFO (renameat2's exchange: atomic, so the race is
+// won often); no open of the module may wait on it.
+func TestModuleFileSystemCannotBeRacedIntoAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(dir+"/d", 0o755)
+	if err := syscall.Mkfifo(dir+"/f", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stop, swapped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(swapped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				unix.Renameat2(unix.AT_FDCWD, dir+"/d", unix.AT_FDCWD, dir+"/f", unix.RENAME_EXCHANGE)
+			}
+		}
+	}()
+	defer func() { close(stop); <-swapped }()
+	done := make(chan struct{})
+	var out runtime.Outcome
+	var err error
+	go func() {
+		defer close(done)
+		out, _, err = runModule(t, goGuest(t, "./testdata/guests/fsrace"), runtime.Config{RunDir: dir})
+	}()
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the module hangs on a FIFO swapped in for its folder")
+	}
+	if err != nil || out.Status != runtime.StatusSucceeded {
+		t.Errorf("outcome %+v, %v", out, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -44,7 +45,7 @@ func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitNoEngine
 	}
 	defer engine.Close()
-	left, err := removeLeftovers(ctx, engine)
+	left, err := removeLeftovers(ctx, engine, 0)
 	for _, line := range left.lines(true) {
 		fmt.Fprintln(stdout, line)
 	}
@@ -103,15 +104,22 @@ func (l leftovers) lines(always bool) []string {
 
 // removeLeftovers removes what wflow processes that died left: their
 // containers, then the nosuid mounts of their run directories (only once
-// their containers are gone: until then a step may still write there).
-func removeLeftovers(ctx context.Context, l containers.Lister) (leftovers, error) {
+// their containers are gone: until then a step may still write there),
+// sweeping their setuid bits first for at most sweep (0: as long as ctx
+// lasts); a mount whose sweep does not finish stays for a later gc.
+func removeLeftovers(ctx context.Context, l containers.Lister, sweep time.Duration) (leftovers, error) {
 	var left leftovers
 	var err error
 	left.containers, left.runs, err = containers.RemoveOrphans(ctx, l)
 	if err != nil {
 		return left, fmt.Errorf("removing orphaned containers: %w", err)
 	}
-	left.released, err = rundir.ReapGuards(guardStateDir, ownerAlive)
+	if sweep > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, sweep)
+		defer cancel()
+	}
+	left.released, err = rundir.ReapGuards(ctx, guardStateDir, ownerAlive)
 	if err != nil {
 		return left, fmt.Errorf("releasing run directory mounts: %w", err)
 	}

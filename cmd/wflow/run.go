@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -178,7 +179,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// made ready while the engine lists what dead processes left.
 	ready := make(chan preparedRunDir, 1)
 	go func() { ready <- prepareRunDir(runDir) }()
-	left, err := removeLeftovers(ctx, engine)
+	left, err := removeLeftovers(ctx, engine, sweepBudget)
 	for _, line := range left.lines(false) {
 		con.notice("%s", line)
 	}
@@ -186,8 +187,12 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 	}
 	prep := <-ready
-	unguard := prep.unguard
-	defer unguard() // on the early returns below; the end of the run releases it first
+	unguard, keepGuard := prep.unguard, false
+	defer func() { // on the early returns below; the end of the run releases it first
+		if !keepGuard {
+			unguard()
+		}
+	}()
 	if prep.err != nil {
 		fmt.Fprintf(stderr, "wflow run: run directory: %v\n", prep.err)
 		return exitHostError
@@ -232,12 +237,11 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	started := time.Now().UTC()
 	outcome, runErr := module.Run(ctx, host)
 	host.Shutdown() // cancels steps the module left running; removes their containers
-	// No step runs any more: clear the setuid bits they left, then unmount.
-	if swept, err := rundir.Sweep(runDir); len(swept) > 0 || err != nil {
-		con.notice("cleared setuid/setgid bits a step left on %d file(s) of the run directory: %s%s", len(swept), strings.Join(firstN(swept, 5), ", "), errSuffix(err))
-	}
-	if err := unguard(); err != nil {
-		con.notice("%v", err)
+	keepGuard = sweepRunDir(ctx, runDir, prep.guardErr == nil, con)
+	if !keepGuard {
+		if err := unguard(); err != nil {
+			con.notice("%v", err)
+		}
 	}
 	guestOut.flush()
 	guestErr.flush()
@@ -290,6 +294,41 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailed
 	}
 	return exitOK
+}
+
+// Budgets of the sweep of setuid bits at the end of a run: a run directory
+// of a hundred thousand files takes a fraction of a second; a step can make
+// one of any size, and the run must still end.
+const (
+	sweepBudget            = 2 * time.Second
+	sweepBudgetInterrupted = 500 * time.Millisecond
+)
+
+// sweepRunDir clears the setuid bits steps left in the run directory, now
+// that none runs, and says so. It reports whether the nosuid,nodev mount
+// must stay: when guarded and the sweep did not finish in its budget, the
+// run directory stays mounted until `wflow gc` finishes it.
+func sweepRunDir(ctx context.Context, dir string, guarded bool, con *console) (keepGuard bool) {
+	budget := sweepBudget
+	if ctx.Err() != nil {
+		budget = sweepBudgetInterrupted
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget)
+	defer cancel()
+	swept, err := rundir.Sweep(sctx, dir)
+	if len(swept) > 0 {
+		con.notice("cleared setuid/setgid bits a step left on %d file(s) of the run directory: %s", len(swept), strings.Join(firstN(swept, 5), ", "))
+	}
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, rundir.ErrIncomplete) && guarded:
+		con.notice("%v; the run directory stays mounted nosuid,nodev until `wflow gc` finishes it", err)
+		return true
+	default:
+		con.notice("%v; setuid files steps made may be left in the run directory", err)
+		return false
+	}
 }
 
 // preparedRunDir is a run directory made ready for steps.
@@ -544,12 +583,4 @@ func firstN(list []string, n int) []string {
 		return list
 	}
 	return append(list[:n:n], "...")
-}
-
-// errSuffix is "" or "; " and the error.
-func errSuffix(err error) string {
-	if err == nil {
-		return ""
-	}
-	return "; " + err.Error()
 }

@@ -31,9 +31,17 @@ import (
 // values (docs/abi.md), so a policy can amend any field and hand it back.
 type Request struct {
 	PolicyABI string         `json:"policy_abi"` // "wflow_policy_v1"
-	Kind      string         `json:"kind"`       // "container"
+	Kind      string         `json:"kind"`       // "container", or "notebook-build" (then Build is set)
 	Step      map[string]any `json:"step"`
+	Build     *Build         `json:"build,omitempty"`
 	Run       Run            `json:"run"`
+}
+
+// Build describes a notebook image build: its step stands for it (image =
+// the base, one pip command), and only its image may be amended.
+type Build struct {
+	Base         string   `json:"base"`
+	Requirements []string `json:"requirements"`
 }
 
 // Run is what the policy may know of the run.
