@@ -152,67 +152,78 @@ var ErrCannotMount = errors.New("cannot mount the run directory nosuid,nodev")
 // ErrIncomplete when it did not see every file; keep the run directory
 // mounted nosuid then (Guard), and sweep again later (wflow gc).
 func Sweep(ctx context.Context, dir string) (changed []string, err error) {
-	top, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	cur, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
-	// A stack of open folders: the deepest last, each with its path and
-	// the names left to look at.
-	type folder struct {
-		f     *os.File
+	defer func() { unix.Close(cur) }()
+	// Only the folder being looked at is open: a tree as deep as a step
+	// likes must not run out of descriptors. Each level of the stack keeps
+	// its path and the names left; going back up is openat(".."), which
+	// holds because nothing moves folders any more.
+	type level struct {
 		path  string
 		names []string
 	}
-	var stack []*folder
-	defer func() {
-		for _, fo := range stack {
-			fo.f.Close()
-		}
-	}()
 	var errs []error
-	push := func(fd int, p string) {
-		f := os.NewFile(uintptr(fd), p)
+	list := func(p string) level {
+		dup, err := unix.Dup(cur) // the listing's own descriptor, closed after it
+		if err != nil {
+			errs = append(errs, err)
+			return level{path: p}
+		}
+		f := os.NewFile(uintptr(dup), p)
 		names, err := f.Readdirnames(-1)
+		f.Close()
 		if err != nil {
 			errs = append(errs, err)
 		}
 		sort.Strings(names)
-		stack = append(stack, &folder{f: f, path: p, names: names})
+		return level{path: p, names: names}
 	}
-	push(top, ".")
+	stack := []level{list(".")}
 	for steps := 0; len(stack) > 0; steps++ {
 		if steps%1024 == 0 && ctx.Err() != nil {
 			return changed, fmt.Errorf("%w: %v", ErrIncomplete, ctx.Err())
 		}
-		fo := stack[len(stack)-1]
-		if len(fo.names) == 0 {
-			fo.f.Close()
+		top := &stack[len(stack)-1]
+		if len(top.names) == 0 {
 			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				break
+			}
+			up, err := unix.Openat(cur, "..", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return changed, fmt.Errorf("%w: going back up from %s: %v", ErrIncomplete, shortPath(top.path), err)
+			}
+			unix.Close(cur)
+			cur = up
 			continue
 		}
-		name := fo.names[0]
-		fo.names = fo.names[1:]
-		p := path.Join(fo.path, name)
-		dfd := int(fo.f.Fd())
+		name := top.names[0]
+		top.names = top.names[1:]
+		p := path.Join(top.path, name)
 		var st unix.Stat_t
-		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := unix.Fstatat(cur, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			continue // gone since the listing
 		}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
 			if st.Mode&unix.S_ISUID != 0 {
-				errs = append(errs, clearBits(dfd, name, st.Mode&^(unix.S_ISUID|unix.S_ISGID)))
+				errs = append(errs, clearBits(cur, name, st.Mode&^(unix.S_ISUID|unix.S_ISGID)))
 				changed = append(changed, p)
 			}
-			fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			down, err := unix.Openat(cur, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 			if err != nil {
-				errs = append(errs, &fs.PathError{Op: "open", Path: p, Err: err})
+				errs = append(errs, &fs.PathError{Op: "open", Path: shortPath(p), Err: err})
 				continue
 			}
-			push(fd, p)
+			unix.Close(cur)
+			cur = down
+			stack = append(stack, list(p))
 		case unix.S_IFREG:
 			if st.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
-				errs = append(errs, clearBits(dfd, name, st.Mode&^(unix.S_ISUID|unix.S_ISGID)))
+				errs = append(errs, clearBits(cur, name, st.Mode&^(unix.S_ISUID|unix.S_ISGID)))
 				changed = append(changed, p)
 			}
 		}
@@ -221,6 +232,14 @@ func Sweep(ctx context.Context, dir string) (changed []string, err error) {
 		return changed, fmt.Errorf("%w: %v", ErrIncomplete, err)
 	}
 	return changed, nil
+}
+
+// shortPath cuts a path for a message: a step can make one of any length.
+func shortPath(p string) string {
+	if len(p) <= 120 {
+		return p
+	}
+	return p[:60] + "..." + p[len(p)-57:]
 }
 
 // ErrIncomplete is wrapped by Sweep when it could not see every file.
