@@ -197,15 +197,33 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 		return exit, fmt.Errorf("wait for container: %w", err)
 	}
 	if exit.Code == 137 && spec.Memory > 0 {
-		// Killed: by the OOM killer at the memory limit, or by someone else.
-		ictx, cancel := context.WithTimeout(ctx, controlTimeout)
-		info, err := e.cli.ContainerInspect(ictx, created.ID)
-		cancel()
-		if err == nil && info.State != nil {
-			exit.OOMKilled = info.State.OOMKilled
-		}
+		exit.OOMKilled = e.oomKilled(ctx, created.ID)
 	}
 	return exit, nil
+}
+
+// oomKilled reports whether the engine says the OOM killer ended a
+// container that exited 137 (killed: by the OOM killer at the memory limit,
+// or by someone else). The engine records the OOM event apart from the
+// exit, and on a busy machine a little after it: ask a few times.
+func (e *Engine) oomKilled(ctx context.Context, id string) bool {
+	for try := 0; try < 10; try++ {
+		ictx, cancel := context.WithTimeout(ctx, controlTimeout)
+		info, err := e.cli.ContainerInspect(ictx, id)
+		cancel()
+		if err != nil || info.State == nil {
+			return false
+		}
+		if info.State.OOMKilled {
+			return true
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return false
 }
 
 // hostConfig maps a step's limits to Docker's host configuration. Every
