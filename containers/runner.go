@@ -47,6 +47,10 @@ func ParsePullPolicy(s string) (PullPolicy, error) {
 // present and cannot be pulled.
 var ErrImageUnavailable = errors.New("image unavailable")
 
+// ErrNotRemoved is wrapped by Engine.Run when the container could not be
+// removed at the end (the engine still busy removing it, say).
+var ErrNotRemoved = errors.New("the container could not be removed")
+
 // ContainerSpec is one container of a step, as the Runner asks an Engine to run it.
 type ContainerSpec struct {
 	Image   string
@@ -194,6 +198,9 @@ func (a *attempt) fail(kind string, err error) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		a.ErrorKind = ErrorKindCancelled
 		a.Error = "the run was cancelled while the step ran; its container was removed"
+		if errors.Is(err, ErrNotRemoved) {
+			a.Error = "the run was cancelled while the step ran; its container could not be removed yet (wflow gc removes it once this process has ended)"
+		}
 	}
 }
 

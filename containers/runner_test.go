@@ -187,3 +187,18 @@ func TestResultsKeepBoundedArgs(t *testing.T) {
 		t.Errorf("a small argv changed: %q", small)
 	}
 }
+
+// A cancelled step whose container the engine could not remove says so,
+// rather than that it was removed.
+func TestCancelledStepSaysWhetherItsContainerWasRemoved(t *testing.T) {
+	e := &fakeEngine{runErr: fmt.Errorf("%w; and %w", context.Canceled, ErrNotRemoved)}
+	res := newTestRunner(t, e).Run(context.Background(), 1, Step{Name: "s", Image: "img", Commands: []Command{{Argv: []string{"exit 0"}}}}, Live{})
+	if res.ErrorKind != ErrorKindCancelled || !strings.Contains(res.Error, "could not be removed yet") {
+		t.Errorf("result %+v", res)
+	}
+	e = &fakeEngine{runErr: context.Canceled}
+	res = newTestRunner(t, e).Run(context.Background(), 1, Step{Name: "s", Image: "img", Commands: []Command{{Argv: []string{"exit 0"}}}}, Live{})
+	if !strings.Contains(res.Error, "its container was removed") {
+		t.Errorf("result %+v", res)
+	}
+}

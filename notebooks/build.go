@@ -128,11 +128,8 @@ func addLocal(files map[string][]byte, rundir, rel, dst string) error {
 		return escaped(rel, err)
 	}
 	defer pkg.Close()
-	left, count := maxLocalPackage, 0
-	return walkPackage(pkg, ".", 0, func(p string, d fs.DirEntry) error {
-		if count++; count > maxPackageFiles {
-			return fmt.Errorf("%s holds more than %d files", rel, maxPackageFiles)
-		}
+	left, entries := maxLocalPackage, maxPackageEntries
+	return walkPackage(pkg, ".", 0, &entries, func(p string, d fs.DirEntry) error {
 		switch {
 		case d.Type()&fs.ModeSymlink != 0:
 			return fmt.Errorf("%s/%s is a symbolic link; local packages may hold regular files only", rel, p)
@@ -149,17 +146,18 @@ func addLocal(files map[string][]byte, rundir, rel, dst string) error {
 	})
 }
 
-// Caps on a local package's shape: how deep its folders go, how many files.
+// Caps on a local package's shape: how deep its folders go, how many files
+// and folders it holds in all (a step can make millions of empty folders).
 const (
-	maxPackageDepth = 64
-	maxPackageFiles = 10000
+	maxPackageDepth   = 64
+	maxPackageEntries = 10000
 )
 
 // walkPackage calls file for every entry of the folder dir of pkg that is
 // not a folder, in name order, and descends into folders. A folder is opened
 // with O_DIRECTORY|O_NONBLOCK: something swapped in for it (a FIFO) is an
 // error, never a wait.
-func walkPackage(pkg *os.Root, dir string, depth int, file func(p string, d fs.DirEntry) error) error {
+func walkPackage(pkg *os.Root, dir string, depth int, left *int, file func(p string, d fs.DirEntry) error) error {
 	if depth > maxPackageDepth {
 		return fmt.Errorf("%s: folders nest deeper than %d", dir, maxPackageDepth)
 	}
@@ -167,16 +165,28 @@ func walkPackage(pkg *os.Root, dir string, depth int, file func(p string, d fs.D
 	if err != nil {
 		return escaped(dir, err)
 	}
-	entries, err := f.ReadDir(-1)
-	f.Close()
-	if err != nil {
-		return err
+	var entries []fs.DirEntry
+	for { // in chunks, counted: a folder of a million entries stops at the cap
+		chunk, err := f.ReadDir(256)
+		entries = append(entries, chunk...)
+		if *left -= len(chunk); *left < 0 {
+			f.Close()
+			return fmt.Errorf("a local package may hold at most %d files and folders", maxPackageEntries)
+		}
+		if err == io.EOF || len(chunk) == 0 {
+			break
+		}
+		if err != nil {
+			f.Close()
+			return err
+		}
 	}
+	f.Close()
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	for _, e := range entries {
 		p := path.Join(dir, e.Name())
 		if e.IsDir() {
-			err = walkPackage(pkg, p, depth+1, file)
+			err = walkPackage(pkg, p, depth+1, left, file)
 		} else {
 			err = file(p, e)
 		}

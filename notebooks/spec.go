@@ -197,6 +197,9 @@ func requirements(v gjson.Result) ([]string, error) {
 			if err := runDirPath("requirement", r); err != nil {
 				return nil, err
 			}
+			if strings.ContainsAny(r, " \t'\"#") {
+				return nil, invalid("requirement %d %q: a local package path may not hold spaces, quotes or '#' (pip would read the rest as options)", i+1, trunc(r))
+			}
 		} else if err := specifier(r); err != nil {
 			return nil, invalid("requirement %d %q: %v", i+1, trunc(r), err)
 		}
@@ -235,12 +238,47 @@ func specifier(r string) error {
 	if strings.Contains(r, "\\") {
 		return fmt.Errorf("a backslash would continue the line in requirements.txt")
 	}
-	for _, field := range strings.Fields(r) {
+	// pip splits a requirement line the way a POSIX shell would (shlex),
+	// so a quoted '--option' is an option too: look at the words it sees.
+	for _, field := range shellWords(r) {
 		if strings.HasPrefix(field, "-") && !hashOption.MatchString(field) {
 			return fmt.Errorf("pip option %q: only --hash=<alg>:<hex> may follow a specifier", trunc(field))
 		}
 	}
 	return nil
+}
+
+// shellWords splits s into words as a POSIX shell does with quotes (no
+// backslashes: a requirement may not hold one): 'a b' and "a b" are one
+// word, and quotes join what touches them.
+func shellWords(s string) []string {
+	var words []string
+	var word strings.Builder
+	inWord := false
+	var quote rune
+	for _, c := range s {
+		switch {
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote != 0:
+			word.WriteRune(c)
+		case c == '\'' || c == '"':
+			quote, inWord = c, true
+		case c == ' ' || c == '\t':
+			if inWord {
+				words = append(words, word.String())
+				word.Reset()
+				inWord = false
+			}
+		default:
+			word.WriteRune(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, word.String())
+	}
+	return words
 }
 
 // isLocal reports whether a requirement is a path in the run directory (a

@@ -136,7 +136,9 @@ func TestRequirementsArePackageSpecifiers(t *testing.T) {
 		"pandas --index-url https://evil.example", "/etc/passwd", "https://evil.example/x.whl", "git+https://evil.example/x",
 		"pkg \\", "=1.0", ".hidden", "pandas -i https://evil.example",
 		"pip==23\x1c-r /etc/passwd", "pip==23\v-r /etc/passwd", "pip==23\f-e /", "pip==23\x1d--index-url x",
-		"pip==23\x1e-r x", "pip==23\u0085-r x", "pip==23\u2028-r x", "pip==23\u2029-r x", "pip==23\t-r x"}
+		"pip==23\x1e-r x", "pip==23\u0085-r x", "pip==23\u2028-r x", "pip==23\u2029-r x", "pip==23\t-r x",
+		"foo==1.0 '--install-option=--prefix=/evil'", `foo==1.0 "--global-option=x"`, "foo==1.0 ''--global-option=x",
+		"./pkg --global-option=--evil", "./pkg '--x'", "./pkg#frag"}
 	for _, r := range good {
 		spec := fmt.Sprintf(`{"name":"n","notebook":"a.ipynb","requirements":[%q]}`, r)
 		if _, err := ParseStep([]byte(spec)); err != nil {

@@ -85,7 +85,7 @@ func (c Chain) Check(ctx context.Context, handle uint32, req Request) (container
 			return req.Step, decisions, false
 		}
 		if d.Verdict == containers.VerdictAmend {
-			req.Step = *d.step
+			req = req.amended(*d.step)
 			amended = true
 		}
 	}
@@ -106,6 +106,18 @@ func (c Chain) Check(ctx context.Context, handle uint32, req Request) (container
 		}
 	}
 	return req.Step, decisions, true
+}
+
+// amended returns the request with its step amended; a build's base follows
+// the step's image, which stands for it, so later policies see one base.
+func (req Request) amended(step containers.Step) Request {
+	req.Step = step
+	if req.Build != nil {
+		b := *req.Build
+		b.Base = step.Image
+		req.Build = &b
+	}
+	return req
 }
 
 // changedFields names the fields of changes: "memory, user".

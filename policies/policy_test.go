@@ -204,3 +204,31 @@ func TestBuildAmendedBeyondItsBaseIsRefused(t *testing.T) {
 		t.Errorf("audit trail has %d decisions, the result %d", len(got), len(ds))
 	}
 }
+
+// A policy that pins a build's base: the policies after it see the pinned
+// base in build.base too, not the one the module asked for.
+func TestBuildBaseFollowsAnAmendment(t *testing.T) {
+	pin := fakePolicy{name: "pin", verdict: containers.VerdictAmend, reason: "pin", amend: func(s *containers.Step) { s.Image = "python@sha256:abc" }}
+	var seen []string
+	check := policyFunc(func(req Request) Verdict {
+		seen = append(seen, req.Build.Base)
+		return Verdict{Verdict: containers.VerdictAllow}
+	})
+	r := &Runner{Chain: Chain{Policies: []Policy{pin, check}}}
+	if base, _, refused := r.AdmitBuild(context.Background(), 1, "nb", "python:3.12-slim", nil); refused != nil || base != "python@sha256:abc" {
+		t.Fatalf("base %q, refused %+v", base, refused)
+	}
+	for _, b := range seen {
+		if b != "python@sha256:abc" {
+			t.Errorf("a later policy saw build.base %q", b)
+		}
+	}
+}
+
+// policyFunc is a Policy from a function.
+type policyFunc func(Request) Verdict
+
+func (policyFunc) Name() string { return "func" }
+func (f policyFunc) Decide(_ context.Context, req Request) (Verdict, error) {
+	return f(req), nil
+}

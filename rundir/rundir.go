@@ -10,11 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -106,20 +106,39 @@ func ReapGuards(ctx context.Context, stateDir string, alive func(owner string) b
 	if err != nil {
 		return nil, err
 	}
-	var released []string
-	var errs []error
+	// A run directory a live wflow uses again (--rundir) is left alone: its
+	// steps may be writing it, and an unmount by path would take the live
+	// run's mount, the topmost one.
+	type record struct{ path, dir string }
+	var dead []record
+	live := map[string]bool{}
 	for _, e := range entries {
 		owner, _, ok := strings.Cut(e.Name(), ".")
-		if !ok || alive(owner) {
+		if !ok {
 			continue
 		}
-		record := filepath.Join(stateDir, e.Name())
-		b, err := os.ReadFile(record)
+		p := filepath.Join(stateDir, e.Name())
+		b, err := os.ReadFile(p)
 		if err != nil {
-			errs = append(errs, err)
+			continue // released meanwhile
+		}
+		if alive(owner) {
+			live[string(b)] = true
+		} else {
+			dead = append(dead, record{p, string(b)})
+		}
+	}
+	var released []string
+	var errs []error
+	for _, r := range dead {
+		if live[r.dir] {
 			continue
 		}
-		dir := string(b)
+		if ctx.Err() != nil {
+			errs = append(errs, fmt.Errorf("%w: %v", ErrIncomplete, ctx.Err()))
+			break
+		}
+		dir := r.dir
 		if _, err := Sweep(ctx, dir); err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
@@ -132,7 +151,7 @@ func ReapGuards(ctx context.Context, stateDir string, alive func(owner string) b
 			errs = append(errs, fmt.Errorf("unmount %s: %w", dir, err))
 			continue
 		}
-		os.Remove(record)
+		os.Remove(r.path)
 		released = append(released, dir)
 	}
 	return released, errors.Join(errs...)
@@ -163,25 +182,48 @@ func Sweep(ctx context.Context, dir string) (changed []string, err error) {
 	// holds because nothing moves folders any more.
 	type level struct {
 		path  string
+		id    [2]uint64 // device and inode: going back up must reach this very folder
 		names []string
 	}
 	var errs []error
-	list := func(p string) level {
+	identity := func(fd int) ([2]uint64, error) {
+		var st unix.Stat_t
+		err := unix.Fstat(fd, &st)
+		return [2]uint64{st.Dev, st.Ino}, err
+	}
+	list := func(p string) (level, error) {
+		id, err := identity(cur)
+		if err != nil {
+			return level{}, err
+		}
 		dup, err := unix.Dup(cur) // the listing's own descriptor, closed after it
 		if err != nil {
-			errs = append(errs, err)
-			return level{path: p}
+			return level{}, err
 		}
 		f := os.NewFile(uintptr(dup), p)
-		names, err := f.Readdirnames(-1)
-		f.Close()
-		if err != nil {
-			errs = append(errs, err)
+		defer f.Close()
+		var names []string
+		for { // in chunks, so that a folder of millions of names keeps to the budget
+			chunk, err := f.Readdirnames(4096)
+			names = append(names, chunk...)
+			if err == io.EOF || (err == nil && len(chunk) == 0) {
+				break
+			}
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			if ctx.Err() != nil {
+				return level{}, ctx.Err()
+			}
 		}
-		sort.Strings(names)
-		return level{path: p, names: names}
+		return level{path: p, id: id, names: names}, nil
 	}
-	stack := []level{list(".")}
+	first, err := list(".")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrIncomplete, err)
+	}
+	stack := []level{first}
 	for steps := 0; len(stack) > 0; steps++ {
 		if steps%1024 == 0 && ctx.Err() != nil {
 			return changed, fmt.Errorf("%w: %v", ErrIncomplete, ctx.Err())
@@ -198,6 +240,12 @@ func Sweep(ctx context.Context, dir string) (changed []string, err error) {
 			}
 			unix.Close(cur)
 			cur = up
+			// The folder above must be the one listed on the way down: if a
+			// folder was moved meanwhile, ".." is somewhere else (outside
+			// the run directory, even), and its names are not ours.
+			if id, err := identity(cur); err != nil || id != stack[len(stack)-1].id {
+				return changed, fmt.Errorf("%w: a folder moved while the sweep ran (back up from %s)", ErrIncomplete, shortPath(top.path))
+			}
 			continue
 		}
 		name := top.names[0]
@@ -220,7 +268,11 @@ func Sweep(ctx context.Context, dir string) (changed []string, err error) {
 			}
 			unix.Close(cur)
 			cur = down
-			stack = append(stack, list(p))
+			lv, err := list(p)
+			if err != nil {
+				return changed, fmt.Errorf("%w: %v", ErrIncomplete, err)
+			}
+			stack = append(stack, lv)
 		case unix.S_IFREG:
 			if st.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
 				errs = append(errs, clearBits(cur, name, st.Mode&^(unix.S_ISUID|unix.S_ISGID)))

@@ -3,10 +3,12 @@ package rundir
 import (
 	"context"
 	"errors"
+	"fmt"
 	"golang.org/x/sys/unix"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,6 +94,7 @@ func TestSweepClearsPrivilegeBits(t *testing.T) {
 	os.Chmod(filepath.Join(dir, "a"), 0o755|fs.ModeSetgid) // a setgid folder is left alone
 	os.Symlink("/usr/bin/passwd", filepath.Join(dir, "link"))
 	changed, err := Sweep(context.Background(), dir)
+	sort.Strings(changed)
 	if err != nil || strings.Join(changed, ",") != "a/sgid,suid" {
 		t.Errorf("changed %v, %v", changed, err)
 	}
@@ -147,5 +150,40 @@ func TestSweepOfADeepTree(t *testing.T) {
 	cancel()
 	if _, err := Sweep(ctx, dir); !errors.Is(err, ErrIncomplete) {
 		t.Errorf("a cancelled sweep: %v, want ErrIncomplete", err)
+	}
+}
+
+// A folder moved while the sweep is in it must not lead the sweep out: going
+// back up through ".." would land outside the run directory, where names
+// like the run directory's own mean host files.
+func TestSweepDoesNotFollowAMovedFolderOut(t *testing.T) {
+	parent := t.TempDir()
+	run := filepath.Join(parent, "run")
+	os.MkdirAll(filepath.Join(run, "a", "b"), 0o755)
+	os.MkdirAll(filepath.Join(run, "a", "victim"), 0o755)
+	os.MkdirAll(filepath.Join(parent, "victim"), 0o755)
+	host := filepath.Join(parent, "victim", "sbit")
+	os.WriteFile(host, []byte("x"), 0o755)
+	os.Chmod(host, 0o755|fs.ModeSetuid)
+	marker := filepath.Join(run, "a", "b", "m")
+	os.WriteFile(marker, []byte("x"), 0o755)
+	os.Chmod(marker, 0o755|fs.ModeSetuid)
+	for i := 0; i < 5000; i++ {
+		os.WriteFile(filepath.Join(run, "a", "b", fmt.Sprintf("f%05d", i)), nil, 0o644)
+	}
+	moved := make(chan struct{})
+	go func() { // as a step would: once the sweep is in a/b, move a/b out from under it
+		defer close(moved)
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			if info, err := os.Stat(marker); err == nil && info.Mode()&fs.ModeSetuid == 0 {
+				os.Rename(filepath.Join(run, "a", "b"), filepath.Join(parent, "b2"))
+				return
+			}
+		}
+	}()
+	Sweep(context.Background(), run)
+	<-moved
+	if info, _ := os.Stat(host); info.Mode()&fs.ModeSetuid == 0 {
+		t.Error("the sweep cleared the setuid bit of a file outside the run directory")
 	}
 }

@@ -45,7 +45,7 @@ func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitNoEngine
 	}
 	defer engine.Close()
-	left, err := removeLeftovers(ctx, engine, 0)
+	left, err := removeLeftovers(ctx, engine, 0, nil)
 	for _, line := range left.lines(true) {
 		fmt.Fprintln(stdout, line)
 	}
@@ -107,10 +107,18 @@ func (l leftovers) lines(always bool) []string {
 // their containers are gone: until then a step may still write there),
 // sweeping their setuid bits first for at most sweep (0: as long as ctx
 // lasts); a mount whose sweep does not finish stays for a later gc.
-func removeLeftovers(ctx context.Context, l containers.Lister, sweep time.Duration) (leftovers, error) {
+//
+// between runs between the two steps, once the containers are gone and
+// before any mount is released: `wflow run` makes its own run directory
+// ready there, so that its fresh mount is recorded (and so left alone)
+// before dead records of the same folder are released.
+func removeLeftovers(ctx context.Context, l containers.Lister, sweep time.Duration, between func()) (leftovers, error) {
 	var left leftovers
 	var err error
 	left.containers, left.runs, err = containers.RemoveOrphans(ctx, l)
+	if between != nil {
+		between()
+	}
 	if err != nil {
 		return left, fmt.Errorf("removing orphaned containers: %w", err)
 	}

@@ -179,14 +179,14 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// made ready while the engine lists what dead processes left.
 	ready := make(chan preparedRunDir, 1)
 	go func() { ready <- prepareRunDir(runDir) }()
-	left, err := removeLeftovers(ctx, engine, sweepBudget)
+	var prep preparedRunDir
+	left, err := removeLeftovers(ctx, engine, sweepBudget, func() { prep = <-ready })
 	for _, line := range left.lines(false) {
 		con.notice("%s", line)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 	}
-	prep := <-ready
 	unguard, keepGuard := prep.unguard, false
 	defer func() { // on the early returns below; the end of the run releases it first
 		if !keepGuard {

@@ -134,10 +134,11 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 	}
 	defer func() {
 		if rmErr := e.remove(ctx, created.ID); rmErr != nil {
+			rmErr = fmt.Errorf("%w (wflow gc removes it once this process has ended): %v", containers.ErrNotRemoved, rmErr)
 			if err == nil {
 				err = rmErr
 			} else {
-				err = fmt.Errorf("%w; and the container could not be removed (wflow gc removes it once this process has ended): %v", err, rmErr)
+				err = fmt.Errorf("%w; and %w", err, rmErr)
 			}
 		}
 	}()
