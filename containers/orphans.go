@@ -39,25 +39,34 @@ func ProcessLabels() map[string]string {
 // processStart returns a process's start time from /proc/<pid>/stat (field
 // 22), or "" when it cannot be read.
 func processStart(pid int) string {
+	_, start := processStat(pid)
+	return start
+}
+
+// processStat returns a process's state (field 3: R, S, Z, ...) and start
+// time (field 22) from /proc/<pid>/stat, or "" for what cannot be read.
+func processStat(pid int) (state, start string) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	// The command name (field 2) may hold spaces; fields count from its ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return ""
+		return "", ""
 	}
 	fields := strings.Fields(s[i+1:])
 	if len(fields) < 20 {
-		return ""
+		return "", ""
 	}
-	return fields[19]
+	return fields[0], fields[19]
 }
 
 // ProcessAlive reports whether the process pid exists and, when start is not
 // empty and can be checked, is the same process (not a reuse of its pid).
+// A zombie (a process that has ended, not yet reaped by its parent) is not
+// alive: it will never remove its containers.
 func ProcessAlive(pid int, start string) bool {
 	if pid <= 0 {
 		return false
@@ -65,11 +74,11 @@ func ProcessAlive(pid int, start string) bool {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
-	if start == "" {
-		return true
+	state, now := processStat(pid)
+	if state == "Z" || state == "X" {
+		return false
 	}
-	now := processStart(pid)
-	return now == "" || now == start
+	return start == "" || now == "" || now == start
 }
 
 // Orphaned reports whether a container with these labels was started by a

@@ -2,8 +2,10 @@ package containers
 
 import (
 	"os"
+	"os/exec"
 	"strconv"
 	"testing"
+	"time"
 )
 
 func TestOrphaned(t *testing.T) {
@@ -49,5 +51,29 @@ func TestProcessAlive(t *testing.T) {
 	}
 	if ProcessAlive(1<<30, "") || ProcessAlive(0, "") || ProcessAlive(-1, "") {
 		t.Error("a process that cannot exist is alive")
+	}
+}
+
+// A wflow killed while its parent does not reap it stays a zombie: it is
+// gone all the same, and its containers are orphans.
+func TestZombieIsNotAlive(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	start := processStart(pid)
+	for i := 0; i < 200; i++ { // until it has exited (a zombie: not waited for yet)
+		if state, _ := processStat(pid); state == "Z" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ProcessAlive(pid, start) {
+		t.Error("a zombie counts as alive")
+	}
+	cmd.Wait()
+	if !ProcessAlive(os.Getpid(), processStart(os.Getpid())) {
+		t.Error("this very process counts as dead")
 	}
 }

@@ -158,18 +158,30 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Stderr:         guestErr,
 	}, set.wasm)
 	if err != nil {
+		if ctx.Err() != nil {
+			return interruptedBeforeStart(stderr)
+		}
 		fmt.Fprintf(stderr, "wflow run: %s: %s\n", modulePath, termsafe.Escape(err.Error()))
 		return exitUsage
 	}
 	defer module.Close(ctx)
 	chain, closePolicies, err := o.policyChain(ctx, set.limits)
 	if err != nil {
+		if ctx.Err() != nil {
+			return interruptedBeforeStart(stderr)
+		}
 		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 		return exitUsage
 	}
 	defer closePolicies()
 
 	engine, err := docker.New(ctx)
+	if err == nil && ctx.Err() != nil {
+		engine.Close()
+	}
+	if ctx.Err() != nil {
+		return interruptedBeforeStart(stderr) // a ping cut short is no missing daemon
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 		return exitNoEngine
@@ -329,6 +341,13 @@ func sweepRunDir(ctx context.Context, dir string, guarded bool, con *console) (k
 		con.notice("%v; setuid files steps made may be left in the run directory", err)
 		return false
 	}
+}
+
+// interruptedBeforeStart is the end of a run interrupted (SIGINT, SIGTERM)
+// while it was being set up: nothing ran, no run directory was made.
+func interruptedBeforeStart(stderr io.Writer) int {
+	fmt.Fprintln(stderr, "wflow run: interrupted before the run started; nothing ran")
+	return exitInterrupted
 }
 
 // preparedRunDir is a run directory made ready for steps.

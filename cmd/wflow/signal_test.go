@@ -175,3 +175,19 @@ func TestSIGINTEndsASleepingModule(t *testing.T) {
 		t.Errorf("report status %s", r.Status)
 	}
 }
+
+// TestInterruptDuringStartUp: SIGINT while wflow sets up (compiling, asking
+// the daemon) is an interrupted run, exit 130, not "no daemon answers".
+func TestInterruptDuringStartUp(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as the first signal would
+	rundir := filepath.Join(t.TempDir(), "run")
+	var stdout, stderr strings.Builder
+	code := run(ctx, []string{"run", watFile(t, "testdata/hello.wat"), "--rundir", rundir}, &stdout, &stderr)
+	if code != exitInterrupted || !strings.Contains(stderr.String(), "interrupted before the run started") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+	if _, err := os.Stat(rundir); err == nil {
+		t.Error("an interrupted start-up left a run directory")
+	}
+}
