@@ -87,8 +87,14 @@ func ParseStep(spec []byte) (Step, error) {
 		return s, err
 	}
 	if len(limits) > 0 {
+		// The limits are read by the step parser, as part of a step named
+		// like this one, so that its messages name the notebook step.
+		name, _ := json.Marshal(s.Name)
+		if s.Name == "" {
+			name = []byte(`"notebook"`)
+		}
 		var b strings.Builder
-		b.WriteString(`{"name":"x","image":"x","commands":["x"]`)
+		fmt.Fprintf(&b, `{"name":%s,"image":"x","commands":["x"]`, name)
 		for k, raw := range limits {
 			fmt.Fprintf(&b, ",%q:%s", k, raw)
 		}

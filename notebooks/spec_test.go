@@ -190,3 +190,11 @@ func TestLocalPackageWalkCannotBeRaced(t *testing.T) {
 		}
 	}
 }
+
+// A bad limit in a notebook spec names the notebook step, not a stand-in.
+func TestNotebookLimitErrorsNameTheStep(t *testing.T) {
+	_, err := ParseStep([]byte(`{"name":"analysis","notebook":"a.ipynb","memory":"1k"}`))
+	if err == nil || !strings.Contains(err.Error(), "analysis") || strings.Contains(err.Error(), "step x") {
+		t.Errorf("error %v: want one naming step analysis", err)
+	}
+}
