@@ -33,8 +33,9 @@ func (p Pulls) Allowed(ref string) bool {
 	return false
 }
 
-// refusal is the error of an image that is missing and may not be pulled.
-func (p Pulls) refusal(ref string) error {
+// Refusal is the error of an image that is missing and may not be pulled;
+// it wraps ErrImageUnavailable.
+func (p Pulls) Refusal(ref string) error {
 	return fmt.Errorf("%w: image %s is not present, and wflow pulls only from registries the user allows: run with --allow-registry %s, or load the image first",
 		ErrImageUnavailable, ref, RegistryHost(ref))
 }

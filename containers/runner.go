@@ -212,7 +212,7 @@ func (r *Runner) ensureImage(ctx context.Context, ref string) (string, error) {
 	if !r.Pulls.Allowed(ref) {
 		id, err := r.Engine.EnsureImage(ctx, ref, PullNever)
 		if errors.Is(err, ErrImageUnavailable) {
-			return "", r.Pulls.refusal(ref)
+			return "", r.Pulls.Refusal(ref)
 		}
 		return id, err
 	}

@@ -369,8 +369,7 @@ func (r *Runner) checkBase(ctx context.Context, base string) error {
 		if r.Pull == containers.PullNever {
 			return fmt.Errorf("base image %s is not present and --pull=never forbids pulling it", base)
 		}
-		return fmt.Errorf("base image %s is not present, and wflow pulls only from registries the user allows: run with --allow-registry %s, or load the image first",
-			base, containers.RegistryHost(base))
+		return fmt.Errorf("base %w", r.Pulls.Refusal(base))
 	}
 	return nil
 }

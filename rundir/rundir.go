@@ -97,7 +97,8 @@ func Guard(dir, stateDir, owner string) (release func() error, err error) {
 
 // ReapGuards unmounts the guards recorded in stateDir whose owner is no
 // longer alive, clears the setuid bits their runs left, and returns the run
-// directories it released.
+// directories it released. A folder a live owner has guarded again is left
+// for later; a sweep that does not finish keeps its guard (ErrIncomplete).
 func ReapGuards(ctx context.Context, stateDir string, alive func(owner string) bool) ([]string, error) {
 	entries, err := os.ReadDir(stateDir)
 	if errors.Is(err, fs.ErrNotExist) {

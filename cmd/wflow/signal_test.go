@@ -23,34 +23,11 @@ func TestSIGINTStopsARunningStep(t *testing.T) {
 	module := testenv.GoGuest(t, "./testdata/guests/sleepy")
 	rundir := t.TempDir()
 	cmd := exec.Command(bin, "run", module, "--rundir", rundir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(out)
-	for lines.Scan() && !strings.Contains(lines.Text(), "[sleepy] zzz") {
-	}
-	start := time.Now()
-	cmd.Process.Signal(syscall.SIGINT)
-	go func() {
-		for lines.Scan() {
-		}
-	}()
-	done := make(chan error)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("wflow did not exit within 30s of SIGINT")
-	}
+	took := interruptWhen(t, cmd, "[sleepy] zzz", 0, 30*time.Second)
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
 		t.Errorf("exit code %d, want %d", code, exitInterrupted)
 	}
-	t.Logf("exited %s after SIGINT", time.Since(start))
+	t.Logf("exited %s after SIGINT", took)
 	r := readReport(t, rundir)
 	if r.Status != "cancelled" || len(r.Steps) != 1 || r.Steps[0].ErrorKind != "cancelled" {
 		t.Errorf("report status %s, steps %+v", r.Status, r.Steps)
@@ -140,32 +117,8 @@ func TestSIGINTEndsASleepingModule(t *testing.T) {
 	bin := testenv.Wflow(t)
 	rundir := filepath.Join(t.TempDir(), "run")
 	cmd := exec.Command(bin, "run", watFile(t, "testdata/hostile/long_sleep.wat"), "--rundir", rundir, "--json")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(out)
-	for lines.Scan() && !strings.Contains(lines.Text(), `"run_started"`) {
-	}
-	time.Sleep(200 * time.Millisecond) // into the sleep
-	start := time.Now()
-	cmd.Process.Signal(syscall.SIGINT)
-	go func() {
-		for lines.Scan() {
-		}
-	}()
-	done := make(chan error)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("wflow did not exit within 10s of SIGINT")
-	}
-	if d := time.Since(start); d > time.Second {
+	// 200 ms after the run starts: into the sleep.
+	if d := interruptWhen(t, cmd, `"run_started"`, 200*time.Millisecond, 10*time.Second); d > time.Second {
 		t.Errorf("exited %s after SIGINT, want within 1s", d)
 	}
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
@@ -190,4 +143,37 @@ func TestInterruptDuringStartUp(t *testing.T) {
 	if _, err := os.Stat(rundir); err == nil {
 		t.Error("an interrupted start-up left a run directory")
 	}
+}
+
+// interruptWhen starts cmd, waits for a line of its output holding marker,
+// and after delay sends SIGINT; it waits at most limit for cmd to exit (and
+// fails the test past it) and returns how long the exit took after the signal.
+func interruptWhen(t *testing.T, cmd *exec.Cmd, marker string, delay, limit time.Duration) time.Duration {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	for lines.Scan() && !strings.Contains(lines.Text(), marker) {
+	}
+	time.Sleep(delay)
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	done := make(chan error)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		cmd.Process.Kill()
+		t.Fatalf("wflow did not exit within %s of SIGINT", limit)
+	}
+	return time.Since(start)
 }
