@@ -147,7 +147,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, step Step, live Live) R
 	case userErr != nil:
 		refuse(ErrorKindDenied, userErr.Error())
 	default:
-		id, err := r.ensureImage(ctx, step.Image)
+		id, err := r.ensureImage(ctx, step.Image, step.LocalImage)
 		res.ImageID = id
 		if err != nil {
 			a = attempt{Attempt: Attempt{Attempt: 1, ReturnCode: 1, Started: res.Started, Commands: []CommandResult{}}}
@@ -204,10 +204,13 @@ func (a *attempt) fail(kind string, err error) {
 	}
 }
 
-func (r *Runner) ensureImage(ctx context.Context, ref string) (string, error) {
+func (r *Runner) ensureImage(ctx context.Context, ref string, local bool) (string, error) {
 	pull := r.Pull
 	if pull == "" {
 		pull = PullMissing
+	}
+	if local {
+		return r.Engine.EnsureImage(ctx, ref, PullNever)
 	}
 	if !r.Pulls.Allowed(ref) {
 		id, err := r.Engine.EnsureImage(ctx, ref, PullNever)

@@ -46,6 +46,10 @@ type Step struct {
 	Env      map[string]string `json:"env,omitempty"`
 	Limits                     // timeout, cpus, memory, pids, network, read_only, user
 	Retry    *Retry            `json:"retry,omitempty"`
+	// LocalImage says the image was built by wflow on this engine (a
+	// notebook image): it is never pulled, whatever --pull says. Not part of
+	// the spec: a module or a policy cannot set it.
+	LocalImage bool `json:"-"`
 }
 
 // Error kinds of a Result whose step could not run to completion. A step whose
@@ -61,15 +65,20 @@ const (
 	ErrorKindDenied    = "denied"    // a policy refused the step; no container was created
 	ErrorKindBuild     = "build"     // a notebook image could not be built; nothing ran
 	ErrorKindCell      = "cell"      // a notebook cell raised; notebook.failed_cell says which
+	ErrorKindKernel    = "kernel"    // a notebook's kernel: none named, not in the image, or it died
+	ErrorKindNotebook  = "notebook"  // papermill could not run the notebook: missing or not a notebook, no output folder, usage
 )
 
-// FailedCell is the cell of a notebook run that raised, from the output
-// notebook's papermill metadata.
+// FailedCell is the cell of a notebook run that raised, found in the output
+// notebook as papermill finds it, and placed in the input notebook.
 type FailedCell struct {
-	Index          int    `json:"index"`           // 0-based, in the output notebook (which holds the injected parameters cell)
-	ExecutionCount int    `json:"execution_count"` // as Jupyter numbers it, 0 when unknown
-	EName          string `json:"ename"`           // the exception's class, e.g. "ValueError"
-	EValue         string `json:"evalue"`          // its message
+	Index          int    `json:"index"`              // 0-based, in the input notebook (the user's); -1 for the injected parameters cell
+	ID             string `json:"id,omitempty"`       // the cell's id in the input notebook (nbformat 4.5)
+	Injected       bool   `json:"injected,omitempty"` // the cell papermill injected with the parameters raised
+	OutputIndex    int    `json:"output_index"`       // 0-based, in the output notebook (which holds the injected cell and papermill's two error markers)
+	ExecutionCount int    `json:"execution_count"`    // as Jupyter numbers it (In [n]), 0 when unknown
+	EName          string `json:"ename"`              // the exception's class, e.g. "ValueError"
+	EValue         string `json:"evalue"`             // its message
 }
 
 // NotebookInfo is what a notebook step or build adds to its Result.
@@ -80,6 +89,10 @@ type NotebookInfo struct {
 	Built        bool        `json:"built"`                    // this step built the image (else it existed)
 	BuildLogFile string      `json:"build_log_file,omitempty"` // the build's log, when it built
 	FailedCell   *FailedCell `json:"failed_cell,omitempty"`
+	// Warnings are what papermill would do silently that the user should
+	// know: parameters injected at the top, parameters the notebook does not
+	// assign. The console shows them too.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Verdicts of a policy decision.

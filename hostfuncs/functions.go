@@ -158,6 +158,7 @@ func (h *Host) submit(mem guestMemory, specPtr, specLen, handlePtr uint32, parse
 	h.started++
 	h.next++
 	t.handle = h.next
+	t.slot = h.slots.take() // in submission order, so steps start in that order
 	h.tasks[t.handle] = t
 	h.wg.Add(1)
 	h.mu.Unlock()
@@ -166,16 +167,17 @@ func (h *Host) submit(mem guestMemory, specPtr, specLen, handlePtr uint32, parse
 	return t, nil
 }
 
-// execute runs a task once a slot is free and records its result.
+// execute runs a task once its slot is granted and records its result.
 func (h *Host) execute(t *task) {
 	defer h.wg.Done()
 	var res containers.Result
 	select {
-	case h.slots <- struct{}{}:
+	case <-t.slot.granted:
 		h.cfg.Observer.StepStarted(t.handle, t.step)
 		res = t.run(h.ctx, t.handle, h.cfg.Observer.StepOutput(t.handle, t.step))
-		<-h.slots
+		h.slots.release()
 	case <-h.ctx.Done():
+		h.slots.withdraw(t.slot)
 		res = containers.Result{
 			Step: t.step.Name, Handle: t.handle, Image: t.step.Image, ReturnCode: 1,
 			ErrorKind: containers.ErrorKindCancelled, Error: "the run ended before the step started",

@@ -86,7 +86,7 @@ type Host struct {
 	cfg    Config
 	ctx    context.Context // cancelled by Shutdown: stops every step
 	cancel context.CancelFunc
-	slots  chan struct{} // one token per step allowed to run
+	slots  *slots // one per step allowed to run, granted in submission order
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
@@ -108,6 +108,7 @@ type task struct {
 	handle uint32
 	step   containers.Step // what the observer is told: the step, or a stand-in naming the notebook
 	run    func(ctx context.Context, handle uint32, live containers.Live) containers.Result
+	slot   *ticket // its request for a run slot
 	done   bool
 	seq    uint64 // completion order, valid when done
 	json   []byte // the ExecResult, valid when done
@@ -138,7 +139,7 @@ func New(ctx context.Context, cfg Config) *Host {
 		cfg:     cfg,
 		ctx:     ctx,
 		cancel:  cancel,
-		slots:   make(chan struct{}, cfg.Parallel),
+		slots:   newSlots(cfg.Parallel),
 		tasks:   map[uint32]*task{},
 		changed: make(chan struct{}),
 		lastErr: errorJSON("", nil),

@@ -22,15 +22,23 @@ import (
 const DefaultBase = "python:3.12-slim"
 
 // DefaultTemplate is the Dockerfile of notebook images. It installs the real
-// papermill and a kernel, then the step's requirements. {{.Base}} is the base
-// image. The build context holds requirements.txt and, under local/, the
-// local packages the requirements name (rewritten to point there).
+// papermill and a kernel, pinned to the versions wflow is written against
+// (PapermillVersion), in one pip run with the step's requirements, so that
+// pip resolves them together: a requirement that needs another version of
+// papermill's dependencies fails the build rather than moving them
+// silently. {{.Base}} is the base image. The build context holds
+// requirements.txt and, under local/, the local packages the requirements
+// name (rewritten to point there). The pins are in the template's text, so
+// in every image's tag.
 const DefaultTemplate = `FROM {{.Base}}
-RUN pip install --no-cache-dir papermill ipykernel
 COPY requirements.txt /wflow-build/requirements.txt
 COPY local/ /wflow-build/local/
-RUN pip install --no-cache-dir -r /wflow-build/requirements.txt
+RUN pip install --no-cache-dir papermill==` + PapermillVersion + ` nbclient==0.10.4 ipykernel==6.29.5 -r /wflow-build/requirements.txt
 `
+
+// PapermillVersion is the papermill release wflow's notebook steps are
+// written and tested against (its test stand-in mirrors this release).
+const PapermillVersion = "2.6.0"
 
 // ImagePrefix is the repository of every notebook image; the tag is the
 // content hash of its build context.
@@ -46,9 +54,11 @@ type buildContext struct {
 
 // makeContext renders the Dockerfile and packs it with requirements.txt and
 // the local packages into a tar. The same inputs give the same bytes (sorted
-// entries, fixed times and owners), so the hash of the tar is the image's
-// identity: base, template, requirements and the local packages' contents.
-func makeContext(tmpl *template.Template, base string, reqs []string, rundir string) (buildContext, error) {
+// entries, fixed times and owners), so the hash of the tar and of baseID
+// (the base image's ID, "" when the engine does not have it yet) is the
+// image's identity: base, template, requirements and the local packages'
+// contents.
+func makeContext(tmpl *template.Template, base, baseID string, reqs []string, rundir string) (buildContext, error) {
 	var dockerfile bytes.Buffer
 	if err := tmpl.Execute(&dockerfile, struct{ Base string }{base}); err != nil {
 		return buildContext{}, fmt.Errorf("notebook Dockerfile template: %w", err)
@@ -88,7 +98,10 @@ func makeContext(tmpl *template.Template, base string, reqs []string, rundir str
 	if err := tw.Close(); err != nil {
 		return buildContext{}, err
 	}
-	sum := sha256.Sum256(buf.Bytes())
+	h := sha256.New()
+	h.Write(buf.Bytes())
+	h.Write([]byte("\x00base-id\x00" + baseID))
+	sum := h.Sum(nil)
 	return buildContext{tar: buf.Bytes(), tag: ImagePrefix + ":" + hex.EncodeToString(sum[:8])}, nil
 }
 

@@ -12,8 +12,6 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/rundir"
@@ -24,6 +22,8 @@ import (
 type Engine interface {
 	// ImageExists reports whether the image is present.
 	ImageExists(ctx context.Context, ref string) (bool, error)
+	// ImageID returns the ID of an image, or "" when it is not present.
+	ImageID(ctx context.Context, ref string) (string, error)
 	// BuildImage builds buildContext (a tar) as tag, streaming its log; its
 	// RUN steps get the network, memory and CPUs of limits.
 	BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, limits containers.Limits, log io.Writer) error
@@ -138,7 +138,10 @@ func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live contain
 
 // Run runs a notebook step: the image first (built when missing), then
 // papermill in it, with the parameters in a file (-f) so their JSON types
-// survive. When a cell fails, the Result names it.
+// survive. It reads the input notebook first, to refuse what papermill
+// would fail on and warn about what it would do silently; when papermill
+// fails, the Result says why, and names the failing cell as the user's
+// notebook numbers it.
 func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers.Live) containers.Result {
 	started := time.Now().UTC()
 	info := &containers.NotebookInfo{Notebook: s.Notebook, Output: s.Output}
@@ -147,6 +150,11 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 			ErrorKind: kind, Error: err.Error(), Stdout: out.text, StdoutTruncated: out.cut,
 			StdoutFile: logFile, Started: started, Commands: []containers.CommandResult{}, Notebook: info})
 	}
+	in, kind, err := inspect(r.RunDir, s)
+	if err != nil {
+		return fail(kind, err, logText{}, "")
+	}
+	info.Warnings = in.warnings
 	bc, buildDecisions, refused, err := r.admitted(ctx, handle, s.Name, s.Base, s.Requirements)
 	info.Image = bc.tag
 	if refused != nil {
@@ -157,26 +165,31 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		return fail(containers.ErrorKindBuild, err, logText{}, "")
 	}
 
-	params := s.Parameters
-	if len(params) == 0 {
-		params = []byte("{}")
+	argv := []string{"papermill", papermillPath(s.Notebook), papermillPath(s.Output)}
+	params, err := paramsDocument(s.Parameters)
+	if err != nil {
+		return fail(containers.ErrorKindNotebook, err, logText{}, "")
 	}
-	paramsFile := filepath.ToSlash(filepath.Join(rundir.Records, "notebooks", fmt.Sprintf("%04d-%s.params.json", handle, s.Name)))
-	if err := rundir.WriteFile(r.RunDir, filepath.FromSlash(paramsFile), params); err != nil {
-		return fail(containers.ErrorKindIO, fmt.Errorf("writing the parameters file: %w", err), logText{}, "")
+	if params != nil {
+		paramsFile := filepath.ToSlash(filepath.Join(rundir.Records, "notebooks", fmt.Sprintf("%04d-%s.params.json", handle, s.Name)))
+		if err := rundir.WriteFile(r.RunDir, filepath.FromSlash(paramsFile), params); err != nil {
+			return fail(containers.ErrorKindIO, fmt.Errorf("writing the parameters file: %w", err), logText{}, "")
+		}
+		argv = append(argv, "-f", papermillPath(paramsFile))
+	}
+	if s.Kernel != "" {
+		argv = append(argv, "-k", s.Kernel)
 	}
 	env := map[string]string{"HOME": "/tmp"} // a kernel needs a writable home, whatever the user
 	for k, v := range s.Env {
 		env[k] = v
 	}
 	step := containers.Step{
-		Name:  s.Name,
-		Image: bc.tag,
-		Env:   env,
-		Commands: []containers.Command{{Argv: []string{
-			"papermill", inRunDir(s.Notebook), inRunDir(s.Output), "-f", abi.RunDirMountPoint + "/" + paramsFile,
-		}}},
-		Limits: s.Limits,
+		Name:     s.Name,
+		Image:    bc.tag,
+		Env:      env,
+		Commands: []containers.Command{{Argv: argv}},
+		Limits:   s.Limits,
 	}
 	// Policies first: a refused step builds nothing.
 	final, decisions, refused := r.Steps.Admit(ctx, handle, step)
@@ -193,15 +206,28 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		res.Decisions = decisions
 		return res
 	}
+	// wflow built this image on this engine: no registry has it, whatever --pull says.
+	final.LocalImage = final.Image == bc.tag
 	res := r.Steps.RunAdmitted(ctx, handle, final, decisions, live)
 	res.Started = started
 	res.Notebook = info
-	if cell := failedCell(r.RunDir, filepath.FromSlash(relRunDir(s.Output))); cell != nil && res.ReturnCode != 0 && res.ErrorKind == "" {
-		info.FailedCell = cell
-		res.ErrorKind = containers.ErrorKindCell
-		res.Error = fmt.Sprintf("cell %d (execution count %d) raised %s: %s", cell.Index, cell.ExecutionCount, cell.EName, cell.EValue)
+	if res.ReturnCode != 0 && res.ErrorKind == "" {
+		if cell := failedCell(r.RunDir, filepath.FromSlash(relRunDir(s.Output)), in); cell != nil {
+			info.FailedCell = cell
+			res.ErrorKind, res.Error = containers.ErrorKindCell, cellError(cell)
+		} else {
+			res.ErrorKind, res.Error = papermillFailure(res.ReturnCode, res.Stderr, in.kernel)
+		}
 	}
 	return finish(res)
+}
+
+// papermillPath is the path papermill is given for a path in the run
+// directory. papermill formats its paths with the parameters (Python's
+// str.format: "{name}" becomes a parameter's value), so braces are doubled
+// to reach it as the user wrote them.
+func papermillPath(p string) string {
+	return strings.NewReplacer("{", "{{", "}", "}}").Replace(inRunDir(p))
 }
 
 func finish(res containers.Result) containers.Result {
@@ -236,14 +262,21 @@ func (r *Runner) base(base string) string {
 }
 
 // context makes the build context of an image for base and requirements;
-// its tag names the image.
-func (r *Runner) context(base string, reqs []string) (buildContext, error) {
+// its tag names the image. The tag hashes the base image's ID when the
+// engine has it, so a base rebuilt or pulled anew under the same name gives
+// a new notebook image, not the stale one.
+func (r *Runner) context(ctx context.Context, base string, reqs []string) (buildContext, error) {
 	tmpl, err := r.template()
 	if err != nil {
 		return buildContext{}, err
 	}
-	bc, err := makeContext(tmpl, r.base(base), reqs, r.RunDir)
-	bc.base = r.base(base)
+	base = r.base(base)
+	baseID, err := r.Engine.ImageID(ctx, base)
+	if err != nil {
+		return buildContext{}, fmt.Errorf("inspect base image %s: %w", base, err)
+	}
+	bc, err := makeContext(tmpl, base, baseID, reqs, r.RunDir)
+	bc.base = base
 	return bc, err
 }
 
@@ -252,7 +285,7 @@ func (r *Runner) context(base string, reqs []string) (buildContext, error) {
 // policies, which may refuse it (refused is then the result to report) or
 // pin its base (the context is then the one of the amended base).
 func (r *Runner) admitted(ctx context.Context, handle uint32, name, base string, reqs []string) (buildContext, []containers.Decision, *containers.Result, error) {
-	bc, err := r.context(base, reqs)
+	bc, err := r.context(ctx, base, reqs)
 	if err != nil {
 		return bc, nil, nil, err
 	}
@@ -269,7 +302,7 @@ func (r *Runner) admitted(ctx context.Context, handle uint32, name, base string,
 	if refused != nil || amended == from {
 		return bc, decisions, refused, nil
 	}
-	bc, err = r.context(amended, reqs)
+	bc, err = r.context(ctx, amended, reqs)
 	return bc, decisions, nil, err
 }
 
@@ -372,33 +405,4 @@ func (r *Runner) checkBase(ctx context.Context, base string) error {
 		return fmt.Errorf("base %w", r.Pulls.Refusal(base))
 	}
 	return nil
-}
-
-// maxNotebookRead caps what wflow reads of an output notebook: the step
-// wrote it, and may have made it any size. A larger one gives no failed cell.
-const maxNotebookRead = 64 << 20
-
-// failedCell reads the output notebook's papermill metadata and returns the
-// first cell marked as raised, or nil.
-func failedCell(runDir, rel string) *containers.FailedCell {
-	b, err := rundir.ReadFile(runDir, rel, maxNotebookRead)
-	if err != nil || !gjson.ValidBytes(b) {
-		return nil
-	}
-	var found *containers.FailedCell
-	gjson.GetBytes(b, "cells").ForEach(func(i, cell gjson.Result) bool {
-		if !cell.Get("metadata.papermill.exception").Bool() {
-			return true
-		}
-		found = &containers.FailedCell{Index: int(i.Int()), ExecutionCount: int(cell.Get("execution_count").Int())}
-		cell.Get("outputs").ForEach(func(_, o gjson.Result) bool {
-			if o.Get("output_type").String() == "error" {
-				found.EName, found.EValue = o.Get("ename").String(), o.Get("evalue").String()
-				return false
-			}
-			return true
-		})
-		return false
-	})
-	return found
 }

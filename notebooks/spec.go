@@ -27,7 +27,8 @@ type Step struct {
 	Output       string            `json:"output"`               // default: x.ipynb -> x.out.ipynb
 	Parameters   json.RawMessage   `json:"parameters,omitempty"` // a JSON object, kept as given so types survive
 	Requirements []string          `json:"requirements,omitempty"`
-	Base         string            `json:"base,omitempty"` // base image; default --notebook-base
+	Base         string            `json:"base,omitempty"`   // base image; default --notebook-base
+	Kernel       string            `json:"kernel,omitempty"` // papermill -k; default the notebook's metadata.kernelspec.name
 	Env          map[string]string `json:"env,omitempty"`
 	containers.Limits
 }
@@ -66,11 +67,17 @@ func ParseStep(spec []byte) (Step, error) {
 			s.Output, err = str(key, v)
 		case "base":
 			s.Base, err = str(key, v)
+		case "kernel":
+			if s.Kernel, err = str(key, v); err == nil && !kernelName.MatchString(s.Kernel) {
+				err = invalid("kernel %q is not a kernel name (letters, digits, '.', '_', '-')", trunc(s.Kernel))
+			}
 		case "parameters":
 			if !v.IsObject() {
 				err = invalid("field \"parameters\" must be an object of JSON values")
 			} else if len(v.Raw) > maxParamsLen {
 				err = invalid("parameters are %d bytes, at most %d", len(v.Raw), maxParamsLen)
+			} else if _, perr := paramsDocument([]byte(v.Raw)); perr != nil {
+				err = invalid("%v", perr)
 			} else {
 				s.Parameters = json.RawMessage(v.Raw)
 			}
@@ -79,7 +86,7 @@ func ParseStep(spec []byte) (Step, error) {
 		case "env", "timeout", "cpus", "memory", "pids", "network", "read_only", "user":
 			limits[key] = v.Raw
 		default:
-			err = invalid("unknown field %q (notebook steps know name, notebook, output, parameters, requirements, base, env, timeout, cpus, memory, pids, network, read_only, user)", trunc(key))
+			err = invalid("unknown field %q (notebook steps know name, notebook, output, parameters, requirements, base, kernel, env, timeout, cpus, memory, pids, network, read_only, user)", trunc(key))
 		}
 		return err
 	})
@@ -221,6 +228,9 @@ func requirements(v gjson.Result) ([]string, error) {
 func breaksLine(r rune) bool {
 	return r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 || r == utf8.RuneError
 }
+
+// kernelName is what a Jupyter kernel's name may be (its kernelspec folder).
+var kernelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // requirementName is how a PEP 508 requirement starts: a project name,
 // then extras, version specifiers, markers or "@ URL".

@@ -41,7 +41,11 @@ func TestParseStep(t *testing.T) {
 		{`{"name":"nb","notebook":"a.ipynb","requirements":["a\nb"]}`, "requirement 1"},
 		{`{"name":"nb","notebook":"a.ipynb","requirements":["./../../etc"]}`, "outside the run directory"},
 		{`{"name":"nb","notebook":"a.ipynb","memory":"1k"}`, "at least 6m"},
-		{`{"name":"nb","notebook":"a.ipynb","kernel":"x"}`, `unknown field "kernel"`},
+		{`{"name":"nb","notebook":"a.ipynb","kernel":"x y"}`, `not a kernel name`},
+		{`{"name":"nb","notebook":"a.ipynb","kernels":"x"}`, `unknown field "kernels"`},
+		{`{"name":"nb","notebook":"a.ipynb","parameters":{"s":"\ud83c"}}`, `lone UTF-16 surrogate`},
+		{`{"name":"nb","notebook":"a.ipynb","parameters":{"s":{"a":"\udf89x"}}}`, `parameter s.a: holds a lone`},
+		{`{"name":"nb","notebook":"a.ipynb","parameters":{"a":1,"a":2}}`, `key "a" given twice`},
 		{`{"name":"../nb","notebook":"a.ipynb"}`, "name"},
 	} {
 		if _, err := ParseStep([]byte(c.spec)); !errors.Is(err, containers.ErrInvalidStep) || !strings.Contains(err.Error(), c.msg) {
@@ -62,17 +66,18 @@ func TestContextHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	other, _ := Template(DefaultTemplate + "RUN true\n")
-	tag := func(tm any, base string, reqs ...string) string {
+	tagOf := func(tm any, base, baseID string, reqs ...string) string {
 		t.Helper()
-		bc, err := makeContext(tmpl, base, reqs, dir)
+		bc, err := makeContext(tmpl, base, baseID, reqs, dir)
 		if tm != nil {
-			bc, err = makeContext(other, base, reqs, dir)
+			bc, err = makeContext(other, base, baseID, reqs, dir)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		return bc.tag
 	}
+	tag := func(tm any, base string, reqs ...string) string { return tagOf(tm, base, "sha256:1", reqs...) }
 	a := tag(nil, "python:3.12-slim", "pandas", "./pkg")
 	if !strings.HasPrefix(a, "wflow-notebook:") || len(a) != len("wflow-notebook:")+16 {
 		t.Errorf("tag %q", a)
@@ -81,9 +86,10 @@ func TestContextHash(t *testing.T) {
 		t.Error("the same inputs gave another tag")
 	}
 	for name, b := range map[string]string{
-		"base":         tag(nil, "python:3.11-slim", "pandas", "./pkg"),
-		"template":     tag(true, "python:3.12-slim", "pandas", "./pkg"),
-		"requirements": tag(nil, "python:3.12-slim", "pandas==2", "./pkg"),
+		"base":          tag(nil, "python:3.11-slim", "pandas", "./pkg"),
+		"template":      tag(true, "python:3.12-slim", "pandas", "./pkg"),
+		"requirements":  tag(nil, "python:3.12-slim", "pandas==2", "./pkg"),
+		"base image ID": tagOf(nil, "python:3.12-slim", "sha256:2", "pandas", "./pkg"),
 	} {
 		if b == a {
 			t.Errorf("changing the %s kept the tag", name)
@@ -100,7 +106,7 @@ func TestLocalPackagesStayInTheRunDirectory(t *testing.T) {
 	os.Symlink("/etc", filepath.Join(dir, "escape"))
 	tmpl, _ := Template(DefaultTemplate)
 	for _, req := range []string{"./escape", "./escape/passwd"} {
-		if _, err := makeContext(tmpl, "b", []string{req}, dir); err == nil || !strings.Contains(err.Error(), "outside the run directory") {
+		if _, err := makeContext(tmpl, "b", "", []string{req}, dir); err == nil || !strings.Contains(err.Error(), "outside the run directory") {
 			t.Errorf("%s: %v", req, err)
 		}
 	}
@@ -185,7 +191,7 @@ func TestLocalPackageWalkCannotBeRaced(t *testing.T) {
 	tmpl, _ := Template(DefaultTemplate)
 	deadline := time.Now().Add(2 * time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
-		if bc, err := makeContext(tmpl, "b", []string{"./pkg"}, run); err == nil && bytes.Contains(bc.tar, []byte("HOST-SECRET")) {
+		if bc, err := makeContext(tmpl, "b", "", []string{"./pkg"}, run); err == nil && bytes.Contains(bc.tar, []byte("HOST-SECRET")) {
 			t.Fatalf("try %d: a host file reached the build context", i)
 		}
 	}

@@ -238,6 +238,11 @@ func (c *console) StepFinished(res containers.Result) {
 		c.event(map[string]any{"event": "step_finished", "handle": res.Handle, "step": res.Step, "result": res})
 		return
 	}
+	if res.Notebook != nil {
+		for _, w := range res.Notebook.Warnings {
+			c.textf("[%s] warning: %s\n", res.Step, w)
+		}
+	}
 	d := time.Duration(res.DurationMS) * time.Millisecond
 	switch {
 	case res.Error != "":

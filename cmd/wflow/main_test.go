@@ -61,6 +61,8 @@ func watFile(t *testing.T, fixture string) string {
 func TestUsageAndExitCodes(t *testing.T) {
 	bad := watFile(t, "testdata/hostile/wrong_version.wat")
 	good := watFile(t, "testdata/hello.wat")
+	twice := filepath.Join(t.TempDir(), "twice.json")
+	os.WriteFile(twice, []byte(`{"a":1,"a":2}`), 0o644)
 	cases := []struct {
 		name   string
 		args   []string
@@ -87,6 +89,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"run zero max-memory", []string{"run", good, "--max-memory", "0"}, exitUsage, "", "--max-memory 0"},
 		{"run huge max-memory", []string{"run", good, "--max-memory", "5000"}, exitUsage, "", "use 1 to 4096 MiB"},
 		{"run missing module", []string{"run", "/nonexistent.wasm"}, exitUsage, "", "no such file"},
+		{"run params with a key twice", []string{"run", good, "--params", twice}, exitUsage, "", `parameter "a" is given twice`},
 		{"run missing params file", []string{"run", good, "--params", "/nonexistent.json"}, exitUsage, "", "--params"},
 		{"run wrong ABI", []string{"run", bad, "--rundir", t.TempDir()}, exitUsage, "", `imports ABI "wflow_v2"`},
 		{"validate wrong ABI", []string{"validate", bad}, exitUsage, "wflow_v2", `this wflow speaks "wflow_v1"`},
@@ -115,7 +118,8 @@ func TestParamsReachTheModule(t *testing.T) {
 	testenv.Docker(t)
 	dir := t.TempDir()
 	pf := filepath.Join(dir, "params.json")
-	os.WriteFile(pf, []byte(`{"n":1,"s":"1","list":[1,2],"over":"file"}`), 0o644)
+	// Numbers reach the module as the file writes them (2.0 is not 2, 1e-7 not 1e-07).
+	os.WriteFile(pf, []byte(`{"n":1,"s":"1","list":[1,2],"over":"file","f":2.0,"e":1e-7,"big":123456789012345678901234567890}`), 0o644)
 	rundir := filepath.Join(dir, "run")
 	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/echoparams"), "--rundir", rundir,
 		"--params", pf, "-p", "over=flag", "-p", "extra=a=b")
@@ -123,7 +127,7 @@ func TestParamsReachTheModule(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	r := readReport(t, rundir)
-	want := `{"extra":"a=b","list":[1,2],"n":1,"over":"flag","s":"1"}`
+	want := `{"big":123456789012345678901234567890,"e":1e-7,"extra":"a=b","f":2.0,"list":[1,2],"n":1,"over":"flag","s":"1"}`
 	if string(r.Output) != want || string(r.Params) != want {
 		t.Errorf("output %s, params %s, want %s", r.Output, r.Params, want)
 	}

@@ -18,6 +18,7 @@ type notebookRun struct {
 	Error      string `json:"error"`
 	FailedCell *struct {
 		Index          int    `json:"index"`
+		ID             string `json:"id"`
 		ExecutionCount int    `json:"execution_count"`
 		EName          string `json:"ename"`
 		EValue         string `json:"evalue"`
@@ -75,8 +76,9 @@ func TestNotebookExample(t *testing.T) {
 	if string(nested) != `{"a":{"b":[1,2]}}` || string(items) != `[1,"two",3.5]` {
 		t.Errorf("nested %s, items %s", nested, items)
 	}
-	if c := failed.FailedCell; failed.ReturnCode == 0 || c == nil || c.Index != 4 || c.EName != "ValueError" || c.EValue != "asked to fail by the workflow" ||
-		!strings.Contains(failed.Error, "cell 4") {
+	// The failing cell is the one the user sees in their notebook: cell 3, id "check".
+	if c := failed.FailedCell; failed.ReturnCode == 0 || c == nil || c.Index != 3 || c.ID != "check" || c.EName != "ValueError" || c.EValue != "asked to fail by the workflow" ||
+		!strings.HasPrefix(failed.Error, `cell 3 (id "check")`) {
 		t.Errorf("failing run: %+v %+v", failed, c)
 	}
 	for _, f := range []string{"analysis-first.out.ipynb", "analysis-second.out.ipynb", "analysis.out.ipynb"} {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,10 +12,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/tidwall/gjson"
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
@@ -550,9 +553,11 @@ func (o *runOptions) stepLimits() (containers.Limits, error) {
 }
 
 // buildParams merges the --params file (a JSON object) with -p key=value
-// pairs (strings, winning) into the JSON object params_get returns.
+// pairs (strings, winning) into the JSON object params_get returns. The
+// file's values reach the module byte for byte (2.0 stays 2.0, 1e-7 stays
+// 1e-7); a key given twice in the file is an error.
 func buildParams(file string, pairs []string) ([]byte, error) {
-	params := map[string]any{}
+	params := map[string]string{} // key -> raw JSON value
 	if file != "" {
 		b, err := readInput(file, maxSmallFile)
 		if err != nil {
@@ -561,8 +566,21 @@ func buildParams(file string, pairs []string) ([]byte, error) {
 		if err := containers.CheckJSON(b, abi.MaxJSONDepth); err != nil {
 			return nil, fmt.Errorf("--params %s: %w", file, err)
 		}
-		if err := json.Unmarshal(b, &params); err != nil || params == nil {
+		obj := gjson.ParseBytes(b)
+		if !obj.IsObject() {
 			return nil, fmt.Errorf("--params %s: want a JSON object of parameters", file)
+		}
+		var dup string
+		obj.ForEach(func(k, v gjson.Result) bool {
+			if _, ok := params[k.String()]; ok {
+				dup = k.String()
+				return false
+			}
+			params[k.String()] = v.Raw
+			return true
+		})
+		if dup != "" {
+			return nil, fmt.Errorf("--params %s: parameter %q is given twice", file, dup)
 		}
 	}
 	kv, err := keyValues("-p", pairs)
@@ -570,9 +588,34 @@ func buildParams(file string, pairs []string) ([]byte, error) {
 		return nil, err
 	}
 	for k, v := range kv {
-		params[k] = v
+		params[k] = jsonText(v)
 	}
-	return json.Marshal(params)
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out bytes.Buffer
+	out.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		out.WriteString(jsonText(k))
+		out.WriteByte(':')
+		out.WriteString(params[k])
+	}
+	out.WriteByte('}')
+	return out.Bytes(), nil
+}
+
+// jsonText is s as a JSON string, with no HTML escaping.
+func jsonText(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // keyValues parses repeated key=value flags.

@@ -329,14 +329,18 @@ func (e *Engine) Created(ctx context.Context, since, until time.Time, key, value
 // ImageExists reports whether the image is present; it implements
 // notebooks.Engine.
 func (e *Engine) ImageExists(ctx context.Context, ref string) (bool, error) {
-	_, err := e.imageID(ctx, ref)
-	switch {
-	case err == nil:
-		return true, nil
-	case client.IsErrNotFound(err):
-		return false, nil
+	id, err := e.ImageID(ctx, ref)
+	return id != "", err
+}
+
+// ImageID returns the ID of the image ref names, or "" when it is not
+// present; it implements notebooks.Engine.
+func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
+	id, err := e.imageID(ctx, ref)
+	if client.IsErrNotFound(err) {
+		return "", nil
 	}
-	return false, err
+	return id, err
 }
 
 // BuildImage builds a build context (a tar) as tag with the engine's

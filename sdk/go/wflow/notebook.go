@@ -23,6 +23,7 @@ type Notebook struct {
 	Parameters   map[string]any
 	Requirements []string // pip requirement lines; "./pkg" is a local package in the run directory
 	Base         string   // base image; default the run's --notebook-base
+	Kernel       string   // the Jupyter kernel (papermill -k); default the notebook's kernelspec
 	Env          map[string]string
 	Timeout      time.Duration
 	Memory       string
@@ -51,16 +52,20 @@ func (n Notebook) MarshalJSON() ([]byte, error) {
 		Parameters   map[string]any    `json:"parameters,omitempty"`
 		Requirements []string          `json:"requirements,omitempty"`
 		Base         string            `json:"base,omitempty"`
+		Kernel       string            `json:"kernel,omitempty"`
 		Env          map[string]string `json:"env,omitempty"`
 		Timeout      string            `json:"timeout,omitempty"`
 		Memory       string            `json:"memory,omitempty"`
 		CPUs         float64           `json:"cpus,omitempty"`
-	}{n.Name, n.Notebook, n.Output, n.Parameters, n.Requirements, n.Base, n.Env, duration(n.Timeout), n.Memory, n.CPUs})
+	}{n.Name, n.Notebook, n.Output, n.Parameters, n.Requirements, n.Base, n.Kernel, n.Env, duration(n.Timeout), n.Memory, n.CPUs})
 }
 
-// FailedCell is the notebook cell that raised.
+// FailedCell is the notebook cell that raised, placed in the input notebook.
 type FailedCell struct {
-	Index          int    `json:"index"`
+	Index          int    `json:"index"`        // in the input notebook; -1 for the injected parameters cell
+	ID             string `json:"id"`           // the cell's id in the input notebook (nbformat 4.5)
+	Injected       bool   `json:"injected"`     // the injected parameters cell raised
+	OutputIndex    int    `json:"output_index"` // in the output notebook
 	ExecutionCount int    `json:"execution_count"`
 	EName          string `json:"ename"`
 	EValue         string `json:"evalue"`
@@ -74,6 +79,7 @@ type NotebookInfo struct {
 	Built        bool        `json:"built"`
 	BuildLogFile string      `json:"build_log_file"`
 	FailedCell   *FailedCell `json:"failed_cell"`
+	Warnings     []string    `json:"warnings"` // what papermill would have done silently
 }
 
 // RunNotebook runs a notebook step and returns its result once it has

@@ -134,6 +134,8 @@ const (
 	ErrorDenied    = "denied"    // a policy refused the step
 	ErrorBuild     = "build"     // the notebook image could not be built
 	ErrorCell      = "cell"      // a notebook cell raised
+	ErrorKernel    = "kernel"    // a notebook's kernel: none named, not in the image, or it died
+	ErrorNotebook  = "notebook"  // papermill could not run the notebook (missing, no output folder, ...)
 )
 
 // Attempt is one run of a step with a retry policy.

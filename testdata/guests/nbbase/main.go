@@ -9,7 +9,7 @@ import (
 )
 
 func main() {
-	os.WriteFile("empty.ipynb", []byte(`{"nbformat":4,"nbformat_minor":5,"metadata":{},"cells":[]}`), 0o644)
+	os.WriteFile("empty.ipynb", []byte(`{"nbformat":4,"nbformat_minor":5,"metadata":{"kernelspec":{"name":"python3","language":"python","display_name":"Python 3"}},"cells":[]}`), 0o644)
 	res, err := wflow.RunNotebook(wflow.Notebook{Name: "on-base", Notebook: "empty.ipynb", Base: wflow.Param("base")})
 	if err != nil {
 		os.Exit(1)

@@ -9,7 +9,7 @@ import (
 )
 
 func main() {
-	os.WriteFile("empty.ipynb", []byte(`{"nbformat":4,"nbformat_minor":5,"metadata":{},"cells":[]}`), 0o644)
+	os.WriteFile("empty.ipynb", []byte(`{"nbformat":4,"nbformat_minor":5,"metadata":{"kernelspec":{"name":"python3","language":"python","display_name":"Python 3"}},"cells":[]}`), 0o644)
 	res, err := wflow.RunNotebook(wflow.Notebook{Name: "broken", Notebook: "empty.ipynb",
 		Requirements: []string{"no-such-package-wflow-test==1.0"}})
 	if err != nil {

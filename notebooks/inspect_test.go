@@ -1,0 +1,205 @@
+package notebooks
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wflow/wflow/containers"
+)
+
+func TestParamsDocument(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`{}`, ``},
+		{``, ``},
+		{`{"a":1,"b":-2,"c":12345678901234567890}`, `{"a": 1, "b": -2, "c": 12345678901234567890}`},
+		// YAML 1.1 reads 1e-7 and 1e3 as strings: a dot and a signed exponent make them floats.
+		{`{"a":1e-7,"b":1e-07,"c":1e+21,"d":1e3,"e":1E3,"f":2.5e-3,"g":2.0,"h":-0.0}`,
+			`{"a": 1.0e-7, "b": 1.0e-07, "c": 1.0e+21, "d": 1.0e+3, "e": 1.0E+3, "f": 2.5e-3, "g": 2.0, "h": -0.0}`},
+		// A surrogate pair becomes its character, written as UTF-8.
+		{`{"s":"\ud83c\udf89","t":"é\u00e9"}`, `{"s": "🎉", "t": "éé"}`},
+		{`{"s":"a\"b\\c\/d\n\t\r\u0001\u007f\u0085\u2028\ufeff"}`, `{"s": "a\"b\\c/d\n\t\r\u0001\u007f\u0085\u2028\ufeff"}`},
+		{`{"n":null,"t":true,"f":false,"l":[1,"x",[]],"o":{"k":{"z":1.5}}}`, `{"n": null, "t": true, "f": false, "l": [1, "x", []], "o": {"k": {"z": 1.5}}}`},
+	} {
+		got, err := paramsDocument([]byte(c.in))
+		if err != nil {
+			t.Errorf("%s: %v", c.in, err)
+			continue
+		}
+		if want := c.want; want != "" {
+			want += "\n"
+			if string(got) != want {
+				t.Errorf("%s:\n got %s\nwant %s", c.in, got, want)
+			}
+			// It must stay JSON, holding the same values.
+			var a, b any
+			if json.Unmarshal(got, &a) != nil || json.Unmarshal([]byte(c.in), &b) != nil {
+				t.Errorf("%s: not JSON: %s", c.in, got)
+			}
+		} else if got != nil {
+			t.Errorf("%s: %q, want no document", c.in, got)
+		}
+	}
+	for _, in := range []string{`{"s":"\ud83c"}`, `{"s":"\udf89"}`, `{"s":"\ud83cx"}`, `{"l":["\ud800\u0041"]}`, `{"a":1,"a":1}`, `[1]`} {
+		if _, err := paramsDocument([]byte(in)); err == nil {
+			t.Errorf("%s: no error", in)
+		}
+	}
+}
+
+// notebook writes a notebook of cells (source, id, tags) as nbformat 4.5.
+func notebook(t *testing.T, dir, name string, kernel string, cells ...[3]string) {
+	t.Helper()
+	var list []map[string]any
+	for _, c := range cells {
+		tags := []string{}
+		if c[2] != "" {
+			tags = strings.Split(c[2], ",")
+		}
+		list = append(list, map[string]any{"cell_type": "code", "id": c[1], "source": c[0], "metadata": map[string]any{"tags": tags}, "outputs": []any{}})
+	}
+	meta := map[string]any{}
+	if kernel != "" {
+		meta["kernelspec"] = map[string]any{"name": kernel, "language": "python"}
+	}
+	b, _ := json.Marshal(map[string]any{"nbformat": 4, "nbformat_minor": 5, "metadata": meta, "cells": list})
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInspect(t *testing.T) {
+	dir := t.TempDir()
+	notebook(t, dir, "a.ipynb", "python3", [3]string{"x = 1\ny: int = 2\nz == 3", "p", "parameters"}, [3]string{"print(x)", "w", ""})
+	notebook(t, dir, "untagged.ipynb", "python3", [3]string{"x = 1", "p", ""})
+	notebook(t, dir, "nokernel.ipynb", "", [3]string{"x = 1", "p", ""})
+	os.WriteFile(filepath.Join(dir, "text.ipynb"), []byte("hello"), 0o644)
+	os.Mkdir(filepath.Join(dir, "out"), 0o755)
+	step := func(nb, out, kernel, params string) Step {
+		return Step{Name: "s", Notebook: nb, Output: out, Kernel: kernel, Parameters: []byte(params)}
+	}
+	in, _, err := inspect(dir, step("a.ipynb", "out/a.ipynb", "", `{"x":2,"y":3}`))
+	if err != nil || in.kernel != "python3" || len(in.warnings) != 0 || strings.Join(in.ids, ",") != "p,w" {
+		t.Errorf("a.ipynb: %+v %v", in, err)
+	}
+	in, _, _ = inspect(dir, step("a.ipynb", "a.out.ipynb", "ir", `{"x":2,"z":3,"q":1}`))
+	if in.kernel != "ir" || len(in.warnings) != 1 || !strings.Contains(in.warnings[0], "does not assign q, z") {
+		t.Errorf("unknown parameters: %+v", in)
+	}
+	in, _, _ = inspect(dir, step("untagged.ipynb", "u.out.ipynb", "", `{"x":2}`))
+	if len(in.warnings) != 1 || !strings.Contains(in.warnings[0], `no cell tagged "parameters"`) {
+		t.Errorf("untagged: %+v", in)
+	}
+	if in, _, _ = inspect(dir, step("untagged.ipynb", "u.out.ipynb", "", ``)); len(in.warnings) != 0 {
+		t.Errorf("untagged, no parameters: %+v", in)
+	}
+	for _, c := range []struct {
+		step       Step
+		kind, want string
+	}{
+		{step("missing.ipynb", "m.out.ipynb", "", ""), containers.ErrorKindNotebook, "not in the run directory"},
+		{step("text.ipynb", "t.out.ipynb", "", ""), containers.ErrorKindNotebook, "not a Jupyter notebook"},
+		{step("a.ipynb", "nope/a.ipynb", "", ""), containers.ErrorKindNotebook, "folder nope"},
+		{step("a.ipynb", "text.ipynb/a.ipynb", "", ""), containers.ErrorKindNotebook, "folder text.ipynb"},
+		{step("nokernel.ipynb", "n.out.ipynb", "", ""), containers.ErrorKindKernel, "names no kernel"},
+	} {
+		if _, kind, err := inspect(dir, c.step); err == nil || kind != c.kind || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s -> %s: %v (%s), want %s %q", c.step.Notebook, c.step.Output, err, kind, c.kind, c.want)
+		}
+	}
+	if _, _, err := inspect(dir, step("nokernel.ipynb", "n.out.ipynb", "python3", "")); err != nil {
+		t.Errorf("a kernel from the step: %v", err)
+	}
+}
+
+// errorCell is a cell of an output notebook as papermill leaves it.
+func errorCell(id, ename, evalue string, tags ...string) map[string]any {
+	outputs := []any{}
+	if ename != "" {
+		outputs = append(outputs, map[string]any{"output_type": "error", "ename": ename, "evalue": evalue, "traceback": []string{}})
+	}
+	if tags == nil {
+		tags = []string{}
+	}
+	return map[string]any{"cell_type": "code", "id": id, "execution_count": 7, "source": "", "outputs": outputs,
+		"metadata": map[string]any{"tags": tags, "papermill": map[string]any{"exception": ename != "" && ename != "SystemExit"}}}
+}
+
+func marker(id string) map[string]any {
+	return map[string]any{"cell_type": "markdown", "id": id, "source": "", "metadata": map[string]any{"tags": []string{tagErrorCell}}}
+}
+
+func TestFailedCell(t *testing.T) {
+	dir := t.TempDir()
+	write := func(cells ...map[string]any) {
+		b, _ := json.Marshal(map[string]any{"nbformat": 4, "nbformat_minor": 5, "metadata": map[string]any{}, "cells": cells})
+		os.WriteFile(filepath.Join(dir, "out.ipynb"), b, 0o644)
+	}
+	plain := input{ids: []string{"intro", "params", "work", "check"}}
+	noIDs := input{ids: []string{"", "", "", ""}}
+	rerun := input{ids: []string{"m1", "intro", "params", "inj", "m2", "work", "check"}, injected: true}
+	for _, c := range []struct {
+		name  string
+		in    input
+		cells []map[string]any
+		want  containers.FailedCell // Index -2: no failing cell
+	}{
+		{"papermill 2.6: a marker on top and before the cell, the injected cell after params", plain,
+			[]map[string]any{marker("m1"), errorCell("intro", "", ""), errorCell("params", "", "", "parameters"),
+				errorCell("x1", "", "", tagInjected), marker("m2"), errorCell("work", "", ""), errorCell("check", "ValueError", "boom")},
+			containers.FailedCell{Index: 3, ID: "check", OutputIndex: 6, ExecutionCount: 7, EName: "ValueError", EValue: "boom"}},
+		{"ids papermill made up (an nbformat 4.4 input): counted", noIDs,
+			[]map[string]any{marker("m1"), errorCell("r1", "", ""), errorCell("r2", "", "", "parameters"),
+				errorCell("x1", "", "", tagInjected), marker("m2"), errorCell("r3", "", ""), errorCell("r4", "KeyError", "'k'")},
+			containers.FailedCell{Index: 3, OutputIndex: 6, ExecutionCount: 7, EName: "KeyError", EValue: "'k'"}},
+		{"a re-run of an output: its injected cell replaced, old markers gone", rerun,
+			[]map[string]any{marker("n1"), errorCell("intro", "", ""), errorCell("params", "", "", "parameters"),
+				errorCell("inj2", "", "", tagInjected), marker("n2"), errorCell("work", "NameError", "x")},
+			containers.FailedCell{Index: 5, ID: "work", OutputIndex: 5, ExecutionCount: 7, EName: "NameError", EValue: "x"}},
+		{"the injected cell raised", plain,
+			[]map[string]any{marker("m1"), errorCell("intro", "", ""), errorCell("params", "", "", "parameters"),
+				marker("m2"), errorCell("x1", "SyntaxError", "bad", tagInjected)},
+			containers.FailedCell{Index: -1, Injected: true, OutputIndex: 4, ExecutionCount: 7, EName: "SyntaxError", EValue: "bad"}},
+		{"SystemExit(0) is not a failure", plain,
+			[]map[string]any{errorCell("intro", "SystemExit", "0"), errorCell("params", "", "")},
+			containers.FailedCell{Index: -2}},
+	} {
+		write(c.cells...)
+		got := failedCell(dir, "out.ipynb", c.in)
+		switch {
+		case c.want.Index == -2 && got != nil:
+			t.Errorf("%s: %+v, want none", c.name, *got)
+		case c.want.Index != -2 && (got == nil || *got != c.want):
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+	if msg := cellError(&containers.FailedCell{Index: 3, ID: "check", ExecutionCount: 4, EName: "ValueError", EValue: "boom"}); msg != `cell 3 (id "check"), In [4], raised ValueError: boom` {
+		t.Errorf("message %q", msg)
+	}
+}
+
+func TestPapermillFailure(t *testing.T) {
+	tb := func(last string) string {
+		return "Input Notebook: x\nTraceback (most recent call last):\n  File \"/usr/bin/papermill\", line 8, in <module>\n    sys.exit(papermill())\n" + last + "\n"
+	}
+	for _, c := range []struct {
+		rc           int
+		stderr, kind string
+		want         string
+	}{
+		{1, tb("jupyter_client.kernelspec.NoSuchKernel: No such kernel named python9"), "kernel", "no kernel named py9"},
+		{1, tb("ValueError: No kernel name found in notebook and no override provided."), "kernel", "names no kernel"},
+		{138, "Traceback (most recent call last):\nnbclient.exceptions.DeadKernelError: Kernel died\n", "kernel", "died"},
+		{2, "Usage: papermill [OPTIONS] NOTEBOOK_PATH [OUTPUT_PATH]\nTry 'papermill -h' for help.\n\nError: No such option: --bad\n", "notebook", "No such option: --bad"},
+		{1, tb("FileNotFoundError: output folder /wflow/x doesn't exist."), "notebook", "output folder /wflow/x doesn't exist."},
+		{1, tb("papermill.exceptions.PapermillMissingParameterException: Missing parameter 'a'"), "notebook", "Missing parameter 'a'"},
+		{1, "", "notebook", "printed no error"},
+	} {
+		kind, msg := papermillFailure(c.rc, c.stderr, "py9")
+		if kind != c.kind || !strings.Contains(msg, c.want) {
+			t.Errorf("exit %d %q: %s %q, want %s %q", c.rc, c.stderr, kind, msg, c.kind, c.want)
+		}
+	}
+}
