@@ -36,6 +36,7 @@ vet:
 # the tests talk to the Docker engine, which Go's test cache cannot see.
 test: vet
 	$(GO) test -p 2 -count=1 -timeout 20m ./...
+	cd sdk/go && $(GO) test -count=1 ./...
 	@left=$$(docker ps -aq --filter label=io.wflow.run 2>/dev/null | wc -l); \
 	if [ "$$left" -ne 0 ]; then echo "FAIL: $$left container(s) labelled io.wflow.run remain after the tests"; exit 1; fi; \
 	echo "no wflow containers remain"

@@ -147,9 +147,9 @@ func ParseDuration(s string) (Duration, error) {
 // Retry says whether and how a failed step is run again.
 type Retry struct {
 	Retries      int      `json:"retries"`                  // runs after the first; 0 means none
-	Initial      Duration `json:"initial,omitempty"`        // delay before the first retry; default 1s
-	Factor       float64  `json:"factor,omitempty"`         // delay multiplier per retry; default 2
-	Max          Duration `json:"max,omitempty"`            // longest delay; default 1m
+	Initial      Duration `json:"initial"`                  // delay before the first retry; 0 retries at once (the parser's default: 1s)
+	Factor       float64  `json:"factor,omitempty"`         // delay multiplier per retry; 0 means 2 (the parser's default)
+	Max          Duration `json:"max,omitempty"`            // longest delay; 0 means 1h (the parser's default: 1m)
 	OnExitCodes  []int    `json:"on_exit_codes,omitempty"`  // exit codes that retry
 	OnErrorKinds []string `json:"on_error_kinds,omitempty"` // error kinds that retry
 }
@@ -184,14 +184,11 @@ func (r Retry) Validate() error {
 // Delay returns the wait before retry n (1 for the first retry).
 func (r Retry) Delay(n int) time.Duration {
 	d, f, max := time.Duration(r.Initial), r.Factor, time.Duration(r.Max)
-	if d == 0 {
-		d = time.Second
-	}
 	if f == 0 {
 		f = 2
 	}
 	if max == 0 {
-		max = time.Minute
+		max = time.Hour
 	}
 	delay := float64(d) * math.Pow(f, float64(n-1))
 	if delay > float64(max) {

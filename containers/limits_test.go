@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -59,11 +60,28 @@ func TestParseStepLimitsRejects(t *testing.T) {
 }
 
 func TestRetryPolicy(t *testing.T) {
-	r := Retry{Retries: 5}
+	step, err := ParseStep([]byte(`{"name":"s","image":"i","commands":["x"],"retry":{"retries":5}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := *step.Retry
 	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 7: time.Minute} {
 		if got := r.Delay(n); got != want {
 			t.Errorf("default Delay(%d) = %s, want %s", n, got, want)
 		}
+	}
+	// initial 0s retries at once; no initial is the default 1s.
+	step, err = ParseStep([]byte(`{"name":"s","image":"i","commands":["x"],"retry":{"retries":5,"initial":"0s"}}`))
+	if err != nil || step.Retry.Delay(1) != 0 || step.Retry.Delay(4) != 0 {
+		t.Errorf("initial 0s: %v %+v", err, step.Retry)
+	}
+	// A policy sees the step as JSON and may hand it back: the zero survives.
+	b, _ := json.Marshal(step)
+	if again, err := ParseStep(b); err != nil || again.Retry.Delay(1) != 0 {
+		t.Errorf("initial 0s after a round trip through JSON (%s): %v %+v", b, err, again.Retry)
+	}
+	if _, err := ParseStep([]byte(`{"name":"s","image":"i","commands":["x"],"retry":{"retries":5,"max":"0s"}}`)); err == nil || !strings.Contains(err.Error(), "initial 0s") {
+		t.Errorf("max 0s: %v", err)
 	}
 	custom := Retry{Initial: Duration(100 * time.Millisecond), Factor: 10, Max: Duration(5 * time.Second)}
 	if custom.Delay(2) != time.Second || custom.Delay(3) != 5*time.Second {

@@ -232,8 +232,11 @@ func memoryField(v gjson.Result) (int64, error) {
 	return 0, invalidStep("field \"memory\" must be a size like \"512m\" or a number of bytes")
 }
 
+// parseRetry reads a retry policy; the fields it does not give get their
+// defaults (initial 1s, factor 2, max 1m), so that "initial": "0s" (retry
+// at once) differs from no initial.
 func parseRetry(v gjson.Result) (*Retry, error) {
-	r := &Retry{}
+	r := &Retry{Initial: Duration(time.Second), Factor: 2, Max: Duration(time.Minute)}
 	err := Fields(v, `field "retry"`, func(k string, value gjson.Result) (err error) {
 		switch k {
 		case "retries":
@@ -243,7 +246,9 @@ func parseRetry(v gjson.Result) (*Retry, error) {
 		case "initial":
 			r.Initial, err = durationField("retry.initial", value)
 		case "max":
-			r.Max, err = durationField("retry.max", value)
+			if r.Max, err = durationField("retry.max", value); err == nil && r.Max == 0 {
+				err = invalidStep("retry.max is the longest delay and must be more than 0 (for no delay, give initial 0s)")
+			}
 		case "factor":
 			r.Factor, err = numberField("retry.factor", value)
 		case "on_exit_codes":

@@ -61,7 +61,6 @@ const (
 	ErrorKindIO        = "io"        // the step's output files could not be written
 	ErrorKindTimeout   = "timeout"   // the step ran past its timeout and was killed
 	ErrorKindOOM       = "oom"       // a command was killed by the kernel's OOM killer at the step's memory limit
-	ErrorKindNetwork   = "network"   // the step asked for a network the run does not allow
 	ErrorKindDenied    = "denied"    // a policy refused the step; no container was created
 	ErrorKindBuild     = "build"     // a notebook image could not be built; nothing ran
 	ErrorKindCell      = "cell"      // a notebook cell raised; notebook.failed_cell says which

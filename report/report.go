@@ -40,6 +40,7 @@ type Report struct {
 	Output       json.RawMessage       `json:"output"`    // what the module set with output_set, or null
 	Steps        []containers.Result   `json:"steps"`     // in the order they finished
 	Decisions    []containers.Decision `json:"decisions"` // every policy decision, in the order taken: the audit trail
+	Journal      string                `json:"journal"`   // this run's journal of results, relative to the run directory
 }
 
 // Write writes the report into the run directory atomically (a temporary
@@ -95,29 +96,36 @@ func firstLine(s string) string {
 	return s
 }
 
-// JournalPath is where each step's result is appended as it lands, one JSON
-// line per step, relative to the run directory: what survives a crash of
-// wflow before the report is written.
-var JournalPath = filepath.Join(rundir.Records, "results.jsonl")
-
-// Journal appends results to the run's journal. Each line is written with
-// one write call and synced, so a crash loses at most the line being written.
-type Journal struct {
-	mu  sync.Mutex
-	f   *os.File
-	err error // the first write error; later results are not written
+// JournalPath is where the results of run runID are appended as they land,
+// one JSON line per step, relative to the run directory: what survives a
+// crash of wflow before the report is written. Each run (each `wflow run`,
+// also in a reused --rundir) has its own.
+func JournalPath(runID string) string {
+	return filepath.Join(rundir.Records, "runs", runID, "results.jsonl")
 }
 
-// OpenJournal creates the journal of a run directory.
-func OpenJournal(runDir string) (*Journal, error) {
-	f, err := rundir.CreateFile(runDir, JournalPath, os.O_APPEND)
+// Journal appends results to a run's journal. Each line is written with
+// one write call and synced, so a crash loses at most the line being written.
+type Journal struct {
+	mu    sync.Mutex
+	f     *os.File
+	runID []byte // the JSON of the run's id, which starts every line
+	err   error  // the first write error; later results are not written
+}
+
+// OpenJournal creates the journal of run runID in a run directory; it must
+// not exist yet.
+func OpenJournal(runDir, runID string) (*Journal, error) {
+	f, err := rundir.CreateFile(runDir, JournalPath(runID), os.O_APPEND|os.O_EXCL)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	return &Journal{f: f}, nil
+	id, _ := json.Marshal(runID)
+	return &Journal{f: f, runID: id}, nil
 }
 
-// Append writes one result as a line.
+// Append writes one result as a line: the result's JSON object with the
+// run's id first, {"run_id": "...", "step": ...}.
 func (j *Journal) Append(res containers.Result) {
 	b, err := containers.MarshalJSON(res.ForReport(), false)
 	j.mu.Lock()
@@ -126,7 +134,12 @@ func (j *Journal) Append(res containers.Result) {
 		return
 	}
 	if err == nil {
-		_, err = j.f.Write(append(b, '\n'))
+		line := make([]byte, 0, len(b)+len(j.runID)+12)
+		line = append(line, `{"run_id":`...)
+		line = append(line, j.runID...)
+		line = append(line, ',')
+		line = append(line, b[1:]...)
+		_, err = j.f.Write(append(line, '\n'))
 	}
 	if err == nil {
 		err = j.f.Sync()

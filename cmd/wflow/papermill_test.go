@@ -108,7 +108,7 @@ type nbResult struct {
 // returns their results by step name.
 func runNotebooks(t *testing.T, rundir string, extra []string, specs ...string) (map[string]nbResult, string) {
 	t.Helper()
-	args := append([]string{"run", testenv.GoGuest(t, "./testdata/guests/rawnotebook"), "--rundir", rundir,
+	args := append([]string{"run", testenv.GoGuest(t, "./testdata/guests/rawspecs"), "--rundir", rundir,
 		"-p", "specs=[" + strings.Join(specs, ",") + "]"}, testenv.NotebookFlags()...)
 	code, stdout, stderr := wflow(t, append(args, extra...)...)
 	if code != exitOK {

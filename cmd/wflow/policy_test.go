@@ -186,3 +186,38 @@ func TestExamplePoliciesAgreeAcrossLanguages(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkMustBeAllowed: a step asking for a network the run does not
+// allow is refused by the policy builtin:network, with error kind
+// "denied", before any container exists; with --network it runs.
+func TestNetworkMustBeAllowed(t *testing.T) {
+	testenv.Docker(t)
+	guest := testenv.GoGuest(t, "./testdata/guests/rawspecs")
+	spec := `-p=specs=[{"name":"net","image":"wflow-test/busybox","network":"bridge","commands":["ls /sys/class/net | grep -c eth0"]}]`
+	for _, c := range []struct {
+		flags          []string
+		rc             int
+		kind, contains string
+	}{
+		{nil, 1, "denied", `refused by policy builtin:network: network "bridge" is not allowed in this run (run with --network bridge to allow it)`},
+		{[]string{"--network", "bridge"}, 0, "", ""},
+	} {
+		rundir := t.TempDir()
+		code, stdout, stderr := wflow(t, append([]string{"run", guest, "--rundir", rundir, "-p", "fn=step", spec}, c.flags...)...)
+		if code != exitOK {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		var res []struct {
+			ReturnCode int    `json:"returncode"`
+			ErrorKind  string `json:"error_kind"`
+			Error      string `json:"error"`
+			Stdout     string `json:"stdout"`
+			Commands   []any  `json:"commands"`
+		}
+		json.Unmarshal(readReport(t, rundir).Output, &res)
+		if len(res) != 1 || res[0].ReturnCode != c.rc || res[0].ErrorKind != c.kind || !strings.Contains(res[0].Error, c.contains) ||
+			(c.rc == 0) != (res[0].Stdout == "1\n") || (c.rc != 0) != (len(res[0].Commands) == 0) {
+			t.Errorf("flags %v: %+v", c.flags, res)
+		}
+	}
+}

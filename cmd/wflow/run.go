@@ -215,7 +215,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if prep.guardErr != nil && os.Geteuid() == 0 {
 		con.notice("the run directory is not mounted nosuid,nodev (%v); steps still run without capabilities and the setuid bits they leave are cleared at the end (docs/security.md)", prep.guardErr)
 	}
-	journal, err := report.OpenJournal(runDir)
+	journal, err := report.OpenJournal(runDir, runID)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 		return exitHostError
@@ -273,6 +273,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		WflowVersion: wflowVersion(),
 		ABI:          abi.ModuleName,
 		RunID:        runID,
+		Journal:      report.JournalPath(runID),
 		Module:       modulePath,
 		ModuleSHA256: hex.EncodeToString(sum[:]),
 		RunDir:       runDir,

@@ -230,11 +230,11 @@ func TestModuleCannotMakeTheDaemonContactARegistry(t *testing.T) {
 // write next.
 func TestStepsCannotForgeTheRecords(t *testing.T) {
 	testenv.Docker(t)
-	script := `for f in .wflow/report.json .wflow/results.jsonl .wflow/x; do echo forged >> $$f && echo WROTE $$f; done
+	script := `for f in .wflow/report.json .wflow/runs/*/results.jsonl .wflow/x; do echo forged >> $$f && echo WROTE $$f; done
 mkdir -p .wflow/steps/0002-next && mkfifo .wflow/steps/0002-next/stdout && echo PLANTED
 mv .wflow gone && echo MOVED
 rm -rf .wflow && echo REMOVED
-cat .wflow/results.jsonl >/dev/null && echo READABLE
+cat .wflow/runs/*/results.jsonl >/dev/null && echo READABLE
 true`
 	rundir := filepath.Join(t.TempDir(), "run")
 	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/stepas"), "--rundir", rundir,
@@ -253,9 +253,10 @@ true`
 	if !out.Next.OK() || out.Next.Stdout != "second\n" {
 		t.Errorf("the next step: %+v", out.Next)
 	}
-	journal, err := os.ReadFile(filepath.Join(rundir, ".wflow", "results.jsonl"))
+	id := readReport(t, rundir).RunID
+	journal, err := readJournal(t, rundir, id)
 	lines := strings.Split(strings.TrimSuffix(string(journal), "\n"), "\n")
-	if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[0], `{"step":"attack"`) || !strings.HasPrefix(lines[1], `{"step":"next"`) {
+	if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[0], `{"run_id":"`+id+`","step":"attack"`) || !strings.HasPrefix(lines[1], `{"run_id":"`+id+`","step":"next"`) {
 		t.Errorf("journal %q, %v", journal, err)
 	}
 	if r := readReport(t, rundir); r.Status != "succeeded" || len(r.Steps) != 2 {

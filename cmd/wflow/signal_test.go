@@ -60,7 +60,7 @@ func TestSIGKILLLeavesOrphansTheNextStartRemoves(t *testing.T) {
 			cmd.Process.Kill()
 			cmd.Wait()
 			// The result that landed before the kill survives in the journal.
-			journal, err := os.ReadFile(filepath.Join(rundir, ".wflow", "results.jsonl"))
+			journal, err := readJournal(t, rundir, "")
 			if err != nil || strings.Count(string(journal), "\n") != 1 || !strings.Contains(string(journal), `"step":"quick"`) || !strings.Contains(string(journal), `"stdout":"landed\n"`) {
 				t.Errorf("journal after SIGKILL: %q, %v", journal, err)
 			}

@@ -68,11 +68,13 @@ type Step struct {
 }
 
 // Retry is a step's retry policy: up to Retries more runs, waiting Initial,
-// then Initial*Factor, ... at most Max between them. Without OnExitCodes and
-// OnErrorKinds every failure but image, network and cancelled errors retries.
+// then Initial*Factor, ... at most Max between them (zero values: 1s, 2,
+// 1m; Initial: NoDelay retries at once). Without OnExitCodes and
+// OnErrorKinds, a non-zero exit and the error kinds engine, timeout and oom
+// retry; other error kinds never do.
 type Retry struct {
 	Retries      int
-	Initial      time.Duration
+	Initial      time.Duration // 0 means the default 1s; NoDelay means none
 	Factor       float64
 	Max          time.Duration
 	OnExitCodes  []int
@@ -104,6 +106,10 @@ type retrySpec struct {
 	OnErrorKinds []string `json:"on_error_kinds,omitempty"`
 }
 
+// NoDelay as Retry.Initial retries at once (a zero Initial means the
+// default delay, 1s).
+const NoDelay time.Duration = -1
+
 func duration(d time.Duration) string {
 	if d == 0 {
 		return ""
@@ -111,12 +117,20 @@ func duration(d time.Duration) string {
 	return d.String()
 }
 
+// retryDelay writes Retry.Initial: NoDelay as "0s".
+func retryDelay(d time.Duration) string {
+	if d == NoDelay {
+		return "0s"
+	}
+	return duration(d)
+}
+
 // MarshalJSON writes the step spec of docs/abi.md.
 func (s Step) MarshalJSON() ([]byte, error) {
 	spec := stepSpec{Name: s.Name, Image: s.Image, Commands: s.Commands, Env: s.Env, Timeout: duration(s.Timeout),
 		CPUs: s.CPUs, Memory: s.Memory, Pids: s.Pids, Network: s.Network, ReadOnly: s.ReadOnly, User: s.User}
 	if r := s.Retry; r != nil {
-		spec.Retry = &retrySpec{Retries: r.Retries, Initial: duration(r.Initial), Factor: r.Factor, Max: duration(r.Max),
+		spec.Retry = &retrySpec{Retries: r.Retries, Initial: retryDelay(r.Initial), Factor: r.Factor, Max: duration(r.Max),
 			OnExitCodes: r.OnExitCodes, OnErrorKinds: r.OnErrorKinds}
 	}
 	return json.Marshal(spec)
@@ -127,16 +141,21 @@ const (
 	ErrorTimeout   = "timeout"   // killed at its timeout (returncode 124)
 	ErrorOOM       = "oom"       // killed by the OOM killer at its memory limit
 	ErrorImage     = "image"     // the image is missing and could not be pulled
-	ErrorNetwork   = "network"   // asked for a network the run does not allow
 	ErrorEngine    = "engine"    // the container engine failed
 	ErrorCancelled = "cancelled" // the run ended first
 	ErrorIO        = "io"        // the output files could not be written
-	ErrorDenied    = "denied"    // a policy refused the step
+	ErrorDenied    = "denied"    // refused before it ran: by a policy (builtin:network for a network the run does not allow), or a user the run does not allow
 	ErrorBuild     = "build"     // the notebook image could not be built
 	ErrorCell      = "cell"      // a notebook cell raised
 	ErrorKernel    = "kernel"    // a notebook's kernel: none named, not in the image, or it died
 	ErrorNotebook  = "notebook"  // papermill could not run the notebook (missing, no output folder, ...)
 )
+
+// ErrorNetwork is an error kind no step gets.
+//
+// Deprecated: a step asking for a network the run does not allow is refused
+// by the policy builtin:network, with ErrorDenied.
+const ErrorNetwork = "network"
 
 // Attempt is one run of a step with a retry policy.
 type Attempt struct {

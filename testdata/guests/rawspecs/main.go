@@ -1,7 +1,8 @@
-// Command rawnotebook is a test guest: it runs each notebook step spec of
-// the parameter "specs" (a JSON array of specs, passed to notebook_run as
-// they are) in turn, and sets the list of their ExecResults as its output;
-// a spec the host refuses gives {"errno": n, "error": message}.
+// Command rawspecs is a test guest: it runs each step spec of the parameter
+// "specs" (a JSON array of specs, passed as they are to notebook_run, or to
+// step_run when the parameter "fn" is "step") in turn, and sets the list of
+// their ExecResults as its output; a spec the host refuses gives
+// {"errno": n, "error": message}.
 package main
 
 import (
@@ -15,6 +16,9 @@ func paramsGet(buf unsafe.Pointer, bufCap uint32, lenPtr unsafe.Pointer) uint32
 
 //go:wasmimport wflow_v1 notebook_run
 func notebookRun(spec unsafe.Pointer, specLen uint32, handlePtr unsafe.Pointer) uint32
+
+//go:wasmimport wflow_v1 step_run
+func stepRun(spec unsafe.Pointer, specLen uint32, handlePtr unsafe.Pointer) uint32
 
 //go:wasmimport wflow_v1 step_result
 func stepResult(handle uint32, buf unsafe.Pointer, bufCap uint32, lenPtr unsafe.Pointer) uint32
@@ -37,6 +41,7 @@ func read(call func(buf unsafe.Pointer, bufCap uint32, lenPtr unsafe.Pointer) ui
 func main() {
 	var params struct {
 		Specs string `json:"specs"`
+		Fn    string `json:"fn"`
 	}
 	if json.Unmarshal(read(paramsGet), &params) != nil {
 		os.Exit(2)
@@ -45,10 +50,14 @@ func main() {
 	if json.Unmarshal([]byte(params.Specs), &specs) != nil {
 		os.Exit(2)
 	}
+	run := notebookRun
+	if params.Fn == "step" {
+		run = stepRun
+	}
 	results := []json.RawMessage{}
 	for _, spec := range specs {
 		var handle uint32
-		if errno := notebookRun(unsafe.Pointer(&spec[0]), uint32(len(spec)), unsafe.Pointer(&handle)); errno != 0 {
+		if errno := run(unsafe.Pointer(&spec[0]), uint32(len(spec)), unsafe.Pointer(&handle)); errno != 0 {
 			msg, _ := json.Marshal(map[string]any{"errno": errno, "error": string(read(errorGet))})
 			results = append(results, msg)
 			continue

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/report"
+)
+
+// TestStepsStartInSubmissionOrder: with fewer slots than steps, steps start
+// in the order the module submitted them (docs/abi.md, step_submit).
+func TestStepsStartInSubmissionOrder(t *testing.T) {
+	testenv.Docker(t)
+	guest := testenv.GoGuest(t, "./bench/guests/par")
+	code, stdout, stderr := wflow(t, "run", guest, "--rundir", t.TempDir(), "-p", "n=8", "--parallel", "1", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var started []uint32
+	for _, line := range strings.Split(stdout, "\n") {
+		var ev struct {
+			Event  string `json:"event"`
+			Handle uint32 `json:"handle"`
+		}
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Event == "step_started" {
+			started = append(started, ev.Handle)
+		}
+	}
+	if len(started) != 8 {
+		t.Fatalf("%d steps started, want 8\n%s", len(started), stdout)
+	}
+	for i, h := range started {
+		if h != uint32(i+1) {
+			t.Fatalf("start order %v, want 1..8", started)
+		}
+	}
+}
+
+// readJournal reads the journal of run id in rundir; with id "", the one
+// journal the run directory holds.
+func readJournal(t *testing.T, rundir, id string) ([]byte, error) {
+	t.Helper()
+	if id == "" {
+		paths, _ := filepath.Glob(filepath.Join(rundir, ".wflow", "runs", "*", "results.jsonl"))
+		if len(paths) != 1 {
+			t.Fatalf("%d journals in %s, want 1", len(paths), rundir)
+		}
+		return os.ReadFile(paths[0])
+	}
+	return os.ReadFile(filepath.Join(rundir, report.JournalPath(id)))
+}
+
+// TestOneJournalPerRun: a run in a reused run directory writes a journal
+// of its own, every line naming its run.
+func TestOneJournalPerRun(t *testing.T) {
+	testenv.Docker(t)
+	guest := testenv.GoGuest(t, "./bench/guests/par")
+	rundir := t.TempDir()
+	var ids []string
+	for i := 0; i < 2; i++ {
+		if code, stdout, stderr := wflow(t, "run", guest, "--rundir", rundir, "-p", "n=2"); code != exitOK {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		r := readReport(t, rundir)
+		if r.Journal != report.JournalPath(r.RunID) {
+			t.Errorf("report names journal %q", r.Journal)
+		}
+		ids = append(ids, r.RunID)
+	}
+	if ids[0] == ids[1] {
+		t.Fatalf("two runs, one id %s", ids[0])
+	}
+	for _, id := range ids {
+		b, err := readJournal(t, rundir, id)
+		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		if err != nil || len(lines) != 2 {
+			t.Fatalf("journal of %s: %q %v", id, b, err)
+		}
+		for _, line := range lines {
+			var res struct {
+				RunID string `json:"run_id"`
+				Step  string `json:"step"`
+			}
+			if err := json.Unmarshal([]byte(line), &res); err != nil || res.RunID != id || res.Step == "" {
+				t.Errorf("journal line %q: %+v %v", line, res, err)
+			}
+		}
+	}
+}
