@@ -91,3 +91,22 @@ func TestOneJournalPerRun(t *testing.T) {
 		}
 	}
 }
+
+// TestGoSDKGroupRunsStepsTogether: steps submitted with a wflow.Group run
+// at the same time, and come back in submission order; typed parameters
+// read -p strings.
+func TestGoSDKGroupRunsStepsTogether(t *testing.T) {
+	testenv.Docker(t)
+	rundir := t.TempDir()
+	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/group"), "--rundir", rundir, "-p", "n=3", "-p", "ratio=0.25")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if out := string(readReport(t, rundir).Output); out != `{"handles":[1,2,3],"ok":3,"overlapped":true,"ratio":0.25}` {
+		t.Errorf("output %s", out)
+	}
+	code, stdout, _ = wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/group"), "--rundir", t.TempDir(), "-p", "n=three")
+	if code != exitFailed || !strings.Contains(stdout, `[workflow warn] wflow: parameter n = "three": strconv.Atoi`) {
+		t.Errorf("a bad -p n: exit %d\n%s", code, stdout)
+	}
+}

@@ -8,6 +8,19 @@
 // logs, and sets its output. It ends the run by returning from main (success)
 // or exiting non-zero (failure).
 //
+// Concurrency: a Go module built for wasip1 runs on one thread, and a
+// blocking call (Run, RunNotebook, Wait) blocks all of it: other goroutines
+// do not run until it returns, so three goroutines that each Run a
+// one-second step take three seconds. To run steps concurrently, submit them
+// first (Submit, SubmitNotebook, or a Group), then wait for them (Wait in a
+// loop to react to each as it lands, WaitAll or Group.Wait for all): they
+// run in the host, up to the run's --parallel at once, started in the order
+// submitted.
+//
+// Parameters: Param returns one as a string; ParamInt, ParamFloat,
+// ParamBool and ParamDuration convert a -p string or a typed --params value;
+// Params decodes them all into a struct.
+//
 //	res, err := wflow.Run(wflow.Step{
 //		Name:     "hello",
 //		Image:    "busybox",

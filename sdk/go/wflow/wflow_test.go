@@ -23,3 +23,41 @@ func TestRetrySpec(t *testing.T) {
 		}
 	}
 }
+
+func TestTypedParams(t *testing.T) {
+	all := map[string]json.RawMessage{"n": []byte(`3`), "ns": []byte(`"3"`), "f": []byte(`2.5e-3`), "fs": []byte(`"0.5"`),
+		"b": []byte(`true`), "bs": []byte(`"false"`), "d": []byte(`"90s"`), "bad": []byte(`"x"`), "frac": []byte(`1.5`)}
+	for name, want := range map[string]int{"n": 3, "ns": 3, "missing": 7} {
+		if got, err := paramFrom(all, name, 7, intParam); err != nil || got != want {
+			t.Errorf("%s: %d %v, want %d", name, got, err, want)
+		}
+	}
+	for _, name := range []string{"bad", "frac", "b"} {
+		if got, err := paramFrom(all, name, 7, intParam); err == nil || got != 7 || !strings.Contains(err.Error(), "parameter "+name) {
+			t.Errorf("%s: %d %v, want an error naming it and the default", name, got, err)
+		}
+	}
+}
+
+func TestParamParsers(t *testing.T) {
+	all := map[string]json.RawMessage{"f": []byte(`2.5e-3`), "fs": []byte(`"0.5"`), "b": []byte(`true`), "bs": []byte(`"false"`),
+		"d": []byte(`"90s"`), "dn": []byte(`90`)}
+	if f, err := paramFrom(all, "f", 0, floatParam); err != nil || f != 2.5e-3 {
+		t.Errorf("f: %v %v", f, err)
+	}
+	if f, err := paramFrom(all, "fs", 0, floatParam); err != nil || f != 0.5 {
+		t.Errorf("fs: %v %v", f, err)
+	}
+	if b, err := paramFrom(all, "b", false, boolParam); err != nil || !b {
+		t.Errorf("b: %v %v", b, err)
+	}
+	if b, err := paramFrom(all, "bs", true, boolParam); err != nil || b {
+		t.Errorf("bs: %v %v", b, err)
+	}
+	if d, err := paramFrom(all, "d", 0, durationParam); err != nil || d != 90*time.Second {
+		t.Errorf("d: %v %v", d, err)
+	}
+	if _, err := paramFrom(all, "dn", 0, durationParam); err == nil {
+		t.Error("dn: a number is not a duration")
+	}
+}
