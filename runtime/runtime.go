@@ -187,7 +187,12 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 		runCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 	}
-	fsConfig := wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(rundir, abi.RunDirMountPoint)
+	// The run directory is preopened twice: at /wflow, its documented path,
+	// and at /, so that relative paths are in it for every WASI libc. Go's
+	// wasip1 port resolves them against $PWD (/wflow); wasi-libc (C, Rust's
+	// std) against its own working directory, which starts at / and which
+	// WASI gives no way to set.
+	fsConfig := wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(rundir, abi.RunDirMountPoint).(sysfs.FSConfig).WithSysFSMount(rundir, "/")
 	mc := wazero.NewModuleConfig().
 		WithName("workflow").
 		WithArgs(cfg.Args...).

@@ -365,3 +365,30 @@ func TestRustExample(t *testing.T) {
 		t.Errorf("output %s", out)
 	}
 }
+
+// TestRelativePathsInEveryLanguage: the run directory is the working
+// directory of a module in Go ($PWD), C and Rust (wasi-libc, whose working
+// directory is /): relative paths read and write the run directory.
+func TestRelativePathsInEveryLanguage(t *testing.T) {
+	for _, c := range []struct {
+		lang, out string
+		module    func() string
+	}{
+		{"rust", "sub/out-rust.txt", func() string { return testenv.RustGuest(t, "testdata/guests/relpaths/main.rs") }},
+		{"c", "sub/out-c.txt", func() string { return testenv.CGuest(t, "testdata/guests/relpaths/main.c") }},
+	} {
+		t.Run(c.lang, func(t *testing.T) {
+			module := c.module()
+			rundir := t.TempDir()
+			os.WriteFile(filepath.Join(rundir, "in.txt"), []byte("hello\n"), 0o644)
+			code, stdout, stderr := wflow(t, "run", module, "--rundir", rundir)
+			if code != exitOK {
+				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			b, err := os.ReadFile(filepath.Join(rundir, c.out))
+			if want := map[string]string{"rust": "hello|hello", "c": "hello\n"}[c.lang]; err != nil || string(b) != want {
+				t.Errorf("%s: %q %v, want %q", c.out, b, err, want)
+			}
+		})
+	}
+}
