@@ -57,6 +57,7 @@ Usage:
   wflow policy test POLICY.wasm --step STEP.json
                                   run a policy on a step and print its decision
   wflow notebook build [-r REQ]...  build a notebook image ahead of a run
+  wflow init [--lang LANG] DIR    create a workflow project (go, c, rust, assemblyscript)
   wflow version                   print wflow's version and ABI version
   wflow help                      print this help
 
@@ -92,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return policyCommand(ctx, args[1:], stdout, stderr)
 	case "notebook":
 		return notebookCommand(ctx, args[1:], stdout, stderr)
+	case "init":
+		return initCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "wflow %s (ABI %s)\n", wflowVersion(), abi.ModuleName)
 		return exitOK

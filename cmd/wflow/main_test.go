@@ -392,3 +392,21 @@ func TestRelativePathsInEveryLanguage(t *testing.T) {
 		})
 	}
 }
+
+// TestCParams: wflow_param of sdk/c/wflow.h reads top-level string
+// parameters, decoding escapes, and skips nested objects that hold a key of
+// the same name.
+func TestCParams(t *testing.T) {
+	module := testenv.CGuest(t, "testdata/guests/cparams/main.c")
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "params.json")
+	os.WriteFile(pf, []byte(`{"aa_nested": {"image": "wrong", "x": [1, {"image": "wrong2"}, "]}"]}, "a": "x\u00e9\ud83c\udf89\/y", "num": 3}`), 0o644)
+	rundir := filepath.Join(dir, "run")
+	code, stdout, stderr := wflow(t, "run", module, "--rundir", rundir, "--params", pf, "-p", "image=wflow-test/busybox")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if out := string(readReport(t, rundir).Output); out != `{"a":"xé🎉/y","image":"wflow-test/busybox","num_null":true,"missing_null":true}` {
+		t.Errorf("output %s", out)
+	}
+}

@@ -190,4 +190,98 @@ static inline long wflow_json_int(const char *json, const char *key, long dflt) 
   return dflt;
 }
 
+/* ---- Parameters ---- */
+
+/* wflow__skip_string returns the byte after the JSON string starting at p
+ * (at its opening quote), or NULL when it does not end. */
+static inline const char *wflow__skip_string(const char *p) {
+  for (p++; *p; p++) {
+    if (*p == '\\' && p[1]) p++;
+    else if (*p == '"') return p + 1;
+  }
+  return NULL;
+}
+
+/* wflow__skip_value returns the ',' or '}' that follows the JSON value at p
+ * (a string, object, array, number or literal), or NULL when there is none. */
+static inline const char *wflow__skip_value(const char *p) {
+  int depth = 0;
+  while (p && *p) {
+    if (*p == '"') {
+      p = wflow__skip_string(p);
+      if (!p) return NULL;
+    } else if (*p == '{' || *p == '[') {
+      depth++, p++;
+    } else if (*p == '}' || *p == ']') {
+      if (depth == 0) return p;
+      depth--, p++;
+    } else {
+      p++;
+    }
+    if (depth == 0 && (*p == ',' || *p == '}')) return p;
+  }
+  return NULL;
+}
+
+/* wflow_param returns the string parameter `name` (-p name=value, or a
+ * string in --params) as a malloc'ed NUL-terminated string the caller
+ * frees, decoded from JSON (\uXXXX escapes become UTF-8); NULL when the
+ * parameter is missing or not a string. */
+static inline char *wflow_param(const char *name) {
+  wflow_errno_t err;
+  char *params = wflow_params(&err);
+  if (!params) return NULL;
+  char *found = NULL;
+  const char *p = params;
+  while (*p && *p != '{') p++;
+  while (p && *p && *p != '}' && !found) {
+    p++; /* past '{' or ',' */
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (*p != '"') break;
+    const char *key = p + 1, *end = wflow__skip_string(p);
+    if (!end) break;
+    int match = (size_t)(end - 1 - key) == strlen(name) && strncmp(key, name, strlen(name)) == 0;
+    p = end;
+    while (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (match && *p == '"') {
+      const char *v = p + 1;
+      const char *vend = wflow__skip_string(p);
+      if (!vend) break;
+      char *out = malloc((size_t)(vend - v) + 1), *o = out;
+      if (!out) break;
+      for (; v < vend - 1; v++) {
+        if (*v != '\\') { *o++ = *v; continue; }
+        switch (*++v) {
+          case 'n': *o++ = '\n'; break;
+          case 't': *o++ = '\t'; break;
+          case 'r': *o++ = '\r'; break;
+          case 'b': *o++ = '\b'; break;
+          case 'f': *o++ = '\f'; break;
+          case 'u': {
+            unsigned c = (unsigned)strtoul((char[5]){v[1], v[2], v[3], v[4], 0}, NULL, 16);
+            v += 4;
+            if (c >= 0xd800 && c < 0xdc00 && v[1] == '\\' && v[2] == 'u') {
+              unsigned lo = (unsigned)strtoul((char[5]){v[3], v[4], v[5], v[6], 0}, NULL, 16);
+              c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+              v += 6;
+            }
+            if (c < 0x80) *o++ = (char)c;
+            else if (c < 0x800) { *o++ = (char)(0xc0 | c >> 6); *o++ = (char)(0x80 | (c & 0x3f)); }
+            else if (c < 0x10000) { *o++ = (char)(0xe0 | c >> 12); *o++ = (char)(0x80 | ((c >> 6) & 0x3f)); *o++ = (char)(0x80 | (c & 0x3f)); }
+            else { *o++ = (char)(0xf0 | c >> 18); *o++ = (char)(0x80 | ((c >> 12) & 0x3f)); *o++ = (char)(0x80 | ((c >> 6) & 0x3f)); *o++ = (char)(0x80 | (c & 0x3f)); }
+            break;
+          }
+          default: *o++ = *v; /* \" \\ \/ */
+        }
+      }
+      *o = 0;
+      found = out;
+      break;
+    }
+    p = wflow__skip_value(p);
+  }
+  free(params);
+  return found;
+}
+
 #endif /* WFLOW_H */
