@@ -135,7 +135,7 @@ func paramWarnings(params []byte, paramsCell gjson.Result, in input) []string {
 		if in.injected {
 			return nil // papermill replaces the injected cell, where it is
 		}
-		return []string{fmt.Sprintf("the notebook has no cell tagged %q: papermill injects the parameters (%s) as its first cell, so the notebook's own assignments of them win", tagParameters, strings.Join(names, ", "))}
+		return []string{fmt.Sprintf("the notebook has no cell tagged %q: papermill injects the parameters (%s) as its first cell, so the notebook's own assignments of them win", tagParameters, nameList(names))}
 	}
 	if in.language != "" && in.language != "python" {
 		return nil // only Python cells are read for names
@@ -161,7 +161,25 @@ func paramWarnings(params []byte, paramsCell gjson.Result, in input) []string {
 	if len(unknown) == 0 {
 		return nil
 	}
-	return []string{fmt.Sprintf("the notebook's parameters cell does not assign %s: papermill passes them anyway (\"Passed unknown parameter\"), and the notebook may never read them", strings.Join(unknown, ", "))}
+	return []string{fmt.Sprintf("the notebook's parameters cell does not assign %s: papermill passes them anyway (\"Passed unknown parameter\"), and the notebook may never read them", nameList(unknown))}
+}
+
+// nameList joins parameter names for a warning: the first 20, each cut to
+// 64 bytes, and how many more there are.
+func nameList(names []string) string {
+	const most = 20
+	shown := make([]string, 0, min(len(names), most))
+	for _, n := range names[:min(len(names), most)] {
+		if len(n) > 64 {
+			n = n[:64] + "..."
+		}
+		shown = append(shown, n)
+	}
+	s := strings.Join(shown, ", ")
+	if len(names) > most {
+		s += fmt.Sprintf(" and %d more", len(names)-most)
+	}
+	return s
 }
 
 // failedCell reads the output notebook and returns the cell papermill
@@ -193,7 +211,7 @@ func failedCell(runDir, outRel string, in input) *containers.FailedCell {
 				exited = true
 				return true
 			}
-			raised = &containers.FailedCell{EName: ename, EValue: evalue}
+			raised = &containers.FailedCell{EName: truncLine(ename), EValue: truncLine(evalue)}
 			return false
 		})
 		if raised == nil && !exited && cell.Get("metadata.papermill.exception").Bool() {

@@ -2,10 +2,13 @@ package notebooks
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/wflow/wflow/containers"
 )
@@ -201,5 +204,30 @@ func TestPapermillFailure(t *testing.T) {
 		if kind != c.kind || !strings.Contains(msg, c.want) {
 			t.Errorf("exit %d %q: %s %q, want %s %q", c.rc, c.stderr, kind, msg, c.kind, c.want)
 		}
+	}
+}
+
+func TestWarningsAndErrorsAreBounded(t *testing.T) {
+	var names []string
+	params := "{"
+	for i := 0; i < 500; i++ {
+		name := fmt.Sprintf("p%03d_%s", i, strings.Repeat("x", 100))
+		names = append(names, name)
+		if i > 0 {
+			params += ","
+		}
+		params += fmt.Sprintf("%q:1", name)
+	}
+	params += "}"
+	w := paramWarnings([]byte(params), gjson.Result{}, input{})
+	if len(w) != 1 || len(w[0]) > 3000 || !strings.Contains(w[0], "and 480 more") {
+		t.Errorf("warning of %d bytes: %.200s", len(w[0]), w[0])
+	}
+	dir := t.TempDir()
+	cell := errorCell("c", "E", strings.Repeat("v", 1<<20))
+	b, _ := json.Marshal(map[string]any{"nbformat": 4, "cells": []any{cell}})
+	os.WriteFile(filepath.Join(dir, "out.ipynb"), b, 0o644)
+	if c := failedCell(dir, "out.ipynb", input{ids: []string{"c"}}); c == nil || len(c.EValue) > 600 {
+		t.Errorf("failed cell %v", c != nil)
 	}
 }
