@@ -204,3 +204,24 @@ func TestNotebookLimitErrorsNameTheStep(t *testing.T) {
 		t.Errorf("error %v: want one naming step analysis", err)
 	}
 }
+
+// TestDefaultTemplatePinsPapermill: the built-in template installs the
+// papermill release wflow mirrors, its client and kernel pinned, in the
+// same pip run as the step's requirements (one resolver run, so a
+// requirement cannot silently move their dependencies).
+func TestDefaultTemplatePinsPapermill(t *testing.T) {
+	var installs []string
+	for _, line := range strings.Split(DefaultTemplate, "\n") {
+		if strings.Contains(line, "pip install") {
+			installs = append(installs, line)
+		}
+	}
+	if len(installs) != 1 {
+		t.Fatalf("%d pip installs in the template, want 1:\n%s", len(installs), DefaultTemplate)
+	}
+	for _, want := range []string{"papermill==" + PapermillVersion, "nbclient==", "ipykernel==", "-r /wflow-build/requirements.txt"} {
+		if !strings.Contains(installs[0], want) {
+			t.Errorf("the pip install does not say %q: %s", want, installs[0])
+		}
+	}
+}
