@@ -105,6 +105,12 @@ func TestGoSDKGroupRunsStepsTogether(t *testing.T) {
 	if out := string(readReport(t, rundir).Output); out != `{"handles":[1,2,3],"ok":3,"overlapped":true,"ratio":0.25}` {
 		t.Errorf("output %s", out)
 	}
+	// A bad handle fails alone; a refused submit keeps its place.
+	rundir = t.TempDir()
+	code, stdout, stderr = wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/group"), "--rundir", rundir, "-p", "case=bad")
+	if want := `{"group":["g1:true","refused:false","g3:true"],"group_err":true,"waitall":["a\n","","b\n"],"waitall_err":true}`; code != exitOK || string(readReport(t, rundir).Output) != want {
+		t.Errorf("exit %d, output %s, want %s\n%s", code, readReport(t, rundir).Output, want, stderr)
+	}
 	code, stdout, _ = wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/group"), "--rundir", t.TempDir(), "-p", "n=three")
 	if code != exitFailed || !strings.Contains(stdout, `[workflow warn] wflow: parameter n = "three": strconv.Atoi`) {
 		t.Errorf("a bad -p n: exit %d\n%s", code, stdout)

@@ -176,20 +176,6 @@ static inline wflow_errno_t wflow_set_output(const char *json) {
   return wflow_v1_output_set(json, (uint32_t)strlen(json));
 }
 
-/* A minimal reader for the top-level integer field `key` of an ExecResult
- * ("returncode", "handle", "duration_ms"); returns dflt when absent. It
- * relies on the host's JSON (no spaces, escaped quotes inside strings); use
- * a real JSON parser for anything else. */
-static inline long wflow_json_int(const char *json, const char *key, long dflt) {
-  size_t klen = strlen(key);
-  for (const char *p = json; (p = strchr(p, '"')) != NULL; p++) {
-    if (p > json && p[-1] == '\\') continue;
-    if (strncmp(p + 1, key, klen) == 0 && p[1 + klen] == '"' && p[2 + klen] == ':')
-      return strtol(p + 3 + klen, NULL, 10);
-  }
-  return dflt;
-}
-
 /* ---- Parameters ---- */
 
 /* wflow__skip_string returns the byte after the JSON string starting at p
@@ -223,65 +209,109 @@ static inline const char *wflow__skip_value(const char *p) {
   return NULL;
 }
 
+/* wflow__field returns the value of the top-level field `key` of a JSON
+ * object (a pointer into json, at the value's first byte), or NULL when the
+ * object has no such field. Nested objects are skipped, not searched. */
+static inline const char *wflow__field(const char *json, const char *key) {
+  size_t klen = strlen(key);
+  const char *p = json;
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+  if (*p != '{') return NULL;
+  while (p && *p && *p != '}') {
+    p++; /* past '{' or ',' */
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (*p != '"') return NULL;
+    const char *k = p + 1, *end = wflow__skip_string(p);
+    if (!end) return NULL;
+    int match = (size_t)(end - 1 - k) == klen && strncmp(k, key, klen) == 0;
+    p = end;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (*p != ':') return NULL;
+    p++;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (match) return p;
+    p = wflow__skip_value(p);
+  }
+  return NULL;
+}
+
+/* wflow_json_int reads the top-level integer field `key` of a JSON object,
+ * e.g. an ExecResult's "returncode", "handle" or "duration_ms"; dflt when
+ * it is absent or not a number. */
+static inline long wflow_json_int(const char *json, const char *key, long dflt) {
+  const char *v = wflow__field(json, key);
+  if (!v || (*v != '-' && (*v < '0' || *v > '9'))) return dflt;
+  return strtol(v, NULL, 10);
+}
+
+/* wflow__utf8 writes code point c as UTF-8 at o and returns the byte after. */
+static inline char *wflow__utf8(char *o, unsigned c) {
+  if (c < 0x80) *o++ = (char)c;
+  else if (c < 0x800) { *o++ = (char)(0xc0 | c >> 6); *o++ = (char)(0x80 | (c & 0x3f)); }
+  else if (c < 0x10000) { *o++ = (char)(0xe0 | c >> 12); *o++ = (char)(0x80 | ((c >> 6) & 0x3f)); *o++ = (char)(0x80 | (c & 0x3f)); }
+  else { *o++ = (char)(0xf0 | c >> 18); *o++ = (char)(0x80 | ((c >> 12) & 0x3f)); *o++ = (char)(0x80 | ((c >> 6) & 0x3f)); *o++ = (char)(0x80 | (c & 0x3f)); }
+  return o;
+}
+
+/* wflow__hex4 reads four hex digits at p; -1 when they are not. */
+static inline long wflow__hex4(const char *p) {
+  long c = 0;
+  for (int i = 0; i < 4; i++) {
+    char h = p[i];
+    int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+    if (d < 0) return -1;
+    c = c * 16 + d;
+  }
+  return c;
+}
+
+/* wflow_json_string returns the top-level string field `key` of a JSON
+ * object, decoded (escapes, \uXXXX as UTF-8), as a malloc'ed
+ * NUL-terminated string the caller frees; NULL when it is absent or not a
+ * string. */
+static inline char *wflow_json_string(const char *json, const char *key) {
+  const char *v = wflow__field(json, key);
+  if (!v || *v != '"') return NULL;
+  const char *end = wflow__skip_string(v);
+  if (!end) return NULL;
+  char *out = malloc((size_t)(end - v) + 1), *o = out;
+  if (!out) return NULL;
+  for (const char *p = v + 1; p < end - 1; p++) {
+    if (*p != '\\') { *o++ = *p; continue; }
+    switch (*++p) {
+      case 'n': *o++ = '\n'; break;
+      case 't': *o++ = '\t'; break;
+      case 'r': *o++ = '\r'; break;
+      case 'b': *o++ = '\b'; break;
+      case 'f': *o++ = '\f'; break;
+      case 'u': {
+        long c = end - p > 4 ? wflow__hex4(p + 1) : -1;
+        if (c < 0) { free(out); return NULL; }
+        p += 4;
+        if (c >= 0xd800 && c < 0xdc00 && end - p > 6 && p[1] == '\\' && p[2] == 'u') {
+          long lo = wflow__hex4(p + 3);
+          if (lo >= 0xdc00 && lo < 0xe000) { c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00); p += 6; }
+        }
+        o = wflow__utf8(o, (unsigned)c);
+        break;
+      }
+      default: *o++ = *p; /* \" \\ \/ */
+    }
+  }
+  *o = 0;
+  return out;
+}
+
 /* wflow_param returns the string parameter `name` (-p name=value, or a
- * string in --params) as a malloc'ed NUL-terminated string the caller
- * frees, decoded from JSON (\uXXXX escapes become UTF-8); NULL when the
- * parameter is missing or not a string. */
+ * string in --params), decoded, as a malloc'ed NUL-terminated string the
+ * caller frees; NULL when the parameter is missing or not a string. */
 static inline char *wflow_param(const char *name) {
   wflow_errno_t err;
   char *params = wflow_params(&err);
   if (!params) return NULL;
-  char *found = NULL;
-  const char *p = params;
-  while (*p && *p != '{') p++;
-  while (p && *p && *p != '}' && !found) {
-    p++; /* past '{' or ',' */
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-    if (*p != '"') break;
-    const char *key = p + 1, *end = wflow__skip_string(p);
-    if (!end) break;
-    int match = (size_t)(end - 1 - key) == strlen(name) && strncmp(key, name, strlen(name)) == 0;
-    p = end;
-    while (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-    if (match && *p == '"') {
-      const char *v = p + 1;
-      const char *vend = wflow__skip_string(p);
-      if (!vend) break;
-      char *out = malloc((size_t)(vend - v) + 1), *o = out;
-      if (!out) break;
-      for (; v < vend - 1; v++) {
-        if (*v != '\\') { *o++ = *v; continue; }
-        switch (*++v) {
-          case 'n': *o++ = '\n'; break;
-          case 't': *o++ = '\t'; break;
-          case 'r': *o++ = '\r'; break;
-          case 'b': *o++ = '\b'; break;
-          case 'f': *o++ = '\f'; break;
-          case 'u': {
-            unsigned c = (unsigned)strtoul((char[5]){v[1], v[2], v[3], v[4], 0}, NULL, 16);
-            v += 4;
-            if (c >= 0xd800 && c < 0xdc00 && v[1] == '\\' && v[2] == 'u') {
-              unsigned lo = (unsigned)strtoul((char[5]){v[3], v[4], v[5], v[6], 0}, NULL, 16);
-              c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-              v += 6;
-            }
-            if (c < 0x80) *o++ = (char)c;
-            else if (c < 0x800) { *o++ = (char)(0xc0 | c >> 6); *o++ = (char)(0x80 | (c & 0x3f)); }
-            else if (c < 0x10000) { *o++ = (char)(0xe0 | c >> 12); *o++ = (char)(0x80 | ((c >> 6) & 0x3f)); *o++ = (char)(0x80 | (c & 0x3f)); }
-            else { *o++ = (char)(0xf0 | c >> 18); *o++ = (char)(0x80 | ((c >> 12) & 0x3f)); *o++ = (char)(0x80 | ((c >> 6) & 0x3f)); *o++ = (char)(0x80 | (c & 0x3f)); }
-            break;
-          }
-          default: *o++ = *v; /* \" \\ \/ */
-        }
-      }
-      *o = 0;
-      found = out;
-      break;
-    }
-    p = wflow__skip_value(p);
-  }
+  char *value = wflow_json_string(params, name);
   free(params);
-  return found;
+  return value;
 }
 
 #endif /* WFLOW_H */

@@ -3,50 +3,39 @@ package wflow
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 )
 
 // WaitAll blocks until every handle's step has finished and returns their
 // results in the order of handles; each handle is then freed. A step that
-// failed is not an error (check ExecResult.OK); an error means a handle
-// could not be waited for, and the results of the others are still read.
+// failed is not an error (check ExecResult.OK). A handle that cannot be
+// waited for (not open, or given twice) leaves a zero ExecResult in its
+// place, and WaitAll returns the first such error after it has waited for
+// all the others.
 func WaitAll(handles ...Handle) ([]ExecResult, error) {
 	results := make([]ExecResult, len(handles))
-	index := make(map[Handle]int, len(handles))
-	pending := make([]Handle, 0, len(handles))
-	for i, h := range handles {
-		if _, dup := index[h]; dup {
-			return nil, fmt.Errorf("wflow: WaitAll: handle %d given twice", h)
-		}
-		index[h] = i
-		pending = append(pending, h)
-	}
 	var firstErr error
-	for len(pending) > 0 {
-		res, err := Wait(pending...)
+	// One at a time: WaitAll returns when the last step has finished, so
+	// the order of the waits costs nothing, and a bad handle fails alone.
+	for i, h := range handles {
+		res, err := Wait(h)
 		if err != nil {
-			// Take out a handle the host refused, so the others are still waited for.
 			if firstErr == nil {
 				firstErr = err
 			}
-			pending = pending[1:]
 			continue
 		}
-		results[index[res.Handle]] = res
-		for i, h := range pending {
-			if h == res.Handle {
-				pending = append(pending[:i], pending[i+1:]...)
-				break
-			}
-		}
+		results[i] = res
 	}
 	return results, firstErr
 }
 
 // Group runs steps concurrently and waits for them together: Submit and
-// SubmitNotebook start them at once, Wait returns every result in
-// submission order.
+// SubmitNotebook start them at once, Wait returns one result per submit, in
+// submission order (a submit the host refused gets a result with the step's
+// name, ReturnCode 1 and the refusal in Error).
 //
 //	var g wflow.Group
 //	for _, f := range files {
@@ -54,45 +43,68 @@ func WaitAll(handles ...Handle) ([]ExecResult, error) {
 //	}
 //	results, err := g.Wait()
 type Group struct {
-	handles []Handle
+	submits []submitted
 	err     error // the first submit error
+}
+
+// submitted is one submit of a group: its handle, or the error that
+// refused it.
+type submitted struct {
+	name   string
+	handle Handle
+	err    error
 }
 
 // Submit starts a step (see the package Submit); an error is kept for Wait.
 func (g *Group) Submit(s Step) {
-	g.add(Submit(s))
+	h, err := Submit(s)
+	g.add(s.Name, h, err)
 }
 
 // SubmitNotebook starts a notebook step; an error is kept for Wait.
 func (g *Group) SubmitNotebook(n Notebook) {
-	g.add(SubmitNotebook(n))
+	h, err := SubmitNotebook(n)
+	g.add(n.Name, h, err)
 }
 
-func (g *Group) add(h Handle, err error) {
-	if err != nil {
-		if g.err == nil {
-			g.err = err
-		}
-		return
+func (g *Group) add(name string, h Handle, err error) {
+	if err != nil && g.err == nil {
+		g.err = err
 	}
-	g.handles = append(g.handles, h)
+	g.submits = append(g.submits, submitted{name: name, handle: h, err: err})
 }
 
-// Wait waits for every step the group started and returns their results in
-// the order submitted. Its error is the first submit or wait error; the
-// steps that did start are waited for all the same. The group is empty
-// afterwards, ready for reuse.
+// Wait waits for every step the group started and returns one result per
+// submit, in the order submitted. Its error is the first submit or wait
+// error; the steps that did start are waited for all the same. The group
+// is empty afterwards, ready for reuse.
 func (g *Group) Wait() ([]ExecResult, error) {
-	results, err := WaitAll(g.handles...)
+	var handles []Handle
+	for _, s := range g.submits {
+		if s.err == nil {
+			handles = append(handles, s.handle)
+		}
+	}
+	waited, err := WaitAll(handles...)
 	if g.err != nil {
 		err = g.err
 	}
-	g.handles, g.err = nil, nil
+	results := make([]ExecResult, len(g.submits))
+	for i, s := range g.submits {
+		if s.err != nil {
+			results[i] = ExecResult{Step: s.name, ReturnCode: 1, Error: s.err.Error()}
+			continue
+		}
+		results[i], waited = waited[0], waited[1:]
+	}
+	g.submits, g.err = nil, nil
 	return results, err
 }
 
-// ParamInt returns parameter name as an int: a JSON integer (--params) or a
-// string holding one (-p n=3); def when the parameter is missing.
+// ParamInt returns parameter name as an int: a whole JSON number (3, 3.0,
+// 1e3 from --params) or a string holding an integer (-p n=3). Every Param
+// accessor returns def when the parameter is missing or null, and def with
+// an error naming the parameter when it does not convert.
 func ParamInt(name string, def int) (int, error) {
 	return typedParam(name, def, intParam)
 }
@@ -129,7 +141,7 @@ func typedParam[T any](name string, def T, parse func(raw json.RawMessage, s str
 
 func paramFrom[T any](all map[string]json.RawMessage, name string, def T, parse func(raw json.RawMessage, s string, isString bool) (T, error)) (T, error) {
 	raw, ok := all[name]
-	if !ok {
+	if !ok || string(raw) == "null" {
 		return def, nil
 	}
 	var s string
@@ -149,8 +161,17 @@ func intParam(raw json.RawMessage, s string, isString bool) (int, error) {
 		return strconv.Atoi(s)
 	}
 	var n int
-	err := json.Unmarshal(raw, &n)
-	return n, err
+	if json.Unmarshal(raw, &n) == nil {
+		return n, nil // an integer literal, exactly
+	}
+	var f float64 // 3.0 or 1e3
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return 0, err
+	}
+	if f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
+		return 0, fmt.Errorf("not a whole number an int holds")
+	}
+	return int(f), nil
 }
 
 func floatParam(raw json.RawMessage, s string, isString bool) (float64, error) {

@@ -26,13 +26,14 @@ func TestRetrySpec(t *testing.T) {
 
 func TestTypedParams(t *testing.T) {
 	all := map[string]json.RawMessage{"n": []byte(`3`), "ns": []byte(`"3"`), "f": []byte(`2.5e-3`), "fs": []byte(`"0.5"`),
-		"b": []byte(`true`), "bs": []byte(`"false"`), "d": []byte(`"90s"`), "bad": []byte(`"x"`), "frac": []byte(`1.5`)}
-	for name, want := range map[string]int{"n": 3, "ns": 3, "missing": 7} {
+		"b": []byte(`true`), "bs": []byte(`"false"`), "d": []byte(`"90s"`), "bad": []byte(`"x"`), "frac": []byte(`1.5`),
+		"whole": []byte(`3.0`), "e3": []byte(`1e3`), "null": []byte(`null`), "big": []byte(`9007199254740993`), "huge": []byte(`1e300`)}
+	for name, want := range map[string]int{"n": 3, "ns": 3, "missing": 7, "null": 7, "whole": 3, "e3": 1000, "big": 9007199254740993} {
 		if got, err := paramFrom(all, name, 7, intParam); err != nil || got != want {
 			t.Errorf("%s: %d %v, want %d", name, got, err, want)
 		}
 	}
-	for _, name := range []string{"bad", "frac", "b"} {
+	for _, name := range []string{"bad", "frac", "b", "huge"} {
 		if got, err := paramFrom(all, name, 7, intParam); err == nil || got != 7 || !strings.Contains(err.Error(), "parameter "+name) {
 			t.Errorf("%s: %d %v, want an error naming it and the default", name, got, err)
 		}

@@ -1,6 +1,8 @@
 // Command group is a test guest: it runs n (parameter "n", default 3)
 // one-second steps with a wflow.Group and sets as its output how many ran,
-// whether they ran at the same time, and the typed parameter "ratio".
+// whether they ran at the same time, and the typed parameter "ratio". With
+// -p case=bad it checks instead that WaitAll survives a bad handle and that
+// a Group keeps one result per submit when the host refuses one.
 package main
 
 import (
@@ -11,6 +13,10 @@ import (
 )
 
 func main() {
+	if wflow.Param("case") == "bad" {
+		bad()
+		return
+	}
 	n, err := wflow.ParamInt("n", 3)
 	if err != nil {
 		wflow.Warn("%v", err)
@@ -47,4 +53,27 @@ func main() {
 		handles = append(handles, int(r.Handle))
 	}
 	wflow.SetOutput(map[string]any{"ok": ok, "overlapped": overlapped, "ratio": ratio, "handles": handles})
+}
+
+func step(name, script string) wflow.Step {
+	return wflow.Step{Name: name, Image: "wflow-test/busybox", Commands: []wflow.Command{wflow.Shell(script)}}
+}
+
+func bad() {
+	h1, _ := wflow.Submit(step("a", "sleep 0.3; echo a"))
+	h2, _ := wflow.Submit(step("b", "echo b"))
+	all, err := wflow.WaitAll(h1, 999, h2)
+	var g wflow.Group
+	g.Submit(step("g1", "echo g1"))
+	g.Submit(wflow.Step{Name: "refused", Image: "wflow-test/busybox"}) // no commands: invalid_step
+	g.Submit(step("g3", "echo g3"))
+	grouped, gerr := g.Wait()
+	names := []string{}
+	for _, r := range grouped {
+		names = append(names, r.Step+":"+strconv.FormatBool(r.OK()))
+	}
+	wflow.SetOutput(map[string]any{
+		"waitall": []string{all[0].Stdout, all[1].Step, all[2].Stdout}, "waitall_err": err != nil,
+		"group": names, "group_err": gerr != nil,
+	})
 }

@@ -32,26 +32,71 @@ function read(call: (buf: usize, cap: u32, len: usize) => u32): string {
   }
 }
 
-// param finds a string parameter the simple way (no escapes in its value).
+// stringEnd returns the index after the JSON string that starts at s[i]
+// (its opening quote), or -1.
+function stringEnd(s: string, i: i32): i32 {
+  for (i++; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c == 92) i++; // a backslash escapes the next character
+    else if (c == 34) return i + 1;
+  }
+  return -1;
+}
+
+function skipSpace(s: string, i: i32): i32 {
+  while (i < s.length && (s.charCodeAt(i) == 32 || s.charCodeAt(i) == 9 || s.charCodeAt(i) == 10 || s.charCodeAt(i) == 13)) i++;
+  return i;
+}
+
+// field returns the raw JSON text of the top-level field `key` of a JSON
+// object, or "" when it has none. Nested values are skipped, not searched.
+function field(json: string, key: string): string {
+  let i = skipSpace(json, 0);
+  if (i >= json.length || json.charCodeAt(i) != 123) return "";
+  while (true) {
+    i = skipSpace(json, i + 1); // past '{' or ','
+    if (i >= json.length || json.charCodeAt(i) != 34) return "";
+    const end = stringEnd(json, i);
+    if (end < 0) return "";
+    const name = json.substring(i + 1, end - 1);
+    i = skipSpace(json, end);
+    if (i >= json.length || json.charCodeAt(i) != 58) return "";
+    const start = skipSpace(json, i + 1);
+    let j = start, depth = 0;
+    while (j < json.length) {
+      const c = json.charCodeAt(j);
+      if (c == 34) { j = stringEnd(json, j); if (j < 0) return ""; continue; }
+      if (c == 123 || c == 91) depth++;
+      else if ((c == 125 || c == 93) && depth == 0) break;
+      else if (c == 125 || c == 93) depth--;
+      else if (c == 44 && depth == 0) break;
+      j++;
+    }
+    if (name == key) return json.substring(start, j).trim();
+    if (j >= json.length || json.charCodeAt(j) != 44) return "";
+    i = j;
+  }
+  return ""; // not reached
+}
+
+// param returns a string parameter without its quotes (escapes are left as
+// they are), or fallback.
 function param(params: string, name: string, fallback: string): string {
-  const key = '"' + name + '":"';
-  const start = params.indexOf(key);
-  if (start < 0) return fallback;
-  const from = start + key.length;
-  const end = params.indexOf('"', from);
-  return end < 0 ? fallback : params.substring(from, end);
+  const v = field(params, name);
+  return v.length >= 2 && v.charCodeAt(0) == 34 ? v.substring(1, v.length - 1) : fallback;
 }
 
 let resultHandle: u32 = 0;
 
 const image = param(read((b: usize, c: u32, l: usize): u32 => params_get(b, c, l)), "image", "busybox");
+if (image.includes('"') || image.includes("\\")) proc_exit(2); // not an image name
 const spec = utf8('{"name":"hello","image":"' + image + '","commands":["echo hello from AssemblyScript > hello.txt"]}');
 const handle = new ArrayBuffer(4);
 const errno = step_run(changetype<usize>(spec), <u32>spec.byteLength, changetype<usize>(handle));
 if (errno != 0) proc_exit(10 + errno);
 resultHandle = load<u32>(changetype<usize>(handle));
 const result = read((b: usize, c: u32, l: usize): u32 => step_result(resultHandle, b, c, l));
-const ok = result.includes('"returncode":0,') && !result.includes('"error":');
+const ok = field(result, "returncode") == "0" && field(result, "error") == "";
 const out = utf8('{"language":"AssemblyScript","step_ok":' + (ok ? "true" : "false") + '}');
 output_set(changetype<usize>(out), <u32>out.byteLength);
 if (!ok) proc_exit(1);

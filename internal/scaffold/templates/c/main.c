@@ -12,6 +12,10 @@
 
 int main(void) {
   char *image = wflow_param("image");
+  if (image && strpbrk(image, "\"\\")) {
+    fprintf(stderr, "parameter image: not an image name\n");
+    return 2;
+  }
   char spec[1024];
   snprintf(spec, sizeof spec,
            "{\"name\":\"hello\",\"image\":\"%s\",\"commands\":[\"echo hello from C > hello.txt\"]}",
@@ -24,7 +28,9 @@ int main(void) {
     fprintf(stderr, "step_run: %s\n", msg ? msg : "?");
     return 1;
   }
-  int ok = wflow_json_int(result, "returncode", 1) == 0 && !strstr(result, "\"error\":");
+  char *error = wflow_json_string(result, "error");
+  int ok = wflow_json_int(result, "returncode", 1) == 0 && !error;
+  free(error);
   free(result);
   /* The run directory is the module's working directory too. */
   char greeting[128] = {0};

@@ -32,18 +32,56 @@ fn read(call: impl Fn(*mut u8, u32, *mut u32) -> u32) -> String {
     }
 }
 
-/// A string parameter, found the simple way (no escapes in its value); use
-/// a JSON parser such as serde_json for anything more.
+/// The raw JSON text of the top-level field `key` of a JSON object, or
+/// None. Nested values are skipped, not searched. A small reader so that the
+/// project needs no crate; with crates, use serde_json.
+fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let b = json.as_bytes();
+    let ws = |mut i: usize| { while i < b.len() && (b[i] as char).is_ascii_whitespace() { i += 1 } i };
+    // The end of the string starting at b[i] (its opening quote).
+    let string_end = |mut i: usize| { i += 1; while i < b.len() { match b[i] { b'\\' => i += 2, b'"' => return Some(i + 1), _ => i += 1 } } None };
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'{') { return None; }
+    loop {
+        i = ws(i + 1); // past '{' or ','
+        if b.get(i) != Some(&b'"') { return None; }
+        let end = string_end(i)?;
+        let name = &json[i + 1..end - 1];
+        i = ws(end);
+        if b.get(i) != Some(&b':') { return None; }
+        let start = ws(i + 1);
+        // Skip the value: strings, and brackets to depth 0.
+        let (mut j, mut depth) = (start, 0);
+        while j < b.len() {
+            match b[j] {
+                b'"' => { j = string_end(j)?; continue; }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth == 0 => break,
+                b'}' | b']' => depth -= 1,
+                b',' if depth == 0 => break,
+                _ => {}
+            }
+            j += 1;
+        }
+        if name == key { return Some(json[start..j].trim_end()); }
+        if j >= b.len() || b[j] != b',' { return None; }
+        i = j;
+    }
+}
+
+/// A string parameter, without its quotes (escapes are left as they are).
 fn param(params: &str, name: &str) -> Option<String> {
-    let key = format!("\"{}\":\"", name);
-    let start = params.find(&key)? + key.len();
-    let end = params[start..].find('"')?;
-    Some(params[start..start + end].to_string())
+    let v = field(params, name)?;
+    (v.len() >= 2 && v.starts_with('"')).then(|| v[1..v.len() - 1].to_string())
 }
 
 fn main() {
     let params = read(|b, c, l| unsafe { params_get(b, c, l) });
     let image = param(&params, "image").unwrap_or_else(|| "busybox".to_string());
+    if image.contains(['"', '\\']) {
+        eprintln!("parameter image: not an image name");
+        exit(2);
+    }
     let spec = format!(r#"{{"name":"hello","image":"{}","commands":["echo hello from Rust > hello.txt"]}}"#, image);
     let mut handle = 0u32;
     let errno = unsafe { step_run(spec.as_ptr(), spec.len() as u32, &mut handle) };
@@ -52,7 +90,7 @@ fn main() {
         exit(10 + errno as i32);
     }
     let result = read(|b, c, l| unsafe { step_result(handle, b, c, l) });
-    let ok = result.contains(r#""returncode":0,"#) && !result.contains(r#""error":"#);
+    let ok = field(&result, "returncode") == Some("0") && field(&result, "error").is_none();
     // The run directory is the module's working directory too.
     let greeting = std::fs::read_to_string("hello.txt").unwrap_or_default();
     let out = format!(r#"{{"language":"Rust","step_ok":{},"greeting":"{}"}}"#, ok, greeting.trim().replace(['"', '\\'], ""));
