@@ -185,8 +185,12 @@ func (c *console) runFinished(rep report.Report, path string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.json {
-		c.event(map[string]any{"event": "run_finished", "run_id": rep.RunID, "status": rep.Status,
-			"exit_code": rep.ExitCode, "message": rep.Message, "steps": len(rep.Steps), "report": path})
+		ev := map[string]any{"event": "run_finished", "run_id": rep.RunID, "status": rep.Status,
+			"exit_code": rep.ExitCode, "steps": len(rep.Steps), "report": path}
+		if rep.Message != "" { // as in the report: absent when the workflow succeeded
+			ev["message"] = rep.Message
+		}
+		c.event(ev)
 		return
 	}
 	c.clearStatus()
