@@ -31,6 +31,16 @@ var buildHints = map[string]string{
 	"assemblyscript": "npm install && npm run build\n  wflow run workflow.wasm -p image=busybox --allow-registry docker.io",
 }
 
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+=:,@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 func initCommand(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("wflow init", pflag.ContinueOnError)
 	lang := fs.String("lang", scaffold.Languages[0], "the project's language: "+strings.Join(scaffold.Languages, ", "))
@@ -47,6 +57,6 @@ func initCommand(_ context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "wflow init: %v\n", err)
 		return exitUsage
 	}
-	fmt.Fprintf(stdout, "created %s (%s, %d files). Build and run it:\n  cd %s\n  %s\n", dir, *lang, len(files), dir, buildHints[*lang])
+	fmt.Fprintf(stdout, "created %s (%s, %d files). Build and run it (with wflow on your PATH):\n  cd %s\n  %s\n", dir, *lang, len(files), shellQuote(dir), buildHints[*lang])
 	return exitOK
 }

@@ -36,7 +36,7 @@ func TestInitScaffoldsBuildAndRun(t *testing.T) {
 			}
 			dir := filepath.Join(t.TempDir(), "My Flow")
 			code, stdout, stderr := wflow(t, "init", "--lang", c.lang, dir)
-			if code != exitOK || !strings.Contains(stdout, "Build and run it:") {
+			if code != exitOK || !strings.Contains(stdout, "cd '"+dir+"'") {
 				t.Fatalf("init: exit %d\n%s\n%s", code, stdout, stderr)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -74,6 +74,7 @@ func TestInitRefusals(t *testing.T) {
 		{[]string{"init", dir}, "is not empty"},
 		{[]string{"init", "--lang", "cobol", filepath.Join(dir, "x")}, `unknown language "cobol"`},
 		{[]string{"init"}, "want one DIR"},
+		{[]string{"init", filepath.Join(dir, "keep.txt")}, "exists and is not a folder"},
 	} {
 		if code, _, stderr := wflow(t, c.args...); code != exitUsage || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d %q, want %q", c.args, code, stderr, c.want)

@@ -35,9 +35,16 @@ const placeholder = "{{.Name}}"
 // Write creates a project in lang in dir, which must not exist or be
 // empty, and returns the paths it wrote, relative to dir.
 func Write(dir, lang string) ([]string, error) {
-	files, err := Files(Name(dir), lang)
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
+	}
+	files, err := Files(Name(abs), lang)
+	if err != nil {
+		return nil, err
+	}
+	if info, err := os.Stat(dir); err == nil && !info.IsDir() {
+		return nil, fmt.Errorf("%s exists and is not a folder", dir)
 	}
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("%s is not empty", dir)
