@@ -28,16 +28,56 @@ const (
 // refuse what papermill would fail on, warn about what it would do
 // silently, and find a failing cell in the user's own notebook.
 type input struct {
-	kernel   string   // the kernel papermill will start
-	language string   // metadata.kernelspec.language, or metadata.language_info.name
-	ids      []string // the cells' ids (nbformat 4.5), "" where a cell has none
-	injected bool     // the notebook already has an injected parameters cell (an output of papermill)
+	kernel   string // the kernel papermill will start
+	language string // metadata.kernelspec.language, or metadata.language_info.name
+	cells    []inputCell
+	injected bool // the notebook already has an injected parameters cell (an output of papermill)
 	warnings []string
 }
 
-// maxNotebookRead caps what wflow reads of a notebook: a step may have
-// written it, and may have made it any size.
-const maxNotebookRead = 64 << 20
+// inputCell is what wflow keeps of a cell of the input notebook.
+type inputCell struct {
+	id     string // nbformat 4.5; "" when it has none
+	marker bool   // an error marker of an earlier papermill run, which papermill drops
+}
+
+// position is the index in the input notebook of the n-th cell papermill
+// keeps (its error markers are dropped), or -1.
+func (in input) position(n int) int {
+	for i, c := range in.cells {
+		if !c.marker {
+			if n == 0 {
+				return i
+			}
+			n--
+		}
+	}
+	return -1
+}
+
+// Caps of what wflow reads of a notebook: steps write the run directory,
+// and may have made a notebook any size or shape.
+const (
+	maxNotebookRead  = 64 << 20 // bytes
+	maxNotebookDepth = 512      // JSON nesting (outputs may hold JSON data)
+	maxCells         = 100_000
+)
+
+// errNotNotebook is what readNotebook says of JSON it will not read.
+var errNotNotebook = errors.New("not a Jupyter notebook (JSON with a list of cells)")
+
+// readNotebook reads a notebook of the run directory within the caps,
+// checking its nesting before anything parses it.
+func readNotebook(runDir, rel string) ([]byte, error) {
+	b, err := rundir.ReadFile(runDir, rel, maxNotebookRead)
+	if err != nil {
+		return nil, err
+	}
+	if err := containers.CheckJSON(b, maxNotebookDepth); err != nil || !gjson.GetBytes(b, "cells").IsArray() {
+		return nil, errNotNotebook
+	}
+	return b, nil
+}
 
 // inspect reads the step's input notebook from the run directory and checks
 // what papermill needs: a notebook, a kernel name, the output's folder. Its
@@ -45,14 +85,17 @@ const maxNotebookRead = 64 << 20
 func inspect(runDir string, s Step) (input, string, error) {
 	var in input
 	rel := filepath.FromSlash(relRunDir(s.Notebook))
-	b, err := rundir.ReadFile(runDir, rel, maxNotebookRead)
+	b, err := readNotebook(runDir, rel)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return in, containers.ErrorKindNotebook, fmt.Errorf("notebook %s is not in the run directory", relRunDir(s.Notebook))
+	case errors.Is(err, errNotNotebook):
+		return in, containers.ErrorKindNotebook, fmt.Errorf("notebook %s is %v, nested at most %d deep", relRunDir(s.Notebook), err, maxNotebookDepth)
 	case err != nil:
 		return in, containers.ErrorKindNotebook, fmt.Errorf("notebook %s: %v", relRunDir(s.Notebook), err)
-	case !gjson.ValidBytes(b) || !gjson.GetBytes(b, "cells").IsArray():
-		return in, containers.ErrorKindNotebook, fmt.Errorf("notebook %s is not a Jupyter notebook (JSON with a list of cells)", relRunDir(s.Notebook))
+	}
+	if n := gjson.GetBytes(b, "cells.#").Int(); n > maxCells {
+		return in, containers.ErrorKindNotebook, fmt.Errorf("notebook %s has %d cells, more than the %d wflow reads", relRunDir(s.Notebook), n, maxCells)
 	}
 	if v := gjson.GetBytes(b, "nbformat"); v.Exists() && v.Int() != 4 {
 		return in, containers.ErrorKindNotebook, fmt.Errorf("notebook %s is nbformat %d; papermill runs nbformat 4 notebooks", relRunDir(s.Notebook), v.Int())
@@ -78,12 +121,11 @@ func inspect(runDir string, s Step) (input, string, error) {
 
 	var paramsCell gjson.Result
 	gjson.GetBytes(b, "cells").ForEach(func(_, cell gjson.Result) bool {
-		in.ids = append(in.ids, cell.Get("id").String())
-		tags := cellTags(cell)
-		if tags[tagInjected] {
+		in.cells = append(in.cells, inputCell{id: truncLine(cell.Get("id").String()), marker: hasTag(cell, tagErrorCell)})
+		if hasTag(cell, tagInjected) {
 			in.injected = true
 		}
-		if tags[tagParameters] && !paramsCell.Exists() {
+		if hasTag(cell, tagParameters) && !paramsCell.Exists() {
 			paramsCell = cell
 		}
 		return true
@@ -102,14 +144,14 @@ func statIn(dir, rel string) (os.FileInfo, error) {
 	return root.Stat(rel)
 }
 
-// cellTags is the set of a cell's metadata.tags.
-func cellTags(cell gjson.Result) map[string]bool {
-	tags := map[string]bool{}
+// hasTag reports whether a cell's metadata.tags holds tag.
+func hasTag(cell gjson.Result, tag string) bool {
+	found := false
 	cell.Get("metadata.tags").ForEach(func(_, t gjson.Result) bool {
-		tags[t.String()] = true
-		return true
+		found = t.Type == gjson.String && t.Str == tag
+		return !found
 	})
-	return tags
+	return found
 }
 
 // assigned matches a line of a Python parameters cell that assigns a name,
@@ -185,21 +227,25 @@ func nameList(names []string) string {
 // failedCell reads the output notebook and returns the cell papermill
 // failed on, as papermill finds it: the first with an error output other
 // than SystemExit(0), or marked as raised. Index and ID place it in the
-// input notebook (in): papermill's injected cell and its two error markers
-// are not counted. nil when the output names no failing cell.
+// input notebook (in): by its id when the input has it (ids survive
+// papermill), else by counting the cells papermill kept (its injected cell
+// and error markers are not the user's). nil when the output names no
+// failing cell.
 func failedCell(runDir, outRel string, in input) *containers.FailedCell {
-	b, err := rundir.ReadFile(runDir, outRel, maxNotebookRead)
-	if err != nil || !gjson.ValidBytes(b) {
+	b, err := readNotebook(runDir, outRel)
+	if err != nil {
 		return nil
 	}
 	var found *containers.FailedCell
-	markers, injectedAbove := 0, false
+	kept := 0 // the output's cells so far that stand for input cells
 	gjson.GetBytes(b, "cells").ForEach(func(i, cell gjson.Result) bool {
-		tags := cellTags(cell)
-		if tags[tagErrorCell] {
-			markers++
+		if i.Int() > maxCells+3 {
+			return false
+		}
+		if hasTag(cell, tagErrorCell) {
 			return true
 		}
+		isNewInjection := hasTag(cell, tagInjected) && !in.injected
 		exited := false
 		var raised *containers.FailedCell
 		cell.Get("outputs").ForEach(func(_, o gjson.Result) bool {
@@ -217,31 +263,32 @@ func failedCell(runDir, outRel string, in input) *containers.FailedCell {
 		if raised == nil && !exited && cell.Get("metadata.papermill.exception").Bool() {
 			raised = &containers.FailedCell{EName: "CellExecutionError"}
 		}
-		isNewInjection := tags[tagInjected] && !in.injected
 		if raised == nil {
-			if isNewInjection {
-				injectedAbove = true
+			if !isNewInjection {
+				kept++
 			}
 			return true
 		}
 		raised.OutputIndex = int(i.Int())
 		raised.ExecutionCount = int(cell.Get("execution_count").Int())
-		raised.Index = raised.OutputIndex - markers
-		if injectedAbove {
-			raised.Index--
-		}
+		raised.Index = -1
 		if isNewInjection {
-			raised.Index, raised.Injected = -1, true
-		} else if id := cell.Get("id").String(); id != "" {
-			// nbformat 4.5 ids survive papermill: trust them over counting.
-			for j, inID := range in.ids {
-				if inID == id {
-					raised.Index = j
+			raised.Injected = true
+		} else {
+			if id := cell.Get("id").String(); id != "" {
+				for j, c := range in.cells {
+					if c.id == id && !c.marker {
+						raised.Index = j
+						break
+					}
 				}
 			}
-		}
-		if raised.Index >= 0 && raised.Index < len(in.ids) {
-			raised.ID = in.ids[raised.Index]
+			if raised.Index < 0 {
+				raised.Index = in.position(kept)
+			}
+			if raised.Index >= 0 {
+				raised.ID = in.cells[raised.Index].id
+			}
 		}
 		found = raised
 		return false
@@ -256,6 +303,8 @@ func cellError(c *containers.FailedCell) string {
 	switch {
 	case c.Injected:
 		where = "the injected parameters cell"
+	case c.Index < 0:
+		where = fmt.Sprintf("cell %d of the output notebook", c.OutputIndex)
 	case c.ID != "":
 		where += fmt.Sprintf(" (id %q)", c.ID)
 	}

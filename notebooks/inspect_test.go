@@ -45,7 +45,11 @@ func TestParamsDocument(t *testing.T) {
 			t.Errorf("%s: %q, want no document", c.in, got)
 		}
 	}
-	for _, in := range []string{`{"s":"\ud83c"}`, `{"s":"\udf89"}`, `{"s":"\ud83cx"}`, `{"l":["\ud800\u0041"]}`, `{"a":1,"a":1}`, `[1]`} {
+	long := strings.Repeat("k", 1000)
+	for _, in := range []string{`{"s":"\ud83c"}`, `{"s":"\udf89"}`, `{"s":"\ud83cx"}`, `{"l":["\ud800\u0041"]}`, `{"a":1,"a":1}`, `[1]`,
+		// Names papermill would write as code, or PyYAML would not read as a key.
+		`{"x = \"hi\"; print(1); y":1}`, `{"":1}`, `{"class":1}`, `{"True":1}`, `{"a\nb":1}`, `{"1x":1}`, `{"a-b":1}`,
+		`{"cfg":{"` + long + `":1}}`, `{"cfg":{"` + strings.Repeat("\u0001", 170) + `":1}}`} {
 		if _, err := paramsDocument([]byte(in)); err == nil {
 			t.Errorf("%s: no error", in)
 		}
@@ -84,7 +88,7 @@ func TestInspect(t *testing.T) {
 		return Step{Name: "s", Notebook: nb, Output: out, Kernel: kernel, Parameters: []byte(params)}
 	}
 	in, _, err := inspect(dir, step("a.ipynb", "out/a.ipynb", "", `{"x":2,"y":3}`))
-	if err != nil || in.kernel != "python3" || len(in.warnings) != 0 || strings.Join(in.ids, ",") != "p,w" {
+	if err != nil || in.kernel != "python3" || len(in.warnings) != 0 || len(in.cells) != 2 || in.cells[0].id != "p" || in.cells[1].id != "w" {
 		t.Errorf("a.ipynb: %+v %v", in, err)
 	}
 	in, _, _ = inspect(dir, step("a.ipynb", "a.out.ipynb", "ir", `{"x":2,"z":3,"q":1}`))
@@ -140,9 +144,19 @@ func TestFailedCell(t *testing.T) {
 		b, _ := json.Marshal(map[string]any{"nbformat": 4, "nbformat_minor": 5, "metadata": map[string]any{}, "cells": cells})
 		os.WriteFile(filepath.Join(dir, "out.ipynb"), b, 0o644)
 	}
-	plain := input{ids: []string{"intro", "params", "work", "check"}}
-	noIDs := input{ids: []string{"", "", "", ""}}
-	rerun := input{ids: []string{"m1", "intro", "params", "inj", "m2", "work", "check"}, injected: true}
+	cells := func(ids ...string) []inputCell {
+		var cs []inputCell
+		for _, id := range ids {
+			cs = append(cs, inputCell{id: strings.TrimPrefix(id, "marker:"), marker: strings.HasPrefix(id, "marker:")})
+		}
+		return cs
+	}
+	plain := input{cells: cells("intro", "params", "work", "check")}
+	noIDs := input{cells: cells("", "", "", "")}
+	rerun := input{cells: cells("marker:m1", "intro", "params", "inj", "marker:m2", "work", "check"), injected: true}
+	// An earlier failure's markers, no ids: papermill drops the markers, so they are not counted.
+	staleNoIDs := input{cells: cells("marker:", "", "", "marker:", "")}
+	dupIDs := input{cells: cells("dup", "dup", "x")}
 	for _, c := range []struct {
 		name  string
 		in    input
@@ -165,6 +179,12 @@ func TestFailedCell(t *testing.T) {
 			[]map[string]any{marker("m1"), errorCell("intro", "", ""), errorCell("params", "", "", "parameters"),
 				marker("m2"), errorCell("x1", "SyntaxError", "bad", tagInjected)},
 			containers.FailedCell{Index: -1, Injected: true, OutputIndex: 4, ExecutionCount: 7, EName: "SyntaxError", EValue: "bad"}},
+		{"old markers in an input without ids", staleNoIDs,
+			[]map[string]any{errorCell("r1", "", ""), errorCell("r2", "", ""), errorCell("r3", "ValueError", "boom in cell 4")},
+			containers.FailedCell{Index: 4, OutputIndex: 2, ExecutionCount: 7, EName: "ValueError", EValue: "boom in cell 4"}},
+		{"a repeated id: the first", dupIDs,
+			[]map[string]any{errorCell("dup", "ValueError", "boom in cell 0"), errorCell("dup", "", ""), errorCell("x", "", "")},
+			containers.FailedCell{Index: 0, ID: "dup", OutputIndex: 0, ExecutionCount: 7, EName: "ValueError", EValue: "boom in cell 0"}},
 		{"SystemExit(0) is not a failure", plain,
 			[]map[string]any{errorCell("intro", "SystemExit", "0"), errorCell("params", "", "")},
 			containers.FailedCell{Index: -2}},
@@ -227,7 +247,28 @@ func TestWarningsAndErrorsAreBounded(t *testing.T) {
 	cell := errorCell("c", "E", strings.Repeat("v", 1<<20))
 	b, _ := json.Marshal(map[string]any{"nbformat": 4, "cells": []any{cell}})
 	os.WriteFile(filepath.Join(dir, "out.ipynb"), b, 0o644)
-	if c := failedCell(dir, "out.ipynb", input{ids: []string{"c"}}); c == nil || len(c.EValue) > 600 {
+	if c := failedCell(dir, "out.ipynb", input{cells: []inputCell{{id: "c"}}}); c == nil || len(c.EValue) > 600 {
 		t.Errorf("failed cell %v", c != nil)
+	}
+}
+
+// TestHostileNotebooks: notebooks a step wrote are read within caps: a
+// nesting that would overflow a recursive parser's stack, or millions of
+// cells, is refused, not parsed.
+func TestHostileNotebooks(t *testing.T) {
+	dir := t.TempDir()
+	deep := `{"nbformat":4,"metadata":{"kernelspec":{"name":"python3"}},"cells":` + strings.Repeat("[", 12<<20)
+	os.WriteFile(filepath.Join(dir, "deep.ipynb"), []byte(deep), 0o644)
+	many := `{"nbformat":4,"metadata":{"kernelspec":{"name":"python3"}},"cells":[` + strings.Repeat("{},", maxCells) + "{}]}"
+	os.WriteFile(filepath.Join(dir, "many.ipynb"), []byte(many), 0o644)
+	for _, c := range []struct{ name, want string }{{"deep.ipynb", "nested at most"}, {"many.ipynb", "more than the 100000"}} {
+		_, kind, err := inspect(dir, Step{Name: "s", Notebook: c.name, Output: "o.ipynb"})
+		if kind != containers.ErrorKindNotebook || err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %s %v, want %q", c.name, kind, err, c.want)
+		}
+	}
+	// An output notebook as deep: no failing cell, no crash.
+	if c := failedCell(dir, "deep.ipynb", input{}); c != nil {
+		t.Errorf("deep output: %+v", c)
 	}
 }

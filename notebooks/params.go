@@ -2,6 +2,7 @@ package notebooks
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -22,7 +23,13 @@ import (
 //     with only quotes, backslashes and characters PyYAML may not read
 //     unescaped (controls, line and paragraph separators, non-characters)
 //     escaped as \uXXXX;
-//   - a repeated key silently keeps the last value: it is refused.
+//   - a repeated key silently keeps the last value: it is refused;
+//   - a key longer than 1024 characters as written is not read as a key:
+//     keys are at most maxKeyLen bytes as written.
+//
+// papermill writes each top-level name into the injected cell as code
+// (`name = value`), so top-level names must be identifiers and not Python
+// keywords: anything else would be a syntax error, or code.
 //
 // The result is still JSON. Integers, booleans and null are written as
 // given. An empty object gives nil: papermill then injects nothing.
@@ -57,6 +64,16 @@ func writeYAMLValue(b *strings.Builder, v gjson.Result, where string) error {
 			var key string
 			if key, err = jsonString(k.Raw); err != nil {
 				err = fmt.Errorf("parameter %s: a key %v", at(where), err)
+				return false
+			}
+			var written strings.Builder
+			writeYAMLString(&written, key)
+			switch {
+			case written.Len() > maxKeyLen:
+				err = fmt.Errorf("parameter %s: a key of %d bytes as written, more than the %d PyYAML reads as a key", at(where), written.Len(), maxKeyLen)
+				return false
+			case where == "" && !isIdentifier(key):
+				err = fmt.Errorf("parameter %q: a parameter name must be an identifier (letters, digits and _, not starting with a digit) and not a Python keyword: papermill writes it into the notebook as code", trunc(key))
 				return false
 			}
 			if seen[key] {
@@ -98,6 +115,28 @@ func writeYAMLValue(b *strings.Builder, v gjson.Result, where string) error {
 		b.WriteString(v.Raw)
 	}
 	return nil
+}
+
+// maxKeyLen caps a key as written (PyYAML reads a key of at most 1024
+// characters, counting quotes and escapes).
+const maxKeyLen = 1000
+
+// identifier matches a name papermill can inject as `name = value` in
+// Python and the other kernels' languages alike.
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// pythonKeywords cannot be assigned to.
+var pythonKeywords = map[string]bool{
+	"False": true, "None": true, "True": true, "and": true, "as": true, "assert": true, "async": true,
+	"await": true, "break": true, "class": true, "continue": true, "def": true, "del": true, "elif": true,
+	"else": true, "except": true, "finally": true, "for": true, "from": true, "global": true, "if": true,
+	"import": true, "in": true, "is": true, "lambda": true, "nonlocal": true, "not": true, "or": true,
+	"pass": true, "raise": true, "return": true, "try": true, "while": true, "with": true, "yield": true,
+}
+
+// isIdentifier reports whether name may be a notebook parameter's name.
+func isIdentifier(name string) bool {
+	return len(name) <= 256 && identifier.MatchString(name) && !pythonKeywords[name]
 }
 
 // at names a parameter by its path, without the leading dot.

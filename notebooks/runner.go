@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"text/template"
 	"time"
 
@@ -208,11 +210,16 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 	}
 	// wflow built this image on this engine: no registry has it, whatever --pull says.
 	final.LocalImage = final.Image == bc.tag
+	outRel := filepath.FromSlash(relRunDir(s.Output))
+	before := stampOf(r.RunDir, outRel)
 	res := r.Steps.RunAdmitted(ctx, handle, final, decisions, live)
 	res.Started = started
 	res.Notebook = info
 	if res.ReturnCode != 0 && res.ErrorKind == "" {
-		if cell := failedCell(r.RunDir, filepath.FromSlash(relRunDir(s.Output)), in); cell != nil {
+		// An output this run did not write (papermill failed before it
+		// wrote one) is an earlier run's: its failing cell is not this one.
+		written := stampOf(r.RunDir, outRel)
+		if cell := failedCell(r.RunDir, outRel, in); cell != nil && written.exists && written != before {
 			info.FailedCell = cell
 			res.ErrorKind, res.Error = containers.ErrorKindCell, cellError(cell)
 		} else {
@@ -220,6 +227,34 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		}
 	}
 	return finish(res)
+}
+
+// fileStamp tells a file's versions apart: papermill rewrites the output in
+// place, which changes its modification time.
+type fileStamp struct {
+	exists      bool
+	ino         uint64
+	size        int64
+	mtimeUnixNs int64
+}
+
+// stampOf is the stamp of rel in the run directory (not following a link
+// in its last element).
+func stampOf(runDir, rel string) fileStamp {
+	root, err := os.OpenRoot(runDir)
+	if err != nil {
+		return fileStamp{}
+	}
+	defer root.Close()
+	info, err := root.Lstat(rel)
+	if err != nil {
+		return fileStamp{}
+	}
+	st := fileStamp{exists: true, size: info.Size(), mtimeUnixNs: info.ModTime().UnixNano()}
+	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st
 }
 
 // papermillPath is the path papermill is given for a path in the run

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -156,4 +157,35 @@ func regular(f *os.File, rel string) error {
 		return &fs.PathError{Op: "open", Path: rel, Err: ErrNotRegular}
 	}
 	return nil
+}
+
+// ErrLocked is returned by Lock when another process holds the run
+// directory.
+var ErrLocked = errors.New("another wflow run is using this run directory")
+
+// LockPath is the lock file of a run directory, relative to it.
+var LockPath = filepath.Join(Records, "lock")
+
+// Lock takes the run directory dir for this process, so that two runs never
+// share it at once (their step files and parameter files would mix): an
+// exclusive flock on LockPath, which names the holder's pid, held until
+// release is called or the process ends. When another process holds it,
+// Lock returns an error wrapping ErrLocked, naming that process.
+func Lock(dir string) (release func(), err error) {
+	f, err := CreateFile(dir, LockPath, 0)
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			holder, _ := ReadFile(dir, LockPath, 64)
+			return nil, fmt.Errorf("%w (%s)", ErrLocked, strings.TrimSpace(string(holder)))
+		}
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	if err := f.Truncate(0); err == nil {
+		fmt.Fprintf(f, "pid %d\n", os.Getpid())
+	}
+	return func() { f.Close() }, nil
 }

@@ -187,3 +187,25 @@ func TestSweepDoesNotFollowAMovedFolderOut(t *testing.T) {
 		t.Error("the sweep cleared the setuid bit of a file outside the run directory")
 	}
 }
+
+// TestLock: one holder at a time; the second is told who holds it.
+func TestLock(t *testing.T) {
+	dir := t.TempDir()
+	if err := MakeRecords(dir); err != nil {
+		t.Fatal(err)
+	}
+	release, err := Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(dir); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("second lock: %v", err)
+	}
+	release()
+	again, err := Lock(dir)
+	if err != nil {
+		t.Errorf("after release: %v", err)
+	} else {
+		again()
+	}
+}

@@ -158,6 +158,8 @@ json.dump({k: [type(v).__name__, v] for k, v in [("a", a), ("b", b)]}, open(out,
 	writeNotebook(t, dir, "nokernel.ipynb", "", nbCell{"a", "", "open('nokernel-ran', 'w').close()"})
 	writeNotebook(t, dir, "py9.ipynb", "python9", nbCell{"a", "", "x = 1"})
 	writeNotebook(t, dir, "br{x}/a{b}.ipynb", "python3", nbCell{"p", "parameters", "x = 0"}, nbCell{"boom", "", "1/0"})
+	// nbformat cannot read it: papermill fails before it writes its output.
+	os.WriteFile(filepath.Join(dir, "unreadable.ipynb"), []byte(`{"nbformat":4,"nbformat_minor":5,"metadata":{"kernelspec":{"name":"python3"}},"cells":[{"cell_type":"code","id":"x","metadata":{},"source":"","outputs":5}]}`), 0o644)
 
 	res, stdout := runNotebooks(t, dir, []string{"--pull", "always"},
 		`{"name":"fail","notebook":"fail.ipynb","parameters":{"fail":true}}`,
@@ -171,6 +173,7 @@ json.dump({k: [type(v).__name__, v] for k, v in [("a", a), ("b", b)]}, open(out,
 		`{"name":"py9","notebook":"py9.ipynb"}`,
 		`{"name":"nofolder","notebook":"fail.ipynb","output":"missing/fail.out.ipynb"}`,
 		`{"name":"braces","notebook":"br{x}/a{b}.ipynb","output":"br{x}/o{b}.ipynb","parameters":{"x":1}}`,
+		`{"name":"stale","notebook":"unreadable.ipynb","output":"fail.out.ipynb"}`,
 	)
 
 	// A failing cell: papermill's two markers, the cell named as the user's notebook numbers it.
@@ -232,5 +235,10 @@ json.dump({k: [type(v).__name__, v] for k, v in [("a", a), ("b", b)]}, open(out,
 	}
 	if _, err := os.Stat(filepath.Join(dir, "br{x}", "o{b}.ipynb")); err != nil {
 		t.Errorf("braces: %v", err)
+	}
+	// papermill failed before writing its output: the output left by the
+	// step "fail" does not make this a failing cell.
+	if r := res["stale"]; r.ErrorKind != "notebook" || r.Notebook.FailedCell != nil || !strings.Contains(r.Error, "TypeError") {
+		t.Errorf("stale output: %+v", r)
 	}
 }

@@ -202,6 +202,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow run: %v\n", err)
 	}
+	defer prep.unlock()
 	unguard, keepGuard := prep.unguard, false
 	defer func() { // on the early returns below; the end of the run releases it first
 		if !keepGuard {
@@ -356,20 +357,30 @@ func interruptedBeforeStart(stderr io.Writer) int {
 
 // preparedRunDir is a run directory made ready for steps.
 type preparedRunDir struct {
+	unlock   func()       // lets another run use the directory
 	unguard  func() error // releases the nosuid,nodev mount (a no-op without one)
 	guardErr error        // why there is no such mount
 	err      error        // the run directory or its records folder could not be made
 }
 
-// prepareRunDir makes the run directory (0700), mounts it nosuid,nodev
-// where this process may, and makes its records folder (docs/security.md).
+// prepareRunDir makes the run directory (0700) and its records folder,
+// takes it for this run (one run at a time per directory), and mounts it
+// nosuid,nodev where this process may (docs/security.md).
 func prepareRunDir(dir string) preparedRunDir {
-	p := preparedRunDir{unguard: func() error { return nil }}
+	p := preparedRunDir{unlock: func() {}, unguard: func() error { return nil }}
 	if p.err = rundir.Create(dir); p.err != nil {
 		return p
 	}
+	if p.err = rundir.MakeRecords(dir); p.err != nil {
+		return p
+	}
+	unlock, err := rundir.Lock(dir)
+	if err != nil {
+		p.err = err
+		return p
+	}
+	p.unlock = unlock
 	p.unguard, p.guardErr = rundir.Guard(dir, guardStateDir, processOwner())
-	p.err = rundir.MakeRecords(dir)
 	return p
 }
 

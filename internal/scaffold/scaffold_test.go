@@ -1,6 +1,8 @@
 package scaffold
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -36,5 +38,32 @@ func TestFilesCarryWhatTheyNeed(t *testing.T) {
 				t.Errorf("%s: %s left as it was in the template", lang, name)
 			}
 		}
+	}
+}
+
+// TestWriteFollowsNoLink: a link planted in the project folder is not
+// written through.
+func TestWriteFollowsNoLink(t *testing.T) {
+	outside := t.TempDir()
+	victim := filepath.Join(outside, "precious.txt")
+	os.WriteFile(victim, []byte("keep"), 0o644)
+	dir := t.TempDir()
+	os.Symlink(victim, filepath.Join(dir, "main.c"))
+	// Write refuses a folder that is not empty; plant after its check by
+	// writing through the same function the race would reach.
+	root, _ := os.OpenRoot(dir)
+	defer root.Close()
+	if err := writeNew(root, "main.c", []byte("x")); err == nil {
+		t.Error("wrote through a planted link")
+	}
+	os.Symlink(outside, filepath.Join(dir, "third_party"))
+	if err := writeNew(root, "third_party/wflow/abi/abi.go", []byte("x")); err == nil {
+		t.Error("wrote through a planted folder link")
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep" {
+		t.Errorf("victim now %q", b)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+		t.Errorf("%d entries outside", len(entries))
 	}
 }

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/wflow/wflow/internal/testenv"
 	"github.com/wflow/wflow/report"
@@ -115,4 +120,44 @@ func TestGoSDKGroupRunsStepsTogether(t *testing.T) {
 	if code != exitFailed || !strings.Contains(stdout, `[workflow warn] wflow: parameter n = "three": strconv.Atoi`) {
 		t.Errorf("a bad -p n: exit %d\n%s", code, stdout)
 	}
+}
+
+// TestOneRunPerRunDirectory: a second run on a run directory in use is
+// refused before it starts anything, naming the run that holds it.
+func TestOneRunPerRunDirectory(t *testing.T) {
+	testenv.Docker(t)
+	guest := testenv.GoGuest(t, "./testdata/guests/sleepy")
+	rundir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"run", guest, "--rundir", rundir}, &out, &out) }()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(out.String(), "[sleepy] zzz") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	code, stdout, stderr := wflow(t, "run", guest, "--rundir", rundir)
+	cancel()
+	<-done
+	if code != exitHostError || !strings.Contains(stderr, fmt.Sprintf("another wflow run is using this run directory (pid %d)", os.Getpid())) {
+		t.Errorf("second run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
