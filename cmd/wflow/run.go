@@ -570,6 +570,7 @@ func (o *runOptions) stepLimits() (containers.Limits, error) {
 // 1e-7); a key given twice in the file is an error.
 func buildParams(file string, pairs []string) ([]byte, error) {
 	params := map[string]string{} // key -> raw JSON value
+	rawKeys := map[string]string{} // key -> the file's JSON text of it
 	if file != "" {
 		b, err := readInput(file, maxSmallFile)
 		if err != nil {
@@ -589,6 +590,7 @@ func buildParams(file string, pairs []string) ([]byte, error) {
 				return false
 			}
 			params[k.String()] = v.Raw
+			rawKeys[k.String()] = k.Raw
 			return true
 		})
 		if dup != "" {
@@ -601,6 +603,7 @@ func buildParams(file string, pairs []string) ([]byte, error) {
 	}
 	for k, v := range kv {
 		params[k] = jsonText(v)
+		delete(rawKeys, k)
 	}
 	keys := make([]string, 0, len(params))
 	for k := range params {
@@ -613,7 +616,11 @@ func buildParams(file string, pairs []string) ([]byte, error) {
 		if i > 0 {
 			out.WriteByte(',')
 		}
-		out.WriteString(jsonText(k))
+		if raw, ok := rawKeys[k]; ok {
+			out.WriteString(raw) // as the file writes it
+		} else {
+			out.WriteString(jsonText(k))
+		}
 		out.WriteByte(':')
 		out.WriteString(params[k])
 	}

@@ -292,6 +292,7 @@ static inline char *wflow_json_string(const char *json, const char *key) {
           long lo = wflow__hex4(p + 3);
           if (lo >= 0xdc00 && lo < 0xe000) { c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00); p += 6; }
         }
+        if (c >= 0xd800 && c < 0xe000) c = 0xfffd; /* a lone surrogate is no character */
         o = wflow__utf8(o, (unsigned)c);
         break;
       }
