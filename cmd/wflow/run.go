@@ -569,7 +569,7 @@ func (o *runOptions) stepLimits() (containers.Limits, error) {
 // file's values reach the module byte for byte (2.0 stays 2.0, 1e-7 stays
 // 1e-7); a key given twice in the file is an error.
 func buildParams(file string, pairs []string) ([]byte, error) {
-	params := map[string]string{} // key -> raw JSON value
+	params := map[string]string{}  // key -> raw JSON value
 	rawKeys := map[string]string{} // key -> the file's JSON text of it
 	if file != "" {
 		b, err := readInput(file, maxSmallFile)
