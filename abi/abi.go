@@ -181,3 +181,26 @@ var PolicyFunctions = []Signature{
 	{FuncPolicyInputGet, 3},
 	{FuncPolicyDecide, 2},
 }
+
+// Error kinds: an ExecResult's error_kind, set when a step did not run its
+// commands to their exit (docs/abi.md). A step whose command exits non-zero
+// has none. The host and the SDKs take them from here.
+const (
+	ErrorKindImage     = "image"     // the image is missing and could not be pulled
+	ErrorKindEngine    = "engine"    // the container engine failed
+	ErrorKindCancelled = "cancelled" // the run was cancelled while the step ran or waited
+	ErrorKindIO        = "io"        // the step's output files could not be written
+	ErrorKindTimeout   = "timeout"   // the step ran past its timeout and was killed
+	ErrorKindOOM       = "oom"       // a command was killed by the OOM killer at the step's memory limit
+	ErrorKindDenied    = "denied"    // refused before it ran: a policy (builtin:network among them), or a user the run does not allow
+	ErrorKindBuild     = "build"     // a notebook image could not be built; nothing ran
+	ErrorKindCell      = "cell"      // a notebook cell raised; notebook.failed_cell says which
+	ErrorKindKernel    = "kernel"    // a notebook's kernel: none named, not in the image, or it died
+	ErrorKindNotebook  = "notebook"  // papermill could not run the notebook: missing, not a notebook, no output folder, usage
+)
+
+// ErrorKinds lists every error kind of this ABI version.
+var ErrorKinds = []string{
+	ErrorKindImage, ErrorKindEngine, ErrorKindCancelled, ErrorKindIO, ErrorKindTimeout, ErrorKindOOM,
+	ErrorKindDenied, ErrorKindBuild, ErrorKindCell, ErrorKindKernel, ErrorKindNotebook,
+}

@@ -8,6 +8,8 @@
 package containers
 
 import (
+	"github.com/wflow/wflow/abi"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,20 +54,21 @@ type Step struct {
 	LocalImage bool `json:"-"`
 }
 
-// Error kinds of a Result whose step could not run to completion. A step whose
-// command exits non-zero has no error kind: that is an ordinary result.
+// Error kinds of a Result whose step could not run to completion (the
+// ABI's, abi.ErrorKinds). A step whose command exits non-zero has no error
+// kind: that is an ordinary result.
 const (
-	ErrorKindImage     = "image"     // the image is missing and could not be pulled
-	ErrorKindEngine    = "engine"    // the container engine failed
-	ErrorKindCancelled = "cancelled" // the run was cancelled while the step ran
-	ErrorKindIO        = "io"        // the step's output files could not be written
-	ErrorKindTimeout   = "timeout"   // the step ran past its timeout and was killed
-	ErrorKindOOM       = "oom"       // a command was killed by the kernel's OOM killer at the step's memory limit
-	ErrorKindDenied    = "denied"    // a policy refused the step; no container was created
-	ErrorKindBuild     = "build"     // a notebook image could not be built; nothing ran
-	ErrorKindCell      = "cell"      // a notebook cell raised; notebook.failed_cell says which
-	ErrorKindKernel    = "kernel"    // a notebook's kernel: none named, not in the image, or it died
-	ErrorKindNotebook  = "notebook"  // papermill could not run the notebook: missing or not a notebook, no output folder, usage
+	ErrorKindImage     = abi.ErrorKindImage
+	ErrorKindEngine    = abi.ErrorKindEngine
+	ErrorKindCancelled = abi.ErrorKindCancelled
+	ErrorKindIO        = abi.ErrorKindIO
+	ErrorKindTimeout   = abi.ErrorKindTimeout
+	ErrorKindOOM       = abi.ErrorKindOOM
+	ErrorKindDenied    = abi.ErrorKindDenied
+	ErrorKindBuild     = abi.ErrorKindBuild
+	ErrorKindCell      = abi.ErrorKindCell
+	ErrorKindKernel    = abi.ErrorKindKernel
+	ErrorKindNotebook  = abi.ErrorKindNotebook
 )
 
 // FailedCell is the cell of a notebook run that raised, found in the output

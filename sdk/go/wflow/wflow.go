@@ -149,19 +149,20 @@ func (s Step) MarshalJSON() ([]byte, error) {
 	return json.Marshal(spec)
 }
 
-// Error kinds of an ExecResult whose commands did not run to their exit.
+// Error kinds of an ExecResult whose commands did not run to their exit
+// (docs/abi.md).
 const (
-	ErrorTimeout   = "timeout"   // killed at its timeout (returncode 124)
-	ErrorOOM       = "oom"       // killed by the OOM killer at its memory limit
-	ErrorImage     = "image"     // the image is missing and could not be pulled
-	ErrorEngine    = "engine"    // the container engine failed
-	ErrorCancelled = "cancelled" // the run ended first
-	ErrorIO        = "io"        // the output files could not be written
-	ErrorDenied    = "denied"    // refused before it ran: by a policy (builtin:network for a network the run does not allow), or a user the run does not allow
-	ErrorBuild     = "build"     // the notebook image could not be built
-	ErrorCell      = "cell"      // a notebook cell raised
-	ErrorKernel    = "kernel"    // a notebook's kernel: none named, not in the image, or it died
-	ErrorNotebook  = "notebook"  // papermill could not run the notebook (missing, no output folder, ...)
+	ErrorTimeout   = abi.ErrorKindTimeout   // killed at its timeout (returncode 124)
+	ErrorOOM       = abi.ErrorKindOOM       // killed by the OOM killer at its memory limit
+	ErrorImage     = abi.ErrorKindImage     // the image is missing and could not be pulled
+	ErrorEngine    = abi.ErrorKindEngine    // the container engine failed
+	ErrorCancelled = abi.ErrorKindCancelled // the run ended first
+	ErrorIO        = abi.ErrorKindIO        // the output files could not be written
+	ErrorDenied    = abi.ErrorKindDenied    // refused before it ran: by a policy (builtin:network for a network the run does not allow), or a user the run does not allow
+	ErrorBuild     = abi.ErrorKindBuild     // the notebook image could not be built
+	ErrorCell      = abi.ErrorKindCell      // a notebook cell raised
+	ErrorKernel    = abi.ErrorKindKernel    // a notebook's kernel: none named, not in the image, or it died
+	ErrorNotebook  = abi.ErrorKindNotebook  // papermill could not run the notebook (missing, no output folder, ...)
 )
 
 // ErrorNetwork is an error kind no step gets.
@@ -220,6 +221,8 @@ type ExecResult struct {
 // Decision is what one policy decided about a step (docs/policies.md).
 type Decision struct {
 	Policy  string `json:"policy"`
+	Step    string `json:"step"`   // the step decided on
+	Handle  Handle `json:"handle"` // its handle
 	Verdict string `json:"verdict"`
 	Reason  string `json:"reason"`
 	Changes []struct {

@@ -1,0 +1,115 @@
+package containers_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/sdk/go/wflow"
+)
+
+// fill sets every field of v, recursively, to a value that is not zero, so
+// that no omitempty field is left out of its JSON.
+func fill(t *testing.T, v reflect.Value, n *int) {
+	*n++
+	switch v.Kind() {
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(t, v.Elem(), n)
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) {
+			v.Set(reflect.ValueOf(time.Date(2026, 11, 27, 10, 0, *n, 0, time.UTC)))
+			return
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				fill(t, v.Field(i), n)
+			}
+		}
+	case reflect.Slice:
+		if v.Type() == reflect.TypeOf(json.RawMessage{}) {
+			v.SetBytes([]byte(`{"k":1}`))
+			return
+		}
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		fill(t, v.Index(0), n)
+	case reflect.String:
+		v.SetString("s" + strings.Repeat("x", *n%5))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		v.SetInt(int64(*n))
+	case reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(*n))
+	case reflect.Float64:
+		v.SetFloat(float64(*n) + 0.5)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		key, val := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(t, key, n)
+		fill(t, val, n)
+		m.SetMapIndex(key, val)
+		v.Set(m)
+	default:
+		t.Fatalf("fill: no value for a %s", v.Type())
+	}
+}
+
+// TestSDKReadsEveryResultField: the host's ExecResult, every field set,
+// decodes into the Go SDK's ExecResult with no field unknown to it, and
+// the SDK's encodes back to the same JSON: the two copies of the schema
+// cannot drift apart.
+func TestSDKReadsEveryResultField(t *testing.T) {
+	var host containers.Result
+	n := 0
+	fill(t, reflect.ValueOf(&host).Elem(), &n)
+	hostJSON, err := containers.MarshalJSON(host, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(hostJSON))
+	dec.DisallowUnknownFields()
+	var sdk wflow.ExecResult
+	if err := dec.Decode(&sdk); err != nil {
+		t.Fatalf("the SDK cannot read a field the host writes: %v\n%s", err, hostJSON)
+	}
+	sdkJSON, err := json.Marshal(sdk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	json.Unmarshal(hostJSON, &a)
+	json.Unmarshal(sdkJSON, &b)
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("the SDK's ExecResult is not the host's:\nhost %s\nsdk  %s", hostJSON, sdkJSON)
+	}
+}
+
+// TestErrorKindsAreDocumented: every error kind of the ABI is in the
+// ExecResult table of docs/abi.md.
+func TestErrorKindsAreDocumented(t *testing.T) {
+	b, err := os.ReadFile("../docs/abi.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "| `error`, `error_kind` |") {
+			row = line
+		}
+	}
+	if row == "" {
+		t.Fatal("docs/abi.md has no error_kind row")
+	}
+	for _, kind := range abi.ErrorKinds {
+		if !strings.Contains(row, "`"+kind+"`") {
+			t.Errorf("error kind %q is not in docs/abi.md's error_kind row", kind)
+		}
+	}
+}
