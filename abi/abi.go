@@ -55,26 +55,38 @@ const (
 	FuncNotebookBuild = "notebook_build"
 )
 
-// Signature describes a host function's parameter count; every parameter and
-// the single result are i32.
+// Signature declares a host function: its name and its parameters' names.
+// Every parameter and the single result are i32. The host exports each
+// function from its Signature, `wflow validate` checks imports against it,
+// and docs/abi.md's headings are checked against it.
 type Signature struct {
 	Name   string
-	Params int
+	Params []string
 }
 
-// Functions lists every host function of this ABI version with its arity.
+// Functions lists every host function of this ABI version.
 var Functions = []Signature{
-	{FuncParamsGet, 3},
-	{FuncStepSubmit, 3},
-	{FuncStepRun, 3},
-	{FuncStepWait, 3},
-	{FuncStepResult, 4},
-	{FuncLogWrite, 3},
-	{FuncOutputSet, 2},
-	{FuncErrorGet, 3},
-	{FuncNotebookSubmit, 3},
-	{FuncNotebookRun, 3},
-	{FuncNotebookBuild, 3},
+	{FuncParamsGet, []string{"buf_ptr", "buf_cap", "len_ptr"}},
+	{FuncStepSubmit, []string{"spec_ptr", "spec_len", "handle_ptr"}},
+	{FuncStepRun, []string{"spec_ptr", "spec_len", "handle_ptr"}},
+	{FuncStepWait, []string{"handles_ptr", "handles_count", "ready_ptr"}},
+	{FuncStepResult, []string{"handle", "buf_ptr", "buf_cap", "len_ptr"}},
+	{FuncLogWrite, []string{"level", "msg_ptr", "msg_len"}},
+	{FuncOutputSet, []string{"json_ptr", "json_len"}},
+	{FuncErrorGet, []string{"buf_ptr", "buf_cap", "len_ptr"}},
+	{FuncNotebookSubmit, []string{"spec_ptr", "spec_len", "handle_ptr"}},
+	{FuncNotebookRun, []string{"spec_ptr", "spec_len", "handle_ptr"}},
+	{FuncNotebookBuild, []string{"spec_ptr", "spec_len", "handle_ptr"}},
+}
+
+// Lookup returns the signature of the function name in sigs.
+func Lookup(sigs []Signature, name string) (Signature, bool) {
+	for _, s := range sigs {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Signature{}, false
 }
 
 // Errno is the result of every host function: zero on success, otherwise the
@@ -176,10 +188,10 @@ const (
 	MaxDecisionLen = 1 << 20
 )
 
-// PolicyFunctions lists every host function of the policy ABI with its arity.
+// PolicyFunctions lists every host function of the policy ABI.
 var PolicyFunctions = []Signature{
-	{FuncPolicyInputGet, 3},
-	{FuncPolicyDecide, 2},
+	{FuncPolicyInputGet, []string{"buf_ptr", "buf_cap", "len_ptr"}},
+	{FuncPolicyDecide, []string{"json_ptr", "json_len"}},
 }
 
 // Error kinds: an ExecResult's error_kind, set when a step did not run its

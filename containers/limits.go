@@ -3,6 +3,7 @@ package containers
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/wflow/wflow/internal/clip"
 	"math"
 	"regexp"
 	"strconv"
@@ -79,9 +80,9 @@ func (l Limits) Validate() error {
 	case l.Pids < 0 || l.Pids > maxPids:
 		return fmt.Errorf("pids %d: use 1 to %d", l.Pids, maxPids)
 	case l.Network != "" && !networkPattern.MatchString(l.Network):
-		return fmt.Errorf("network %q is not a network mode", truncate(l.Network, 64))
+		return fmt.Errorf("network %q is not a network mode", clip.String(l.Network, 64))
 	case l.User != "" && !userPattern.MatchString(l.User):
-		return fmt.Errorf("user %q: use uid[:gid] or name[:group]", truncate(l.User, 64))
+		return fmt.Errorf("user %q: use uid[:gid] or name[:group]", clip.String(l.User, 64))
 	}
 	return nil
 }
@@ -101,7 +102,7 @@ func CheckUser(user, runDefault string, allowRoot bool) error {
 	}
 	m := numericUser.FindStringSubmatch(user)
 	if m == nil {
-		return fmt.Errorf("user %q: a step may only ask for a numeric uid:gid other than the run's default (%s); run with --allow-root to allow names and root", truncate(user, 64), runDefault)
+		return fmt.Errorf("user %q: a step may only ask for a numeric uid:gid other than the run's default (%s); run with --allow-root to allow names and root", clip.String(user, 64), runDefault)
 	}
 	uid, _ := strconv.ParseUint(m[1], 10, 32)
 	gid, _ := strconv.ParseUint(m[2], 10, 32)
@@ -130,7 +131,7 @@ func ParseMemory(s string) (int64, error) {
 	}
 	v, err := strconv.ParseFloat(t, 64)
 	if err != nil || v < 0 || math.IsNaN(v) || v*float64(mult) > float64(1<<50) {
-		return 0, fmt.Errorf("memory %q: use bytes or a size like 512m or 2g", truncate(s, 64))
+		return 0, fmt.Errorf("memory %q: use bytes or a size like 512m or 2g", clip.String(s, 64))
 	}
 	return int64(v * float64(mult)), nil
 }
@@ -139,7 +140,7 @@ func ParseMemory(s string) (int64, error) {
 func ParseDuration(s string) (Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("duration %q: use a duration like 30s or 5m", truncate(s, 64))
+		return 0, fmt.Errorf("duration %q: use a duration like 30s or 5m", clip.String(s, 64))
 	}
 	return Duration(d), nil
 }
@@ -175,7 +176,7 @@ func (r Retry) Validate() error {
 	}
 	for _, k := range r.OnErrorKinds {
 		if !retryableKinds[k] {
-			return fmt.Errorf("retry.on_error_kinds: %q cannot be retried (use engine, timeout or oom)", truncate(k, 32))
+			return fmt.Errorf("retry.on_error_kinds: %q cannot be retried (use engine, timeout or oom)", clip.String(k, 32))
 		}
 	}
 	return nil

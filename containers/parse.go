@@ -2,6 +2,7 @@ package containers
 
 import (
 	"fmt"
+	"github.com/wflow/wflow/internal/clip"
 	"regexp"
 	"strings"
 	"time"
@@ -74,7 +75,7 @@ func Fields(obj gjson.Result, what string, fn func(key string, value gjson.Resul
 	obj.ForEach(func(key, value gjson.Result) bool {
 		k := key.String()
 		if seen[k] {
-			err = invalidStep("%s: field %q given twice", what, truncate(k, 64))
+			err = invalidStep("%s: field %q given twice", what, clip.String(k, 64))
 			return false
 		}
 		seen[k] = true
@@ -118,7 +119,7 @@ func ParseStep(spec []byte) (Step, error) {
 		case "retry":
 			s.Retry, err = parseRetry(value)
 		default:
-			err = invalidStep("unknown field %q (ABI v%d knows %s)", truncate(k, 64), abi.Version, stepFields)
+			err = invalidStep("unknown field %q (ABI v%d knows %s)", clip.String(k, 64), abi.Version, stepFields)
 		}
 		return err
 	})
@@ -137,11 +138,11 @@ func (s Step) Validate() error {
 	case s.Name == "":
 		return invalidStep("field \"name\" is required")
 	case len(s.Name) > abi.MaxStepNameLen || !stepNamePattern.MatchString(s.Name):
-		return invalidStep("name %q: use 1 to %d letters, digits, '_', '.', '-', starting with a letter or digit", truncate(s.Name, 80), abi.MaxStepNameLen)
+		return invalidStep("name %q: use 1 to %d letters, digits, '_', '.', '-', starting with a letter or digit", clip.String(s.Name, 80), abi.MaxStepNameLen)
 	case s.Image == "":
 		return invalidStep("step %s: field \"image\" is required", s.Name)
 	case len(s.Image) > abi.MaxImageRefLen || strings.ContainsAny(s.Image, " \t\r\n\x00"):
-		return invalidStep("step %s: image %q is not an image reference", s.Name, truncate(s.Image, 80))
+		return invalidStep("step %s: image %q is not an image reference", s.Name, clip.String(s.Image, 80))
 	case len(s.Commands) == 0:
 		return invalidStep("step %s: field \"commands\" needs at least one command", s.Name)
 	case len(s.Commands) > abi.MaxCommands:
@@ -159,7 +160,7 @@ func (s Step) Validate() error {
 	}
 	for k := range s.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return invalidStep("step %s: env name %q is not valid", s.Name, truncate(k, 80))
+			return invalidStep("step %s: env name %q is not valid", s.Name, clip.String(k, 80))
 		}
 	}
 	if err := s.Limits.Validate(); err != nil {
@@ -274,7 +275,7 @@ func parseRetry(v gjson.Result) (*Retry, error) {
 				r.OnErrorKinds = append(r.OnErrorKinds, kind)
 			}
 		default:
-			err = invalidStep("unknown retry field %q (retries, initial, factor, max, on_exit_codes, on_error_kinds)", truncate(k, 64))
+			err = invalidStep("unknown retry field %q (retries, initial, factor, max, on_exit_codes, on_error_kinds)", clip.String(k, 64))
 		}
 		return err
 	})
@@ -347,19 +348,11 @@ func parseEnv(v gjson.Result) (map[string]string, error) {
 			return invalidStep("more than %d env entries", abi.MaxEnv)
 		}
 		if value.Type != gjson.String {
-			return invalidStep("env %q must be a string", truncate(k, 80))
+			return invalidStep("env %q must be a string", clip.String(k, 80))
 		}
-		s, err := checkString("env "+truncate(k, 80), value.String())
+		s, err := checkString("env "+clip.String(k, 80), value.String())
 		env[k] = s
 		return err
 	})
 	return env, err
-}
-
-// truncate shortens s for an error message.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

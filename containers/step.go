@@ -9,6 +9,7 @@ package containers
 
 import (
 	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/internal/clip"
 
 	"encoding/json"
 	"errors"
@@ -143,7 +144,7 @@ func resultArgs(args []string) []string {
 			rest += len(b)
 		}
 		keep := MaxArgsText - total
-		out := append(append([]string(nil), args[:i]...), truncate(a, keep))
+		out := append(append([]string(nil), args[:i]...), clip.String(a, keep))
 		return append(out, fmt.Sprintf("[%d more bytes of arguments not kept]", rest-keep))
 	}
 	return args

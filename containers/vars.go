@@ -2,6 +2,7 @@ package containers
 
 import (
 	"fmt"
+	"github.com/wflow/wflow/internal/clip"
 	"strings"
 )
 
@@ -63,7 +64,7 @@ func expand(s string, vars map[string]string) (string, error) {
 			}
 			name := rest[1:end]
 			if !isVarName(name) {
-				return "", fmt.Errorf("${%s} at byte %d is not a variable name (write $$ for a literal $)", truncate(name, 40), i)
+				return "", fmt.Errorf("${%s} at byte %d is not a variable name (write $$ for a literal $)", clip.String(name, 40), i)
 			}
 			v, ok := vars[name]
 			if !ok {

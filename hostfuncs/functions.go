@@ -7,23 +7,24 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/hostfuncs/guestmem"
 	"github.com/wflow/wflow/notebooks"
 )
 
 // params_get(buf_ptr, buf_cap, len_ptr) -> errno
-func (h *Host) paramsGet(_ context.Context, mem guestMemory, a []uint32) *callError {
+func (h *Host) paramsGet(_ context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	return h.answer(mem, a[0], a[1], a[2], h.cfg.Params)
 }
 
 // answer is mem.answer within the module's budget of returned bytes.
-func (h *Host) answer(mem guestMemory, bufPtr, bufCap, lenPtr uint32, data []byte) *callError {
+func (h *Host) answer(mem guestmem.Memory, bufPtr, bufCap, lenPtr uint32, data []byte) *guestmem.Error {
 	h.mu.Lock()
 	over := h.returned+int64(len(data)) > h.cfg.Budget.MaxResultBytes
 	h.mu.Unlock()
 	if over && uint32(len(data)) <= bufCap {
-		return overBudget("the module read more than %d bytes of answers from the host (--max-result-bytes)", h.cfg.Budget.MaxResultBytes)
+		return guestmem.OverBudget("the module read more than %d bytes of answers from the host (--max-result-bytes)", h.cfg.Budget.MaxResultBytes)
 	}
-	if err := mem.answer(bufPtr, bufCap, lenPtr, data); err != nil {
+	if err := mem.Answer(bufPtr, bufCap, lenPtr, data); err != nil {
 		return err
 	}
 	h.mu.Lock()
@@ -80,39 +81,39 @@ func (h *Host) notebookBuildSpec(spec []byte) (*task, error) {
 var errNoNotebooks = errors.New("this host runs no notebook steps")
 
 // step_submit(spec_ptr, spec_len, handle_ptr) -> errno
-func (h *Host) stepSubmit(ctx context.Context, mem guestMemory, a []uint32) *callError {
+func (h *Host) stepSubmit(ctx context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	return h.start(ctx, mem, a, h.containerStep, false)
 }
 
 // step_run(spec_ptr, spec_len, handle_ptr) -> errno
-func (h *Host) stepRun(ctx context.Context, mem guestMemory, a []uint32) *callError {
+func (h *Host) stepRun(ctx context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	return h.start(ctx, mem, a, h.containerStep, true)
 }
 
 // notebook_submit(spec_ptr, spec_len, handle_ptr) -> errno
-func (h *Host) notebookSubmit(ctx context.Context, mem guestMemory, a []uint32) *callError {
+func (h *Host) notebookSubmit(ctx context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	return h.start(ctx, mem, a, h.notebookStep, false)
 }
 
 // notebook_run(spec_ptr, spec_len, handle_ptr) -> errno
-func (h *Host) notebookRun(ctx context.Context, mem guestMemory, a []uint32) *callError {
+func (h *Host) notebookRun(ctx context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	return h.start(ctx, mem, a, h.notebookStep, true)
 }
 
 // notebook_build(spec_ptr, spec_len, handle_ptr) -> errno
-func (h *Host) notebookBuild(ctx context.Context, mem guestMemory, a []uint32) *callError {
+func (h *Host) notebookBuild(ctx context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	return h.start(ctx, mem, a, h.notebookBuildSpec, true)
 }
 
 // start submits the spec at (a[0], a[1]), writes its handle at a[2] and,
 // when wait is set, blocks until it has finished. The handle is written
 // before waiting: even if the wait is cancelled, the guest learns it.
-func (h *Host) start(ctx context.Context, mem guestMemory, a []uint32, parse parser, wait bool) *callError {
+func (h *Host) start(ctx context.Context, mem guestmem.Memory, a []uint32, parse parser, wait bool) *guestmem.Error {
 	t, err := h.submit(mem, a[0], a[1], a[2], parse)
 	if err != nil {
 		return err
 	}
-	mem.writeU32("handle_ptr", a[2], t.handle) // checked by submit
+	mem.WriteU32("handle_ptr", a[2], t.handle) // checked by submit
 	if wait {
 		if _, err := h.waitAny(ctx, []uint32{t.handle}); err != nil {
 			return err
@@ -124,36 +125,36 @@ func (h *Host) start(ctx context.Context, mem guestMemory, a []uint32, parse par
 // submit reads and checks a spec and starts its task in the background.
 // Nothing starts unless the spec is valid and handle_ptr is writable, so no
 // step is ever started whose handle the guest cannot learn.
-func (h *Host) submit(mem guestMemory, specPtr, specLen, handlePtr uint32, parse parser) (*task, *callError) {
-	spec, err := mem.read("step spec", specPtr, specLen, abi.MaxStepSpecLen)
+func (h *Host) submit(mem guestmem.Memory, specPtr, specLen, handlePtr uint32, parse parser) (*task, *guestmem.Error) {
+	spec, err := mem.Read("step spec", specPtr, specLen, abi.MaxStepSpecLen)
 	if err != nil {
 		return nil, err
 	}
-	if err := mem.checkWritable("handle_ptr", handlePtr, 4); err != nil {
+	if err := mem.CheckWritable("handle_ptr", handlePtr, 4); err != nil {
 		return nil, err
 	}
 	t, perr := parse(spec)
 	switch {
 	case perr == nil:
 	case errors.Is(perr, containers.ErrInvalidJSON):
-		return nil, fail(abi.ErrInvalidJSON, "step spec: %v", perr)
+		return nil, guestmem.Fail(abi.ErrInvalidJSON, "step spec: %v", perr)
 	case errors.Is(perr, containers.ErrInvalidStep):
-		return nil, fail(abi.ErrInvalidStep, "%v", perr)
+		return nil, guestmem.Fail(abi.ErrInvalidStep, "%v", perr)
 	default:
-		return nil, fail(abi.ErrInvalidArgument, "%v", perr)
+		return nil, guestmem.Fail(abi.ErrInvalidArgument, "%v", perr)
 	}
 	if h.ctx.Err() != nil {
-		return nil, fail(abi.ErrCancelled, "the run is being cancelled")
+		return nil, guestmem.Fail(abi.ErrCancelled, "the run is being cancelled")
 	}
 
 	h.mu.Lock()
 	if h.started >= h.cfg.Budget.MaxSteps {
 		h.mu.Unlock()
-		return nil, overBudget("the module submitted more than %d steps (--max-steps)", h.cfg.Budget.MaxSteps)
+		return nil, guestmem.OverBudget("the module submitted more than %d steps (--max-steps)", h.cfg.Budget.MaxSteps)
 	}
 	if len(h.tasks) >= h.cfg.Budget.MaxHandles {
 		h.mu.Unlock()
-		return nil, fail(abi.ErrLimit, "%d handles are open, at most %d (--max-handles): read the results of finished steps with step_result to free them", len(h.tasks), h.cfg.Budget.MaxHandles)
+		return nil, guestmem.Fail(abi.ErrLimit, "%d handles are open, at most %d (--max-handles): read the results of finished steps with step_result to free them", len(h.tasks), h.cfg.Budget.MaxHandles)
 	}
 	h.started++
 	h.next++
@@ -201,19 +202,19 @@ func (h *Host) execute(t *task) {
 }
 
 // step_wait(handles_ptr, handles_count, ready_ptr) -> errno
-func (h *Host) stepWait(ctx context.Context, mem guestMemory, a []uint32) *callError {
+func (h *Host) stepWait(ctx context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	ptr, count, readyPtr := a[0], a[1], a[2]
 	if count == 0 {
-		return fail(abi.ErrInvalidArgument, "handles_count is 0")
+		return guestmem.Fail(abi.ErrInvalidArgument, "handles_count is 0")
 	}
 	if count > abi.MaxWaitHandles {
-		return fail(abi.ErrTooLarge, "handles_count is %d, at most %d", count, abi.MaxWaitHandles)
+		return guestmem.Fail(abi.ErrTooLarge, "handles_count is %d, at most %d", count, abi.MaxWaitHandles)
 	}
-	raw, err := mem.read("handles", ptr, count*4, abi.MaxWaitHandles*4)
+	raw, err := mem.Read("handles", ptr, count*4, abi.MaxWaitHandles*4)
 	if err != nil {
 		return err
 	}
-	if err := mem.checkWritable("ready_ptr", readyPtr, 4); err != nil {
+	if err := mem.CheckWritable("ready_ptr", readyPtr, 4); err != nil {
 		return err
 	}
 	handles := make([]uint32, count)
@@ -224,13 +225,13 @@ func (h *Host) stepWait(ctx context.Context, mem guestMemory, a []uint32) *callE
 	if err != nil {
 		return err
 	}
-	mem.writeU32("ready_ptr", readyPtr, ready)
+	mem.WriteU32("ready_ptr", readyPtr, ready)
 	return nil
 }
 
 // waitAny blocks until one of the handles has finished and returns the one
 // that finished first. Every handle must be open.
-func (h *Host) waitAny(ctx context.Context, handles []uint32) (uint32, *callError) {
+func (h *Host) waitAny(ctx context.Context, handles []uint32) (uint32, *guestmem.Error) {
 	for {
 		h.mu.Lock()
 		var best *task
@@ -252,17 +253,17 @@ func (h *Host) waitAny(ctx context.Context, handles []uint32) (uint32, *callErro
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return 0, fail(abi.ErrCancelled, "the run is being cancelled")
+			return 0, guestmem.Fail(abi.ErrCancelled, "the run is being cancelled")
 		case <-h.ctx.Done():
-			return 0, fail(abi.ErrCancelled, "the run is being cancelled")
+			return 0, guestmem.Fail(abi.ErrCancelled, "the run is being cancelled")
 		}
 	}
 }
 
 // step_result(handle, buf_ptr, buf_cap, len_ptr) -> errno
-func (h *Host) stepResult(_ context.Context, mem guestMemory, a []uint32) *callError {
+func (h *Host) stepResult(_ context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	handle, bufPtr, bufCap, lenPtr := a[0], a[1], a[2], a[3]
-	if err := mem.checkWritable("len_ptr", lenPtr, 4); err != nil {
+	if err := mem.CheckWritable("len_ptr", lenPtr, 4); err != nil {
 		return err
 	}
 	h.mu.Lock()
@@ -272,7 +273,7 @@ func (h *Host) stepResult(_ context.Context, mem guestMemory, a []uint32) *callE
 		return unknownHandle(handle)
 	}
 	if !t.done {
-		return fail(abi.ErrPending, "step %s (handle %d) has not finished; step_wait for it first", t.step.Name, handle)
+		return guestmem.Fail(abi.ErrPending, "step %s (handle %d) has not finished; step_wait for it first", t.step.Name, handle)
 	}
 	h.mu.Unlock()
 	err := h.answer(mem, bufPtr, bufCap, lenPtr, t.json)
@@ -284,17 +285,17 @@ func (h *Host) stepResult(_ context.Context, mem guestMemory, a []uint32) *callE
 	return nil
 }
 
-func unknownHandle(hd uint32) *callError {
-	return fail(abi.ErrUnknownHandle, "handle %d is not open: it was never issued or its result was already read", hd)
+func unknownHandle(hd uint32) *guestmem.Error {
+	return guestmem.Fail(abi.ErrUnknownHandle, "handle %d is not open: it was never issued or its result was already read", hd)
 }
 
 // log_write(level, msg_ptr, msg_len) -> errno
-func (h *Host) logWrite(_ context.Context, mem guestMemory, a []uint32) *callError {
+func (h *Host) logWrite(_ context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	level := a[0]
 	if level > abi.LogError {
-		return fail(abi.ErrInvalidArgument, "log level %d: use 0 (debug) to 3 (error)", level)
+		return guestmem.Fail(abi.ErrInvalidArgument, "log level %d: use 0 (debug) to 3 (error)", level)
 	}
-	msg, err := mem.read("log message", a[1], a[2], abi.MaxLogLen)
+	msg, err := mem.Read("log message", a[1], a[2], abi.MaxLogLen)
 	if err != nil {
 		return err
 	}
@@ -304,13 +305,13 @@ func (h *Host) logWrite(_ context.Context, mem guestMemory, a []uint32) *callErr
 }
 
 // output_set(json_ptr, json_len) -> errno
-func (h *Host) outputSet(_ context.Context, mem guestMemory, a []uint32) *callError {
-	b, err := mem.read("output", a[0], a[1], abi.MaxOutputLen)
+func (h *Host) outputSet(_ context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
+	b, err := mem.Read("output", a[0], a[1], abi.MaxOutputLen)
 	if err != nil {
 		return err
 	}
 	if err := containers.CheckJSON(b, abi.MaxJSONDepth); err != nil {
-		return fail(abi.ErrInvalidJSON, "output: %v", err)
+		return guestmem.Fail(abi.ErrInvalidJSON, "output: %v", err)
 	}
 	h.mu.Lock()
 	h.output = b
@@ -319,7 +320,7 @@ func (h *Host) outputSet(_ context.Context, mem guestMemory, a []uint32) *callEr
 }
 
 // error_get(buf_ptr, buf_cap, len_ptr) -> errno
-func (h *Host) errorGet(_ context.Context, mem guestMemory, a []uint32) *callError {
+func (h *Host) errorGet(_ context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	h.mu.Lock()
 	msg := h.lastErr
 	h.mu.Unlock()

@@ -40,7 +40,7 @@ func FuzzHostCalls(f *testing.F) {
 	f.Fuzz(func(t *testing.T, fn uint8, a, b, c, d uint32, data []byte) {
 		sig := abi.Functions[int(fn)%len(abi.Functions)]
 		mod.Memory().Write(0, data[:min(len(data), 32768)])
-		args := []uint64{api.EncodeU32(a), api.EncodeU32(b), api.EncodeU32(c), api.EncodeU32(d)}[:sig.Params]
+		args := []uint64{api.EncodeU32(a), api.EncodeU32(b), api.EncodeU32(c), api.EncodeU32(d)}[:len(sig.Params)]
 		if sig.Name == abi.FuncStepRun || sig.Name == abi.FuncStepWait {
 			// Both block until a step finishes; the fake runner finishes at
 			// once, so they return, but keep their counts small.

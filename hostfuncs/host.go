@@ -11,7 +11,6 @@ package hostfuncs
 import (
 	"context"
 	"encoding/json"
-	"reflect"
 	"strings"
 	"sync"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/hostfuncs/guestmem"
 	"github.com/wflow/wflow/notebooks"
 )
 
@@ -151,7 +151,7 @@ func (h *Host) Instantiate(ctx context.Context, r wazero.Runtime) error {
 	b := r.NewHostModuleBuilder(abi.ModuleName)
 	for _, f := range []struct {
 		name string
-		fn   handler
+		fn   guestmem.Handler
 	}{
 		{abi.FuncParamsGet, h.paramsGet},
 		{abi.FuncStepSubmit, h.stepSubmit},
@@ -165,45 +165,22 @@ func (h *Host) Instantiate(ctx context.Context, r wazero.Runtime) error {
 		{abi.FuncNotebookRun, h.notebookRun},
 		{abi.FuncNotebookBuild, h.notebookBuild},
 	} {
-		params := paramNames[f.name]
-		if len(params) != arity(f.name) {
-			panic("hostfuncs: parameter names of " + f.name + " disagree with abi.Functions") // a bug here, not guest input
+		sig, ok := abi.Lookup(abi.Functions, f.name)
+		if !ok {
+			panic("hostfuncs: " + f.name + " is not in abi.Functions") // a bug here, not guest input
 		}
-		export(b, f.name, params, f.fn, h.failed)
+		guestmem.Export(b, f.name, sig.Params, f.fn, h.failed)
 	}
 	_, err := b.Instantiate(ctx)
 	return err
 }
 
-func arity(name string) int {
-	for _, s := range abi.Functions {
-		if s.Name == name {
-			return s.Params
-		}
-	}
-	panic("hostfuncs: no signature for " + name) // a bug in this package, not guest input
-}
-
-var paramNames = map[string][]string{
-	abi.FuncParamsGet:      {"buf_ptr", "buf_cap", "len_ptr"},
-	abi.FuncStepSubmit:     {"spec_ptr", "spec_len", "handle_ptr"},
-	abi.FuncStepRun:        {"spec_ptr", "spec_len", "handle_ptr"},
-	abi.FuncStepWait:       {"handles_ptr", "handles_count", "ready_ptr"},
-	abi.FuncStepResult:     {"handle", "buf_ptr", "buf_cap", "len_ptr"},
-	abi.FuncLogWrite:       {"level", "msg_ptr", "msg_len"},
-	abi.FuncOutputSet:      {"json_ptr", "json_len"},
-	abi.FuncErrorGet:       {"buf_ptr", "buf_cap", "len_ptr"},
-	abi.FuncNotebookSubmit: {"spec_ptr", "spec_len", "handle_ptr"},
-	abi.FuncNotebookRun:    {"spec_ptr", "spec_len", "handle_ptr"},
-	abi.FuncNotebookBuild:  {"spec_ptr", "spec_len", "handle_ptr"},
-}
-
 // failed records a failed call's message for error_get and, for a call
 // over the module's budget, ends the module.
-func (h *Host) failed(ctx context.Context, mod api.Module, name string, err *callError) {
-	if err.fatal {
+func (h *Host) failed(ctx context.Context, mod api.Module, name string, err *guestmem.Error) {
+	if err.Fatal {
 		h.mu.Lock()
-		h.overrun = err.msg
+		h.overrun = err.Msg
 		h.mu.Unlock()
 		// End the module now, as proc_exit does: no guest code runs after this call.
 		mod.CloseWithExitCode(ctx, ExitLimit)
@@ -218,22 +195,8 @@ func (h *Host) failed(ctx context.Context, mod api.Module, name string, err *cal
 	}
 }
 
-// memoryOf returns the module's memory, or nil when it has none. wazero
-// returns a typed nil for a module without memory, which a plain nil check
-// misses.
-func memoryOf(mod api.Module) api.Memory {
-	m := mod.Memory()
-	if m == nil {
-		return nil
-	}
-	if v := reflect.ValueOf(m); v.Kind() == reflect.Pointer && v.IsNil() {
-		return nil
-	}
-	return m
-}
-
 // errorJSON is the message error_get returns: {"errno", "name", "function", "message"}.
-func errorJSON(function string, err *callError) []byte {
+func errorJSON(function string, err *guestmem.Error) []byte {
 	msg := struct {
 		Errno    uint32 `json:"errno"`
 		Name     string `json:"name"`
@@ -241,7 +204,7 @@ func errorJSON(function string, err *callError) []byte {
 		Message  string `json:"message"`
 	}{Name: abi.OK.String()}
 	if err != nil {
-		msg.Errno, msg.Name, msg.Function, msg.Message = uint32(err.errno), err.errno.String(), function, strings.ToValidUTF8(err.msg, "\uFFFD")
+		msg.Errno, msg.Name, msg.Function, msg.Message = uint32(err.Errno), err.Errno.String(), function, strings.ToValidUTF8(err.Msg, "\uFFFD")
 	}
 	b, _ := json.Marshal(msg)
 	return b

@@ -532,3 +532,20 @@ func TestBudget(t *testing.T) {
 		}
 	})
 }
+
+// TestFunctionsAreDocumented: every host function of both ABIs has its
+// heading, with its parameters as abi declares them, in the docs.
+func TestFunctionsAreDocumented(t *testing.T) {
+	for doc, sigs := range map[string][]abi.Signature{"../docs/abi.md": abi.Functions, "../docs/policies.md": abi.PolicyFunctions} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sig := range sigs {
+			want := "`" + sig.Name + "(" + strings.Join(sig.Params, ", ") + ") -> errno`"
+			if !strings.Contains(string(b), "### "+want) && !strings.Contains(string(b), ", "+want) {
+				t.Errorf("%s has no heading %s", doc, want)
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package notebooks
 import (
 	"errors"
 	"fmt"
+	"github.com/wflow/wflow/internal/clip"
 	"io/fs"
 	"os"
 	"path"
@@ -121,7 +122,7 @@ func inspect(runDir string, s Step) (input, string, error) {
 
 	var paramsCell gjson.Result
 	gjson.GetBytes(b, "cells").ForEach(func(_, cell gjson.Result) bool {
-		in.cells = append(in.cells, inputCell{id: truncLine(cell.Get("id").String()), marker: hasTag(cell, tagErrorCell)})
+		in.cells = append(in.cells, inputCell{id: clip.String(cell.Get("id").String(), 500), marker: hasTag(cell, tagErrorCell)})
 		if hasTag(cell, tagInjected) {
 			in.injected = true
 		}
@@ -257,7 +258,7 @@ func failedCell(runDir, outRel string, in input) *containers.FailedCell {
 				exited = true
 				return true
 			}
-			raised = &containers.FailedCell{EName: truncLine(ename), EValue: truncLine(evalue)}
+			raised = &containers.FailedCell{EName: clip.String(ename, 500), EValue: clip.String(evalue, 500)}
 			return false
 		})
 		if raised == nil && !exited && cell.Get("metadata.papermill.exception").Bool() {
@@ -350,18 +351,11 @@ func lastException(text string) string {
 			last = line
 		}
 	}
-	return truncLine(last)
+	return clip.String(last, 500)
 }
 
 // lastLine is text's last non-empty line.
 func lastLine(text string) string {
 	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
-	return truncLine(lines[len(lines)-1])
-}
-
-func truncLine(s string) string {
-	if len(s) > 500 {
-		return s[:500] + "..."
-	}
-	return s
+	return clip.String(lines[len(lines)-1], 500)
 }

@@ -2,6 +2,7 @@ package notebooks
 
 import (
 	"fmt"
+	"github.com/wflow/wflow/internal/clip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -73,11 +74,11 @@ func writeYAMLValue(b *strings.Builder, v gjson.Result, where string) error {
 				err = fmt.Errorf("parameter %s: a key of %d bytes as written, more than the %d PyYAML reads as a key", at(where), written.Len(), maxKeyLen)
 				return false
 			case where == "" && !isIdentifier(key):
-				err = fmt.Errorf("parameter %q: a parameter name must be an identifier (letters, digits and _, not starting with a digit) and not a Python keyword: papermill writes it into the notebook as code", trunc(key))
+				err = fmt.Errorf("parameter %q: a parameter name must be an identifier (letters, digits and _, not starting with a digit) and not a Python keyword: papermill writes it into the notebook as code", clip.String(key, 80))
 				return false
 			}
 			if seen[key] {
-				err = fmt.Errorf("parameter %s: key %q given twice", at(where), trunc(key))
+				err = fmt.Errorf("parameter %s: key %q given twice", at(where), clip.String(key, 80))
 				return false
 			}
 			seen[key] = true

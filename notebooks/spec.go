@@ -9,6 +9,7 @@ package notebooks
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/wflow/wflow/internal/clip"
 	"path"
 	"regexp"
 	"strings"
@@ -69,7 +70,7 @@ func ParseStep(spec []byte) (Step, error) {
 			s.Base, err = str(key, v)
 		case "kernel":
 			if s.Kernel, err = str(key, v); err == nil && !kernelName.MatchString(s.Kernel) {
-				err = invalid("kernel %q is not a kernel name (letters, digits, '.', '_', '-')", trunc(s.Kernel))
+				err = invalid("kernel %q is not a kernel name (letters, digits, '.', '_', '-')", clip.String(s.Kernel, 80))
 			}
 		case "parameters":
 			if !v.IsObject() {
@@ -86,7 +87,7 @@ func ParseStep(spec []byte) (Step, error) {
 		case "env", "timeout", "cpus", "memory", "pids", "network", "read_only", "user":
 			limits[key] = v.Raw
 		default:
-			err = invalid("unknown field %q (notebook steps know name, notebook, output, parameters, requirements, base, kernel, env, timeout, cpus, memory, pids, network, read_only, user)", trunc(key))
+			err = invalid("unknown field %q (notebook steps know name, notebook, output, parameters, requirements, base, kernel, env, timeout, cpus, memory, pids, network, read_only, user)", clip.String(key, 80))
 		}
 		return err
 	})
@@ -129,7 +130,7 @@ func (s Step) validate() error {
 		}
 	}
 	if !strings.HasSuffix(s.Notebook, ".ipynb") {
-		return invalid("notebook %q: want a .ipynb file", trunc(s.Notebook))
+		return invalid("notebook %q: want a .ipynb file", clip.String(s.Notebook, 80))
 	}
 	if s.Output == s.Notebook {
 		return invalid("output must differ from the notebook")
@@ -152,7 +153,7 @@ func ParseBuild(spec []byte) (Build, error) {
 		case "requirements":
 			b.Requirements, err = requirements(v)
 		default:
-			err = invalid("unknown field %q (a build knows name, base, requirements)", trunc(key))
+			err = invalid("unknown field %q (a build knows name, base, requirements)", clip.String(key, 80))
 		}
 		return err
 	})
@@ -168,7 +169,7 @@ func ParseBuild(spec []byte) (Build, error) {
 
 func checkBase(base string) error {
 	if base != "" && (len(base) > abi.MaxImageRefLen || strings.ContainsAny(base, " \t\r\n\x00")) {
-		return invalid("base %q is not an image reference", trunc(base))
+		return invalid("base %q is not an image reference", clip.String(base, 80))
 	}
 	return nil
 }
@@ -181,10 +182,10 @@ func runDirPath(field, p string) error {
 	case strings.HasPrefix(p, abi.RunDirMountPoint+"/"):
 		p = strings.TrimPrefix(p, abi.RunDirMountPoint+"/")
 	case path.IsAbs(p):
-		return invalid("%s %q: give a path in the run directory", field, trunc(p))
+		return invalid("%s %q: give a path in the run directory", field, clip.String(p, 80))
 	}
 	if c := path.Clean(p); c == "." || c == ".." || strings.HasPrefix(c, "../") || strings.ContainsAny(p, "\x00\n") {
-		return invalid("%s %q lies outside the run directory", field, trunc(p))
+		return invalid("%s %q lies outside the run directory", field, clip.String(p, 80))
 	}
 	return nil
 }
@@ -204,17 +205,17 @@ func requirements(v gjson.Result) ([]string, error) {
 		}
 		r := strings.TrimSpace(it.String())
 		if r == "" || len(r) > maxRequirementLen || strings.IndexFunc(r, breaksLine) >= 0 {
-			return nil, invalid("requirement %d %q is not a requirement line", i+1, trunc(r))
+			return nil, invalid("requirement %d %q is not a requirement line", i+1, clip.String(r, 80))
 		}
 		if isLocal(r) {
 			if err := runDirPath("requirement", r); err != nil {
 				return nil, err
 			}
 			if strings.ContainsAny(r, " \t'\"#") {
-				return nil, invalid("requirement %d %q: a local package path may not hold spaces, quotes or '#' (pip would read the rest as options)", i+1, trunc(r))
+				return nil, invalid("requirement %d %q: a local package path may not hold spaces, quotes or '#' (pip would read the rest as options)", i+1, clip.String(r, 80))
 			}
 		} else if err := specifier(r); err != nil {
-			return nil, invalid("requirement %d %q: %v", i+1, trunc(r), err)
+			return nil, invalid("requirement %d %q: %v", i+1, clip.String(r, 80), err)
 		}
 		out = append(out, r)
 	}
@@ -258,7 +259,7 @@ func specifier(r string) error {
 	// so a quoted '--option' is an option too: look at the words it sees.
 	for _, field := range shellWords(r) {
 		if strings.HasPrefix(field, "-") && !hashOption.MatchString(field) {
-			return fmt.Errorf("pip option %q: only --hash=<alg>:<hex> may follow a specifier", trunc(field))
+			return fmt.Errorf("pip option %q: only --hash=<alg>:<hex> may follow a specifier", clip.String(field, 80))
 		}
 	}
 	return nil
@@ -312,11 +313,4 @@ func str(field string, v gjson.Result) (string, error) {
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", containers.ErrInvalidStep, fmt.Sprintf(format, args...))
-}
-
-func trunc(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
 }

@@ -241,7 +241,7 @@ type Runner struct {
 	Audit *Audit // may be nil
 }
 
-// Run implements hostfuncs.StepRunner: Admit, then RunAdmitted.
+// Run runs a step (hostfuncs.StepRunner): Admit, then RunAdmitted.
 func (r *Runner) Run(ctx context.Context, handle uint32, step containers.Step, live containers.Live) containers.Result {
 	final, decisions, refused := r.Admit(ctx, handle, step)
 	if refused != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wflow/wflow/internal/clip"
 	"io"
 	"path/filepath"
 	"time"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
-	"github.com/wflow/wflow/hostfuncs"
 	"github.com/wflow/wflow/runtime"
 )
 
@@ -58,7 +58,7 @@ func LoadWasm(ctx context.Context, name string, wasm []byte, cfg WasmConfig) (*W
 	}
 	p := &Wasm{name: name, cfg: cfg, Compiled: compiled}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.Runtime); err == nil {
-		err = hostfuncs.InstantiatePolicyHost(ctx, p.Runtime)
+		err = InstantiatePolicyHost(ctx, p.Runtime)
 	}
 	if err != nil {
 		p.Close(ctx)
@@ -84,7 +84,7 @@ func (p *Wasm) Decide(ctx context.Context, req Request) (Verdict, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
-	ctx, call := hostfuncs.WithPolicyCall(ctx, input)
+	ctx, call := WithPolicyCall(ctx, input)
 	out := &cappedWriter{w: p.cfg.Stderr, left: stderrCap}
 	mc := wazero.NewModuleConfig().
 		WithName(""). // anonymous: concurrent decisions each get an instance
@@ -140,7 +140,7 @@ func parseDecision(b []byte) (Verdict, error) {
 		case "step":
 			step = value
 		default:
-			return fmt.Errorf("the decision has a field %q; it has verdict, reason and step", truncate(k, 64))
+			return fmt.Errorf("the decision has a field %q; it has verdict, reason and step", clip.String(k, 64))
 		}
 		return nil
 	})
@@ -165,14 +165,6 @@ func parseDecision(b []byte) (Verdict, error) {
 		v.Step = &s
 	}
 	return v, nil
-}
-
-// truncate cuts s to n bytes for a message.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
 
 // cappedWriter passes at most left bytes to w, then drops the rest.

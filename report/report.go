@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/rundir"
 )
@@ -90,10 +91,7 @@ func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	if len(s) > 100 {
-		s = s[:100] + "..."
-	}
-	return s
+	return clip.String(s, 100)
 }
 
 // JournalPath is where the results of run runID are appended as they land,

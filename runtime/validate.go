@@ -72,7 +72,7 @@ func CheckImports(ctx context.Context, r wazero.Runtime, compiled wazero.Compile
 	}
 	wflowFuncs := map[string]int{}
 	for _, f := range host.Functions {
-		wflowFuncs[f.Name] = f.Params
+		wflowFuncs[f.Name] = len(f.Params)
 	}
 
 	var v Validation

@@ -103,7 +103,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.DurationVar(&o.timeout, "timeout", 24*time.Hour, "wall-clock limit of the whole workflow (0: none)")
 	fs.Uint32Var(&o.memoryMiB, "max-memory", runtime.DefaultMemoryLimitMiB, "memory limit of the workflow module in MiB")
 	fs.IntVar(&o.maxSteps, "max-steps", hostfuncs.DefaultMaxSteps, "steps the module may submit; past it the module is ended")
-	fs.StringVar(&o.maxResultBytes, "max-result-bytes", "1g", "bytes of answers (results, parameters) the module may read; past it the module is ended")
+	fs.StringVar(&o.maxResultBytes, "max-result-bytes", fmt.Sprintf("%dm", hostfuncs.DefaultMaxResultBytes>>20), "bytes of answers (results, parameters) the module may read; past it the module is ended")
 	fs.IntVar(&o.maxHandles, "max-handles", abi.MaxOpenHandles, "handles the module may hold open; past it submits fail with errno limit")
 	fs.StringVar(&o.cacheDir, "cache-dir", runtime.DefaultCacheDir(), "compilation cache folder")
 	return fs

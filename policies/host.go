@@ -1,4 +1,4 @@
-package hostfuncs
+package policies
 
 import (
 	"context"
@@ -9,7 +9,11 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/hostfuncs/guestmem"
 )
+
+// The host side of the policy ABI (docs/policies.md): two functions, in the
+// host module abi.PolicyModuleName.
 
 // PolicyCall is the state of one run of a policy module: the request it may
 // read and the decision it gave. Host functions find it in their context,
@@ -49,21 +53,24 @@ func (c *PolicyCall) LastError() string {
 func InstantiatePolicyHost(ctx context.Context, r wazero.Runtime) error {
 	b := r.NewHostModuleBuilder(abi.PolicyModuleName)
 	for _, f := range []struct {
-		name   string
-		params []string
-		fn     func(c *PolicyCall, mem guestMemory, a []uint32) *callError
+		name string
+		fn   func(c *PolicyCall, mem guestmem.Memory, a []uint32) *guestmem.Error
 	}{
-		{abi.FuncPolicyInputGet, []string{"buf_ptr", "buf_cap", "len_ptr"}, policyInputGet},
-		{abi.FuncPolicyDecide, []string{"json_ptr", "json_len"}, policyDecide},
+		{abi.FuncPolicyInputGet, policyInputGet},
+		{abi.FuncPolicyDecide, policyDecide},
 	} {
 		fn := f.fn
-		export(b, f.name, f.params, func(ctx context.Context, mem guestMemory, a []uint32) *callError {
+		sig, ok := abi.Lookup(abi.PolicyFunctions, f.name)
+		if !ok {
+			panic("policies: " + f.name + " is not in abi.PolicyFunctions") // a bug here, not guest input
+		}
+		guestmem.Export(b, f.name, sig.Params, func(ctx context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 			c, _ := ctx.Value(policyCallKey{}).(*PolicyCall)
 			if c == nil {
-				return fail(abi.ErrInvalidArgument, "no decision is under way")
+				return guestmem.Fail(abi.ErrInvalidArgument, "no decision is under way")
 			}
 			return fn(c, mem, a)
-		}, func(ctx context.Context, _ api.Module, _ string, err *callError) {
+		}, func(ctx context.Context, _ api.Module, _ string, err *guestmem.Error) {
 			if c, _ := ctx.Value(policyCallKey{}).(*PolicyCall); c != nil {
 				c.mu.Lock()
 				c.lastErr = err.Error()
@@ -76,23 +83,23 @@ func InstantiatePolicyHost(ctx context.Context, r wazero.Runtime) error {
 }
 
 // input_get(buf_ptr, buf_cap, len_ptr) -> errno
-func policyInputGet(c *PolicyCall, mem guestMemory, a []uint32) *callError {
-	return mem.answer(a[0], a[1], a[2], c.input)
+func policyInputGet(c *PolicyCall, mem guestmem.Memory, a []uint32) *guestmem.Error {
+	return mem.Answer(a[0], a[1], a[2], c.input)
 }
 
 // decide(json_ptr, json_len) -> errno
-func policyDecide(c *PolicyCall, mem guestMemory, a []uint32) *callError {
-	b, err := mem.read("decision", a[0], a[1], abi.MaxDecisionLen)
+func policyDecide(c *PolicyCall, mem guestmem.Memory, a []uint32) *guestmem.Error {
+	b, err := mem.Read("decision", a[0], a[1], abi.MaxDecisionLen)
 	if err != nil {
 		return err
 	}
 	if err := containers.CheckJSON(b, abi.MaxJSONDepth); err != nil {
-		return fail(abi.ErrInvalidJSON, "decision: %v", err)
+		return guestmem.Fail(abi.ErrInvalidJSON, "decision: %v", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.decision != nil {
-		return fail(abi.ErrInvalidArgument, "decide was already called: a policy decides once")
+		return guestmem.Fail(abi.ErrInvalidArgument, "decide was already called: a policy decides once")
 	}
 	c.decision = b
 	return nil
