@@ -118,6 +118,10 @@ Exit code 0 only when the module exits 0.
 Flags:
 `
 
+// runCommand is `wflow run`: it resolves what the flags and the module ask
+// for (nothing touches Docker or the disk before all of it is checked),
+// wires the run (engine, run directory, journal, host functions), runs the
+// module and finishes (report, exit code).
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o runOptions
 	fs := runFlags(&o)
@@ -128,182 +132,242 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "wflow run: want one MODULE.wasm, got %d arguments\n(see wflow run --help)\n", fs.NArg())
 		return exitUsage
 	}
-	modulePath := fs.Arg(0)
+	r := &workflowRun{o: &o, modulePath: fs.Arg(0), stderr: stderr}
+	defer r.close()
+	if code := r.resolve(ctx, stdout); code != exitOK {
+		return code
+	}
+	if code := r.wire(ctx); code != exitOK {
+		return code
+	}
+	return r.execute(ctx)
+}
 
-	// Everything that can be checked without Docker is checked first.
-	set, err := o.resolve(modulePath)
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+// workflowRun is one `wflow run` as it is resolved, wired and run.
+type workflowRun struct {
+	o          *runOptions
+	modulePath string
+	stderr     io.Writer
+
+	// resolve
+	set      runSettings
+	runID    string
+	runDir   string
+	con      *console
+	guestOut *lineWriter
+	guestErr *lineWriter
+	module   *runtime.Module
+	chain    policies.Chain
+
+	// wire
+	engine    *docker.Engine
+	prep      preparedRunDir
+	keepGuard bool // the nosuid mount stays for wflow gc (a sweep did not finish)
+	journal   *report.Journal
+	audit     *policies.Audit
+	host      *hostfuncs.Host
+
+	closers []func() // run in reverse by close
+}
+
+// close releases what the run holds, last acquired first.
+func (r *workflowRun) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+}
+
+// resolve checks the flags, reads the files they name, compiles the module
+// and loads the policies: everything that can fail without Docker. Exit
+// code exitOK means go on.
+func (r *workflowRun) resolve(ctx context.Context, stdout io.Writer) int {
+	var err error
+	if r.set, err = r.o.resolve(r.modulePath); err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitUsage
 	}
-
-	runID := newRunID()
-	runDir := o.rundir
-	if runDir == "" {
-		runDir = filepath.Join("runs", runID)
+	r.runID = newRunID()
+	r.runDir = r.o.rundir
+	if r.runDir == "" {
+		r.runDir = filepath.Join("runs", r.runID)
 	}
-	if runDir, err = filepath.Abs(runDir); err != nil {
-		fmt.Fprintf(stderr, "wflow run: run directory: %v\n", err)
+	if r.runDir, err = filepath.Abs(r.runDir); err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: run directory: %v\n", err)
 		return exitUsage
 	}
-
-	con := newConsole(stdout, o.json)
-	defer con.Close()
-	guestOut, guestErr := con.guestOutput()
-	module, err := runtime.Compile(ctx, runtime.Config{
-		RunDir:         runDir,
+	r.con = newConsole(stdout, r.o.json)
+	r.closers = append(r.closers, func() { r.con.Close() })
+	r.guestOut, r.guestErr = r.con.guestOutput()
+	r.module, err = runtime.Compile(ctx, runtime.Config{
+		RunDir:         r.runDir,
 		Records:        rundir.Records,
-		MemoryLimitMiB: o.memoryMiB,
-		Timeout:        o.timeout,
-		CacheDir:       o.cacheDir,
-		Args:           []string{filepath.Base(modulePath)},
-		Stdout:         guestOut,
-		Stderr:         guestErr,
-	}, set.wasm)
+		MemoryLimitMiB: r.o.memoryMiB,
+		Timeout:        r.o.timeout,
+		CacheDir:       r.o.cacheDir,
+		Args:           []string{filepath.Base(r.modulePath)},
+		Stdout:         r.guestOut,
+		Stderr:         r.guestErr,
+	}, r.set.wasm)
 	if err != nil {
 		if ctx.Err() != nil {
-			return interruptedBeforeStart(stderr)
+			return interruptedBeforeStart(r.stderr)
 		}
-		fmt.Fprintf(stderr, "wflow run: %s: %s\n", modulePath, termsafe.Escape(err.Error()))
+		fmt.Fprintf(r.stderr, "wflow run: %s: %s\n", r.modulePath, termsafe.Escape(err.Error()))
 		return exitUsage
 	}
-	defer module.Close(ctx)
-	chain, closePolicies, err := o.policyChain(ctx, set.limits)
+	r.closers = append(r.closers, func() { r.module.Close(ctx) })
+	chain, closePolicies, err := r.o.policyChain(ctx, r.set.limits)
 	if err != nil {
 		if ctx.Err() != nil {
-			return interruptedBeforeStart(stderr)
+			return interruptedBeforeStart(r.stderr)
 		}
-		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitUsage
 	}
-	defer closePolicies()
+	r.chain = chain
+	r.closers = append(r.closers, closePolicies)
+	return exitOK
+}
 
+// wire connects to the engine, removes what dead wflow processes left,
+// prepares and takes the run directory, opens the journal and sets up the
+// steps' runners and the host functions.
+func (r *workflowRun) wire(ctx context.Context) int {
 	engine, err := docker.New(ctx)
 	if err == nil && ctx.Err() != nil {
 		engine.Close()
 	}
 	if ctx.Err() != nil {
-		return interruptedBeforeStart(stderr) // a ping cut short is no missing daemon
+		return interruptedBeforeStart(r.stderr) // a ping cut short is no missing daemon
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitNoEngine
 	}
-	defer engine.Close()
+	r.engine = engine
+	r.closers = append(r.closers, func() { engine.Close() })
 	// Created only now, so that a run refused above leaves no empty folder;
 	// made ready while the engine lists what dead processes left.
 	ready := make(chan preparedRunDir, 1)
-	go func() { ready <- prepareRunDir(runDir) }()
-	var prep preparedRunDir
-	left, err := removeLeftovers(ctx, engine, sweepBudget, func() { prep = <-ready })
+	go func() { ready <- prepareRunDir(r.runDir) }()
+	left, err := removeLeftovers(ctx, engine, sweepBudget, func() { r.prep = <-ready })
 	for _, line := range left.lines(false) {
-		con.notice("%s", line)
+		r.con.notice("%s", line)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 	}
-	defer prep.unlock()
-	unguard, keepGuard := prep.unguard, false
-	defer func() { // on the early returns below; the end of the run releases it first
-		if !keepGuard {
-			unguard()
+	r.closers = append(r.closers, r.prep.unlock, func() { // on an early return; the end of the run releases it first
+		if !r.keepGuard {
+			r.prep.unguard()
 		}
-	}()
-	if prep.err != nil {
-		fmt.Fprintf(stderr, "wflow run: run directory: %v\n", prep.err)
+	})
+	if r.prep.err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: run directory: %v\n", r.prep.err)
 		return exitHostError
 	}
-	if prep.guardErr != nil && os.Geteuid() == 0 {
-		con.notice("the run directory is not mounted nosuid,nodev (%v); steps still run without capabilities and the setuid bits they leave are cleared at the end (docs/security.md)", prep.guardErr)
+	if r.prep.guardErr != nil && os.Geteuid() == 0 {
+		r.con.notice("the run directory is not mounted nosuid,nodev (%v); steps still run without capabilities and the setuid bits they leave are cleared at the end (docs/security.md)", r.prep.guardErr)
 	}
-	journal, err := report.OpenJournal(runDir, runID)
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+	if r.journal, err = report.OpenJournal(r.runDir, r.runID); err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitHostError
 	}
 
-	audit := &policies.Audit{}
+	r.audit = &policies.Audit{}
 	steps := &policies.Runner{
 		Next: &containers.Runner{
 			Engine:    engine,
-			RunDir:    runDir,
-			RunID:     runID,
-			Env:       set.env,
-			Pull:      set.pull,
-			Defaults:  set.limits,
-			AllowRoot: o.allowRoot,
-			Pulls:     set.pulls,
+			RunDir:    r.runDir,
+			RunID:     r.runID,
+			Env:       r.set.env,
+			Pull:      r.set.pull,
+			Defaults:  r.set.limits,
+			AllowRoot: r.o.allowRoot,
+			Pulls:     r.set.pulls,
 		},
-		Chain: chain,
-		Info:  policies.RunInfo{RunID: runID, Module: filepath.Base(modulePath), Network: set.limits.Network},
-		Audit: audit,
+		Chain: r.chain,
+		Info:  policies.RunInfo{RunID: r.runID, Module: filepath.Base(r.modulePath), Network: r.set.limits.Network},
+		Audit: r.audit,
 	}
-	host := hostfuncs.New(ctx, hostfuncs.Config{
+	r.host = hostfuncs.New(ctx, hostfuncs.Config{
 		Runner: steps,
-		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: runDir, Base: o.notebookBase, Template: set.nbTemplate,
-			Pulls: set.pulls, Pull: set.pull, BuildLimits: set.buildLimits},
-		Params:   set.params,
-		Vars:     set.vars,
-		Parallel: o.parallel,
-		Observer: journaled{console: con, journal: journal},
-		Budget:   set.budget,
+		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: r.runDir, Base: r.o.notebookBase, Template: r.set.nbTemplate,
+			Pulls: r.set.pulls, Pull: r.set.pull, BuildLimits: r.set.buildLimits},
+		Params:   r.set.params,
+		Vars:     r.set.vars,
+		Parallel: r.o.parallel,
+		Observer: journaled{console: r.con, journal: r.journal},
+		Budget:   r.set.budget,
 	})
+	return exitOK
+}
 
-	con.runStarted(runID, runDir)
+// execute runs the module, then finishes the run: the steps it left are
+// stopped, the run directory swept and released, the report written; it
+// returns the exit code.
+func (r *workflowRun) execute(ctx context.Context) int {
+	r.con.runStarted(r.runID, r.runDir)
 	started := time.Now().UTC()
-	outcome, runErr := module.Run(ctx, host)
-	host.Shutdown() // cancels steps the module left running; removes their containers
-	keepGuard = sweepRunDir(ctx, runDir, prep.guardErr == nil, con)
-	if !keepGuard {
-		if err := unguard(); err != nil {
-			con.notice("%v", err)
+	outcome, runErr := r.module.Run(ctx, r.host)
+	r.host.Shutdown() // cancels steps the module left running; removes their containers
+	r.keepGuard = sweepRunDir(ctx, r.runDir, r.prep.guardErr == nil, r.con)
+	if !r.keepGuard {
+		if err := r.prep.unguard(); err != nil {
+			r.con.notice("%v", err)
 		}
+		r.keepGuard = true // released: the closer has nothing left to do
 	}
-	guestOut.flush()
-	guestErr.flush()
+	r.guestOut.flush()
+	r.guestErr.flush()
 	finished := time.Now().UTC()
 	if runErr != nil {
 		outcome = runtime.Outcome{Status: runtime.StatusFailed, ExitCode: 1, Message: "wflow: " + runErr.Error()}
 	}
-	if overrun := host.Overrun(); overrun != "" {
+	if overrun := r.host.Overrun(); overrun != "" {
 		outcome = runtime.Outcome{Status: runtime.StatusLimit, ExitCode: hostfuncs.ExitLimit, Message: overrun}
 	}
+	return r.finish(outcome, runErr, started, finished)
+}
 
-	sum := sha256.Sum256(set.wasm)
+// finish writes the journal's end and the report, prints the summary, and
+// returns the exit code of the outcome.
+func (r *workflowRun) finish(outcome runtime.Outcome, runErr error, started, finished time.Time) int {
+	sum := sha256.Sum256(r.set.wasm)
 	rep := report.Report{
 		WflowVersion: wflowVersion(),
 		ABI:          abi.ModuleName,
-		RunID:        runID,
-		Journal:      report.JournalPath(runID),
-		Module:       modulePath,
+		RunID:        r.runID,
+		Journal:      report.JournalPath(r.runID),
+		Module:       r.modulePath,
 		ModuleSHA256: hex.EncodeToString(sum[:]),
-		RunDir:       runDir,
-		Params:       set.params,
+		RunDir:       r.runDir,
+		Params:       r.set.params,
 		Started:      started,
 		Finished:     finished,
 		DurationMS:   finished.Sub(started).Milliseconds(),
 		Status:       outcome.Status,
 		ExitCode:     outcome.ExitCode,
 		Message:      outcome.Message,
-		Output:       host.Output(),
-		Steps:        host.Results(),
-		Decisions:    audit.Decisions(),
+		Output:       r.host.Output(),
+		Steps:        r.host.Results(),
+		Decisions:    r.audit.Decisions(),
 	}
-	if err := journal.Close(); err != nil {
-		fmt.Fprintf(stderr, "wflow run: %v (the report below has every result)\n", err)
+	if err := r.journal.Close(); err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: %v (the report below has every result)\n", err)
 	}
-	path, err := report.Write(runDir, rep)
+	path, err := report.Write(r.runDir, rep)
 	if err != nil {
-		con.Close()
-		fmt.Fprintf(stderr, "wflow run: %v\n", err)
+		r.con.Close()
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitHostError
 	}
-	con.runFinished(rep, path)
-	con.Close()
+	r.con.runFinished(rep, path)
+	r.con.Close()
 
 	switch {
 	case runErr != nil:
-		fmt.Fprintf(stderr, "wflow run: %v\n", runErr)
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", runErr)
 		return exitHostError
 	case outcome.Status == runtime.StatusCancelled:
 		return exitInterrupted
