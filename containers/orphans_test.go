@@ -1,9 +1,12 @@
 package containers
 
 import (
+	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -75,5 +78,64 @@ func TestZombieIsNotAlive(t *testing.T) {
 	cmd.Wait()
 	if !ProcessAlive(os.Getpid(), processStart(os.Getpid())) {
 		t.Error("this very process counts as dead")
+	}
+}
+
+// fakeLister is a Lister over a fixed list; Remove fails for failID.
+type fakeLister struct {
+	list    []Labelled
+	removed []string
+	failID  string
+	listErr error
+}
+
+func (f *fakeLister) List(_ context.Context, key string) ([]Labelled, error) {
+	var out []Labelled
+	for _, c := range f.list {
+		if _, ok := c.Labels[key]; ok {
+			out = append(out, c)
+		}
+	}
+	return out, f.listErr
+}
+
+func (f *fakeLister) Remove(_ context.Context, id string) error {
+	if id == f.failID {
+		return errors.New("engine busy")
+	}
+	f.removed = append(f.removed, id)
+	return nil
+}
+
+// TestRemoveOrphans: containers of dead wflow processes of this host go,
+// once each, with their runs named; live processes', other hosts' and
+// unlabelled containers stay; an engine error stops the removal and is
+// returned.
+func TestRemoveOrphans(t *testing.T) {
+	host, _ := os.Hostname()
+	me := strconv.Itoa(os.Getpid())
+	labels := func(run, h, pid string) map[string]string {
+		return map[string]string{LabelRun: run, LabelHost: h, LabelPID: pid}
+	}
+	dead := "999999999" // above any pid_max
+	l := &fakeLister{list: []Labelled{
+		{ID: "orphan-1", Labels: labels("r1", host, dead)},
+		{ID: "orphan-2", Labels: labels("r1", host, dead)},
+		{ID: "orphan-3", Labels: labels("r2", host, dead)},
+		{ID: "live", Labels: labels("r3", host, me)},
+		{ID: "elsewhere", Labels: labels("r4", "another-host", dead)},
+		{ID: "not-wflows", Labels: map[string]string{"other": "x"}},
+	}}
+	n, runs, err := RemoveOrphans(context.Background(), l)
+	if err != nil || n != 3 || strings.Join(l.removed, ",") != "orphan-1,orphan-2,orphan-3" || strings.Join(runs, ",") != "r1,r2" {
+		t.Errorf("removed %d %v, runs %v, err %v", n, l.removed, runs, err)
+	}
+	l = &fakeLister{list: l.list, failID: "orphan-2"}
+	if n, _, err := RemoveOrphans(context.Background(), l); err == nil || n != 1 {
+		t.Errorf("with a failing removal: %d removed, err %v", n, err)
+	}
+	l = &fakeLister{listErr: errors.New("no daemon")}
+	if _, _, err := RemoveOrphans(context.Background(), l); err == nil {
+		t.Error("a listing error was not returned")
 	}
 }

@@ -172,12 +172,19 @@ func (h *Host) submit(mem guestmem.Memory, specPtr, specLen, handlePtr uint32, p
 func (h *Host) execute(t *task) {
 	defer h.wg.Done()
 	var res containers.Result
+	granted := false
 	select {
 	case <-t.slot.granted:
+		granted = true
+	case <-h.ctx.Done():
+	}
+	if granted && h.ctx.Err() == nil {
 		h.cfg.Observer.StepStarted(t.handle, t.step)
 		res = t.run(h.ctx, t.handle, h.cfg.Observer.StepOutput(t.handle, t.step))
 		h.slots.release()
-	case <-h.ctx.Done():
+	} else {
+		// The run ended first (a slot granted as it ended is given back): no
+		// step starts after the run was cancelled.
 		h.slots.withdraw(t.slot)
 		res = containers.Result{
 			Step: t.step.Name, Handle: t.handle, Image: t.step.Image, ReturnCode: 1,

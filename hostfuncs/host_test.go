@@ -30,6 +30,7 @@ type fakeRunner struct {
 	running    int
 	maxRunning int
 	calls      int
+	started    chan string // when set, gets each step's name as it starts
 }
 
 func (f *fakeRunner) gate(name string) chan struct{} {
@@ -51,8 +52,11 @@ func (f *fakeRunner) Run(ctx context.Context, handle uint32, step containers.Ste
 	if f.running > f.maxRunning {
 		f.maxRunning = f.running
 	}
-	gate := f.gates[step.Name]
+	gate, started := f.gates[step.Name], f.started
 	f.mu.Unlock()
+	if started != nil {
+		started <- step.Name
+	}
 	defer func() { f.mu.Lock(); f.running--; f.mu.Unlock() }()
 	res := containers.Result{Step: step.Name, Image: step.Image, Stdout: "ran " + step.Name, Commands: []containers.CommandResult{}}
 	if gate != nil {
@@ -466,11 +470,24 @@ func TestOpenHandleLimit(t *testing.T) {
 
 func TestParallelLimitAndShutdown(t *testing.T) {
 	p := newProbe(t, Config{Parallel: 2})
+	p.runner.started = make(chan string, 4)
 	for _, n := range []string{"a", "b", "c", "d"} {
 		p.runner.gate(n)
 		p.submit(n)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Slots go in submission order: a and b run (in either order), c and d wait.
+	got := map[string]bool{}
+	for len(got) < 2 {
+		select {
+		case name := <-p.runner.started:
+			got[name] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %v started", got)
+		}
+	}
+	if !got["a"] || !got["b"] {
+		t.Fatalf("%v started, want a and b", got)
+	}
 	p.host.Shutdown() // cancels the two running and the two waiting for a slot
 	if p.runner.maxRunning != 2 || p.runner.calls != 2 {
 		t.Errorf("max running %d, calls %d; want 2 and 2", p.runner.maxRunning, p.runner.calls)
