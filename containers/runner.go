@@ -1,9 +1,17 @@
+// Package containers runs steps on an Engine with flowserv's DockerWorker
+// semantics: each command in its own container, in order, stopping at the
+// first non-zero exit, with one combined step.Result; retries, output files
+// and the pulls the run allows are its too. Engine is the interface every
+// engine implements (containers/docker, the only package of wflow that
+// imports the Docker SDK; containers/fakeengine for tests), and
+// containers/enginetest is what they must pass.
 package containers
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"io"
 	"path/filepath"
 	"sort"
@@ -62,8 +70,8 @@ type ContainerSpec struct {
 	// Records is a folder of RunDir (relative, e.g. rundir.Records) the
 	// container may read but never write: an engine mounts it read-only at
 	// the same place under WorkDir, so a step cannot forge wflow's records.
-	Records string
-	Limits  // merged with the run's defaults; Network is never ""
+	Records     string
+	step.Limits // merged with the run's defaults; Network is never ""
 }
 
 // Exit is how a container ended.
@@ -92,7 +100,7 @@ type Runner struct {
 	RunID    string            // value of LabelRun
 	Env      map[string]string // defaults under every step's env (`--env`)
 	Pull     PullPolicy        // "" means PullMissing
-	Defaults Limits            // the CLI's defaults under every step's limits; Network "" means "none"
+	Defaults step.Limits       // the CLI's defaults under every step's limits; Network "" means "none"
 	// Pulls says which images may be pulled; the zero value pulls none.
 	Pulls Pulls
 	// AllowRoot lets steps ask for root or a user name (`--allow-root`);
@@ -122,11 +130,11 @@ const TimeoutExitCode = 124
 // Run runs the step's commands in order, each in its own container, and
 // stops at the first non-zero exit code, which becomes the step's return
 // code. A step with a retry policy runs again while its policy says so.
-// Failures of the engine are reported in the Result (Error and ErrorKind
+// Failures of the engine are reported in the step.Result (Error and ErrorKind
 // set), never as a panic or a lost result.
-func (r *Runner) Run(ctx context.Context, handle uint32, step Step, live Live) Result {
-	res := Result{Step: step.Name, Handle: handle, Image: step.Image, Started: time.Now().UTC(), Commands: []CommandResult{}}
-	limits := step.Limits.Merge(r.Defaults)
+func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live) step.Result {
+	res := step.Result{Step: st.Name, Handle: handle, Image: st.Image, Started: time.Now().UTC(), Commands: []step.CommandResult{}}
+	limits := st.Limits.Merge(r.Defaults)
 	if limits.Network == "" {
 		limits.Network = "none"
 	}
@@ -136,37 +144,37 @@ func (r *Runner) Run(ctx context.Context, handle uint32, step Step, live Live) R
 
 	var a attempt
 	refuse := func(kind, msg string) {
-		a = attempt{Attempt: Attempt{Attempt: 1, ReturnCode: 1, ErrorKind: kind, Error: msg,
-			Started: res.Started, Finished: res.Started, Commands: []CommandResult{}}}
+		a = attempt{Attempt: step.Attempt{Attempt: 1, ReturnCode: 1, ErrorKind: kind, Error: msg,
+			Started: res.Started, Finished: res.Started, Commands: []step.CommandResult{}}}
 	}
-	userErr := CheckUser(limits.User, r.Defaults.User, r.AllowRoot)
+	userErr := step.CheckUser(limits.User, r.Defaults.User, r.AllowRoot)
 	switch {
 	case userErr != nil:
-		refuse(ErrorKindDenied, userErr.Error())
+		refuse(step.ErrorKindDenied, userErr.Error())
 	default:
-		id, err := r.ensureImage(ctx, step.Image, step.LocalImage)
+		id, err := r.ensureImage(ctx, st.Image, st.LocalImage)
 		res.ImageID = id
 		if err != nil {
-			a = attempt{Attempt: Attempt{Attempt: 1, ReturnCode: 1, Started: res.Started, Commands: []CommandResult{}}}
-			kind := ErrorKindEngine
+			a = attempt{Attempt: step.Attempt{Attempt: 1, ReturnCode: 1, Started: res.Started, Commands: []step.CommandResult{}}}
+			kind := step.ErrorKindEngine
 			if errors.Is(err, ErrImageUnavailable) {
-				kind = ErrorKindImage
+				kind = step.ErrorKindImage
 			}
 			a.fail(kind, err)
 			a.Finished = time.Now().UTC()
 			break
 		}
 		for n := 1; ; n++ {
-			a = r.attempt(ctx, handle, n, step, limits, live)
-			if step.Retry == nil {
+			a = r.attempt(ctx, handle, n, st, limits, live)
+			if st.Retry == nil {
 				break
 			}
 			res.Attempts = append(res.Attempts, a.Attempt)
-			if n > step.Retry.Retries || !step.Retry.matches(a.ReturnCode, a.ErrorKind) {
+			if n > st.Retry.Retries || !st.Retry.Matches(a.ReturnCode, a.ErrorKind) {
 				break
 			}
 			select {
-			case <-time.After(step.Retry.Delay(n)):
+			case <-time.After(st.Retry.Delay(n)):
 			case <-ctx.Done():
 			}
 			if ctx.Err() != nil {
@@ -183,9 +191,9 @@ func (r *Runner) Run(ctx context.Context, handle uint32, step Step, live Live) R
 	return res
 }
 
-// attempt is one Attempt plus the text of its streams.
+// attempt is one step.Attempt plus the text of its streams.
 type attempt struct {
-	Attempt
+	step.Attempt
 	stdout, stderr       string
 	stdoutCut, stderrCut bool
 }
@@ -193,7 +201,7 @@ type attempt struct {
 func (a *attempt) fail(kind string, err error) {
 	a.ReturnCode, a.ErrorKind, a.Error = 1, kind, err.Error()
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		a.ErrorKind = ErrorKindCancelled
+		a.ErrorKind = step.ErrorKindCancelled
 		a.Error = "the run was cancelled while the step ran; its container was removed"
 		if errors.Is(err, ErrNotRemoved) {
 			a.Error = "the run was cancelled while the step ran; its container could not be removed yet (wflow gc removes it once this process has ended)"
@@ -220,32 +228,32 @@ func (r *Runner) ensureImage(ctx context.Context, ref string, local bool) (strin
 }
 
 // attempt runs the step's commands once, under the step's timeout.
-func (r *Runner) attempt(ctx context.Context, handle uint32, n int, step Step, limits Limits, live Live) (a attempt) {
-	a.Attempt = Attempt{Attempt: n, Started: time.Now().UTC(), Commands: []CommandResult{}}
+func (r *Runner) attempt(ctx context.Context, handle uint32, n int, st step.Step, limits step.Limits, live Live) (a attempt) {
+	a.Attempt = step.Attempt{Attempt: n, Started: time.Now().UTC(), Commands: []step.CommandResult{}}
 	defer func() {
 		a.Finished = time.Now().UTC()
 		a.DurationMS = a.Finished.Sub(a.Started).Milliseconds()
 	}()
 
-	dir := StepDir(handle, step.Name, n)
+	dir := StepDir(handle, st.Name, n)
 	a.StdoutFile = filepath.Join(dir, "stdout")
 	a.StderrFile = filepath.Join(dir, "stderr")
 	stdout, err := NewOutput(r.RunDir, a.StdoutFile, live.Stdout)
 	if err != nil {
-		a.fail(ErrorKindIO, fmt.Errorf("step output file: %w", err))
+		a.fail(step.ErrorKindIO, fmt.Errorf("step output file: %w", err))
 		return a
 	}
 	stderr, err := NewOutput(r.RunDir, a.StderrFile, live.Stderr)
 	if err != nil {
 		stdout.Close()
-		a.fail(ErrorKindIO, err)
+		a.fail(step.ErrorKindIO, err)
 		return a
 	}
 	defer func() {
 		a.stdout, a.stdoutCut = stdout.Text()
 		a.stderr, a.stderrCut = stderr.Text()
 		if err := errors.Join(stdout.Close(), stderr.Close()); err != nil && a.Error == "" {
-			a.fail(ErrorKindIO, fmt.Errorf("writing step output: %w", err))
+			a.fail(step.ErrorKindIO, fmt.Errorf("writing step output: %w", err))
 		}
 	}()
 
@@ -256,42 +264,42 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, step Step, l
 		defer cancel()
 	}
 	spec := ContainerSpec{
-		Image:   step.Image,
-		Env:     r.env(step.Env),
+		Image:   st.Image,
+		Env:     r.env(st.Env),
 		RunDir:  r.RunDir,
 		WorkDir: abi.RunDirMountPoint,
 		Records: rundir.Records,
 		Limits:  limits,
 		Labels: map[string]string{
 			LabelRun:    r.RunID,
-			LabelStep:   step.Name,
+			LabelStep:   st.Name,
 			LabelHandle: strconv.FormatUint(uint64(handle), 10),
 		},
 	}
 	for k, v := range ProcessLabels() {
 		spec.Labels[k] = v
 	}
-	for _, c := range step.Commands {
+	for _, c := range st.Commands {
 		spec.Args = c.Args()
 		start := time.Now()
 		exit, err := r.Engine.Run(runCtx, spec, stdout, stderr)
-		cr := CommandResult{Args: resultArgs(spec.Args), ReturnCode: exit.Code, DurationMS: time.Since(start).Milliseconds()}
+		cr := step.CommandResult{Args: step.ResultArgs(spec.Args), ReturnCode: exit.Code, DurationMS: time.Since(start).Milliseconds()}
 		switch {
 		case err != nil && ctx.Err() == nil && runCtx.Err() != nil:
 			cr.ReturnCode = TimeoutExitCode
 			a.Commands = append(a.Commands, cr)
-			a.ReturnCode, a.ErrorKind = TimeoutExitCode, ErrorKindTimeout
+			a.ReturnCode, a.ErrorKind = TimeoutExitCode, step.ErrorKindTimeout
 			a.Error = fmt.Sprintf("the step ran past its timeout of %s and was killed", time.Duration(limits.Timeout))
 			return a
 		case err != nil:
 			cr.ReturnCode = 1
 			a.Commands = append(a.Commands, cr)
-			a.fail(ErrorKindEngine, err)
+			a.fail(step.ErrorKindEngine, err)
 			return a
 		}
 		a.Commands = append(a.Commands, cr)
 		if exit.OOMKilled {
-			a.ReturnCode, a.ErrorKind = exit.Code, ErrorKindOOM
+			a.ReturnCode, a.ErrorKind = exit.Code, step.ErrorKindOOM
 			a.Error = fmt.Sprintf("command %d was killed by the OOM killer at the step's memory limit of %d MiB", len(a.Commands), limits.Memory>>20)
 			return a
 		}

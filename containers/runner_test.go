@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"io"
 	"os"
 	"path/filepath"
@@ -55,7 +56,7 @@ func newTestRunner(t *testing.T, e Engine) *Runner {
 func TestRunnerStopsAtFirstFailure(t *testing.T) {
 	e := &fakeEngine{}
 	r := newTestRunner(t, e)
-	res := r.Run(context.Background(), 7, Step{Name: "s", Image: "img", Commands: []Command{
+	res := r.Run(context.Background(), 7, step.Step{Name: "s", Image: "img", Commands: []step.Command{
 		{Argv: []string{"out one"}},
 		{Argv: []string{"err two", "exit 3"}},
 		{Argv: []string{"out never"}},
@@ -84,8 +85,8 @@ func TestRunnerStopsAtFirstFailure(t *testing.T) {
 func TestRunnerEnvLabelsAndMount(t *testing.T) {
 	e := &fakeEngine{}
 	r := newTestRunner(t, e)
-	r.Run(context.Background(), 1, Step{Name: "s", Image: "img", Env: map[string]string{"B": "step", "C": "step"},
-		Commands: []Command{{Shell: "true"}}}, Live{})
+	r.Run(context.Background(), 1, step.Step{Name: "s", Image: "img", Env: map[string]string{"B": "step", "C": "step"},
+		Commands: []step.Command{{Shell: "true"}}}, Live{})
 	spec := e.specs[0]
 	if got := strings.Join(spec.Env, " "); got != "A=default B=step C=step" {
 		t.Errorf("env %q: want the step's env over the defaults", got)
@@ -107,12 +108,12 @@ func TestRunnerEngineErrors(t *testing.T) {
 		e    *fakeEngine
 		kind string
 	}{
-		{"image", &fakeEngine{imageErr: fmt.Errorf("%w: nope", ErrImageUnavailable)}, ErrorKindImage},
-		{"engine", &fakeEngine{runErr: errors.New("daemon gone")}, ErrorKindEngine},
-		{"cancelled", &fakeEngine{runErr: context.Canceled}, ErrorKindCancelled},
+		{"image", &fakeEngine{imageErr: fmt.Errorf("%w: nope", ErrImageUnavailable)}, step.ErrorKindImage},
+		{"engine", &fakeEngine{runErr: errors.New("daemon gone")}, step.ErrorKindEngine},
+		{"cancelled", &fakeEngine{runErr: context.Canceled}, step.ErrorKindCancelled},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			res := newTestRunner(t, c.e).Run(context.Background(), 1, Step{Name: "s", Image: "img", Commands: []Command{{Shell: "x"}}}, Live{})
+			res := newTestRunner(t, c.e).Run(context.Background(), 1, step.Step{Name: "s", Image: "img", Commands: []step.Command{{Shell: "x"}}}, Live{})
 			if res.ReturnCode != 1 || res.ErrorKind != c.kind || res.Error == "" || res.OK() {
 				t.Errorf("result %+v, want kind %s", res, c.kind)
 			}
@@ -145,18 +146,18 @@ func TestTail(t *testing.T) {
 }
 
 func TestForReport(t *testing.T) {
-	long := strings.Repeat("x", ReportText-1) + "€" + "end"
-	r := Result{Stdout: "short", Stderr: long}.ForReport()
+	long := strings.Repeat("x", step.ReportText-1) + "€" + "end"
+	r := step.Result{Stdout: "short", Stderr: long}.ForReport()
 	if r.Stdout != "short" || r.StdoutTruncated {
 		t.Errorf("short stdout changed: %q %v", r.Stdout, r.StdoutTruncated)
 	}
-	if len(r.Stderr) > ReportText || !strings.HasSuffix(r.Stderr, "€end") || !r.StderrTruncated {
+	if len(r.Stderr) > step.ReportText || !strings.HasSuffix(r.Stderr, "€end") || !r.StderrTruncated {
 		t.Errorf("stderr kept %d bytes, truncated %v", len(r.Stderr), r.StderrTruncated)
 	}
 }
 
 // A huge argv, retried, is run whole but kept in results (and so in the run
-// report, once per attempt) only up to MaxArgsText bytes.
+// report, once per attempt) only up to step.MaxArgsText bytes.
 func TestResultsKeepBoundedArgs(t *testing.T) {
 	e := &fakeEngine{}
 	r := newTestRunner(t, e)
@@ -164,25 +165,25 @@ func TestResultsKeepBoundedArgs(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		big = append(big, strings.Repeat("x", 128<<10))
 	}
-	res := r.Run(context.Background(), 1, Step{Name: "s", Image: "img", Commands: []Command{{Argv: big}},
-		Retry: &Retry{Retries: 3, Initial: 1, Max: 1}}, Live{})
+	res := r.Run(context.Background(), 1, step.Step{Name: "s", Image: "img", Commands: []step.Command{{Argv: big}},
+		Retry: &step.Retry{Retries: 3, Initial: 1, Max: 1}}, Live{})
 	if len(e.ran) != 4 || len(e.ran[0]) != 9 || len(e.ran[0][8]) != 128<<10 {
 		t.Fatalf("the engine should run the whole argv, 4 times: %d runs", len(e.ran))
 	}
 	if len(res.Attempts) != 4 {
 		t.Fatalf("%d attempts", len(res.Attempts))
 	}
-	for _, cmds := range append([][]CommandResult{res.Commands}, res.Attempts[0].Commands, res.Attempts[3].Commands) {
+	for _, cmds := range append([][]step.CommandResult{res.Commands}, res.Attempts[0].Commands, res.Attempts[3].Commands) {
 		kept := 0
 		for _, a := range cmds[0].Args {
 			kept += len(a)
 		}
 		last := cmds[0].Args[len(cmds[0].Args)-1]
-		if kept > MaxArgsText+100 || !strings.Contains(last, "more bytes of arguments not kept") || cmds[0].Args[0] != "exit 1" {
+		if kept > step.MaxArgsText+100 || !strings.Contains(last, "more bytes of arguments not kept") || cmds[0].Args[0] != "exit 1" {
 			t.Errorf("kept %d bytes of arguments, last %.60q", kept, last)
 		}
 	}
-	small := resultArgs([]string{"sh", "-c", "echo hi"})
+	small := step.ResultArgs([]string{"sh", "-c", "echo hi"})
 	if strings.Join(small, " ") != "sh -c echo hi" {
 		t.Errorf("a small argv changed: %q", small)
 	}
@@ -192,12 +193,12 @@ func TestResultsKeepBoundedArgs(t *testing.T) {
 // rather than that it was removed.
 func TestCancelledStepSaysWhetherItsContainerWasRemoved(t *testing.T) {
 	e := &fakeEngine{runErr: fmt.Errorf("%w; and %w", context.Canceled, ErrNotRemoved)}
-	res := newTestRunner(t, e).Run(context.Background(), 1, Step{Name: "s", Image: "img", Commands: []Command{{Argv: []string{"exit 0"}}}}, Live{})
-	if res.ErrorKind != ErrorKindCancelled || !strings.Contains(res.Error, "could not be removed yet") {
+	res := newTestRunner(t, e).Run(context.Background(), 1, step.Step{Name: "s", Image: "img", Commands: []step.Command{{Argv: []string{"exit 0"}}}}, Live{})
+	if res.ErrorKind != step.ErrorKindCancelled || !strings.Contains(res.Error, "could not be removed yet") {
 		t.Errorf("result %+v", res)
 	}
 	e = &fakeEngine{runErr: context.Canceled}
-	res = newTestRunner(t, e).Run(context.Background(), 1, Step{Name: "s", Image: "img", Commands: []Command{{Argv: []string{"exit 0"}}}}, Live{})
+	res = newTestRunner(t, e).Run(context.Background(), 1, step.Step{Name: "s", Image: "img", Commands: []step.Command{{Argv: []string{"exit 0"}}}}, Live{})
 	if !strings.Contains(res.Error, "its container was removed") {
 		t.Errorf("result %+v", res)
 	}

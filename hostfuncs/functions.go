@@ -3,6 +3,7 @@ package hostfuncs
 import (
 	"context"
 	"errors"
+	"github.com/wflow/wflow/step"
 	"strings"
 
 	"github.com/wflow/wflow/abi"
@@ -38,15 +39,15 @@ type parser func(spec []byte) (*task, error)
 
 // containerStep parses a container step spec.
 func (h *Host) containerStep(spec []byte) (*task, error) {
-	step, err := containers.ParseStep(spec)
+	s, err := step.ParseStep(spec)
 	if err == nil {
-		step, err = containers.ExpandVars(step, h.cfg.Vars)
+		s, err = step.ExpandVars(s, h.cfg.Vars)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &task{step: step, run: func(ctx context.Context, handle uint32, live containers.Live) containers.Result {
-		return h.cfg.Runner.Run(ctx, handle, step, live)
+	return &task{step: s, run: func(ctx context.Context, handle uint32, live containers.Live) step.Result {
+		return h.cfg.Runner.Run(ctx, handle, s, live)
 	}}, nil
 }
 
@@ -59,7 +60,7 @@ func (h *Host) notebookStep(spec []byte) (*task, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &task{step: containers.Step{Name: nb.Name, Image: "notebook " + nb.Notebook}, run: func(ctx context.Context, handle uint32, live containers.Live) containers.Result {
+	return &task{step: step.Step{Name: nb.Name, Image: "notebook " + nb.Notebook}, run: func(ctx context.Context, handle uint32, live containers.Live) step.Result {
 		return h.cfg.Notebooks.Run(ctx, handle, nb, live)
 	}}, nil
 }
@@ -73,7 +74,7 @@ func (h *Host) notebookBuildSpec(spec []byte) (*task, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &task{step: containers.Step{Name: b.Name, Image: "notebook image build"}, run: func(ctx context.Context, handle uint32, live containers.Live) containers.Result {
+	return &task{step: step.Step{Name: b.Name, Image: "notebook image build"}, run: func(ctx context.Context, handle uint32, live containers.Live) step.Result {
 		return h.cfg.Notebooks.Build(ctx, handle, b, live)
 	}}, nil
 }
@@ -136,9 +137,9 @@ func (h *Host) submit(mem guestmem.Memory, specPtr, specLen, handlePtr uint32, p
 	t, perr := parse(spec)
 	switch {
 	case perr == nil:
-	case errors.Is(perr, containers.ErrInvalidJSON):
+	case errors.Is(perr, step.ErrInvalidJSON):
 		return nil, guestmem.Fail(abi.ErrInvalidJSON, "step spec: %v", perr)
-	case errors.Is(perr, containers.ErrInvalidStep):
+	case errors.Is(perr, step.ErrInvalidStep):
 		return nil, guestmem.Fail(abi.ErrInvalidStep, "%v", perr)
 	default:
 		return nil, guestmem.Fail(abi.ErrInvalidArgument, "%v", perr)
@@ -171,7 +172,7 @@ func (h *Host) submit(mem guestmem.Memory, specPtr, specLen, handlePtr uint32, p
 // execute runs a task once its slot is granted and records its result.
 func (h *Host) execute(t *task) {
 	defer h.wg.Done()
-	var res containers.Result
+	var res step.Result
 	granted := false
 	select {
 	case <-t.slot.granted:
@@ -186,14 +187,14 @@ func (h *Host) execute(t *task) {
 		// The run ended first (a slot granted as it ended is given back): no
 		// step starts after the run was cancelled.
 		h.slots.withdraw(t.slot)
-		res = containers.Result{
+		res = step.Result{
 			Step: t.step.Name, Handle: t.handle, Image: t.step.Image, ReturnCode: 1,
-			ErrorKind: containers.ErrorKindCancelled, Error: "the run ended before the step started",
-			Commands: []containers.CommandResult{},
+			ErrorKind: step.ErrorKindCancelled, Error: "the run ended before the step started",
+			Commands: []step.CommandResult{},
 		}
 	}
 	res.Handle = t.handle
-	b, err := containers.MarshalJSON(res, false)
+	b, err := step.MarshalJSON(res, false)
 	if err != nil { // cannot happen for this type; keep a valid answer anyway
 		b = []byte(`{"step":"` + t.step.Name + `","returncode":1,"error":"result encoding failed"}`)
 	}
@@ -317,7 +318,7 @@ func (h *Host) outputSet(_ context.Context, mem guestmem.Memory, a []uint32) *gu
 	if err != nil {
 		return err
 	}
-	if err := containers.CheckJSON(b, abi.MaxJSONDepth); err != nil {
+	if err := step.CheckJSON(b, abi.MaxJSONDepth); err != nil {
 		return guestmem.Fail(abi.ErrInvalidJSON, "output: %v", err)
 	}
 	h.mu.Lock()

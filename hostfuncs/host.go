@@ -11,6 +11,7 @@ package hostfuncs
 import (
 	"context"
 	"encoding/json"
+	"github.com/wflow/wflow/step"
 	"strings"
 	"sync"
 
@@ -26,18 +27,18 @@ import (
 
 // StepRunner runs one step to completion. containers.Runner implements it.
 type StepRunner interface {
-	Run(ctx context.Context, handle uint32, step containers.Step, live containers.Live) containers.Result
+	Run(ctx context.Context, handle uint32, step step.Step, live containers.Live) step.Result
 }
 
 // Observer is told what the run does, for the console and the run report.
 // Its methods are called from several goroutines and must not block long.
 type Observer interface {
 	// StepStarted is called when a step's containers are about to start.
-	StepStarted(handle uint32, step containers.Step)
+	StepStarted(handle uint32, step step.Step)
 	// StepOutput returns where the step's output goes while it runs.
-	StepOutput(handle uint32, step containers.Step) containers.Live
+	StepOutput(handle uint32, step step.Step) containers.Live
 	// StepFinished is called once per step with its result.
-	StepFinished(res containers.Result)
+	StepFinished(res step.Result)
 	// Log is a log line of the workflow module.
 	Log(level int, msg string)
 }
@@ -45,8 +46,8 @@ type Observer interface {
 // NotebookRunner builds notebook images and runs notebook steps;
 // notebooks.Runner implements it.
 type NotebookRunner interface {
-	Run(ctx context.Context, handle uint32, step notebooks.Step, live containers.Live) containers.Result
-	Build(ctx context.Context, handle uint32, build notebooks.Build, live containers.Live) containers.Result
+	Run(ctx context.Context, handle uint32, step notebooks.Step, live containers.Live) step.Result
+	Build(ctx context.Context, handle uint32, build notebooks.Build, live containers.Live) step.Result
 }
 
 // Config configures a Host. Runner is required; the zero value of every
@@ -94,7 +95,7 @@ type Host struct {
 	next     uint32        // last handle issued
 	finished uint64        // completion counter
 	changed  chan struct{} // closed and replaced whenever a step finishes
-	results  []containers.Result
+	results  []step.Result
 	output   json.RawMessage
 	lastErr  []byte
 	started  int    // steps submitted
@@ -106,8 +107,8 @@ type Host struct {
 // or a notebook build.
 type task struct {
 	handle uint32
-	step   containers.Step // what the observer is told: the step, or a stand-in naming the notebook
-	run    func(ctx context.Context, handle uint32, live containers.Live) containers.Result
+	step   step.Step // what the observer is told: the step, or a stand-in naming the notebook
+	run    func(ctx context.Context, handle uint32, live containers.Live) step.Result
 	slot   *ticket // its request for a run slot
 	done   bool
 	seq    uint64 // completion order, valid when done
@@ -219,11 +220,11 @@ func (h *Host) Overrun() string {
 }
 
 // Results returns the results of every finished step, in the order they
-// finished, as the run report keeps them (containers.Result.ForReport).
-func (h *Host) Results() []containers.Result {
+// finished, as the run report keeps them (step.Result.ForReport).
+func (h *Host) Results() []step.Result {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]containers.Result(nil), h.results...)
+	return append([]step.Result(nil), h.results...)
 }
 
 // Output returns the JSON the module set with output_set, or nil.
@@ -243,9 +244,9 @@ func (h *Host) Shutdown() {
 
 type nopObserver struct{}
 
-func (nopObserver) StepStarted(uint32, containers.Step) {}
-func (nopObserver) StepOutput(uint32, containers.Step) containers.Live {
+func (nopObserver) StepStarted(uint32, step.Step) {}
+func (nopObserver) StepOutput(uint32, step.Step) containers.Live {
 	return containers.Live{}
 }
-func (nopObserver) StepFinished(containers.Result) {}
-func (nopObserver) Log(int, string)                {}
+func (nopObserver) StepFinished(step.Result) {}
+func (nopObserver) Log(int, string)          {}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/wflow/wflow/step"
 	"os"
 	"strings"
 	"sync"
@@ -45,25 +46,25 @@ func (f *fakeRunner) gate(name string) chan struct{} {
 	return f.gates[name]
 }
 
-func (f *fakeRunner) Run(ctx context.Context, handle uint32, step containers.Step, live containers.Live) containers.Result {
+func (f *fakeRunner) Run(ctx context.Context, handle uint32, st step.Step, live containers.Live) step.Result {
 	f.mu.Lock()
 	f.calls++
 	f.running++
 	if f.running > f.maxRunning {
 		f.maxRunning = f.running
 	}
-	gate, started := f.gates[step.Name], f.started
+	gate, started := f.gates[st.Name], f.started
 	f.mu.Unlock()
 	if started != nil {
-		started <- step.Name
+		started <- st.Name
 	}
 	defer func() { f.mu.Lock(); f.running--; f.mu.Unlock() }()
-	res := containers.Result{Step: step.Name, Image: step.Image, Stdout: "ran " + step.Name, Commands: []containers.CommandResult{}}
+	res := step.Result{Step: st.Name, Image: st.Image, Stdout: "ran " + st.Name, Commands: []step.CommandResult{}}
 	if gate != nil {
 		select {
 		case <-gate:
 		case <-ctx.Done():
-			res.ReturnCode, res.ErrorKind, res.Error = 1, containers.ErrorKindCancelled, "cancelled"
+			res.ReturnCode, res.ErrorKind, res.Error = 1, step.ErrorKindCancelled, "cancelled"
 		}
 	}
 	return res
@@ -257,8 +258,8 @@ func TestStepSubmitHostileInput(t *testing.T) {
 }
 
 func TestVarsAreSubstituted(t *testing.T) {
-	var got containers.Step
-	runner := stepRecorder(func(s containers.Step) { got = s })
+	var got step.Step
+	runner := stepRecorder(func(s step.Step) { got = s })
 	p := newProbe(t, Config{Runner: runner, Vars: map[string]string{"python": "python3"}})
 	p.write(0, []byte(`{"name":"s","image":"b","commands":[["$python","-c","print(1)"],"echo $$HOME"]}`))
 	p.expect(p.call(abi.FuncStepRun, 0, 79, 60000), abi.OK, "", "")
@@ -267,11 +268,11 @@ func TestVarsAreSubstituted(t *testing.T) {
 	}
 }
 
-type stepRecorder func(containers.Step)
+type stepRecorder func(step.Step)
 
-func (f stepRecorder) Run(_ context.Context, h uint32, s containers.Step, _ containers.Live) containers.Result {
+func (f stepRecorder) Run(_ context.Context, h uint32, s step.Step, _ containers.Live) step.Result {
 	f(s)
-	return containers.Result{Step: s.Name}
+	return step.Result{Step: s.Name}
 }
 
 // submit submits a step named name and returns its handle.
@@ -284,10 +285,10 @@ func (p *probe) submit(name string) uint32 {
 }
 
 // result reads a handle's ExecResult.
-func (p *probe) result(h uint32) containers.Result {
+func (p *probe) result(h uint32) step.Result {
 	p.t.Helper()
 	p.expect(p.call(abi.FuncStepResult, h, 10000, 20000, 9996), abi.OK, "", "")
-	var r containers.Result
+	var r step.Result
 	if err := json.Unmarshal(p.read(10000, p.u32(9996)), &r); err != nil {
 		p.t.Fatal(err)
 	}
@@ -497,7 +498,7 @@ func TestParallelLimitAndShutdown(t *testing.T) {
 		t.Fatalf("%d results", len(results))
 	}
 	for _, r := range results {
-		if r.ErrorKind != containers.ErrorKindCancelled {
+		if r.ErrorKind != step.ErrorKindCancelled {
 			t.Errorf("result %+v: want cancelled", r)
 		}
 	}

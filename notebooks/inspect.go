@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/wflow/wflow/internal/clip"
+	"github.com/wflow/wflow/step"
 	"io/fs"
 	"os"
 	"path"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/tidwall/gjson"
 
-	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/rundir"
 )
 
@@ -74,7 +74,7 @@ func readNotebook(runDir, rel string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := containers.CheckJSON(b, maxNotebookDepth); err != nil || !gjson.GetBytes(b, "cells").IsArray() {
+	if err := step.CheckJSON(b, maxNotebookDepth); err != nil || !gjson.GetBytes(b, "cells").IsArray() {
 		return nil, errNotNotebook
 	}
 	return b, nil
@@ -89,22 +89,22 @@ func inspect(runDir string, s Step) (input, string, error) {
 	b, err := readNotebook(runDir, rel)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return in, containers.ErrorKindNotebook, fmt.Errorf("notebook %s is not in the run directory", relRunDir(s.Notebook))
+		return in, step.ErrorKindNotebook, fmt.Errorf("notebook %s is not in the run directory", relRunDir(s.Notebook))
 	case errors.Is(err, errNotNotebook):
-		return in, containers.ErrorKindNotebook, fmt.Errorf("notebook %s is %v, nested at most %d deep", relRunDir(s.Notebook), err, maxNotebookDepth)
+		return in, step.ErrorKindNotebook, fmt.Errorf("notebook %s is %v, nested at most %d deep", relRunDir(s.Notebook), err, maxNotebookDepth)
 	case err != nil:
-		return in, containers.ErrorKindNotebook, fmt.Errorf("notebook %s: %v", relRunDir(s.Notebook), err)
+		return in, step.ErrorKindNotebook, fmt.Errorf("notebook %s: %v", relRunDir(s.Notebook), err)
 	}
 	if n := gjson.GetBytes(b, "cells.#").Int(); n > maxCells {
-		return in, containers.ErrorKindNotebook, fmt.Errorf("notebook %s has %d cells, more than the %d wflow reads", relRunDir(s.Notebook), n, maxCells)
+		return in, step.ErrorKindNotebook, fmt.Errorf("notebook %s has %d cells, more than the %d wflow reads", relRunDir(s.Notebook), n, maxCells)
 	}
 	if v := gjson.GetBytes(b, "nbformat"); v.Exists() && v.Int() != 4 {
-		return in, containers.ErrorKindNotebook, fmt.Errorf("notebook %s is nbformat %d; papermill runs nbformat 4 notebooks", relRunDir(s.Notebook), v.Int())
+		return in, step.ErrorKindNotebook, fmt.Errorf("notebook %s is nbformat %d; papermill runs nbformat 4 notebooks", relRunDir(s.Notebook), v.Int())
 	}
 	if out := path.Dir(relRunDir(s.Output)); out != "." {
 		info, err := statIn(runDir, filepath.FromSlash(out))
 		if err != nil || !info.IsDir() {
-			return in, containers.ErrorKindNotebook, fmt.Errorf("the output's folder %s is not a folder in the run directory (papermill does not create it)", out)
+			return in, step.ErrorKindNotebook, fmt.Errorf("the output's folder %s is not a folder in the run directory (papermill does not create it)", out)
 		}
 	}
 	meta := gjson.GetBytes(b, "metadata")
@@ -113,7 +113,7 @@ func inspect(runDir string, s Step) (input, string, error) {
 		in.kernel = meta.Get("kernelspec.name").String()
 	}
 	if in.kernel == "" {
-		return in, containers.ErrorKindKernel, fmt.Errorf("notebook %s names no kernel (metadata.kernelspec.name) and the step gives none (\"kernel\")", relRunDir(s.Notebook))
+		return in, step.ErrorKindKernel, fmt.Errorf("notebook %s names no kernel (metadata.kernelspec.name) and the step gives none (\"kernel\")", relRunDir(s.Notebook))
 	}
 	in.language = meta.Get("kernelspec.language").String()
 	if in.language == "" {
@@ -232,12 +232,12 @@ func nameList(names []string) string {
 // papermill), else by counting the cells papermill kept (its injected cell
 // and error markers are not the user's). nil when the output names no
 // failing cell.
-func failedCell(runDir, outRel string, in input) *containers.FailedCell {
+func failedCell(runDir, outRel string, in input) *step.FailedCell {
 	b, err := readNotebook(runDir, outRel)
 	if err != nil {
 		return nil
 	}
-	var found *containers.FailedCell
+	var found *step.FailedCell
 	kept := 0 // the output's cells so far that stand for input cells
 	gjson.GetBytes(b, "cells").ForEach(func(i, cell gjson.Result) bool {
 		if i.Int() > maxCells+3 {
@@ -248,7 +248,7 @@ func failedCell(runDir, outRel string, in input) *containers.FailedCell {
 		}
 		isNewInjection := hasTag(cell, tagInjected) && !in.injected
 		exited := false
-		var raised *containers.FailedCell
+		var raised *step.FailedCell
 		cell.Get("outputs").ForEach(func(_, o gjson.Result) bool {
 			if o.Get("output_type").String() != "error" {
 				return true
@@ -258,11 +258,11 @@ func failedCell(runDir, outRel string, in input) *containers.FailedCell {
 				exited = true
 				return true
 			}
-			raised = &containers.FailedCell{EName: clip.String(ename, 500), EValue: clip.String(evalue, 500)}
+			raised = &step.FailedCell{EName: clip.String(ename, 500), EValue: clip.String(evalue, 500)}
 			return false
 		})
 		if raised == nil && !exited && cell.Get("metadata.papermill.exception").Bool() {
-			raised = &containers.FailedCell{EName: "CellExecutionError"}
+			raised = &step.FailedCell{EName: "CellExecutionError"}
 		}
 		if raised == nil {
 			if !isNewInjection {
@@ -299,7 +299,7 @@ func failedCell(runDir, outRel string, in input) *containers.FailedCell {
 
 // cellError is the step's error for a failing cell: where it is in the
 // user's notebook, and what it raised.
-func cellError(c *containers.FailedCell) string {
+func cellError(c *step.FailedCell) string {
 	where := fmt.Sprintf("cell %d", c.Index)
 	switch {
 	case c.Injected:
@@ -326,17 +326,17 @@ func papermillFailure(rc int, stderr, kernel string) (kind, msg string) {
 	last := lastException(stderr)
 	switch {
 	case rc == 2 && strings.Contains(stderr, "Usage: papermill"):
-		return containers.ErrorKindNotebook, "papermill refused its command line: " + lastLine(stderr)
+		return step.ErrorKindNotebook, "papermill refused its command line: " + lastLine(stderr)
 	case rc == 138:
-		return containers.ErrorKindKernel, fmt.Sprintf("the notebook's kernel %s died (papermill exit 138); out of memory is the usual cause", kernel)
+		return step.ErrorKindKernel, fmt.Sprintf("the notebook's kernel %s died (papermill exit 138); out of memory is the usual cause", kernel)
 	case strings.Contains(last, "NoSuchKernel"):
-		return containers.ErrorKindKernel, fmt.Sprintf("the image has no kernel named %s (the notebook's kernelspec, or the step's \"kernel\"): add its package to the requirements (ipykernel for python3) or name another kernel", kernel)
+		return step.ErrorKindKernel, fmt.Sprintf("the image has no kernel named %s (the notebook's kernelspec, or the step's \"kernel\"): add its package to the requirements (ipykernel for python3) or name another kernel", kernel)
 	case strings.Contains(last, "No kernel name found"):
-		return containers.ErrorKindKernel, "the notebook names no kernel (metadata.kernelspec.name) and the step gives none (\"kernel\")"
+		return step.ErrorKindKernel, "the notebook names no kernel (metadata.kernelspec.name) and the step gives none (\"kernel\")"
 	case last != "":
-		return containers.ErrorKindNotebook, fmt.Sprintf("papermill failed (exit %d): %s", rc, last)
+		return step.ErrorKindNotebook, fmt.Sprintf("papermill failed (exit %d): %s", rc, last)
 	}
-	return containers.ErrorKindNotebook, fmt.Sprintf("papermill failed (exit %d) and printed no error; see the step's stderr", rc)
+	return step.ErrorKindNotebook, fmt.Sprintf("papermill failed (exit %d) and printed no error; see the step's stderr", rc)
 }
 
 // lastException is the last line of the last Python traceback in text.

@@ -3,14 +3,13 @@ package notebooks
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
-
-	"github.com/wflow/wflow/containers"
 )
 
 func TestParamsDocument(t *testing.T) {
@@ -84,39 +83,39 @@ func TestInspect(t *testing.T) {
 	notebook(t, dir, "nokernel.ipynb", "", [3]string{"x = 1", "p", ""})
 	os.WriteFile(filepath.Join(dir, "text.ipynb"), []byte("hello"), 0o644)
 	os.Mkdir(filepath.Join(dir, "out"), 0o755)
-	step := func(nb, out, kernel, params string) Step {
+	st := func(nb, out, kernel, params string) Step {
 		return Step{Name: "s", Notebook: nb, Output: out, Kernel: kernel, Parameters: []byte(params)}
 	}
-	in, _, err := inspect(dir, step("a.ipynb", "out/a.ipynb", "", `{"x":2,"y":3}`))
+	in, _, err := inspect(dir, st("a.ipynb", "out/a.ipynb", "", `{"x":2,"y":3}`))
 	if err != nil || in.kernel != "python3" || len(in.warnings) != 0 || len(in.cells) != 2 || in.cells[0].id != "p" || in.cells[1].id != "w" {
 		t.Errorf("a.ipynb: %+v %v", in, err)
 	}
-	in, _, _ = inspect(dir, step("a.ipynb", "a.out.ipynb", "ir", `{"x":2,"z":3,"q":1}`))
+	in, _, _ = inspect(dir, st("a.ipynb", "a.out.ipynb", "ir", `{"x":2,"z":3,"q":1}`))
 	if in.kernel != "ir" || len(in.warnings) != 1 || !strings.Contains(in.warnings[0], "does not assign q, z") {
 		t.Errorf("unknown parameters: %+v", in)
 	}
-	in, _, _ = inspect(dir, step("untagged.ipynb", "u.out.ipynb", "", `{"x":2}`))
+	in, _, _ = inspect(dir, st("untagged.ipynb", "u.out.ipynb", "", `{"x":2}`))
 	if len(in.warnings) != 1 || !strings.Contains(in.warnings[0], `no cell tagged "parameters"`) {
 		t.Errorf("untagged: %+v", in)
 	}
-	if in, _, _ = inspect(dir, step("untagged.ipynb", "u.out.ipynb", "", ``)); len(in.warnings) != 0 {
+	if in, _, _ = inspect(dir, st("untagged.ipynb", "u.out.ipynb", "", ``)); len(in.warnings) != 0 {
 		t.Errorf("untagged, no parameters: %+v", in)
 	}
 	for _, c := range []struct {
-		step       Step
+		st         Step
 		kind, want string
 	}{
-		{step("missing.ipynb", "m.out.ipynb", "", ""), containers.ErrorKindNotebook, "not in the run directory"},
-		{step("text.ipynb", "t.out.ipynb", "", ""), containers.ErrorKindNotebook, "not a Jupyter notebook"},
-		{step("a.ipynb", "nope/a.ipynb", "", ""), containers.ErrorKindNotebook, "folder nope"},
-		{step("a.ipynb", "text.ipynb/a.ipynb", "", ""), containers.ErrorKindNotebook, "folder text.ipynb"},
-		{step("nokernel.ipynb", "n.out.ipynb", "", ""), containers.ErrorKindKernel, "names no kernel"},
+		{st("missing.ipynb", "m.out.ipynb", "", ""), step.ErrorKindNotebook, "not in the run directory"},
+		{st("text.ipynb", "t.out.ipynb", "", ""), step.ErrorKindNotebook, "not a Jupyter notebook"},
+		{st("a.ipynb", "nope/a.ipynb", "", ""), step.ErrorKindNotebook, "folder nope"},
+		{st("a.ipynb", "text.ipynb/a.ipynb", "", ""), step.ErrorKindNotebook, "folder text.ipynb"},
+		{st("nokernel.ipynb", "n.out.ipynb", "", ""), step.ErrorKindKernel, "names no kernel"},
 	} {
-		if _, kind, err := inspect(dir, c.step); err == nil || kind != c.kind || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s -> %s: %v (%s), want %s %q", c.step.Notebook, c.step.Output, err, kind, c.kind, c.want)
+		if _, kind, err := inspect(dir, c.st); err == nil || kind != c.kind || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s -> %s: %v (%s), want %s %q", c.st.Notebook, c.st.Output, err, kind, c.kind, c.want)
 		}
 	}
-	if _, _, err := inspect(dir, step("nokernel.ipynb", "n.out.ipynb", "python3", "")); err != nil {
+	if _, _, err := inspect(dir, st("nokernel.ipynb", "n.out.ipynb", "python3", "")); err != nil {
 		t.Errorf("a kernel from the step: %v", err)
 	}
 }
@@ -161,33 +160,33 @@ func TestFailedCell(t *testing.T) {
 		name  string
 		in    input
 		cells []map[string]any
-		want  containers.FailedCell // Index -2: no failing cell
+		want  step.FailedCell // Index -2: no failing cell
 	}{
 		{"papermill 2.6: a marker on top and before the cell, the injected cell after params", plain,
 			[]map[string]any{marker("m1"), errorCell("intro", "", ""), errorCell("params", "", "", "parameters"),
 				errorCell("x1", "", "", tagInjected), marker("m2"), errorCell("work", "", ""), errorCell("check", "ValueError", "boom")},
-			containers.FailedCell{Index: 3, ID: "check", OutputIndex: 6, ExecutionCount: 7, EName: "ValueError", EValue: "boom"}},
+			step.FailedCell{Index: 3, ID: "check", OutputIndex: 6, ExecutionCount: 7, EName: "ValueError", EValue: "boom"}},
 		{"ids papermill made up (an nbformat 4.4 input): counted", noIDs,
 			[]map[string]any{marker("m1"), errorCell("r1", "", ""), errorCell("r2", "", "", "parameters"),
 				errorCell("x1", "", "", tagInjected), marker("m2"), errorCell("r3", "", ""), errorCell("r4", "KeyError", "'k'")},
-			containers.FailedCell{Index: 3, OutputIndex: 6, ExecutionCount: 7, EName: "KeyError", EValue: "'k'"}},
+			step.FailedCell{Index: 3, OutputIndex: 6, ExecutionCount: 7, EName: "KeyError", EValue: "'k'"}},
 		{"a re-run of an output: its injected cell replaced, old markers gone", rerun,
 			[]map[string]any{marker("n1"), errorCell("intro", "", ""), errorCell("params", "", "", "parameters"),
 				errorCell("inj2", "", "", tagInjected), marker("n2"), errorCell("work", "NameError", "x")},
-			containers.FailedCell{Index: 5, ID: "work", OutputIndex: 5, ExecutionCount: 7, EName: "NameError", EValue: "x"}},
+			step.FailedCell{Index: 5, ID: "work", OutputIndex: 5, ExecutionCount: 7, EName: "NameError", EValue: "x"}},
 		{"the injected cell raised", plain,
 			[]map[string]any{marker("m1"), errorCell("intro", "", ""), errorCell("params", "", "", "parameters"),
 				marker("m2"), errorCell("x1", "SyntaxError", "bad", tagInjected)},
-			containers.FailedCell{Index: -1, Injected: true, OutputIndex: 4, ExecutionCount: 7, EName: "SyntaxError", EValue: "bad"}},
+			step.FailedCell{Index: -1, Injected: true, OutputIndex: 4, ExecutionCount: 7, EName: "SyntaxError", EValue: "bad"}},
 		{"old markers in an input without ids", staleNoIDs,
 			[]map[string]any{errorCell("r1", "", ""), errorCell("r2", "", ""), errorCell("r3", "ValueError", "boom in cell 4")},
-			containers.FailedCell{Index: 4, OutputIndex: 2, ExecutionCount: 7, EName: "ValueError", EValue: "boom in cell 4"}},
+			step.FailedCell{Index: 4, OutputIndex: 2, ExecutionCount: 7, EName: "ValueError", EValue: "boom in cell 4"}},
 		{"a repeated id: the first", dupIDs,
 			[]map[string]any{errorCell("dup", "ValueError", "boom in cell 0"), errorCell("dup", "", ""), errorCell("x", "", "")},
-			containers.FailedCell{Index: 0, ID: "dup", OutputIndex: 0, ExecutionCount: 7, EName: "ValueError", EValue: "boom in cell 0"}},
+			step.FailedCell{Index: 0, ID: "dup", OutputIndex: 0, ExecutionCount: 7, EName: "ValueError", EValue: "boom in cell 0"}},
 		{"SystemExit(0) is not a failure", plain,
 			[]map[string]any{errorCell("intro", "SystemExit", "0"), errorCell("params", "", "")},
-			containers.FailedCell{Index: -2}},
+			step.FailedCell{Index: -2}},
 	} {
 		write(c.cells...)
 		got := failedCell(dir, "out.ipynb", c.in)
@@ -198,7 +197,7 @@ func TestFailedCell(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
 		}
 	}
-	if msg := cellError(&containers.FailedCell{Index: 3, ID: "check", ExecutionCount: 4, EName: "ValueError", EValue: "boom"}); msg != `cell 3 (id "check"), In [4], raised ValueError: boom` {
+	if msg := cellError(&step.FailedCell{Index: 3, ID: "check", ExecutionCount: 4, EName: "ValueError", EValue: "boom"}); msg != `cell 3 (id "check"), In [4], raised ValueError: boom` {
 		t.Errorf("message %q", msg)
 	}
 }
@@ -263,7 +262,7 @@ func TestHostileNotebooks(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "many.ipynb"), []byte(many), 0o644)
 	for _, c := range []struct{ name, want string }{{"deep.ipynb", "nested at most"}, {"many.ipynb", "more than the 100000"}} {
 		_, kind, err := inspect(dir, Step{Name: "s", Notebook: c.name, Output: "o.ipynb"})
-		if kind != containers.ErrorKindNotebook || err == nil || !strings.Contains(err.Error(), c.want) {
+		if kind != step.ErrorKindNotebook || err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %s %v, want %q", c.name, kind, err, c.want)
 		}
 	}

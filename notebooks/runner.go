@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"io"
 	"os"
 	"path"
@@ -28,7 +29,7 @@ type Engine interface {
 	ImageID(ctx context.Context, ref string) (string, error)
 	// BuildImage builds buildContext (a tar) as tag, streaming its log; its
 	// RUN steps get the network, memory and CPUs of limits.
-	BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, limits containers.Limits, log io.Writer) error
+	BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, limits step.Limits, log io.Writer) error
 }
 
 // StepRunner admits and runs the container step a notebook run becomes; in
@@ -38,13 +39,13 @@ type Engine interface {
 type StepRunner interface {
 	// Admit returns the step to run and the decisions about it, or the
 	// result to report when it is refused.
-	Admit(ctx context.Context, handle uint32, step containers.Step) (containers.Step, []containers.Decision, *containers.Result)
+	Admit(ctx context.Context, handle uint32, step step.Step) (step.Step, []step.Decision, *step.Result)
 	// RunAdmitted runs a step Admit let through.
-	RunAdmitted(ctx context.Context, handle uint32, step containers.Step, decisions []containers.Decision, live containers.Live) containers.Result
+	RunAdmitted(ctx context.Context, handle uint32, step step.Step, decisions []step.Decision, live containers.Live) step.Result
 	// AdmitBuild decides on an image build before it happens: it returns the
 	// base image to build from (possibly amended), or the result to report
 	// when the build is refused.
-	AdmitBuild(ctx context.Context, handle uint32, name, base string, requirements []string) (string, []containers.Decision, *containers.Result)
+	AdmitBuild(ctx context.Context, handle uint32, name, base string, requirements []string) (string, []step.Decision, *step.Result)
 }
 
 // Runner builds notebook images and runs notebooks for one run. Engine,
@@ -64,7 +65,7 @@ type Runner struct {
 	// BuildLimits confine image builds, which run untrusted code (pip, and
 	// the build hooks of every package it installs): Network ("" is none),
 	// Memory, CPUs, and Timeout (0 is DefaultBuildTimeout).
-	BuildLimits containers.Limits
+	BuildLimits step.Limits
 
 	once     sync.Once
 	tmpl     *template.Template
@@ -113,14 +114,14 @@ func (r *Runner) template() (*template.Template, error) {
 
 // Build builds (or finds) the image of a set of requirements. Its Result
 // names the image in Image and Notebook.Image; the build log is its stdout.
-func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live containers.Live) containers.Result {
-	res := containers.Result{Step: b.Name, Handle: handle, Started: time.Now().UTC(), Commands: []containers.CommandResult{}}
+func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live containers.Live) step.Result {
+	res := step.Result{Step: b.Name, Handle: handle, Started: time.Now().UTC(), Commands: []step.CommandResult{}}
 	var tag, logFile string
 	var built bool
 	var out logText
 	bc, decisions, refused, err := r.admitted(ctx, handle, b.Name, b.Base, b.Requirements)
 	if refused != nil {
-		refused.Notebook = &containers.NotebookInfo{Image: bc.tag}
+		refused.Notebook = &step.NotebookInfo{Image: bc.tag}
 		return finish(*refused)
 	}
 	if err == nil {
@@ -129,11 +130,11 @@ func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live contain
 	}
 	res.Decisions = decisions
 	res.Image = tag
-	res.Notebook = &containers.NotebookInfo{Image: tag, Built: built, BuildLogFile: logFile}
+	res.Notebook = &step.NotebookInfo{Image: tag, Built: built, BuildLogFile: logFile}
 	res.Stdout, res.StdoutTruncated = out.text, out.cut
 	res.StdoutFile = logFile
 	if err != nil {
-		res.ReturnCode, res.ErrorKind, res.Error = 1, containers.ErrorKindBuild, err.Error()
+		res.ReturnCode, res.ErrorKind, res.Error = 1, step.ErrorKindBuild, err.Error()
 	}
 	return finish(res)
 }
@@ -144,13 +145,13 @@ func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live contain
 // would fail on and warn about what it would do silently; when papermill
 // fails, the Result says why, and names the failing cell as the user's
 // notebook numbers it.
-func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers.Live) containers.Result {
+func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers.Live) step.Result {
 	started := time.Now().UTC()
-	info := &containers.NotebookInfo{Notebook: s.Notebook, Output: s.Output}
-	fail := func(kind string, err error, out logText, logFile string) containers.Result {
-		return finish(containers.Result{Step: s.Name, Handle: handle, Image: info.Image, ReturnCode: 1,
+	info := &step.NotebookInfo{Notebook: s.Notebook, Output: s.Output}
+	fail := func(kind string, err error, out logText, logFile string) step.Result {
+		return finish(step.Result{Step: s.Name, Handle: handle, Image: info.Image, ReturnCode: 1,
 			ErrorKind: kind, Error: err.Error(), Stdout: out.text, StdoutTruncated: out.cut,
-			StdoutFile: logFile, Started: started, Commands: []containers.CommandResult{}, Notebook: info})
+			StdoutFile: logFile, Started: started, Commands: []step.CommandResult{}, Notebook: info})
 	}
 	in, kind, err := inspect(r.RunDir, s)
 	if err != nil {
@@ -164,18 +165,18 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		return finish(*refused)
 	}
 	if err != nil {
-		return fail(containers.ErrorKindBuild, err, logText{}, "")
+		return fail(step.ErrorKindBuild, err, logText{}, "")
 	}
 
 	argv := []string{"papermill", papermillPath(s.Notebook), papermillPath(s.Output)}
 	params, err := paramsDocument(s.Parameters)
 	if err != nil {
-		return fail(containers.ErrorKindNotebook, err, logText{}, "")
+		return fail(step.ErrorKindNotebook, err, logText{}, "")
 	}
 	if params != nil {
 		paramsFile := filepath.ToSlash(filepath.Join(rundir.Records, "notebooks", fmt.Sprintf("%04d-%s.params.json", handle, s.Name)))
 		if err := rundir.WriteFile(r.RunDir, filepath.FromSlash(paramsFile), params); err != nil {
-			return fail(containers.ErrorKindIO, fmt.Errorf("writing the parameters file: %w", err), logText{}, "")
+			return fail(step.ErrorKindIO, fmt.Errorf("writing the parameters file: %w", err), logText{}, "")
 		}
 		argv = append(argv, "-f", papermillPath(paramsFile))
 	}
@@ -186,15 +187,15 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 	for k, v := range s.Env {
 		env[k] = v
 	}
-	step := containers.Step{
+	st := step.Step{
 		Name:     s.Name,
 		Image:    bc.tag,
 		Env:      env,
-		Commands: []containers.Command{{Argv: argv}},
+		Commands: []step.Command{{Argv: argv}},
 		Limits:   s.Limits,
 	}
 	// Policies first: a refused step builds nothing.
-	final, decisions, refused := r.Steps.Admit(ctx, handle, step)
+	final, decisions, refused := r.Steps.Admit(ctx, handle, st)
 	decisions = append(buildDecisions, decisions...)
 	if refused != nil {
 		refused.Started, refused.Notebook, refused.Decisions = started, info, decisions
@@ -204,7 +205,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 	info.Built, info.BuildLogFile = built, logFile
 	if err != nil {
 		// A failed build is the step's result: the log's tail, and no run.
-		res := fail(containers.ErrorKindBuild, err, out, logFile)
+		res := fail(step.ErrorKindBuild, err, out, logFile)
 		res.Decisions = decisions
 		return res
 	}
@@ -221,7 +222,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		written := stampOf(r.RunDir, outRel)
 		if cell := failedCell(r.RunDir, outRel, in); cell != nil && written.exists && written != before {
 			info.FailedCell = cell
-			res.ErrorKind, res.Error = containers.ErrorKindCell, cellError(cell)
+			res.ErrorKind, res.Error = step.ErrorKindCell, cellError(cell)
 		} else {
 			res.ErrorKind, res.Error = papermillFailure(res.ReturnCode, res.Stderr, in.kernel)
 		}
@@ -265,7 +266,7 @@ func papermillPath(p string) string {
 	return strings.NewReplacer("{", "{{", "}", "}}").Replace(inRunDir(p))
 }
 
-func finish(res containers.Result) containers.Result {
+func finish(res step.Result) step.Result {
 	res.Finished = time.Now().UTC()
 	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
 	return res
@@ -319,7 +320,7 @@ func (r *Runner) context(ctx context.Context, base string, reqs []string) (build
 // requirements. When that image is missing, the build is first put to the
 // policies, which may refuse it (refused is then the result to report) or
 // pin its base (the context is then the one of the amended base).
-func (r *Runner) admitted(ctx context.Context, handle uint32, name, base string, reqs []string) (buildContext, []containers.Decision, *containers.Result, error) {
+func (r *Runner) admitted(ctx context.Context, handle uint32, name, base string, reqs []string) (buildContext, []step.Decision, *step.Result, error) {
 	bc, err := r.context(ctx, base, reqs)
 	if err != nil {
 		return bc, nil, nil, err

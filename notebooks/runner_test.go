@@ -2,6 +2,7 @@ package notebooks
 
 import (
 	"context"
+	"github.com/wflow/wflow/step"
 	"io"
 	"os"
 	"path/filepath"
@@ -35,7 +36,7 @@ func (f *fakeImages) ImageID(_ context.Context, ref string) (string, error) {
 	return "", nil
 }
 
-func (f *fakeImages) BuildImage(ctx context.Context, tag string, _ io.Reader, _ map[string]string, _ containers.Limits, _ io.Writer) error {
+func (f *fakeImages) BuildImage(ctx context.Context, tag string, _ io.Reader, _ map[string]string, _ step.Limits, _ io.Writer) error {
 	f.mu.Lock()
 	f.builds++
 	f.mu.Unlock()
@@ -57,12 +58,12 @@ type fakeSteps struct {
 	mu     sync.Mutex
 	refuse bool
 	amend  string // an image a policy puts in place of the notebook image
-	ran    []containers.Step
+	ran    []step.Step
 }
 
-func (f *fakeSteps) Admit(_ context.Context, handle uint32, s containers.Step) (containers.Step, []containers.Decision, *containers.Result) {
+func (f *fakeSteps) Admit(_ context.Context, handle uint32, s step.Step) (step.Step, []step.Decision, *step.Result) {
 	if f.refuse {
-		return s, nil, &containers.Result{Step: s.Name, Handle: handle, ReturnCode: 1, ErrorKind: containers.ErrorKindDenied, Error: "refused"}
+		return s, nil, &step.Result{Step: s.Name, Handle: handle, ReturnCode: 1, ErrorKind: step.ErrorKindDenied, Error: "refused"}
 	}
 	if f.amend != "" {
 		s.Image = f.amend
@@ -70,14 +71,14 @@ func (f *fakeSteps) Admit(_ context.Context, handle uint32, s containers.Step) (
 	return s, nil, nil
 }
 
-func (f *fakeSteps) RunAdmitted(_ context.Context, handle uint32, s containers.Step, _ []containers.Decision, _ containers.Live) containers.Result {
+func (f *fakeSteps) RunAdmitted(_ context.Context, handle uint32, s step.Step, _ []step.Decision, _ containers.Live) step.Result {
 	f.mu.Lock()
 	f.ran = append(f.ran, s)
 	f.mu.Unlock()
-	return containers.Result{Step: s.Name, Handle: handle, Image: s.Image}
+	return step.Result{Step: s.Name, Handle: handle, Image: s.Image}
 }
 
-func (f *fakeSteps) AdmitBuild(_ context.Context, _ uint32, _, base string, _ []string) (string, []containers.Decision, *containers.Result) {
+func (f *fakeSteps) AdmitBuild(_ context.Context, _ uint32, _, base string, _ []string) (string, []step.Decision, *step.Result) {
 	return base, nil, nil
 }
 
@@ -97,7 +98,7 @@ func TestConcurrentStepsShareOneBuild(t *testing.T) {
 	r, images, steps := newFakeRunner(t)
 	images.release = make(chan struct{})
 	var wg sync.WaitGroup
-	results := make([]containers.Result, 4)
+	results := make([]step.Result, 4)
 	for i := range results {
 		wg.Add(1)
 		go func(i int) {
@@ -139,7 +140,7 @@ func TestRefusedNotebookStepBuildsNothing(t *testing.T) {
 	r, images, steps := newFakeRunner(t)
 	steps.refuse = true
 	res := r.Run(context.Background(), 1, Step{Name: "s", Notebook: "a.ipynb", Output: "a.out.ipynb"}, containers.Live{})
-	if res.ErrorKind != containers.ErrorKindDenied || images.builds != 0 || len(steps.ran) != 0 {
+	if res.ErrorKind != step.ErrorKindDenied || images.builds != 0 || len(steps.ran) != 0 {
 		t.Errorf("result %+v, %d builds, %d runs", res, images.builds, len(steps.ran))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/wflow/wflow/internal/clip"
+	"github.com/wflow/wflow/step"
 	"path"
 	"regexp"
 	"strings"
@@ -18,7 +19,6 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/wflow/wflow/abi"
-	"github.com/wflow/wflow/containers"
 )
 
 // Step is a notebook step.
@@ -31,7 +31,7 @@ type Step struct {
 	Base         string            `json:"base,omitempty"`   // base image; default --notebook-base
 	Kernel       string            `json:"kernel,omitempty"` // papermill -k; default the notebook's metadata.kernelspec.name
 	Env          map[string]string `json:"env,omitempty"`
-	containers.Limits
+	step.Limits
 }
 
 // Build is a request to build (or find) the image of a set of requirements.
@@ -49,16 +49,16 @@ const (
 )
 
 // ParseStep decodes and validates a notebook step spec (docs/abi.md).
-// Errors wrap containers.ErrInvalidJSON or containers.ErrInvalidStep.
+// Errors wrap step.ErrInvalidJSON or step.ErrInvalidStep.
 func ParseStep(spec []byte) (Step, error) {
 	var s Step
-	if err := containers.CheckJSON(spec, abi.MaxJSONDepth); err != nil {
+	if err := step.CheckJSON(spec, abi.MaxJSONDepth); err != nil {
 		return s, err
 	}
 	// The limits and env are read by the container step parser, from a spec
 	// holding only those fields, so they follow exactly its rules.
 	limits := map[string]string{}
-	err := containers.Fields(gjson.ParseBytes(spec), "a notebook step spec", func(key string, v gjson.Result) (err error) {
+	err := step.Fields(gjson.ParseBytes(spec), "a notebook step spec", func(key string, v gjson.Result) (err error) {
 		switch key {
 		case "name":
 			s.Name, err = str(key, v)
@@ -107,7 +107,7 @@ func ParseStep(spec []byte) (Step, error) {
 			fmt.Fprintf(&b, ",%q:%s", k, raw)
 		}
 		b.WriteString("}")
-		c, err := containers.ParseStep([]byte(b.String()))
+		c, err := step.ParseStep([]byte(b.String()))
 		if err != nil {
 			return s, err
 		}
@@ -120,7 +120,7 @@ func ParseStep(spec []byte) (Step, error) {
 }
 
 func (s Step) validate() error {
-	probe := containers.Step{Name: s.Name, Image: "x", Commands: []containers.Command{{Shell: "x"}}}
+	probe := step.Step{Name: s.Name, Image: "x", Commands: []step.Command{{Shell: "x"}}}
 	if err := probe.Validate(); err != nil {
 		return err
 	}
@@ -141,10 +141,10 @@ func (s Step) validate() error {
 // ParseBuild decodes and validates a notebook build spec.
 func ParseBuild(spec []byte) (Build, error) {
 	var b Build
-	if err := containers.CheckJSON(spec, abi.MaxJSONDepth); err != nil {
+	if err := step.CheckJSON(spec, abi.MaxJSONDepth); err != nil {
 		return b, err
 	}
-	err := containers.Fields(gjson.ParseBytes(spec), "a notebook build spec", func(key string, v gjson.Result) (err error) {
+	err := step.Fields(gjson.ParseBytes(spec), "a notebook build spec", func(key string, v gjson.Result) (err error) {
 		switch key {
 		case "name":
 			b.Name, err = str(key, v)
@@ -160,7 +160,7 @@ func ParseBuild(spec []byte) (Build, error) {
 	if err != nil {
 		return b, err
 	}
-	probe := containers.Step{Name: b.Name, Image: "x", Commands: []containers.Command{{Shell: "x"}}}
+	probe := step.Step{Name: b.Name, Image: "x", Commands: []step.Command{{Shell: "x"}}}
 	if err := probe.Validate(); err != nil {
 		return b, err
 	}
@@ -312,5 +312,5 @@ func str(field string, v gjson.Result) (string, error) {
 }
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", containers.ErrInvalidStep, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", step.ErrInvalidStep, fmt.Sprintf(format, args...))
 }

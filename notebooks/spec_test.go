@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wflow/wflow/containers"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,7 +26,7 @@ func TestParseStep(t *testing.T) {
 	if string(s.Parameters) != `{"n":1,"x":1.0,"s":"1"}` {
 		t.Errorf("parameters %s: want the JSON as given, so 1.0 stays a float", s.Parameters)
 	}
-	if s.Timeout != containers.Duration(5*time.Minute) || s.Memory != 1<<30 || s.Env["K"] != "V" || len(s.Requirements) != 2 {
+	if s.Timeout != step.Duration(5*time.Minute) || s.Memory != 1<<30 || s.Env["K"] != "V" || len(s.Requirements) != 2 {
 		t.Errorf("step %+v", s)
 	}
 	for _, c := range []struct{ spec, msg string }{
@@ -48,11 +47,11 @@ func TestParseStep(t *testing.T) {
 		{`{"name":"nb","notebook":"a.ipynb","parameters":{"a":1,"a":2}}`, `key "a" given twice`},
 		{`{"name":"../nb","notebook":"a.ipynb"}`, "name"},
 	} {
-		if _, err := ParseStep([]byte(c.spec)); !errors.Is(err, containers.ErrInvalidStep) || !strings.Contains(err.Error(), c.msg) {
+		if _, err := ParseStep([]byte(c.spec)); !errors.Is(err, step.ErrInvalidStep) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: %v, want an invalid step saying %q", c.spec, err, c.msg)
 		}
 	}
-	if _, err := ParseStep([]byte(`{"name":`)); !errors.Is(err, containers.ErrInvalidJSON) {
+	if _, err := ParseStep([]byte(`{"name":`)); !errors.Is(err, step.ErrInvalidJSON) {
 		t.Errorf("truncated JSON: %v", err)
 	}
 }
@@ -126,7 +125,7 @@ func TestParseBuild(t *testing.T) {
 		{`["img"]`, "must be a JSON object"},
 		{`{"name":"img","base":"a b"}`, "not an image reference"},
 	} {
-		if _, err := ParseBuild([]byte(c.spec)); !errors.Is(err, containers.ErrInvalidStep) || !strings.Contains(err.Error(), c.msg) {
+		if _, err := ParseBuild([]byte(c.spec)); !errors.Is(err, step.ErrInvalidStep) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: %v, want %q", c.spec, err, c.msg)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 //	go test -run '^$' -bench Decision ./policies
 func BenchmarkDecision(b *testing.B) {
 	ctx := context.Background()
-	req := Request{Kind: "container", Step: step}
+	req := Request{Kind: "container", Step: testStep}
 	run := func(b *testing.B, p Policy) {
 		for i := 0; i < b.N; i++ {
 			if _, err := p.Decide(ctx, req); err != nil {

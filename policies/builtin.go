@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"path"
 	"strings"
 	"time"
@@ -31,9 +32,9 @@ func (p Network) Decide(_ context.Context, req Request) (Verdict, error) {
 		allowed = "none"
 	}
 	if n := req.Step.Network; n != "" && n != "none" && n != allowed {
-		return Verdict{Verdict: containers.VerdictDeny, Reason: fmt.Sprintf("network %q is not allowed in this run (run with --network %s to allow it)", n, n)}, nil
+		return Verdict{Verdict: step.VerdictDeny, Reason: fmt.Sprintf("network %q is not allowed in this run (run with --network %s to allow it)", n, n)}, nil
 	}
-	return Verdict{Verdict: containers.VerdictAllow}, nil
+	return Verdict{Verdict: step.VerdictAllow}, nil
 }
 
 // Images refuses a step whose image matches none of the patterns
@@ -50,10 +51,10 @@ func (Images) Name() string { return "builtin:allow-image" }
 func (p Images) Decide(_ context.Context, req Request) (Verdict, error) {
 	for _, pat := range p.Patterns {
 		if containers.MatchImage(pat, req.Step.Image) {
-			return Verdict{Verdict: containers.VerdictAllow}, nil
+			return Verdict{Verdict: step.VerdictAllow}, nil
 		}
 	}
-	return Verdict{Verdict: containers.VerdictDeny, Reason: fmt.Sprintf("image %q matches none of --allow-image %s", req.Step.Image, strings.Join(p.Patterns, ", "))}, nil
+	return Verdict{Verdict: step.VerdictDeny, Reason: fmt.Sprintf("image %q matches none of --allow-image %s", req.Step.Image, strings.Join(p.Patterns, ", "))}, nil
 }
 
 // ValidateImagePatterns checks --allow-image patterns.
@@ -70,8 +71,8 @@ func ValidateImagePatterns(patterns []string) error {
 // (`--max-step-timeout`, `--max-step-cpus`, `--max-step-memory`), checked on
 // the step's limits merged with the run's defaults. Zero ceilings are off.
 type Ceilings struct {
-	Max      containers.Limits // Timeout, CPUs and Memory are read
-	Defaults containers.Limits // the run's defaults, under the step's own limits
+	Max      step.Limits // Timeout, CPUs and Memory are read
+	Defaults step.Limits // the run's defaults, under the step's own limits
 }
 
 // Name implements Policy.
@@ -80,11 +81,11 @@ func (Ceilings) Name() string { return "builtin:ceilings" }
 // Decide implements Policy.
 func (p Ceilings) Decide(_ context.Context, req Request) (Verdict, error) {
 	if req.Kind == KindNotebookBuild {
-		return Verdict{Verdict: containers.VerdictAllow}, nil // a build has no step limits to check
+		return Verdict{Verdict: step.VerdictAllow}, nil // a build has no step limits to check
 	}
 	l := req.Step.Limits.Merge(p.Defaults)
 	deny := func(format string, args ...any) (Verdict, error) {
-		return Verdict{Verdict: containers.VerdictDeny, Reason: fmt.Sprintf(format, args...)}, nil
+		return Verdict{Verdict: step.VerdictDeny, Reason: fmt.Sprintf(format, args...)}, nil
 	}
 	switch {
 	case p.Max.Timeout > 0 && (l.Timeout == 0 || l.Timeout > p.Max.Timeout):
@@ -94,7 +95,7 @@ func (p Ceilings) Decide(_ context.Context, req Request) (Verdict, error) {
 	case p.Max.Memory > 0 && (l.Memory == 0 || l.Memory > p.Max.Memory):
 		return deny("memory %d MiB is over the ceiling of %d MiB (--max-step-memory); set memory", l.Memory>>20, p.Max.Memory>>20)
 	}
-	return Verdict{Verdict: containers.VerdictAllow}, nil
+	return Verdict{Verdict: step.VerdictAllow}, nil
 }
 
 func stringOr(d time.Duration, zero string) string {

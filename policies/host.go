@@ -2,13 +2,13 @@ package policies
 
 import (
 	"context"
+	"github.com/wflow/wflow/step"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wflow/wflow/abi"
-	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/hostfuncs/guestmem"
 )
 
@@ -93,7 +93,7 @@ func policyDecide(c *PolicyCall, mem guestmem.Memory, a []uint32) *guestmem.Erro
 	if err != nil {
 		return err
 	}
-	if err := containers.CheckJSON(b, abi.MaxJSONDepth); err != nil {
+	if err := step.CheckJSON(b, abi.MaxJSONDepth); err != nil {
 		return guestmem.Fail(abi.ErrInvalidJSON, "decision: %v", err)
 	}
 	c.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"sort"
 	"strings"
 	"sync"
@@ -28,10 +29,10 @@ const (
 // For a notebook build, Step stands for what the build runs (Image is the
 // base image, one command installs the requirements) and Build says it.
 type Request struct {
-	Kind  string          `json:"kind"`
-	Step  containers.Step `json:"step"`
-	Build *BuildInfo      `json:"build,omitempty"`
-	Run   RunInfo         `json:"run"`
+	Kind  string     `json:"kind"`
+	Step  step.Step  `json:"step"`
+	Build *BuildInfo `json:"build,omitempty"`
+	Run   RunInfo    `json:"run"`
 }
 
 // BuildInfo describes a notebook image build.
@@ -48,11 +49,11 @@ type RunInfo struct {
 }
 
 // Verdict is one policy's answer. Step is the amended step when Verdict is
-// containers.VerdictAmend.
+// step.VerdictAmend.
 type Verdict struct {
 	Verdict string
 	Reason  string
-	Step    *containers.Step
+	Step    *step.Step
 }
 
 // Policy decides on steps. An error means the policy could not decide; the
@@ -75,16 +76,16 @@ type Chain struct {
 
 // Check runs the chain on a step and returns the step to run (amended or
 // not), every decision taken, and whether the step may run.
-func (c Chain) Check(ctx context.Context, handle uint32, req Request) (containers.Step, []containers.Decision, bool) {
-	var decisions []containers.Decision
+func (c Chain) Check(ctx context.Context, handle uint32, req Request) (step.Step, []step.Decision, bool) {
+	var decisions []step.Decision
 	amended := false
 	for _, p := range c.Policies {
 		d := decide(ctx, p, handle, req)
 		decisions = append(decisions, d.Decision)
-		if d.Verdict == containers.VerdictDeny {
+		if d.Verdict == step.VerdictDeny {
 			return req.Step, decisions, false
 		}
-		if d.Verdict == containers.VerdictAmend {
+		if d.Verdict == step.VerdictAmend {
 			req = req.amended(*d.step)
 			amended = true
 		}
@@ -95,13 +96,13 @@ func (c Chain) Check(ctx context.Context, handle uint32, req Request) (container
 	for _, p := range c.Policies {
 		d := decide(ctx, p, handle, req)
 		d.Policy = p.Name() + " (recheck of the final step)"
-		if d.Verdict == containers.VerdictAmend {
-			d.Verdict = containers.VerdictDeny
+		if d.Verdict == step.VerdictAmend {
+			d.Verdict = step.VerdictDeny
 			d.Reason = fmt.Sprintf("the policy would change the final step again (%s), so the policies disagree", changedFields(d.Changes))
 			d.Changes = nil
 		}
 		decisions = append(decisions, d.Decision)
-		if d.Verdict == containers.VerdictDeny {
+		if d.Verdict == step.VerdictDeny {
 			return req.Step, decisions, false
 		}
 	}
@@ -110,18 +111,18 @@ func (c Chain) Check(ctx context.Context, handle uint32, req Request) (container
 
 // amended returns the request with its step amended; a build's base follows
 // the step's image, which stands for it, so later policies see one base.
-func (req Request) amended(step containers.Step) Request {
-	req.Step = step
+func (req Request) amended(st step.Step) Request {
+	req.Step = st
 	if req.Build != nil {
 		b := *req.Build
-		b.Base = step.Image
+		b.Base = st.Image
 		req.Build = &b
 	}
 	return req
 }
 
 // changedFields names the fields of changes: "memory, user".
-func changedFields(changes []containers.Change) string {
+func changedFields(changes []step.Change) string {
 	names := make([]string, len(changes))
 	for i, c := range changes {
 		names[i] = c.Field
@@ -130,16 +131,16 @@ func changedFields(changes []containers.Change) string {
 }
 
 type decision struct {
-	containers.Decision
-	step *containers.Step
+	step.Decision
+	step *step.Step
 }
 
 // decide asks one policy and turns every way it can fail into a refusal.
 func decide(ctx context.Context, p Policy, handle uint32, req Request) decision {
-	d := decision{Decision: containers.Decision{Policy: p.Name(), Step: req.Step.Name, Handle: handle}}
+	d := decision{Decision: step.Decision{Policy: p.Name(), Step: req.Step.Name, Handle: handle}}
 	v, err := p.Decide(ctx, req)
 	deny := func(format string, args ...any) decision {
-		d.Verdict, d.Reason, d.step = containers.VerdictDeny, fmt.Sprintf(format, args...), nil
+		d.Verdict, d.Reason, d.step = step.VerdictDeny, fmt.Sprintf(format, args...), nil
 		return d
 	}
 	if err != nil {
@@ -147,12 +148,12 @@ func decide(ctx context.Context, p Policy, handle uint32, req Request) decision 
 	}
 	d.Verdict, d.Reason = v.Verdict, v.Reason
 	switch v.Verdict {
-	case containers.VerdictAllow:
-	case containers.VerdictDeny:
+	case step.VerdictAllow:
+	case step.VerdictDeny:
 		if v.Reason == "" {
 			d.Reason = "refused without a reason"
 		}
-	case containers.VerdictAmend:
+	case step.VerdictAmend:
 		if v.Step == nil {
 			return deny("the policy amended the step without giving it")
 		}
@@ -167,7 +168,7 @@ func decide(ctx context.Context, p Policy, handle uint32, req Request) decision 
 			return deny("comparing the amended step: %v", err)
 		}
 		if len(changes) == 0 {
-			d.Verdict = containers.VerdictAllow // an amendment that changes nothing
+			d.Verdict = step.VerdictAllow // an amendment that changes nothing
 			break
 		}
 		d.Changes, d.step = changes, v.Step
@@ -179,7 +180,7 @@ func decide(ctx context.Context, p Policy, handle uint32, req Request) decision 
 
 // Diff lists the top-level fields of the step spec that differ between two
 // steps, with their JSON before and after.
-func Diff(before, after containers.Step) ([]containers.Change, error) {
+func Diff(before, after step.Step) ([]step.Change, error) {
 	b, err := fields(before)
 	if err != nil {
 		return nil, err
@@ -200,17 +201,17 @@ func Diff(before, after containers.Step) ([]containers.Change, error) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	var changes []containers.Change
+	var changes []step.Change
 	for _, k := range names {
 		if !bytes.Equal(b[k], a[k]) {
-			changes = append(changes, containers.Change{Field: k, Before: orNull(b[k]), After: orNull(a[k])})
+			changes = append(changes, step.Change{Field: k, Before: orNull(b[k]), After: orNull(a[k])})
 		}
 	}
 	return changes, nil
 }
 
-func fields(s containers.Step) (map[string]json.RawMessage, error) {
-	raw, err := containers.MarshalJSON(s, false)
+func fields(s step.Step) (map[string]json.RawMessage, error) {
+	raw, err := step.MarshalJSON(s, false)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +228,7 @@ func orNull(b json.RawMessage) json.RawMessage {
 
 // StepRunner runs a step; containers.Runner implements it.
 type StepRunner interface {
-	Run(ctx context.Context, handle uint32, step containers.Step, live containers.Live) containers.Result
+	Run(ctx context.Context, handle uint32, step step.Step, live containers.Live) step.Result
 }
 
 // Runner puts a Chain in front of a StepRunner: a refused step gets a result
@@ -242,8 +243,8 @@ type Runner struct {
 }
 
 // Run runs a step (hostfuncs.StepRunner): Admit, then RunAdmitted.
-func (r *Runner) Run(ctx context.Context, handle uint32, step containers.Step, live containers.Live) containers.Result {
-	final, decisions, refused := r.Admit(ctx, handle, step)
+func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live containers.Live) step.Result {
+	final, decisions, refused := r.Admit(ctx, handle, st)
 	if refused != nil {
 		return *refused
 	}
@@ -255,8 +256,8 @@ func (r *Runner) Run(ctx context.Context, handle uint32, step containers.Step, l
 // instead (error kind "denied"). Callers that must do work before a step
 // runs (a notebook's image build) admit it first, so nothing happens for a
 // step the policies refuse.
-func (r *Runner) Admit(ctx context.Context, handle uint32, step containers.Step) (containers.Step, []containers.Decision, *containers.Result) {
-	return r.admit(ctx, handle, Request{Kind: KindContainer, Step: step, Run: r.Info})
+func (r *Runner) Admit(ctx context.Context, handle uint32, st step.Step) (step.Step, []step.Decision, *step.Result) {
+	return r.admit(ctx, handle, Request{Kind: KindContainer, Step: st, Run: r.Info})
 }
 
 // AdmitBuild puts a notebook image build to the chain before anything is
@@ -267,32 +268,32 @@ func (r *Runner) Admit(ctx context.Context, handle uint32, step containers.Step)
 // amendment of anything else (the commands that stand for the
 // requirements, say) would be approved by the policies but not built, so
 // it refuses the build.
-func (r *Runner) AdmitBuild(ctx context.Context, handle uint32, name, base string, requirements []string) (string, []containers.Decision, *containers.Result) {
+func (r *Runner) AdmitBuild(ctx context.Context, handle uint32, name, base string, requirements []string) (string, []step.Decision, *step.Result) {
 	started := time.Now().UTC()
-	step := containers.Step{Name: name, Image: base, Commands: []containers.Command{{Argv: append([]string{"pip", "install"}, requirements...)}}}
-	final, decisions, refused := r.admit(ctx, handle, Request{Kind: KindNotebookBuild, Step: step, Run: r.Info,
+	st := step.Step{Name: name, Image: base, Commands: []step.Command{{Argv: append([]string{"pip", "install"}, requirements...)}}}
+	final, decisions, refused := r.admit(ctx, handle, Request{Kind: KindNotebookBuild, Step: st, Run: r.Info,
 		Build: &BuildInfo{Base: base, Requirements: append([]string{}, requirements...)}})
 	if refused != nil {
 		return final.Image, decisions, refused
 	}
 	asBuilt := final
 	asBuilt.Image = base
-	changes, err := Diff(step, asBuilt)
+	changes, err := Diff(st, asBuilt)
 	if err != nil || len(changes) > 0 {
 		var fields []string
 		for _, c := range changes {
 			fields = append(fields, c.Field)
 		}
-		d := containers.Decision{Policy: "wflow", Step: name, Handle: handle, Verdict: containers.VerdictDeny,
+		d := step.Decision{Policy: "wflow", Step: name, Handle: handle, Verdict: step.VerdictDeny,
 			Reason: fmt.Sprintf("a notebook build can be amended in its base image only; the policies changed %s", strings.Join(fields, ", "))}
-		r.Audit.add([]containers.Decision{d})
+		r.Audit.add([]step.Decision{d})
 		decisions = append(decisions, d)
-		return final.Image, decisions, refusal(step, handle, started, decisions)
+		return final.Image, decisions, refusal(st, handle, started, decisions)
 	}
 	return final.Image, decisions, nil
 }
 
-func (r *Runner) admit(ctx context.Context, handle uint32, req Request) (containers.Step, []containers.Decision, *containers.Result) {
+func (r *Runner) admit(ctx context.Context, handle uint32, req Request) (step.Step, []step.Decision, *step.Result) {
 	started := time.Now().UTC()
 	final, decisions, ok := r.Chain.Check(ctx, handle, req)
 	r.Audit.add(decisions)
@@ -303,21 +304,21 @@ func (r *Runner) admit(ctx context.Context, handle uint32, req Request) (contain
 }
 
 // refusal is the result of a step the last of decisions refused.
-func refusal(step containers.Step, handle uint32, started time.Time, decisions []containers.Decision) *containers.Result {
+func refusal(st step.Step, handle uint32, started time.Time, decisions []step.Decision) *step.Result {
 	last := decisions[len(decisions)-1]
 	finished := time.Now().UTC()
-	return &containers.Result{
-		Step: step.Name, Handle: handle, Image: step.Image, ReturnCode: 1,
-		ErrorKind: containers.ErrorKindDenied,
+	return &step.Result{
+		Step: st.Name, Handle: handle, Image: st.Image, ReturnCode: 1,
+		ErrorKind: step.ErrorKindDenied,
 		Error:     fmt.Sprintf("refused by policy %s: %s", last.Policy, last.Reason),
 		Started:   started, Finished: finished, DurationMS: finished.Sub(started).Milliseconds(),
-		Commands: []containers.CommandResult{}, Decisions: decisions,
+		Commands: []step.CommandResult{}, Decisions: decisions,
 	}
 }
 
 // RunAdmitted runs a step Admit let through, as it left it.
-func (r *Runner) RunAdmitted(ctx context.Context, handle uint32, step containers.Step, decisions []containers.Decision, live containers.Live) containers.Result {
-	res := r.Next.Run(ctx, handle, step, live)
+func (r *Runner) RunAdmitted(ctx context.Context, handle uint32, st step.Step, decisions []step.Decision, live containers.Live) step.Result {
+	res := r.Next.Run(ctx, handle, st, live)
 	res.Decisions = decisions
 	return res
 }
@@ -325,10 +326,10 @@ func (r *Runner) RunAdmitted(ctx context.Context, handle uint32, step containers
 // Audit collects every decision of a run, for the run report.
 type Audit struct {
 	mu        sync.Mutex
-	decisions []containers.Decision
+	decisions []step.Decision
 }
 
-func (a *Audit) add(ds []containers.Decision) {
+func (a *Audit) add(ds []step.Decision) {
 	if a == nil {
 		return
 	}
@@ -338,8 +339,8 @@ func (a *Audit) add(ds []containers.Decision) {
 }
 
 // Decisions returns every decision so far, in the order they were taken.
-func (a *Audit) Decisions() []containers.Decision {
+func (a *Audit) Decisions() []step.Decision {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return append([]containers.Decision(nil), a.decisions...)
+	return append([]step.Decision(nil), a.decisions...)
 }

@@ -3,10 +3,9 @@ package policies
 import (
 	"context"
 	"errors"
+	"github.com/wflow/wflow/step"
 	"strings"
 	"testing"
-
-	"github.com/wflow/wflow/containers"
 )
 
 // fakePolicy answers with a fixed verdict, or applies amend to the step.
@@ -14,9 +13,9 @@ type fakePolicy struct {
 	name    string
 	verdict string
 	reason  string
-	amend   func(*containers.Step)
+	amend   func(*step.Step)
 	err     error
-	saw     *[]containers.Step
+	saw     *[]step.Step
 }
 
 func (f fakePolicy) Name() string { return f.name }
@@ -37,13 +36,13 @@ func (f fakePolicy) Decide(_ context.Context, req Request) (Verdict, error) {
 	return v, nil
 }
 
-var step = containers.Step{Name: "s", Image: "img", Commands: []containers.Command{{Shell: "true"}}}
+var testStep = step.Step{Name: "s", Image: "img", Commands: []step.Command{{Shell: "true"}}}
 
 func TestChainOrderAndAmendments(t *testing.T) {
-	var saw []containers.Step
-	addMemory := fakePolicy{name: "add", verdict: containers.VerdictAmend, reason: "needs memory", amend: func(s *containers.Step) { s.Memory = 64 << 20 }}
-	requireMemory := fakePolicy{name: "require", verdict: containers.VerdictAllow, saw: &saw}
-	final, ds, ok := Chain{Policies: []Policy{addMemory, requireMemory}}.Check(context.Background(), 3, Request{Step: step})
+	var saw []step.Step
+	addMemory := fakePolicy{name: "add", verdict: step.VerdictAmend, reason: "needs memory", amend: func(s *step.Step) { s.Memory = 64 << 20 }}
+	requireMemory := fakePolicy{name: "require", verdict: step.VerdictAllow, saw: &saw}
+	final, ds, ok := Chain{Policies: []Policy{addMemory, requireMemory}}.Check(context.Background(), 3, Request{Step: testStep})
 	// Two decisions, then two more: an amended step is put to every policy again.
 	if !ok || final.Memory != 64<<20 || len(ds) != 4 {
 		t.Fatalf("ok=%v final=%+v decisions=%+v", ok, final, ds)
@@ -59,25 +58,25 @@ func TestChainOrderAndAmendments(t *testing.T) {
 }
 
 func TestChainFailsClosed(t *testing.T) {
-	deny := fakePolicy{name: "deny", verdict: containers.VerdictDeny, reason: "no"}
-	never := fakePolicy{name: "never", verdict: containers.VerdictAllow, saw: new([]containers.Step)}
+	deny := fakePolicy{name: "deny", verdict: step.VerdictDeny, reason: "no"}
+	never := fakePolicy{name: "never", verdict: step.VerdictAllow, saw: new([]step.Step)}
 	cases := []struct {
 		name   string
 		p      Policy
 		reason string
 	}{
 		{"deny", deny, "no"},
-		{"deny without reason", fakePolicy{name: "x", verdict: containers.VerdictDeny}, "without a reason"},
+		{"deny without reason", fakePolicy{name: "x", verdict: step.VerdictDeny}, "without a reason"},
 		{"error", fakePolicy{name: "x", err: errors.New("boom")}, "the policy failed, so the step is refused: boom"},
 		{"unknown verdict", fakePolicy{name: "x", verdict: "maybe"}, `no verdict allow, deny or amend (got "maybe")`},
-		{"amend without step", fakePolicy{name: "x", verdict: containers.VerdictAmend}, "without giving it"},
-		{"rename", fakePolicy{name: "x", verdict: containers.VerdictAmend, amend: func(s *containers.Step) { s.Name = "other" }}, "renamed"},
-		{"invalid amendment", fakePolicy{name: "x", verdict: containers.VerdictAmend, amend: func(s *containers.Step) { s.Commands = nil }}, "invalid one"},
+		{"amend without step", fakePolicy{name: "x", verdict: step.VerdictAmend}, "without giving it"},
+		{"rename", fakePolicy{name: "x", verdict: step.VerdictAmend, amend: func(s *step.Step) { s.Name = "other" }}, "renamed"},
+		{"invalid amendment", fakePolicy{name: "x", verdict: step.VerdictAmend, amend: func(s *step.Step) { s.Commands = nil }}, "invalid one"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, ds, ok := Chain{Policies: []Policy{c.p, never}}.Check(context.Background(), 1, Request{Step: step})
-			if ok || len(ds) != 1 || ds[0].Verdict != containers.VerdictDeny || !strings.Contains(ds[0].Reason, c.reason) {
+			_, ds, ok := Chain{Policies: []Policy{c.p, never}}.Check(context.Background(), 1, Request{Step: testStep})
+			if ok || len(ds) != 1 || ds[0].Verdict != step.VerdictDeny || !strings.Contains(ds[0].Reason, c.reason) {
 				t.Errorf("ok=%v decisions=%+v", ok, ds)
 			}
 		})
@@ -88,33 +87,33 @@ func TestChainFailsClosed(t *testing.T) {
 }
 
 func TestFinalStepMustPassEveryPolicy(t *testing.T) {
-	toHost := fakePolicy{name: "sneaky", verdict: containers.VerdictAmend, reason: "faster", amend: func(s *containers.Step) { s.Network = "host" }}
+	toHost := fakePolicy{name: "sneaky", verdict: step.VerdictAmend, reason: "faster", amend: func(s *step.Step) { s.Network = "host" }}
 	net := Network{Allowed: "none"}
-	_, ds, ok := Chain{Policies: []Policy{net, toHost}}.Check(context.Background(), 1, Request{Step: step})
+	_, ds, ok := Chain{Policies: []Policy{net, toHost}}.Check(context.Background(), 1, Request{Step: testStep})
 	if ok || len(ds) != 3 || !strings.Contains(ds[2].Policy, "recheck") || !strings.Contains(ds[2].Reason, `network "host"`) {
 		t.Errorf("amended past a built-in: ok=%v decisions=%+v", ok, ds)
 	}
 	// A later policy cannot amend away what an earlier one required.
-	require := fakePolicy{name: "require-memory", verdict: containers.VerdictAmend, reason: "256m", amend: func(s *containers.Step) { s.Memory = 256 << 20 }}
-	lift := fakePolicy{name: "lift", verdict: containers.VerdictAmend, reason: "more", amend: func(s *containers.Step) { s.Memory = 1 << 30 }}
-	_, ds, ok = Chain{Policies: []Policy{require, lift}}.Check(context.Background(), 1, Request{Step: step})
+	require := fakePolicy{name: "require-memory", verdict: step.VerdictAmend, reason: "256m", amend: func(s *step.Step) { s.Memory = 256 << 20 }}
+	lift := fakePolicy{name: "lift", verdict: step.VerdictAmend, reason: "more", amend: func(s *step.Step) { s.Memory = 1 << 30 }}
+	_, ds, ok = Chain{Policies: []Policy{require, lift}}.Check(context.Background(), 1, Request{Step: testStep})
 	if ok || len(ds) != 3 || ds[2].Policy != "require-memory (recheck of the final step)" || !strings.Contains(ds[2].Reason, "memory") || !strings.Contains(ds[2].Reason, "disagree") {
 		t.Errorf("amended away: ok=%v decisions=%+v", ok, ds)
 	}
 	// Amendments that agree pass: each policy allows the final step.
-	final, ds, ok := Chain{Policies: []Policy{require, net}}.Check(context.Background(), 1, Request{Step: step})
-	if !ok || len(ds) != 4 || final.Memory != 256<<20 || ds[2].Verdict != containers.VerdictAllow {
+	final, ds, ok := Chain{Policies: []Policy{require, net}}.Check(context.Background(), 1, Request{Step: testStep})
+	if !ok || len(ds) != 4 || final.Memory != 256<<20 || ds[2].Verdict != step.VerdictAllow {
 		t.Errorf("agreeing amendments: ok=%v decisions=%+v", ok, ds)
 	}
 	// Without an amendment, no policy is asked twice.
-	_, ds, ok = Chain{Policies: []Policy{net}}.Check(context.Background(), 1, Request{Step: step})
+	_, ds, ok = Chain{Policies: []Policy{net}}.Check(context.Background(), 1, Request{Step: testStep})
 	if !ok || len(ds) != 1 {
 		t.Errorf("ok=%v decisions=%+v", ok, ds)
 	}
 }
 
 func TestBuiltins(t *testing.T) {
-	with := func(f func(*containers.Step)) Request { s := step; f(&s); return Request{Step: s} }
+	with := func(f func(*step.Step)) Request { s := testStep; f(&s); return Request{Step: s} }
 	cases := []struct {
 		name    string
 		p       Policy
@@ -122,19 +121,19 @@ func TestBuiltins(t *testing.T) {
 		verdict string
 		reason  string
 	}{
-		{"network none", Network{}, Request{Step: step}, "allow", ""},
-		{"network asked, not allowed", Network{}, with(func(s *containers.Step) { s.Network = "bridge" }), "deny", "--network bridge"},
-		{"network asked, allowed", Network{Allowed: "bridge"}, with(func(s *containers.Step) { s.Network = "bridge" }), "allow", ""},
-		{"image allowed", Images{Patterns: []string{"wflow-test/*"}}, with(func(s *containers.Step) { s.Image = "wflow-test/busybox:latest" }), "allow", ""},
-		{"image untagged vs :latest pattern", Images{Patterns: []string{"busybox:latest"}}, with(func(s *containers.Step) { s.Image = "busybox" }), "allow", ""},
-		{"image by digest", Images{Patterns: []string{"*@sha256:*"}}, with(func(s *containers.Step) { s.Image = "python@sha256:abc" }), "allow", ""},
-		{"image refused", Images{Patterns: []string{"wflow-test/*"}}, with(func(s *containers.Step) { s.Image = "evil/miner" }), "deny", `image "evil/miner" matches none`},
-		{"under ceilings", Ceilings{Max: containers.Limits{Memory: 1 << 30}}, with(func(s *containers.Step) { s.Memory = 512 << 20 }), "allow", ""},
-		{"memory over ceiling", Ceilings{Max: containers.Limits{Memory: 1 << 30}}, with(func(s *containers.Step) { s.Memory = 2 << 30 }), "deny", "--max-step-memory"},
-		{"memory unset under a ceiling", Ceilings{Max: containers.Limits{Memory: 1 << 30}}, Request{Step: step}, "deny", "memory 0 MiB"},
-		{"default fills the limit", Ceilings{Max: containers.Limits{CPUs: 2}, Defaults: containers.Limits{CPUs: 1}}, Request{Step: step}, "allow", ""},
-		{"cpus over ceiling", Ceilings{Max: containers.Limits{CPUs: 2}}, with(func(s *containers.Step) { s.CPUs = 4 }), "deny", "--max-step-cpus"},
-		{"timeout over ceiling", Ceilings{Max: containers.Limits{Timeout: 60e9}}, with(func(s *containers.Step) { s.Timeout = 120e9 }), "deny", "--max-step-timeout"},
+		{"network none", Network{}, Request{Step: testStep}, "allow", ""},
+		{"network asked, not allowed", Network{}, with(func(s *step.Step) { s.Network = "bridge" }), "deny", "--network bridge"},
+		{"network asked, allowed", Network{Allowed: "bridge"}, with(func(s *step.Step) { s.Network = "bridge" }), "allow", ""},
+		{"image allowed", Images{Patterns: []string{"wflow-test/*"}}, with(func(s *step.Step) { s.Image = "wflow-test/busybox:latest" }), "allow", ""},
+		{"image untagged vs :latest pattern", Images{Patterns: []string{"busybox:latest"}}, with(func(s *step.Step) { s.Image = "busybox" }), "allow", ""},
+		{"image by digest", Images{Patterns: []string{"*@sha256:*"}}, with(func(s *step.Step) { s.Image = "python@sha256:abc" }), "allow", ""},
+		{"image refused", Images{Patterns: []string{"wflow-test/*"}}, with(func(s *step.Step) { s.Image = "evil/miner" }), "deny", `image "evil/miner" matches none`},
+		{"under ceilings", Ceilings{Max: step.Limits{Memory: 1 << 30}}, with(func(s *step.Step) { s.Memory = 512 << 20 }), "allow", ""},
+		{"memory over ceiling", Ceilings{Max: step.Limits{Memory: 1 << 30}}, with(func(s *step.Step) { s.Memory = 2 << 30 }), "deny", "--max-step-memory"},
+		{"memory unset under a ceiling", Ceilings{Max: step.Limits{Memory: 1 << 30}}, Request{Step: testStep}, "deny", "memory 0 MiB"},
+		{"default fills the limit", Ceilings{Max: step.Limits{CPUs: 2}, Defaults: step.Limits{CPUs: 1}}, Request{Step: testStep}, "allow", ""},
+		{"cpus over ceiling", Ceilings{Max: step.Limits{CPUs: 2}}, with(func(s *step.Step) { s.CPUs = 4 }), "deny", "--max-step-cpus"},
+		{"timeout over ceiling", Ceilings{Max: step.Limits{Timeout: 60e9}}, with(func(s *step.Step) { s.Timeout = 120e9 }), "deny", "--max-step-timeout"},
 	}
 	for _, c := range cases {
 		v, err := c.p.Decide(context.Background(), c.req)
@@ -148,16 +147,16 @@ func TestBuiltins(t *testing.T) {
 }
 
 func TestAdmitBuild(t *testing.T) {
-	r := &Runner{Chain: Chain{Policies: []Policy{Network{}, Ceilings{Max: containers.Limits{Memory: 1 << 30}}, Images{Patterns: []string{"python:*"}}}}}
+	r := &Runner{Chain: Chain{Policies: []Policy{Network{}, Ceilings{Max: step.Limits{Memory: 1 << 30}}, Images{Patterns: []string{"python:*"}}}}}
 	base, ds, refused := r.AdmitBuild(context.Background(), 1, "nb", "python:3.12-slim", []string{"pandas"})
 	if refused != nil || base != "python:3.12-slim" || len(ds) != 3 {
 		t.Errorf("allowed build: base %q, decisions %+v, refused %+v", base, ds, refused)
 	}
 	_, _, refused = r.AdmitBuild(context.Background(), 1, "nb", "evil/base", nil)
-	if refused == nil || refused.ErrorKind != containers.ErrorKindDenied || !strings.Contains(refused.Error, "evil/base") {
+	if refused == nil || refused.ErrorKind != step.ErrorKindDenied || !strings.Contains(refused.Error, "evil/base") {
 		t.Errorf("refused build: %+v", refused)
 	}
-	pin := fakePolicy{name: "pin", verdict: containers.VerdictAmend, reason: "pin", amend: func(s *containers.Step) { s.Image = "python@sha256:abc" }}
+	pin := fakePolicy{name: "pin", verdict: step.VerdictAmend, reason: "pin", amend: func(s *step.Step) { s.Image = "python@sha256:abc" }}
 	r = &Runner{Chain: Chain{Policies: []Policy{pin}}}
 	if base, _, refused := r.AdmitBuild(context.Background(), 1, "nb", "python:3.12-slim", nil); refused != nil || base != "python@sha256:abc" {
 		t.Errorf("pinned build: base %q, refused %+v", base, refused)
@@ -191,13 +190,13 @@ func TestParseDecisionIsStrict(t *testing.T) {
 // image can be changed: an amendment of the commands would be approved by
 // the later policies and then not built, so it refuses the build.
 func TestBuildAmendedBeyondItsBaseIsRefused(t *testing.T) {
-	safe := fakePolicy{name: "make-safe", verdict: containers.VerdictAmend, reason: "safe", amend: func(s *containers.Step) {
-		s.Commands = []containers.Command{{Argv: []string{"pip", "install", "safe"}}}
+	safe := fakePolicy{name: "make-safe", verdict: step.VerdictAmend, reason: "safe", amend: func(s *step.Step) {
+		s.Commands = []step.Command{{Argv: []string{"pip", "install", "safe"}}}
 	}}
 	r := &Runner{Chain: Chain{Policies: []Policy{safe}}, Audit: &Audit{}}
 	_, ds, refused := r.AdmitBuild(context.Background(), 1, "nb", "python:3.12-slim", []string{"evil==6.6.6"})
-	if refused == nil || refused.ErrorKind != containers.ErrorKindDenied || !strings.Contains(refused.Error, "base image only") ||
-		!strings.Contains(refused.Error, "commands") || ds[len(ds)-1].Verdict != containers.VerdictDeny {
+	if refused == nil || refused.ErrorKind != step.ErrorKindDenied || !strings.Contains(refused.Error, "base image only") ||
+		!strings.Contains(refused.Error, "commands") || ds[len(ds)-1].Verdict != step.VerdictDeny {
 		t.Errorf("refused %+v, decisions %+v", refused, ds)
 	}
 	if got := r.Audit.Decisions(); len(got) != len(ds) {
@@ -208,11 +207,11 @@ func TestBuildAmendedBeyondItsBaseIsRefused(t *testing.T) {
 // A policy that pins a build's base: the policies after it see the pinned
 // base in build.base too, not the one the module asked for.
 func TestBuildBaseFollowsAnAmendment(t *testing.T) {
-	pin := fakePolicy{name: "pin", verdict: containers.VerdictAmend, reason: "pin", amend: func(s *containers.Step) { s.Image = "python@sha256:abc" }}
+	pin := fakePolicy{name: "pin", verdict: step.VerdictAmend, reason: "pin", amend: func(s *step.Step) { s.Image = "python@sha256:abc" }}
 	var seen []string
 	check := policyFunc(func(req Request) Verdict {
 		seen = append(seen, req.Build.Base)
-		return Verdict{Verdict: containers.VerdictAllow}
+		return Verdict{Verdict: step.VerdictAllow}
 	})
 	r := &Runner{Chain: Chain{Policies: []Policy{pin, check}}}
 	if base, _, refused := r.AdmitBuild(context.Background(), 1, "nb", "python:3.12-slim", nil); refused != nil || base != "python@sha256:abc" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/wflow/wflow/internal/clip"
+	"github.com/wflow/wflow/step"
 	"io"
 	"path/filepath"
 	"time"
@@ -15,7 +16,6 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/wflow/wflow/abi"
-	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/runtime"
 )
 
@@ -75,7 +75,7 @@ func (p *Wasm) Name() string { return "wasm:" + p.name }
 // decision or a malformed one is an error, which the chain turns into a
 // refusal.
 func (p *Wasm) Decide(ctx context.Context, req Request) (Verdict, error) {
-	input, err := containers.MarshalJSON(struct {
+	input, err := step.MarshalJSON(struct {
 		PolicyABI string `json:"policy_abi"`
 		Request
 	}{abi.PolicyModuleName, req}, false)
@@ -123,12 +123,12 @@ func (p *Wasm) Decide(ctx context.Context, req Request) (Verdict, error) {
 // reader that took the last "verdict" would see another decision) and no
 // field the schema does not have.
 func parseDecision(b []byte) (Verdict, error) {
-	if err := containers.CheckJSON(b, abi.MaxJSONDepth); err != nil {
+	if err := step.CheckJSON(b, abi.MaxJSONDepth); err != nil {
 		return Verdict{}, fmt.Errorf("the decision: %v", err)
 	}
 	var v Verdict
-	var verdict, step gjson.Result
-	err := containers.Fields(gjson.ParseBytes(b), "the decision", func(k string, value gjson.Result) error {
+	var verdict, st gjson.Result
+	err := step.Fields(gjson.ParseBytes(b), "the decision", func(k string, value gjson.Result) error {
 		switch k {
 		case "verdict":
 			verdict = value
@@ -138,7 +138,7 @@ func parseDecision(b []byte) (Verdict, error) {
 			}
 			v.Reason = value.String()
 		case "step":
-			step = value
+			st = value
 		default:
 			return fmt.Errorf("the decision has a field %q; it has verdict, reason and step", clip.String(k, 64))
 		}
@@ -154,11 +154,11 @@ func parseDecision(b []byte) (Verdict, error) {
 	if len(v.Reason) > 4096 {
 		v.Reason = v.Reason[:4096] + "..."
 	}
-	if v.Verdict == containers.VerdictAmend {
-		if !step.IsObject() {
+	if v.Verdict == step.VerdictAmend {
+		if !st.IsObject() {
 			return Verdict{}, fmt.Errorf("an amend decision needs the amended step")
 		}
-		s, err := containers.ParseStep([]byte(step.Raw))
+		s, err := step.ParseStep([]byte(st.Raw))
 		if err != nil {
 			return Verdict{}, fmt.Errorf("the amended step is not valid: %v", err)
 		}

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/wflow/wflow/step"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/testenv"
 )
 
@@ -56,8 +56,8 @@ func TestBadPoliciesAreRefusals(t *testing.T) {
 		t.Run(c.fixture, func(t *testing.T) {
 			p := load(t, testenv.Wat(t, "testdata/policies/"+c.fixture+".wat"), WasmConfig{Timeout: 300 * time.Millisecond, MemoryLimitMiB: 4})
 			start := time.Now()
-			_, ds, ok := Chain{Policies: []Policy{p}}.Check(context.Background(), 1, Request{Step: step})
-			if ok || ds[0].Verdict != containers.VerdictDeny || !strings.Contains(ds[0].Reason, c.reason) {
+			_, ds, ok := Chain{Policies: []Policy{p}}.Check(context.Background(), 1, Request{Step: testStep})
+			if ok || ds[0].Verdict != step.VerdictDeny || !strings.Contains(ds[0].Reason, c.reason) {
 				t.Errorf("ok=%v decision %+v, want a refusal saying %q", ok, ds[0], c.reason)
 			}
 			if d := time.Since(start); d > 5*time.Second {
@@ -67,7 +67,7 @@ func TestBadPoliciesAreRefusals(t *testing.T) {
 	}
 	t.Run("decide_twice", func(t *testing.T) {
 		p := load(t, testenv.Wat(t, "testdata/policies/decide_twice.wat"), WasmConfig{})
-		if _, ds, ok := (Chain{Policies: []Policy{p}}).Check(context.Background(), 1, Request{Step: step}); !ok || ds[0].Verdict != "allow" {
+		if _, ds, ok := (Chain{Policies: []Policy{p}}).Check(context.Background(), 1, Request{Step: testStep}); !ok || ds[0].Verdict != "allow" {
 			t.Errorf("ok=%v %+v", ok, ds)
 		}
 	})
@@ -81,8 +81,8 @@ func TestPolicySandboxSeesNothing(t *testing.T) {
 	t.Setenv("SECRET_TOKEN", "hunter2")
 	var out bytes.Buffer
 	p := load(t, goPolicy(t, "./testdata/guests/snoop-policy"), WasmConfig{Stderr: &out})
-	v, err := p.Decide(context.Background(), Request{Step: step})
-	if err != nil || v.Verdict != containers.VerdictDeny {
+	v, err := p.Decide(context.Background(), Request{Step: testStep})
+	if err != nil || v.Verdict != step.VerdictDeny {
 		t.Fatalf("%+v, %v", v, err)
 	}
 	var saw struct {
@@ -106,14 +106,14 @@ func TestGoPolicyAmendsAndRunsConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			final, ds, ok := Chain{Policies: []Policy{p}}.Check(context.Background(), 1, Request{Step: step})
+			final, ds, ok := Chain{Policies: []Policy{p}}.Check(context.Background(), 1, Request{Step: testStep})
 			if !ok || final.Memory != 256<<20 || ds[0].Verdict != "amend" || ds[0].Changes[0].Field != "memory" {
 				t.Errorf("ok=%v final=%+v decisions=%+v", ok, final.Limits, ds)
 			}
 		}()
 	}
 	wg.Wait()
-	withMemory := step
+	withMemory := testStep
 	withMemory.Memory = 64 << 20
 	if _, ds, ok := (Chain{Policies: []Policy{p}}).Check(context.Background(), 1, Request{Step: withMemory}); !ok || ds[0].Verdict != "allow" {
 		t.Errorf("ok=%v %+v", ok, ds)

@@ -6,6 +6,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/rundir"
@@ -25,33 +25,33 @@ var Path = filepath.Join(rundir.Records, "report.json")
 
 // Report is the run report.
 type Report struct {
-	WflowVersion string                `json:"wflow_version"`
-	ABI          string                `json:"abi"`
-	RunID        string                `json:"run_id"`
-	Module       string                `json:"module"`
-	ModuleSHA256 string                `json:"module_sha256"`
-	RunDir       string                `json:"rundir"`
-	Params       json.RawMessage       `json:"params"`
-	Started      time.Time             `json:"started"`
-	Finished     time.Time             `json:"finished"`
-	DurationMS   int64                 `json:"duration_ms"`
-	Status       string                `json:"status"`    // runtime.Status*
-	ExitCode     uint32                `json:"exit_code"` // the module's exit code
-	Message      string                `json:"message,omitempty"`
-	Output       json.RawMessage       `json:"output"`    // what the module set with output_set, or null
-	Steps        []containers.Result   `json:"steps"`     // in the order they finished
-	Decisions    []containers.Decision `json:"decisions"` // every policy decision, in the order taken: the audit trail
-	Journal      string                `json:"journal"`   // this run's journal of results, relative to the run directory
+	WflowVersion string          `json:"wflow_version"`
+	ABI          string          `json:"abi"`
+	RunID        string          `json:"run_id"`
+	Module       string          `json:"module"`
+	ModuleSHA256 string          `json:"module_sha256"`
+	RunDir       string          `json:"rundir"`
+	Params       json.RawMessage `json:"params"`
+	Started      time.Time       `json:"started"`
+	Finished     time.Time       `json:"finished"`
+	DurationMS   int64           `json:"duration_ms"`
+	Status       string          `json:"status"`    // runtime.Status*
+	ExitCode     uint32          `json:"exit_code"` // the module's exit code
+	Message      string          `json:"message,omitempty"`
+	Output       json.RawMessage `json:"output"`    // what the module set with output_set, or null
+	Steps        []step.Result   `json:"steps"`     // in the order they finished
+	Decisions    []step.Decision `json:"decisions"` // every policy decision, in the order taken: the audit trail
+	Journal      string          `json:"journal"`   // this run's journal of results, relative to the run directory
 }
 
 // Write writes the report into the run directory atomically (a temporary
 // file renamed into place) and returns its path.
 func Write(runDir string, r Report) (string, error) {
 	if r.Steps == nil {
-		r.Steps = []containers.Result{}
+		r.Steps = []step.Result{}
 	}
 	if r.Decisions == nil {
-		r.Decisions = []containers.Decision{}
+		r.Decisions = []step.Decision{}
 	}
 	if len(r.Output) == 0 {
 		r.Output = json.RawMessage("null")
@@ -59,7 +59,7 @@ func Write(runDir string, r Report) (string, error) {
 	if len(r.Params) == 0 {
 		r.Params = json.RawMessage("{}")
 	}
-	b, err := containers.MarshalJSON(r, true)
+	b, err := step.MarshalJSON(r, true)
 	if err != nil {
 		return "", fmt.Errorf("report: %w", err)
 	}
@@ -70,7 +70,7 @@ func Write(runDir string, r Report) (string, error) {
 }
 
 // Summary writes the table printed at the end of a run: one row per step.
-func Summary(w io.Writer, steps []containers.Result) {
+func Summary(w io.Writer, steps []step.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tHANDLE\tEXIT\tDURATION\tRESULT")
 	for _, s := range steps {
@@ -124,8 +124,8 @@ func OpenJournal(runDir, runID string) (*Journal, error) {
 
 // Append writes one result as a line: the result's JSON object with the
 // run's id first, {"run_id": "...", "step": ...}.
-func (j *Journal) Append(res containers.Result) {
-	b, err := containers.MarshalJSON(res.ForReport(), false)
+func (j *Journal) Append(res step.Result) {
+	b, err := step.MarshalJSON(res.ForReport(), false)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.err != nil {

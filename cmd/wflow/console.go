@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"io"
 	"os"
 	"sort"
@@ -139,7 +140,7 @@ func (c *console) Close() {
 // event writes one JSON event (--json); c.mu is held.
 func (c *console) event(fields map[string]any) {
 	fields["time"] = time.Now().UTC().Format(time.RFC3339Nano)
-	b, _ := containers.MarshalJSON(fields, false)
+	b, _ := step.MarshalJSON(fields, false)
 	c.out.Write(b)
 	c.out.WriteByte('\n')
 }
@@ -205,21 +206,21 @@ func (c *console) runFinished(rep report.Report, path string) {
 }
 
 // StepStarted implements hostfuncs.Observer.
-func (c *console) StepStarted(handle uint32, step containers.Step) {
+func (c *console) StepStarted(handle uint32, st step.Step) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.running[handle] = runningStep{name: step.Name, since: time.Now()}
+	c.running[handle] = runningStep{name: st.Name, since: time.Now()}
 	if c.json {
-		c.event(map[string]any{"event": "step_started", "handle": handle, "step": step.Name, "image": step.Image})
+		c.event(map[string]any{"event": "step_started", "handle": handle, "step": st.Name, "image": st.Image})
 		return
 	}
-	c.textf("[%s] started (handle %d, image %s)\n", step.Name, handle, step.Image)
+	c.textf("[%s] started (handle %d, image %s)\n", st.Name, handle, st.Image)
 }
 
 // StepOutput implements hostfuncs.Observer.
-func (c *console) StepOutput(handle uint32, step containers.Step) containers.Live {
-	stdout := &lineWriter{c: c, source: step.Name, handle: handle, stream: "stdout"}
-	stderr := &lineWriter{c: c, source: step.Name, handle: handle, stream: "stderr"}
+func (c *console) StepOutput(handle uint32, st step.Step) containers.Live {
+	stdout := &lineWriter{c: c, source: st.Name, handle: handle, stream: "stdout"}
+	stderr := &lineWriter{c: c, source: st.Name, handle: handle, stream: "stderr"}
 	c.mu.Lock()
 	c.open[handle] = []*lineWriter{stdout, stderr}
 	c.mu.Unlock()
@@ -227,7 +228,7 @@ func (c *console) StepOutput(handle uint32, step containers.Step) containers.Liv
 }
 
 // StepFinished implements hostfuncs.Observer.
-func (c *console) StepFinished(res containers.Result) {
+func (c *console) StepFinished(res step.Result) {
 	c.mu.Lock()
 	writers := c.open[res.Handle]
 	delete(c.open, res.Handle)

@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"github.com/wflow/wflow/step"
 	"strings"
 	"testing"
 
-	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/testenv"
 )
 
@@ -53,12 +53,12 @@ func TestLiveStatusLine(t *testing.T) {
 	c := newConsole(&out, false)
 	c.status = true                                                 // as on a terminal
 	redraw := func() { c.mu.Lock(); c.drawStatus(); c.mu.Unlock() } // what the flusher does every tick
-	c.StepStarted(1, containers.Step{Name: "train", Image: "img"})
+	c.StepStarted(1, step.Step{Name: "train", Image: "img"})
 	redraw()
-	w := c.StepOutput(1, containers.Step{Name: "train"}).Stdout
+	w := c.StepOutput(1, step.Step{Name: "train"}).Stdout
 	w.Write([]byte("epoch 1\n"))
 	redraw()
-	c.StepFinished(containers.Result{Step: "train", Handle: 1})
+	c.StepFinished(step.Result{Step: "train", Handle: 1})
 	redraw()
 	c.Close()
 	s := out.String()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"io"
 	"path/filepath"
 	"strings"
@@ -62,7 +63,7 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 			}
 		}
 	}
-	spec, _ := containers.MarshalJSON(notebooks.Build{Name: "build", Base: *base, Requirements: all}, false)
+	spec, _ := step.MarshalJSON(notebooks.Build{Name: "build", Base: *base, Requirements: all}, false)
 	build, err := notebooks.ParseBuild(spec)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
@@ -89,7 +90,7 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	// Every input here is the invoking user's own (no module): the base may
 	// be pulled from wherever it names.
 	r := &notebooks.Runner{Engine: engine, RunDir: dir, Base: *base, Template: tmpl, NoLogFile: true,
-		Pulls: containers.Pulls{Registries: []string{"*"}}, BuildLimits: containers.Limits{Network: *network, Timeout: containers.Duration(*timeout)}}
+		Pulls: containers.Pulls{Registries: []string{"*"}}, BuildLimits: step.Limits{Network: *network, Timeout: step.Duration(*timeout)}}
 	res := r.Build(ctx, 1, build, containers.Live{Stdout: log})
 	log.flush()
 	con.Close()

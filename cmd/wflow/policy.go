@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"io"
 	"path/filepath"
 
 	"github.com/spf13/pflag"
 
-	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/policies"
 )
 
@@ -51,7 +51,7 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "wflow policy test: %v\n", err)
 		return exitUsage
 	}
-	step, err := containers.ParseStep(spec)
+	s, err := step.ParseStep(spec)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow policy test: %s: %v\n", *stepFile, err)
 		return exitUsage
@@ -62,16 +62,16 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitUsage
 	}
 	defer p.Close(ctx)
-	req := policies.Request{Kind: policies.KindContainer, Step: step, Run: policies.RunInfo{RunID: "policy-test", Module: "policy-test.wasm", Network: *network}}
+	req := policies.Request{Kind: policies.KindContainer, Step: s, Run: policies.RunInfo{RunID: "policy-test", Module: "policy-test.wasm", Network: *network}}
 	final, decisions, ok := policies.Chain{Policies: []policies.Policy{p}}.Check(ctx, 1, req)
 	out := struct {
-		containers.Decision
-		Step *containers.Step `json:"amended_step,omitempty"`
+		step.Decision
+		Step *step.Step `json:"amended_step,omitempty"`
 	}{Decision: decisions[0]}
-	if decisions[0].Verdict == containers.VerdictAmend {
+	if decisions[0].Verdict == step.VerdictAmend {
 		out.Step = &final
 	}
-	b, _ := containers.MarshalJSON(out, true)
+	b, _ := step.MarshalJSON(out, true)
 	fmt.Fprintf(stdout, "%s\n", b)
 	if !ok {
 		return exitFailed

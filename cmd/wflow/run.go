@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"io"
 	"os"
 	"path/filepath"
@@ -456,7 +457,7 @@ type journaled struct {
 }
 
 // StepFinished journals the result, then prints it.
-func (o journaled) StepFinished(res containers.Result) {
+func (o journaled) StepFinished(res step.Result) {
 	o.journal.Append(res)
 	o.console.StepFinished(res)
 }
@@ -469,10 +470,10 @@ type runSettings struct {
 	pulls     containers.Pulls
 	// buildLimits confine notebook image builds: the run's network (or
 	// --build-network), memory and CPUs, and --build-timeout.
-	buildLimits containers.Limits
+	buildLimits step.Limits
 	nbTemplate  string
 	budget      hostfuncs.Budget
-	limits      containers.Limits
+	limits      step.Limits
 	wasm        []byte
 }
 
@@ -506,7 +507,7 @@ func (o *runOptions) resolve(modulePath string) (s runSettings, err error) {
 	if s.limits, err = o.stepLimits(); err != nil {
 		return s, err
 	}
-	s.buildLimits = containers.Limits{Network: o.buildNetwork, Memory: s.limits.Memory, CPUs: s.limits.CPUs, Timeout: containers.Duration(o.buildTimeout)}
+	s.buildLimits = step.Limits{Network: o.buildNetwork, Memory: s.limits.Memory, CPUs: s.limits.CPUs, Timeout: step.Duration(o.buildTimeout)}
 	if s.buildLimits.Network == "" {
 		s.buildLimits.Network = s.limits.Network
 	}
@@ -547,7 +548,7 @@ func readTemplate(file string) (string, error) {
 // budget turns the module-budget flags into the host's budget.
 func (o *runOptions) budget() (hostfuncs.Budget, error) {
 	b := hostfuncs.Budget{MaxSteps: o.maxSteps, MaxHandles: o.maxHandles}
-	n, err := containers.ParseMemory(o.maxResultBytes)
+	n, err := step.ParseMemory(o.maxResultBytes)
 	if err != nil {
 		return b, fmt.Errorf("--max-result-bytes: %v", err)
 	}
@@ -565,13 +566,13 @@ func (o *runOptions) budget() (hostfuncs.Budget, error) {
 
 // policyChain builds the chain every step passes: the built-ins, then the
 // --policy modules in order; the built-ins check an amended step again.
-func (o *runOptions) policyChain(ctx context.Context, defaults containers.Limits) (policies.Chain, func(), error) {
+func (o *runOptions) policyChain(ctx context.Context, defaults step.Limits) (policies.Chain, func(), error) {
 	if err := policies.ValidateImagePatterns(o.allowImages); err != nil {
 		return policies.Chain{}, nil, err
 	}
-	ceil := policies.Ceilings{Defaults: defaults, Max: containers.Limits{Timeout: containers.Duration(o.maxStepTimeout), CPUs: o.maxStepCPUs}}
+	ceil := policies.Ceilings{Defaults: defaults, Max: step.Limits{Timeout: step.Duration(o.maxStepTimeout), CPUs: o.maxStepCPUs}}
 	if o.maxStepMemory != "" {
-		m, err := containers.ParseMemory(o.maxStepMemory)
+		m, err := step.ParseMemory(o.maxStepMemory)
 		if err != nil {
 			return policies.Chain{}, nil, fmt.Errorf("--max-step-memory: %v", err)
 		}
@@ -606,9 +607,9 @@ func (o *runOptions) policyChain(ctx context.Context, defaults containers.Limits
 }
 
 // stepLimits turns the step-limit flags into the runner's defaults.
-func (o *runOptions) stepLimits() (containers.Limits, error) {
-	l := containers.Limits{
-		Timeout:  containers.Duration(o.stepTimeout),
+func (o *runOptions) stepLimits() (step.Limits, error) {
+	l := step.Limits{
+		Timeout:  step.Duration(o.stepTimeout),
 		CPUs:     o.cpus,
 		Pids:     o.pids,
 		Network:  o.network,
@@ -616,7 +617,7 @@ func (o *runOptions) stepLimits() (containers.Limits, error) {
 		User:     o.user,
 	}
 	if o.memory != "" && o.memory != "none" {
-		m, err := containers.ParseMemory(o.memory)
+		m, err := step.ParseMemory(o.memory)
 		if err != nil {
 			return l, fmt.Errorf("--memory: %v", err)
 		}
@@ -640,7 +641,7 @@ func buildParams(file string, pairs []string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--params: %w", err)
 		}
-		if err := containers.CheckJSON(b, abi.MaxJSONDepth); err != nil {
+		if err := step.CheckJSON(b, abi.MaxJSONDepth); err != nil {
 			return nil, fmt.Errorf("--params %s: %w", file, err)
 		}
 		obj := gjson.ParseBytes(b)

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/wflow/wflow/step"
 	"io/fs"
 	"net"
 	"os"
@@ -15,16 +16,15 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/testenv"
 )
 
 // attackOutput is what the stepas guest sets as its output.
 type attackOutput struct {
-	Result      containers.Result `json:"result"`
-	SubmitError string            `json:"submit_error"`
-	Opened      bool              `json:"opened"`
-	OpenError   string            `json:"open_error"`
+	Result      step.Result `json:"result"`
+	SubmitError string      `json:"submit_error"`
+	Opened      bool        `json:"opened"`
+	OpenError   string      `json:"open_error"`
 }
 
 // runAttack runs the stepas guest with a step as user running script, then
@@ -95,7 +95,7 @@ func TestModuleCannotMakeAStepRoot(t *testing.T) {
 	for _, user := range []string{"0", "0:0", "root", "root:root", "1000", "1000:0", "0:1000", "nobody"} {
 		t.Run(user, func(t *testing.T) {
 			out, _ := runAttack(t, user, "id", "", "--user", "1000:1000")
-			if out.Result.ErrorKind != containers.ErrorKindDenied || !strings.Contains(out.Result.Error, "--allow-root") {
+			if out.Result.ErrorKind != step.ErrorKindDenied || !strings.Contains(out.Result.Error, "--allow-root") {
 				t.Errorf("user %q: %+v", user, out.Result)
 			}
 		})
@@ -193,7 +193,7 @@ func TestModuleCannotMakeTheDaemonContactARegistry(t *testing.T) {
 		}
 		var out attackOutput
 		json.Unmarshal(readReport(t, rundir).Output, &out)
-		if out.Result.ErrorKind != containers.ErrorKindImage || !strings.Contains(out.Result.Error, "--allow-registry "+registry) {
+		if out.Result.ErrorKind != step.ErrorKindImage || !strings.Contains(out.Result.Error, "--allow-registry "+registry) {
 			t.Errorf("--pull %s: %+v (submit: %s)", pull, out.Result, out.SubmitError)
 		}
 	}
@@ -202,7 +202,7 @@ func TestModuleCannotMakeTheDaemonContactARegistry(t *testing.T) {
 	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/nbbase"), "--rundir", rundir, "-p", "base="+image)
 	var nb struct{ Kind, Error string }
 	json.Unmarshal(readReport(t, rundir).Output, &nb)
-	if code != exitOK || nb.Kind != containers.ErrorKindBuild || !strings.Contains(nb.Error, "--allow-registry "+registry) {
+	if code != exitOK || nb.Kind != step.ErrorKindBuild || !strings.Contains(nb.Error, "--allow-registry "+registry) {
 		t.Errorf("notebook on the module's base: exit %d, %+v\n%s\n%s", code, nb, stdout, stderr)
 	}
 	// --pull never holds for bases too, even from an allowed registry.
@@ -210,7 +210,7 @@ func TestModuleCannotMakeTheDaemonContactARegistry(t *testing.T) {
 	code, stdout, stderr = wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/nbbase"), "--rundir", rundir, "-p", "base="+image,
 		"--allow-registry", registry, "--pull", "never")
 	json.Unmarshal(readReport(t, rundir).Output, &nb)
-	if code != exitOK || nb.Kind != containers.ErrorKindBuild || !strings.Contains(nb.Error, "--pull=never") {
+	if code != exitOK || nb.Kind != step.ErrorKindBuild || !strings.Contains(nb.Error, "--pull=never") {
 		t.Errorf("notebook base under --pull never: exit %d, %+v\n%s\n%s", code, nb, stdout, stderr)
 	}
 	if n := contacts.Load(); n != 0 {
@@ -243,7 +243,7 @@ true`
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	var out struct {
-		Result, Next containers.Result
+		Result, Next step.Result
 	}
 	json.Unmarshal(readReport(t, rundir).Output, &out)
 	if s := out.Result.Stdout; strings.Contains(s, "WROTE") || strings.Contains(s, "PLANTED") || strings.Contains(s, "MOVED") ||

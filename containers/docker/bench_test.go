@@ -2,6 +2,7 @@ package docker_test
 
 import (
 	"context"
+	"github.com/wflow/wflow/step"
 	"io"
 	"testing"
 
@@ -49,7 +50,7 @@ func BenchmarkTrivialStep(b *testing.B) {
 	})
 	b.Run("wflow=engine-run", func(b *testing.B) {
 		spec := containers.ContainerSpec{Image: testenv.BusyboxImage, Args: []string{"true"}, RunDir: b.TempDir(),
-			WorkDir: "/wflow", Limits: containers.Limits{Network: "none"}, Labels: map[string]string{containers.LabelRun: "bench-engine"}}
+			WorkDir: "/wflow", Limits: step.Limits{Network: "none"}, Labels: map[string]string{containers.LabelRun: "bench-engine"}}
 		for i := 0; i < b.N; i++ {
 			if exit, err := e.Run(ctx, spec, io.Discard, io.Discard); err != nil || exit.Code != 0 {
 				b.Fatal(exit, err)
@@ -58,9 +59,9 @@ func BenchmarkTrivialStep(b *testing.B) {
 	})
 	b.Run("wflow=runner-step", func(b *testing.B) {
 		r := &containers.Runner{Engine: e, RunDir: b.TempDir(), RunID: "bench-runner", Pull: containers.PullNever}
-		step := containers.Step{Name: "true", Image: testenv.BusyboxImage, Commands: []containers.Command{{Argv: []string{"true"}}}}
+		st := step.Step{Name: "true", Image: testenv.BusyboxImage, Commands: []step.Command{{Argv: []string{"true"}}}}
 		for i := 0; i < b.N; i++ {
-			if res := r.Run(ctx, uint32(i+1), step, containers.Live{}); !res.OK() {
+			if res := r.Run(ctx, uint32(i+1), st, containers.Live{}); !res.OK() {
 				b.Fatal(res.Error)
 			}
 		}

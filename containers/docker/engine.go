@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"io"
 	"path"
 	"path/filepath"
@@ -350,7 +351,7 @@ func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
 // process limit. The builder's intermediate containers are removed, on
 // failure too, and when ctx ends (the engine cancels a build whose client
 // went away).
-func (e *Engine) BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, limits containers.Limits, log io.Writer) error {
+func (e *Engine) BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, limits step.Limits, log io.Writer) error {
 	opts := build.ImageBuildOptions{
 		Tags:        []string{tag},
 		Labels:      labels,

@@ -3,6 +3,7 @@ package docker_test
 import (
 	"context"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,12 +42,12 @@ func assertRemoved(t *testing.T, e *docker.Engine, r *containers.Runner) {
 	}
 }
 
-func sh(script string) containers.Command { return containers.Command{Shell: script} }
+func sh(script string) step.Command { return step.Command{Shell: script} }
 
 func TestCommandsRunInOrderInTheRunDirectory(t *testing.T) {
 	e := testenv.Docker(t)
 	r := newRunner(t, e)
-	res := r.Run(context.Background(), 1, containers.Step{Name: "order", Image: image, Commands: []containers.Command{
+	res := r.Run(context.Background(), 1, step.Step{Name: "order", Image: image, Commands: []step.Command{
 		sh("echo 1 >> order.txt"),
 		{Argv: []string{"sh", "-c", "echo 2 >> order.txt; pwd"}},
 		sh("echo 3 >> order.txt"),
@@ -72,7 +73,7 @@ func TestStopsAtFirstFailureWithItsExitCode(t *testing.T) {
 	for _, code := range []int{1, 42, 255} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			r := newRunner(t, e)
-			res := r.Run(context.Background(), 1, containers.Step{Name: "fail", Image: image, Commands: []containers.Command{
+			res := r.Run(context.Background(), 1, step.Step{Name: "fail", Image: image, Commands: []step.Command{
 				sh("echo first >> ran.txt"),
 				sh(fmt.Sprintf("echo second >> ran.txt; exit %d", code)),
 				sh("echo third >> ran.txt"),
@@ -95,7 +96,7 @@ func TestStopsAtFirstFailureWithItsExitCode(t *testing.T) {
 func TestStdoutAndStderrApart(t *testing.T) {
 	e := testenv.Docker(t)
 	r := newRunner(t, e)
-	res := r.Run(context.Background(), 3, containers.Step{Name: "streams", Image: image, Commands: []containers.Command{
+	res := r.Run(context.Background(), 3, step.Step{Name: "streams", Image: image, Commands: []step.Command{
 		sh("echo out1; echo err1 >&2"),
 		sh("echo out2; echo err2 >&2"),
 	}}, containers.Live{})
@@ -131,10 +132,10 @@ func TestOutputStreamsWhileTheContainerRuns(t *testing.T) {
 	e := testenv.Docker(t)
 	r := newRunner(t, e)
 	live := &liveWriter{first: make(chan struct{})}
-	done := make(chan containers.Result)
+	done := make(chan step.Result)
 	go func() {
-		done <- r.Run(context.Background(), 1, containers.Step{Name: "stream", Image: image,
-			Commands: []containers.Command{sh("echo first; sleep 3; echo second")}}, containers.Live{Stdout: live})
+		done <- r.Run(context.Background(), 1, step.Step{Name: "stream", Image: image,
+			Commands: []step.Command{sh("echo first; sleep 3; echo second")}}, containers.Live{Stdout: live})
 	}()
 	select {
 	case <-live.first:
@@ -157,9 +158,9 @@ func TestOutputStreamsWhileTheContainerRuns(t *testing.T) {
 func TestEnvNetworkAndLabels(t *testing.T) {
 	e := testenv.Docker(t)
 	r := newRunner(t, e)
-	res := r.Run(context.Background(), 1, containers.Step{Name: "env", Image: image,
+	res := r.Run(context.Background(), 1, step.Step{Name: "env", Image: image,
 		Env: map[string]string{"OVERRIDDEN": "step", "FROM_STEP": "step"},
-		Commands: []containers.Command{
+		Commands: []step.Command{
 			sh("echo $FROM_DEFAULT $OVERRIDDEN $FROM_STEP"),
 			sh("ls /sys/class/net"),
 		}}, containers.Live{})
@@ -171,8 +172,8 @@ func TestEnvNetworkAndLabels(t *testing.T) {
 func TestLargeOutputIsKeptInFilesAndTruncatedInTheResult(t *testing.T) {
 	e := testenv.Docker(t)
 	r := newRunner(t, e)
-	res := r.Run(context.Background(), 1, containers.Step{Name: "big", Image: image,
-		Commands: []containers.Command{sh("seq 1 200000")}}, containers.Live{})
+	res := r.Run(context.Background(), 1, step.Step{Name: "big", Image: image,
+		Commands: []step.Command{sh("seq 1 200000")}}, containers.Live{})
 	b, err := os.ReadFile(filepath.Join(r.RunDir, res.StdoutFile))
 	if err != nil {
 		t.Fatal(err)
@@ -194,10 +195,10 @@ func TestCancelStopsAndRemovesTheContainer(t *testing.T) {
 	r := newRunner(t, e)
 	ctx, cancel := context.WithCancel(context.Background())
 	live := &liveWriter{first: make(chan struct{})}
-	done := make(chan containers.Result)
+	done := make(chan step.Result)
 	go func() {
-		done <- r.Run(ctx, 1, containers.Step{Name: "sleeper", Image: image,
-			Commands: []containers.Command{sh("echo started; sleep 300"), sh("echo never")}}, containers.Live{Stdout: live})
+		done <- r.Run(ctx, 1, step.Step{Name: "sleeper", Image: image,
+			Commands: []step.Command{sh("echo started; sleep 300"), sh("echo never")}}, containers.Live{Stdout: live})
 	}()
 	<-live.first
 	start := time.Now()
@@ -206,7 +207,7 @@ func TestCancelStopsAndRemovesTheContainer(t *testing.T) {
 	if time.Since(start) > 20*time.Second {
 		t.Errorf("cancel took %s", time.Since(start))
 	}
-	if res.ErrorKind != containers.ErrorKindCancelled || res.ReturnCode != 1 || len(res.Commands) != 1 {
+	if res.ErrorKind != step.ErrorKindCancelled || res.ReturnCode != 1 || len(res.Commands) != 1 {
 		t.Errorf("result %+v", res)
 	}
 	assertRemoved(t, e, r)
@@ -216,9 +217,9 @@ func TestEngineErrorsAreResultsAndRemoveContainers(t *testing.T) {
 	e := testenv.Docker(t)
 	t.Run("command not found", func(t *testing.T) {
 		r := newRunner(t, e)
-		res := r.Run(context.Background(), 1, containers.Step{Name: "nocmd", Image: image,
-			Commands: []containers.Command{{Argv: []string{"/no/such/program"}}}}, containers.Live{})
-		if res.OK() || res.ErrorKind != containers.ErrorKindEngine || !strings.Contains(res.Error, "no/such/program") {
+		res := r.Run(context.Background(), 1, step.Step{Name: "nocmd", Image: image,
+			Commands: []step.Command{{Argv: []string{"/no/such/program"}}}}, containers.Live{})
+		if res.OK() || res.ErrorKind != step.ErrorKindEngine || !strings.Contains(res.Error, "no/such/program") {
 			t.Errorf("result %+v", res)
 		}
 		assertRemoved(t, e, r)
@@ -226,18 +227,18 @@ func TestEngineErrorsAreResultsAndRemoveContainers(t *testing.T) {
 	t.Run("missing image, pull not allowed", func(t *testing.T) {
 		r := newRunner(t, e)
 		r.Pull = containers.PullAlways
-		res := r.Run(context.Background(), 1, containers.Step{Name: "noimage", Image: "wflow-test/absent:1",
-			Commands: []containers.Command{sh("true")}}, containers.Live{})
-		if res.ErrorKind != containers.ErrorKindImage || !strings.Contains(res.Error, "--allow-registry docker.io") {
+		res := r.Run(context.Background(), 1, step.Step{Name: "noimage", Image: "wflow-test/absent:1",
+			Commands: []step.Command{sh("true")}}, containers.Live{})
+		if res.ErrorKind != step.ErrorKindImage || !strings.Contains(res.Error, "--allow-registry docker.io") {
 			t.Errorf("result %+v", res)
 		}
 	})
 	t.Run("missing image, pull never", func(t *testing.T) {
 		r := newRunner(t, e)
 		r.Pulls = containers.Pulls{Registries: []string{"*"}}
-		res := r.Run(context.Background(), 1, containers.Step{Name: "noimage", Image: "wflow-test/absent:1",
-			Commands: []containers.Command{sh("true")}}, containers.Live{})
-		if res.ErrorKind != containers.ErrorKindImage || !strings.Contains(res.Error, "--pull=never") {
+		res := r.Run(context.Background(), 1, step.Step{Name: "noimage", Image: "wflow-test/absent:1",
+			Commands: []step.Command{sh("true")}}, containers.Live{})
+		if res.ErrorKind != step.ErrorKindImage || !strings.Contains(res.Error, "--pull=never") {
 			t.Errorf("result %+v", res)
 		}
 	})
@@ -247,9 +248,9 @@ func TestEngineErrorsAreResultsAndRemoveContainers(t *testing.T) {
 		r.Pulls = containers.Pulls{Registries: []string{"localhost:1"}}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		res := r.Run(ctx, 1, containers.Step{Name: "noimage", Image: "localhost:1/wflow-test/absent:1",
-			Commands: []containers.Command{sh("true")}}, containers.Live{})
-		if res.ErrorKind != containers.ErrorKindImage || !strings.Contains(res.Error, "pulling it failed") {
+		res := r.Run(ctx, 1, step.Step{Name: "noimage", Image: "localhost:1/wflow-test/absent:1",
+			Commands: []step.Command{sh("true")}}, containers.Live{})
+		if res.ErrorKind != step.ErrorKindImage || !strings.Contains(res.Error, "pulling it failed") {
 			t.Errorf("result %+v", res)
 		}
 	})
@@ -271,7 +272,7 @@ func TestPlantedSymlinksCannotRedirectWflowsWrites(t *testing.T) {
 	e := testenv.Docker(t)
 	r := newRunner(t, e)
 	outside := t.TempDir()
-	res := r.Run(context.Background(), 1, containers.Step{Name: "plant", Image: image, Commands: []containers.Command{
+	res := r.Run(context.Background(), 1, step.Step{Name: "plant", Image: image, Commands: []step.Command{
 		sh("rm -rf .wflow/steps && ln -s " + outside + " .wflow/steps"),
 	}}, containers.Live{})
 	if res.OK() || !strings.Contains(res.Stderr, "Read-only file system") {
@@ -281,8 +282,8 @@ func TestPlantedSymlinksCannotRedirectWflowsWrites(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(r.RunDir, ".wflow", "steps")); err != nil {
 		t.Fatal(err)
 	}
-	res = r.Run(context.Background(), 2, containers.Step{Name: "victim", Image: image, Commands: []containers.Command{sh("echo hi")}}, containers.Live{})
-	if res.ErrorKind != containers.ErrorKindIO || len(res.Commands) != 0 {
+	res = r.Run(context.Background(), 2, step.Step{Name: "victim", Image: image, Commands: []step.Command{sh("echo hi")}}, containers.Live{})
+	if res.ErrorKind != step.ErrorKindIO || len(res.Commands) != 0 {
 		t.Errorf("result %+v: want an io error before anything ran", res)
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 0 {

@@ -2,6 +2,7 @@ package docker_test
 
 import (
 	"context"
+	"github.com/wflow/wflow/step"
 	"io"
 	"net"
 	"path/filepath"
@@ -83,20 +84,20 @@ func TestDaemonVanishingMidStepIsAResult(t *testing.T) {
 		}
 	})
 	live := &liveWriter{first: make(chan struct{})}
-	done := make(chan containers.Result)
+	done := make(chan step.Result)
 	go func() {
-		done <- r.Run(context.Background(), 1, containers.Step{Name: "orphaned", Image: image,
-			Commands: []containers.Command{sh("echo up; sleep 60")}}, containers.Live{Stdout: live})
+		done <- r.Run(context.Background(), 1, step.Step{Name: "orphaned", Image: image,
+			Commands: []step.Command{sh("echo up; sleep 60")}}, containers.Live{Stdout: live})
 	}()
 	<-live.first
 	proxy.Close()
-	var res containers.Result
+	var res step.Result
 	select {
 	case res = <-done:
 	case <-time.After(45 * time.Second):
 		t.Fatal("the step did not end within 45s of the daemon vanishing")
 	}
-	if res.ErrorKind != containers.ErrorKindEngine || res.OK() || res.Stdout != "up\n" || !strings.Contains(res.Error, "could not be removed") {
+	if res.ErrorKind != step.ErrorKindEngine || res.OK() || res.Stdout != "up\n" || !strings.Contains(res.Error, "could not be removed") {
 		t.Errorf("result %+v", res)
 	}
 	t.Logf("error: %s", res.Error)

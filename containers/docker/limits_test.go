@@ -2,6 +2,7 @@ package docker_test
 
 import (
 	"context"
+	"github.com/wflow/wflow/step"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,14 +20,14 @@ const cgroupValue = `v() { cat "/sys/fs/cgroup/$1" 2>/dev/null || cat "/sys/fs/c
 func TestLimitsReachTheContainer(t *testing.T) {
 	e := testenv.Docker(t)
 	r := newRunner(t, e)
-	r.Defaults = containers.Limits{Pids: 64}
+	r.Defaults = step.Limits{Pids: 64}
 	os.Chmod(r.RunDir, 0o777) // the step runs as another user than the test
-	step := containers.Step{Name: "limits", Image: image, Limits: containers.Limits{CPUs: 1.5, Memory: 32 << 20, User: "1234:2345", ReadOnly: true},
-		Commands: []containers.Command{
+	st := step.Step{Name: "limits", Image: image, Limits: step.Limits{CPUs: 1.5, Memory: 32 << 20, User: "1234:2345", ReadOnly: true},
+		Commands: []step.Command{
 			sh(cgroupValue + `v memory/memory.limit_in_bytes memory.max; v pids/pids.max pids.max; v cpu/cpu.cfs_quota_us cpu.max`),
 			sh(`id -u; id -g; echo hi > owned.txt; echo tmp > /tmp/ok && cat /tmp/ok; touch /root-is-writable 2>/dev/null && echo writable || echo read-only`),
 		}}
-	res := r.Run(context.Background(), 1, step, containers.Live{})
+	res := r.Run(context.Background(), 1, st, containers.Live{})
 	if !res.OK() {
 		t.Fatalf("result %+v", res)
 	}
@@ -54,9 +55,9 @@ func TestTimeoutKillsTheStep(t *testing.T) {
 	e := testenv.Docker(t)
 	r := newRunner(t, e)
 	start := time.Now()
-	res := r.Run(context.Background(), 1, containers.Step{Name: "slow", Image: image, Limits: containers.Limits{Timeout: containers.Duration(time.Second)},
-		Commands: []containers.Command{sh("echo going; sleep 60"), sh("echo never")}}, containers.Live{})
-	if res.ErrorKind != containers.ErrorKindTimeout || res.ReturnCode != containers.TimeoutExitCode || !strings.Contains(res.Error, "timeout of 1s") {
+	res := r.Run(context.Background(), 1, step.Step{Name: "slow", Image: image, Limits: step.Limits{Timeout: step.Duration(time.Second)},
+		Commands: []step.Command{sh("echo going; sleep 60"), sh("echo never")}}, containers.Live{})
+	if res.ErrorKind != step.ErrorKindTimeout || res.ReturnCode != containers.TimeoutExitCode || !strings.Contains(res.Error, "timeout of 1s") {
 		t.Errorf("result %+v", res)
 	}
 	if res.Stdout != "going\n" || len(res.Commands) != 1 {
@@ -71,9 +72,9 @@ func TestTimeoutKillsTheStep(t *testing.T) {
 func TestOOMIsNamed(t *testing.T) {
 	e := testenv.Docker(t)
 	r := newRunner(t, e)
-	res := r.Run(context.Background(), 1, containers.Step{Name: "hungry", Image: image, Limits: containers.Limits{Memory: 16 << 20},
-		Commands: []containers.Command{sh(`x=$(head -c 64000000 /dev/zero | tr "\0" a); echo ${#x}`)}}, containers.Live{})
-	if res.ErrorKind != containers.ErrorKindOOM || res.ReturnCode != 137 || !strings.Contains(res.Error, "OOM killer at the step's memory limit of 16 MiB") {
+	res := r.Run(context.Background(), 1, step.Step{Name: "hungry", Image: image, Limits: step.Limits{Memory: 16 << 20},
+		Commands: []step.Command{sh(`x=$(head -c 64000000 /dev/zero | tr "\0" a); echo ${#x}`)}}, containers.Live{})
+	if res.ErrorKind != step.ErrorKindOOM || res.ReturnCode != 137 || !strings.Contains(res.Error, "OOM killer at the step's memory limit of 16 MiB") {
 		t.Errorf("result %+v", res)
 	}
 	assertRemoved(t, e, r)
@@ -85,8 +86,8 @@ func TestAllowedNetworkIsGiven(t *testing.T) {
 	e := testenv.Docker(t)
 	r := newRunner(t, e)
 	r.Defaults.Network = "bridge"
-	res := r.Run(context.Background(), 2, containers.Step{Name: "net", Image: image, Limits: containers.Limits{Network: "bridge"},
-		Commands: []containers.Command{sh("ls /sys/class/net | grep -c eth0")}}, containers.Live{})
+	res := r.Run(context.Background(), 2, step.Step{Name: "net", Image: image, Limits: step.Limits{Network: "bridge"},
+		Commands: []step.Command{sh("ls /sys/class/net | grep -c eth0")}}, containers.Live{})
 	if !res.OK() || res.Stdout != "1\n" {
 		t.Errorf("with --network bridge: %+v", res)
 	}
@@ -99,8 +100,8 @@ func TestRetriesRecordEveryAttempt(t *testing.T) {
 	flaky := sh(`n=$(cat tries 2>/dev/null || echo 0); n=$((n+1)); echo $n > tries; echo try $n; [ $n -ge 3 ]`)
 	t.Run("until success", func(t *testing.T) {
 		r := newRunner(t, e)
-		res := r.Run(context.Background(), 1, containers.Step{Name: "flaky", Image: image, Commands: []containers.Command{flaky},
-			Retry: &containers.Retry{Retries: 5, Initial: containers.Duration(10 * time.Millisecond)}}, containers.Live{})
+		res := r.Run(context.Background(), 1, step.Step{Name: "flaky", Image: image, Commands: []step.Command{flaky},
+			Retry: &step.Retry{Retries: 5, Initial: step.Duration(10 * time.Millisecond)}}, containers.Live{})
 		if !res.OK() || len(res.Attempts) != 3 || res.Stdout != "try 3\n" {
 			t.Fatalf("result %+v", res)
 		}
@@ -123,16 +124,16 @@ func TestRetriesRecordEveryAttempt(t *testing.T) {
 	})
 	t.Run("exit code not listed", func(t *testing.T) {
 		r := newRunner(t, e)
-		res := r.Run(context.Background(), 1, containers.Step{Name: "flaky", Image: image, Commands: []containers.Command{flaky},
-			Retry: &containers.Retry{Retries: 5, OnExitCodes: []int{75}}}, containers.Live{})
+		res := r.Run(context.Background(), 1, step.Step{Name: "flaky", Image: image, Commands: []step.Command{flaky},
+			Retry: &step.Retry{Retries: 5, OnExitCodes: []int{75}}}, containers.Live{})
 		if res.ReturnCode != 1 || len(res.Attempts) != 1 {
 			t.Errorf("result %+v", res)
 		}
 	})
 	t.Run("retries run out", func(t *testing.T) {
 		r := newRunner(t, e)
-		res := r.Run(context.Background(), 1, containers.Step{Name: "flaky", Image: image, Commands: []containers.Command{flaky},
-			Retry: &containers.Retry{Retries: 1, Initial: containers.Duration(time.Millisecond)}}, containers.Live{})
+		res := r.Run(context.Background(), 1, step.Step{Name: "flaky", Image: image, Commands: []step.Command{flaky},
+			Retry: &step.Retry{Retries: 1, Initial: step.Duration(time.Millisecond)}}, containers.Live{})
 		if res.ReturnCode != 1 || len(res.Attempts) != 2 {
 			t.Errorf("result %+v", res)
 		}

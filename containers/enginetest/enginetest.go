@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wflow/wflow/step"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,7 +93,7 @@ func spec(t *testing.T, h Harness, script string) containers.ContainerSpec {
 			containers.LabelRun:  fmt.Sprintf("enginetest-%d-%s", time.Now().UnixNano(), strings.ReplaceAll(t.Name(), "/", "-")),
 			containers.LabelStep: "check",
 		},
-		Limits: containers.Limits{Network: "none"},
+		Limits: step.Limits{Network: "none"},
 	}
 }
 
@@ -299,7 +300,7 @@ const cgroupValue = `v() { cat "/sys/fs/cgroup/$1" 2>/dev/null || cat "/sys/fs/c
 
 func limits(t *testing.T, h Harness) {
 	s := spec(t, h, cgroupValue+`v memory/memory.limit_in_bytes memory.max; v pids/pids.max pids.max; v cpu/cpu.cfs_quota_us cpu.max; id -u; id -g; touch /x 2>/dev/null && echo writable || echo read-only`)
-	s.Limits = containers.Limits{Network: "none", Memory: 32 << 20, Pids: 64, CPUs: 1.5, User: "1234:2345", ReadOnly: true}
+	s.Limits = step.Limits{Network: "none", Memory: 32 << 20, Pids: 64, CPUs: 1.5, User: "1234:2345", ReadOnly: true}
 	exit, stdout, stderr := run(t, h, s)
 	var first []string
 	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {

@@ -17,3 +17,16 @@ func String(s string, n int) string {
 	}
 	return s[:cut] + "..."
 }
+
+// Tail returns s when it is at most n bytes, else its last n bytes, from
+// the first whole UTF-8 character on (the end of a stream is what a reader
+// wants of it).
+func Tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := len(s) - max(n, 0)
+	for end := min(cut+utf8.UTFMax, len(s)); cut < end && !utf8.RuneStart(s[cut]); cut++ {
+	}
+	return s[cut:]
+}

@@ -24,3 +24,21 @@ func TestString(t *testing.T) {
 		}
 	}
 }
+
+func TestTail(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"0123456789", 4, "6789"},
+		{"aé", 1, ""}, // the last byte is half of é
+		{"xé", 2, "é"},
+		{"🎉b", 2, "b"},
+	} {
+		if got := Tail(c.in, c.n); got != c.want || !utf8.ValidString(got) {
+			t.Errorf("Tail(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}

@@ -1,20 +1,19 @@
-// Package containers holds wflow's container steps and their results, and runs
-// a step's commands on an Engine with flowserv's DockerWorker semantics: each
-// command in its own container, in order, stopping at the first non-zero exit,
-// with one combined Result.
-//
-// The Docker implementation of Engine lives in containers/docker, the only
-// package of wflow that imports the Docker SDK.
-package containers
+// Package step is the schema of wflow's steps, the contract of the host
+// ABI's JSON (docs/abi.md): the step spec (Step, Command, Limits, Retry),
+// its strict parsing (ParseStep, CheckJSON, Fields), validation and
+// variables (ExpandVars), and what comes back (Result, the ExecResult; its
+// attempts, policy decisions and notebook additions). It runs nothing:
+// containers runs steps, policies decide on them, notebooks builds on them.
+package step
 
 import (
-	"github.com/wflow/wflow/abi"
-	"github.com/wflow/wflow/internal/clip"
-
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/internal/clip"
 )
 
 // Command is one command of a step. A command given as a JSON list is an argv
@@ -130,9 +129,9 @@ type Decision struct {
 // retried 100 times made a 105 MB report.
 const MaxArgsText = 4 << 10
 
-// resultArgs returns args as a result keeps them: whole up to MaxArgsText
+// ResultArgs returns args as a result keeps them: whole up to MaxArgsText
 // bytes, else cut there, the last argument kept marking how much was cut.
-func resultArgs(args []string) []string {
+func ResultArgs(args []string) []string {
 	total := 0
 	for i, a := range args {
 		if total+len(a) <= MaxArgsText {
@@ -212,10 +211,7 @@ func (r Result) ForReport() Result {
 		if len(s) <= ReportText {
 			return s, truncated
 		}
-		t := tail{max: ReportText}
-		t.Write([]byte(s))
-		text, _ := t.text()
-		return text, true
+		return clip.Tail(s, ReportText), true
 	}
 	r.Stdout, r.StdoutTruncated = cut(r.Stdout, r.StdoutTruncated)
 	r.Stderr, r.StderrTruncated = cut(r.Stderr, r.StderrTruncated)

@@ -1,4 +1,4 @@
-package containers_test
+package step_test
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/wflow/wflow/abi"
-	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/sdk/go/wflow"
+	"github.com/wflow/wflow/step"
 )
 
 // fill sets every field of v, recursively, to a value that is not zero, so
@@ -66,10 +66,10 @@ func fill(t *testing.T, v reflect.Value, n *int) {
 // the SDK's encodes back to the same JSON: the two copies of the schema
 // cannot drift apart.
 func TestSDKReadsEveryResultField(t *testing.T) {
-	var host containers.Result
+	var host step.Result
 	n := 0
 	fill(t, reflect.ValueOf(&host).Elem(), &n)
-	hostJSON, err := containers.MarshalJSON(host, false)
+	hostJSON, err := step.MarshalJSON(host, false)
 	if err != nil {
 		t.Fatal(err)
 	}

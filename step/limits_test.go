@@ -1,4 +1,4 @@
-package containers
+package step
 
 import (
 	"encoding/json"
@@ -105,7 +105,7 @@ func TestRetryPolicy(t *testing.T) {
 		{Retry{OnErrorKinds: []string{ErrorKindOOM}}, 1, "", false},
 	}
 	for _, c := range cases {
-		if got := c.r.matches(c.code, c.kind); got != c.retry {
+		if got := c.r.Matches(c.code, c.kind); got != c.retry {
 			t.Errorf("%+v matches(%d, %q) = %v", c.r, c.code, c.kind, got)
 		}
 	}

@@ -1,4 +1,4 @@
-package containers
+package step
 
 import (
 	"encoding/json"
@@ -198,11 +198,11 @@ func (r Retry) Delay(n int) time.Duration {
 	return time.Duration(delay)
 }
 
-// matches reports whether an attempt that ended with this return code and
+// Matches reports whether an attempt that ended with this return code and
 // error kind is retried. Without on_exit_codes and on_error_kinds, every
 // non-zero exit and every retryable error kind is; with either, only what
 // they list.
-func (r Retry) matches(code int, kind string) bool {
+func (r Retry) Matches(code int, kind string) bool {
 	if kind != "" {
 		if len(r.OnExitCodes) == 0 && len(r.OnErrorKinds) == 0 {
 			return retryableKinds[kind]
