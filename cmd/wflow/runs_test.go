@@ -1,14 +1,14 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -129,12 +129,25 @@ func TestOneRunPerRunDirectory(t *testing.T) {
 	guest := testenv.GoGuest(t, "./testdata/guests/sleepy")
 	rundir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
-	done := make(chan int)
-	go func() { done <- run(ctx, []string{"run", guest, "--rundir", rundir}, &out, &out) }()
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(out.String(), "[sleepy] zzz") && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"run", guest, "--rundir", rundir}, pw, io.Discard); pw.Close() }()
+	started := make(chan struct{})
+	go func() {
+		lines := bufio.NewScanner(pr)
+		for lines.Scan() {
+			if strings.Contains(lines.Text(), "[sleepy] zzz") {
+				close(started)
+				break
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	select {
+	case <-started:
+	case <-time.After(time.Minute):
+		t.Fatal("the first run's step did not start")
 	}
 	code, stdout, stderr := wflow(t, "run", guest, "--rundir", rundir)
 	cancel()
@@ -142,22 +155,4 @@ func TestOneRunPerRunDirectory(t *testing.T) {
 	if code != exitHostError || !strings.Contains(stderr, fmt.Sprintf("another wflow run is using this run directory (pid %d)", os.Getpid())) {
 		t.Errorf("second run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
