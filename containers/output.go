@@ -2,12 +2,12 @@ package containers
 
 import (
 	"io"
-
-	"github.com/wflow/wflow/abi"
-	"github.com/wflow/wflow/rundir"
 	"os"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/rundir"
 )
 
 // tail keeps the last max bytes written to it, in at most 2*max of memory.

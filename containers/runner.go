@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"io"
 	"path/filepath"
 	"sort"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/rundir"
+	"github.com/wflow/wflow/step"
 )
 
 // Labels every container wflow starts carries.

@@ -4,31 +4,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wflow/wflow/step"
 )
 
-// fakeEngine runs "commands" of the form ["out TEXT", "err TEXT", "exit N"]:
+// scriptedEngine (not containers/fakeengine: it runs no process) runs
+// "commands" of the form ["out TEXT", "err TEXT", "exit N"]:
 // it is enough to test the Runner's logic without Docker.
-type fakeEngine struct {
+type scriptedEngine struct {
 	ran      [][]string
 	specs    []ContainerSpec
 	imageErr error
 	runErr   error
 }
 
-func (f *fakeEngine) EnsureImage(ctx context.Context, ref string, pull PullPolicy) (string, error) {
+func (f *scriptedEngine) EnsureImage(ctx context.Context, ref string, pull PullPolicy) (string, error) {
 	if f.imageErr != nil {
 		return "", f.imageErr
 	}
 	return "sha256:fake", nil
 }
 
-func (f *fakeEngine) Run(ctx context.Context, spec ContainerSpec, stdout, stderr io.Writer) (Exit, error) {
+func (f *scriptedEngine) Run(ctx context.Context, spec ContainerSpec, stdout, stderr io.Writer) (Exit, error) {
 	f.ran = append(f.ran, spec.Args)
 	f.specs = append(f.specs, spec)
 	if f.runErr != nil {
@@ -54,7 +56,7 @@ func newTestRunner(t *testing.T, e Engine) *Runner {
 }
 
 func TestRunnerStopsAtFirstFailure(t *testing.T) {
-	e := &fakeEngine{}
+	e := &scriptedEngine{}
 	r := newTestRunner(t, e)
 	res := r.Run(context.Background(), 7, step.Step{Name: "s", Image: "img", Commands: []step.Command{
 		{Argv: []string{"out one"}},
@@ -83,7 +85,7 @@ func TestRunnerStopsAtFirstFailure(t *testing.T) {
 }
 
 func TestRunnerEnvLabelsAndMount(t *testing.T) {
-	e := &fakeEngine{}
+	e := &scriptedEngine{}
 	r := newTestRunner(t, e)
 	r.Run(context.Background(), 1, step.Step{Name: "s", Image: "img", Env: map[string]string{"B": "step", "C": "step"},
 		Commands: []step.Command{{Shell: "true"}}}, Live{})
@@ -105,12 +107,12 @@ func TestRunnerEnvLabelsAndMount(t *testing.T) {
 func TestRunnerEngineErrors(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		e    *fakeEngine
+		e    *scriptedEngine
 		kind string
 	}{
-		{"image", &fakeEngine{imageErr: fmt.Errorf("%w: nope", ErrImageUnavailable)}, step.ErrorKindImage},
-		{"engine", &fakeEngine{runErr: errors.New("daemon gone")}, step.ErrorKindEngine},
-		{"cancelled", &fakeEngine{runErr: context.Canceled}, step.ErrorKindCancelled},
+		{"image", &scriptedEngine{imageErr: fmt.Errorf("%w: nope", ErrImageUnavailable)}, step.ErrorKindImage},
+		{"engine", &scriptedEngine{runErr: errors.New("daemon gone")}, step.ErrorKindEngine},
+		{"cancelled", &scriptedEngine{runErr: context.Canceled}, step.ErrorKindCancelled},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res := newTestRunner(t, c.e).Run(context.Background(), 1, step.Step{Name: "s", Image: "img", Commands: []step.Command{{Shell: "x"}}}, Live{})
@@ -159,7 +161,7 @@ func TestForReport(t *testing.T) {
 // A huge argv, retried, is run whole but kept in results (and so in the run
 // report, once per attempt) only up to step.MaxArgsText bytes.
 func TestResultsKeepBoundedArgs(t *testing.T) {
-	e := &fakeEngine{}
+	e := &scriptedEngine{}
 	r := newTestRunner(t, e)
 	big := []string{"exit 1"}
 	for i := 0; i < 8; i++ {
@@ -192,12 +194,12 @@ func TestResultsKeepBoundedArgs(t *testing.T) {
 // A cancelled step whose container the engine could not remove says so,
 // rather than that it was removed.
 func TestCancelledStepSaysWhetherItsContainerWasRemoved(t *testing.T) {
-	e := &fakeEngine{runErr: fmt.Errorf("%w; and %w", context.Canceled, ErrNotRemoved)}
+	e := &scriptedEngine{runErr: fmt.Errorf("%w; and %w", context.Canceled, ErrNotRemoved)}
 	res := newTestRunner(t, e).Run(context.Background(), 1, step.Step{Name: "s", Image: "img", Commands: []step.Command{{Argv: []string{"exit 0"}}}}, Live{})
 	if res.ErrorKind != step.ErrorKindCancelled || !strings.Contains(res.Error, "could not be removed yet") {
 		t.Errorf("result %+v", res)
 	}
-	e = &fakeEngine{runErr: context.Canceled}
+	e = &scriptedEngine{runErr: context.Canceled}
 	res = newTestRunner(t, e).Run(context.Background(), 1, step.Step{Name: "s", Image: "img", Commands: []step.Command{{Argv: []string{"exit 0"}}}}, Live{})
 	if !strings.Contains(res.Error, "its container was removed") {
 		t.Errorf("result %+v", res)

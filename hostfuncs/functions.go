@@ -3,13 +3,13 @@ package hostfuncs
 import (
 	"context"
 	"errors"
-	"github.com/wflow/wflow/step"
 	"strings"
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
-	"github.com/wflow/wflow/hostfuncs/guestmem"
+	"github.com/wflow/wflow/internal/guestmem"
 	"github.com/wflow/wflow/notebooks"
+	"github.com/wflow/wflow/step"
 )
 
 // params_get(buf_ptr, buf_cap, len_ptr) -> errno

@@ -11,7 +11,6 @@ package hostfuncs
 import (
 	"context"
 	"encoding/json"
-	"github.com/wflow/wflow/step"
 	"strings"
 	"sync"
 
@@ -21,8 +20,9 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
-	"github.com/wflow/wflow/hostfuncs/guestmem"
+	"github.com/wflow/wflow/internal/guestmem"
 	"github.com/wflow/wflow/notebooks"
+	"github.com/wflow/wflow/step"
 )
 
 // StepRunner runs one step to completion. containers.Runner implements it.

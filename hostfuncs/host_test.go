@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"github.com/wflow/wflow/step"
 	"os"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/step"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.MainWithLeakCheck(m)) }
@@ -564,6 +564,34 @@ func TestFunctionsAreDocumented(t *testing.T) {
 			if !strings.Contains(string(b), "### "+want) && !strings.Contains(string(b), ", "+want) {
 				t.Errorf("%s has no heading %s", doc, want)
 			}
+		}
+	}
+}
+
+// TestHostExportsTheABI: the host module exports exactly abi.Functions,
+// each with its parameters: a function declared in abi without a handler
+// (or the reverse) fails here, not in a guest's run.
+func TestHostExportsTheABI(t *testing.T) {
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	h := New(ctx, Config{Runner: &fakeRunner{}})
+	defer h.Shutdown()
+	if err := h.Instantiate(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	exports := r.Module(abi.ModuleName).ExportedFunctionDefinitions()
+	if len(exports) != len(abi.Functions) {
+		t.Errorf("the host exports %d functions, abi.Functions declares %d", len(exports), len(abi.Functions))
+	}
+	for _, sig := range abi.Functions {
+		def, ok := exports[sig.Name]
+		if !ok {
+			t.Errorf("%s is declared in abi.Functions but not exported", sig.Name)
+			continue
+		}
+		if strings.Join(def.ParamNames(), ",") != strings.Join(sig.Params, ",") || len(def.ResultTypes()) != 1 {
+			t.Errorf("%s exported as (%v) with %d results, declared (%v)", sig.Name, def.ParamNames(), len(def.ResultTypes()), sig.Params)
 		}
 	}
 }

@@ -3,8 +3,6 @@ package notebooks
 import (
 	"errors"
 	"fmt"
-	"github.com/wflow/wflow/internal/clip"
-	"github.com/wflow/wflow/step"
 	"io/fs"
 	"os"
 	"path"
@@ -15,7 +13,9 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/rundir"
+	"github.com/wflow/wflow/step"
 )
 
 // Tags papermill gives the cells it adds.

@@ -3,13 +3,14 @@ package notebooks
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/wflow/wflow/step"
 )
 
 func TestParamsDocument(t *testing.T) {

@@ -2,13 +2,14 @@ package notebooks
 
 import (
 	"fmt"
-	"github.com/wflow/wflow/internal/clip"
 	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/wflow/wflow/internal/clip"
 )
 
 // paramsDocument rewrites a step's parameters (a JSON object) as the

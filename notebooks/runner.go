@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"io"
 	"os"
 	"path"
@@ -18,6 +17,7 @@ import (
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/rundir"
+	"github.com/wflow/wflow/step"
 )
 
 // Engine is what notebooks need of the container engine;

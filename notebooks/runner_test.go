@@ -2,7 +2,6 @@ package notebooks
 
 import (
 	"context"
-	"github.com/wflow/wflow/step"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/step"
 )
 
 // fakeImages is a notebooks.Engine that builds nothing: a build waits for

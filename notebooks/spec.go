@@ -9,8 +9,6 @@ package notebooks
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/wflow/wflow/internal/clip"
-	"github.com/wflow/wflow/step"
 	"path"
 	"regexp"
 	"strings"
@@ -19,6 +17,8 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/internal/clip"
+	"github.com/wflow/wflow/step"
 )
 
 // Step is a notebook step.

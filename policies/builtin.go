@@ -3,12 +3,12 @@ package policies
 import (
 	"context"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"path"
 	"strings"
 	"time"
 
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/step"
 )
 
 // Built-in policies, through the same Verdict as Wasm ones. What the step

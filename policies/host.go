@@ -2,14 +2,14 @@ package policies
 
 import (
 	"context"
-	"github.com/wflow/wflow/step"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wflow/wflow/abi"
-	"github.com/wflow/wflow/hostfuncs/guestmem"
+	"github.com/wflow/wflow/internal/guestmem"
+	"github.com/wflow/wflow/step"
 )
 
 // The host side of the policy ABI (docs/policies.md): two functions, in the

@@ -10,13 +10,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/step"
 )
 
 // Kinds of request.

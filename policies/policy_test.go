@@ -3,9 +3,10 @@ package policies
 import (
 	"context"
 	"errors"
-	"github.com/wflow/wflow/step"
 	"strings"
 	"testing"
+
+	"github.com/wflow/wflow/step"
 )
 
 // fakePolicy answers with a fixed verdict, or applies amend to the step.

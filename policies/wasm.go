@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/wflow/wflow/internal/clip"
-	"github.com/wflow/wflow/step"
 	"io"
 	"path/filepath"
 	"time"
@@ -16,7 +14,9 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/runtime"
+	"github.com/wflow/wflow/step"
 )
 
 // WasmConfig is the sandbox of Wasm policies. Zero fields mean defaults.

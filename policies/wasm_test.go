@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/wflow/wflow/step"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tetratelabs/wazero"
+
+	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/step"
 )
 
 func TestMain(m *testing.M) {
@@ -126,4 +129,25 @@ func readFile(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestPolicyHostExportsTheABI: the policy host module exports exactly
+// abi.PolicyFunctions, each with its parameters.
+func TestPolicyHostExportsTheABI(t *testing.T) {
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	if err := InstantiatePolicyHost(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	exports := r.Module(abi.PolicyModuleName).ExportedFunctionDefinitions()
+	if len(exports) != len(abi.PolicyFunctions) {
+		t.Errorf("the policy host exports %d functions, abi.PolicyFunctions declares %d", len(exports), len(abi.PolicyFunctions))
+	}
+	for _, sig := range abi.PolicyFunctions {
+		def, ok := exports[sig.Name]
+		if !ok || strings.Join(def.ParamNames(), ",") != strings.Join(sig.Params, ",") {
+			t.Errorf("%s: exported %v, declared %v", sig.Name, ok, sig.Params)
+		}
+	}
 }

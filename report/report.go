@@ -6,7 +6,6 @@ package report
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/rundir"
+	"github.com/wflow/wflow/step"
 )
 
 // Path is where the report lies, relative to the run directory.

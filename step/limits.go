@@ -3,12 +3,13 @@ package step
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/wflow/wflow/internal/clip"
 	"math"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wflow/wflow/internal/clip"
 )
 
 // Duration is a time.Duration written in JSON as a Go duration string

@@ -2,7 +2,6 @@ package step
 
 import (
 	"fmt"
-	"github.com/wflow/wflow/internal/clip"
 	"regexp"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/internal/clip"
 )
 
 // stepNamePattern is what a step name may be: it becomes a container label, a

@@ -2,8 +2,9 @@ package step
 
 import (
 	"fmt"
-	"github.com/wflow/wflow/internal/clip"
 	"strings"
+
+	"github.com/wflow/wflow/internal/clip"
 )
 
 // ExpandVars substitutes the fixed variables (`wflow run --var name=value`)

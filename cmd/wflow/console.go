@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"io"
 	"os"
 	"sort"
@@ -16,6 +15,7 @@ import (
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/report"
+	"github.com/wflow/wflow/step"
 )
 
 // maxLineLen is the longest line the console prints in one piece; a longer

@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"github.com/wflow/wflow/step"
 	"strings"
 	"testing"
 
 	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/step"
 )
 
 func TestJSONEvents(t *testing.T) {

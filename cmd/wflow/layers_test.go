@@ -8,19 +8,31 @@ import (
 	"github.com/wflow/wflow/internal/testenv"
 )
 
-// layers are wflow's packages from the bottom up (docs/design.md,
-// Architecture): a package may import only packages of earlier layers.
+// layers are wflow's packages from the bottom up, as the Architecture table
+// of docs/design.md lists them: a package may import only packages of
+// earlier layers, none of its own layer or above.
 var layers = [][]string{
-	{"abi", "internal/clip", "internal/termsafe", "rundir"},
-	{"step", "runtime"},
+	{"abi"},
+	{"internal/clip", "internal/termsafe", "internal/scaffold"},
+	{"rundir"},
+	{"step"},
+	{"runtime"},
 	{"containers"},
-	{"containers/docker", "containers/fakeengine", "containers/enginetest", "notebooks", "hostfuncs/guestmem"},
+	{"containers/docker", "containers/fakeengine", "containers/enginetest"},
+	{"notebooks"},
+	{"internal/guestmem"},
 	{"policies"},
-	{"hostfuncs", "report"},
+	{"hostfuncs"},
+	{"report"},
 	{"cmd/wflow"},
 }
 
-// TestLayering: no package imports one above it.
+// unlayered are the packages outside the layers: programs and helpers
+// that no layered package may import.
+var unlayered = []string{"examples/", "bench", "testdata/", "internal/testenv", "sdk/"}
+
+// TestLayering: no package imports one of its own layer or above, and
+// every package of the module is in a layer or explicitly outside them.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/wflow/wflow/"
 	layer := map[string]int{}
@@ -28,6 +40,14 @@ func TestLayering(t *testing.T) {
 		for _, p := range pkgs {
 			layer[p] = i
 		}
+	}
+	outside := func(pkg string) bool {
+		for _, u := range unlayered {
+			if strings.HasPrefix(pkg, u) {
+				return true
+			}
+		}
+		return false
 	}
 	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...")
 	cmd.Dir = testenv.Root()
@@ -40,12 +60,22 @@ func TestLayering(t *testing.T) {
 		pkg := strings.TrimPrefix(fields[0], mod)
 		from, ok := layer[pkg]
 		if !ok {
-			continue // examples, test guests, the benchmark, test helpers
+			if !outside(pkg) {
+				t.Errorf("package %s is in no layer: add it to layers here and to docs/design.md's Architecture table", pkg)
+			}
+			continue
 		}
 		for _, imp := range fields[1:] {
-			to, ok := layer[strings.TrimPrefix(imp, mod)]
-			if ok && strings.HasPrefix(imp, mod) && to >= from && imp != fields[0] {
-				t.Errorf("%s imports %s, which is not below it (docs/design.md, Architecture)", pkg, strings.TrimPrefix(imp, mod))
+			if !strings.HasPrefix(imp, mod) {
+				continue
+			}
+			dep := strings.TrimPrefix(imp, mod)
+			to, ok := layer[dep]
+			switch {
+			case !ok && outside(dep) && !strings.HasPrefix(dep, "sdk/"):
+				t.Errorf("%s imports %s, which is outside the layers", pkg, dep)
+			case ok && to >= from:
+				t.Errorf("%s imports %s, which is not below it (docs/design.md, Architecture)", pkg, dep)
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"io"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/containers/docker"
 	"github.com/wflow/wflow/notebooks"
+	"github.com/wflow/wflow/step"
 )
 
 const notebookUsage = `Usage: wflow notebook build [-r REQUIREMENT]... [--requirements FILE] [flags]

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"io"
 	"path/filepath"
 
 	"github.com/spf13/pflag"
 
 	"github.com/wflow/wflow/policies"
+	"github.com/wflow/wflow/step"
 )
 
 const policyUsage = `Usage: wflow policy test POLICY.wasm --step STEP.json [--network MODE]

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"io"
 	"os"
 	"path/filepath"
@@ -30,6 +29,7 @@ import (
 	"github.com/wflow/wflow/report"
 	"github.com/wflow/wflow/rundir"
 	"github.com/wflow/wflow/runtime"
+	"github.com/wflow/wflow/step"
 )
 
 // runOptions are the flags of `wflow run`.

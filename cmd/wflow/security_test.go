@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/wflow/wflow/step"
 	"io/fs"
 	"net"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/step"
 )
 
 // attackOutput is what the stepas guest sets as its output.

@@ -2,7 +2,6 @@ package docker_test
 
 import (
 	"context"
-	"github.com/wflow/wflow/step"
 	"io"
 	"testing"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/step"
 )
 
 // BenchmarkTrivialStep measures one step running `true` next to its

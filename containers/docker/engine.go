@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"io"
 	"path"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/step"
 )
 
 // ErrUnavailable is wrapped by New when no Docker daemon answers.

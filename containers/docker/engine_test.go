@@ -3,7 +3,6 @@ package docker_test
 import (
 	"context"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/containers/docker"
 	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/step"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.MainWithLeakCheck(m)) }

@@ -2,7 +2,6 @@ package docker_test
 
 import (
 	"context"
-	"github.com/wflow/wflow/step"
 	"io"
 	"net"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/containers/docker"
 	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/step"
 )
 
 // socketProxy stands between the client and the daemon, so that a test can

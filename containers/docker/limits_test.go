@@ -2,7 +2,6 @@ package docker_test
 
 import (
 	"context"
-	"github.com/wflow/wflow/step"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/step"
 )
 
 // cgroupValue prints a cgroup setting under v1 or v2, whichever the host has.

@@ -6,7 +6,8 @@
 // run directory mounted as the working directory, the environment, labels
 // while running and removal after, cancellation. An engine that isolates
 // its containers (Harness.Isolated) is also checked for what isolation the
-// runner asks: limits, user, read-only root and records, no network, OOM.
+// runner asks: no capabilities nor new privileges, limits, user, read-only
+// root and records, no network, OOM.
 //
 // Every engine wflow has runs it: the Docker engine (containers/docker)
 // and the fake engine (containers/fakeengine); a new engine (Swarm,
@@ -18,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/wflow/wflow/step"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/step"
 )
 
 // Harness is what Run needs to drive an engine.
@@ -67,6 +68,10 @@ func Run(t *testing.T, h Harness) {
 	if !h.Isolated {
 		return
 	}
+	if h.Labelled == nil {
+		t.Fatal("an isolated engine's harness must list containers (Labelled): wflow gc and the removal checks need it")
+	}
+	t.Run("Hardened", func(t *testing.T) { hardened(t, h) })
 	t.Run("WorkDirIsTheMountPoint", func(t *testing.T) { workDir(t, h) })
 	t.Run("RecordsAreReadOnly", func(t *testing.T) { records(t, h) })
 	t.Run("Limits", func(t *testing.T) { limits(t, h) })
@@ -272,6 +277,16 @@ func cancel(t *testing.T, h Harness) {
 		t.Fatal("Run did not return within 15s of its context's end")
 	}
 	assertGone(t, h, s)
+}
+
+// hardened: a container has no capabilities and cannot gain privileges
+// (docs/security.md): a step cannot make a device or a setuid file count.
+func hardened(t *testing.T, h Harness) {
+	s := spec(t, h, `grep -E '^(CapEff|NoNewPrivs):' /proc/self/status | tr -s ' \t' ' '; mknod dev c 1 3 2>/dev/null && echo MKNOD`)
+	os.Chmod(s.RunDir, 0o777)
+	if _, stdout, _ := run(t, h, s); stdout != "CapEff: 0000000000000000\nNoNewPrivs: 1\n" {
+		t.Errorf("got %q, want no effective capability, no new privileges, no mknod", stdout)
+	}
 }
 
 func workDir(t *testing.T, h Harness) {
