@@ -213,10 +213,7 @@ func nameList(names []string) string {
 	const most = 20
 	shown := make([]string, 0, min(len(names), most))
 	for _, n := range names[:min(len(names), most)] {
-		if len(n) > 64 {
-			n = n[:64] + "..."
-		}
-		shown = append(shown, n)
+		shown = append(shown, clip.String(n, 64))
 	}
 	s := strings.Join(shown, ", ")
 	if len(names) > most {

@@ -151,9 +151,7 @@ func parseDecision(b []byte) (Verdict, error) {
 		return Verdict{}, fmt.Errorf("the decision has no verdict string")
 	}
 	v.Verdict = verdict.String()
-	if len(v.Reason) > 4096 {
-		v.Reason = v.Reason[:4096] + "..."
-	}
+	v.Reason = clip.String(v.Reason, 4096)
 	if v.Verdict == step.VerdictAmend {
 		if !st.IsObject() {
 			return Verdict{}, fmt.Errorf("an amend decision needs the amended step")

@@ -20,6 +20,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wflow/wflow/internal/clip"
 )
 
 // Create makes dir, and the folders above it that do not exist yet, with
@@ -292,7 +294,7 @@ func shortPath(p string) string {
 	if len(p) <= 120 {
 		return p
 	}
-	return p[:60] + "..." + p[len(p)-57:]
+	return clip.String(p, 60) + clip.Tail(p, 57)
 }
 
 // ErrIncomplete is wrapped by Sweep when it could not see every file.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/report"
 	"github.com/wflow/wflow/step"
@@ -107,9 +108,7 @@ func (c *console) drawStatus() {
 		parts = append(parts, fmt.Sprintf("%s %.1fs", s.name, time.Since(s.since).Seconds()))
 	}
 	line := "running: " + strings.Join(parts, ", ")
-	if len(line) > 200 {
-		line = line[:197] + "..."
-	}
+	line = clip.String(line, 197)
 	c.out.WriteString(line)
 	c.shown = true
 }
