@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -59,6 +60,11 @@ func ParseStep(spec []byte) (Step, error) {
 	// holding only those fields, so they follow exactly its rules.
 	limits := map[string]string{}
 	err := step.Fields(gjson.ParseBytes(spec), "a notebook step spec", func(key string, v gjson.Result) (err error) {
+		if key == "env" || slices.Contains(step.LimitFields, key) {
+			// read by the step parser, with its rules (below)
+			limits[key] = v.Raw
+			return nil
+		}
 		switch key {
 		case "name":
 			s.Name, err = str(key, v)
@@ -84,10 +90,8 @@ func ParseStep(spec []byte) (Step, error) {
 			}
 		case "requirements":
 			s.Requirements, err = requirements(v)
-		case "env", "timeout", "cpus", "memory", "pids", "network", "read_only", "user":
-			limits[key] = v.Raw
 		default:
-			err = invalid("unknown field %q (notebook steps know name, notebook, output, parameters, requirements, base, kernel, env, timeout, cpus, memory, pids, network, read_only, user)", clip.String(key, 80))
+			err = invalid("unknown field %q (notebook steps know name, notebook, output, parameters, requirements, base, kernel, env, %s)", clip.String(key, 80), strings.Join(step.LimitFields, ", "))
 		}
 		return err
 	})

@@ -119,7 +119,7 @@ func ParseStep(spec []byte) (Step, error) {
 		case "retry":
 			s.Retry, err = parseRetry(value)
 		default:
-			err = invalidStep("unknown field %q (ABI v%d knows %s)", clip.String(k, 64), abi.Version, stepFields)
+			err = invalidStep("unknown field %q (ABI v%d knows %s)", clip.String(k, 64), abi.Version, strings.Join(SpecFields, ", "))
 		}
 		return err
 	})
@@ -129,8 +129,13 @@ func ParseStep(spec []byte) (Step, error) {
 	return s, s.Validate()
 }
 
-// stepFields lists the fields of a step spec, for error messages.
-const stepFields = "name, image, commands, env, timeout, cpus, memory, pids, network, read_only, user, retry"
+// LimitFields are the fields of a step spec that set its limits; notebook
+// steps take them too.
+var LimitFields = []string{"timeout", "cpus", "memory", "pids", "network", "read_only", "user"}
+
+// SpecFields are every field of a step spec (docs/abi.md), in the order the
+// docs give them.
+var SpecFields = append(append([]string{"name", "image", "commands", "env"}, LimitFields...), "retry")
 
 // Validate checks the step's fields against the schema's rules.
 func (s Step) Validate() error {

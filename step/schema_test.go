@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,32 @@ func TestErrorKindsAreDocumented(t *testing.T) {
 		if !regexp.MustCompile("`" + kind + "`( \\(|,| and)").MatchString(row) {
 			t.Errorf("error kind %q is not in docs/abi.md's error_kind row", kind)
 		}
+	}
+}
+
+// TestSDKWritesEveryStepField: the Go SDK's Step, every field set, writes
+// every field of the step spec, and only those: a field added to the
+// schema but not to the SDK (or the reverse) fails here.
+func TestSDKWritesEveryStepField(t *testing.T) {
+	var s wflow.Step
+	n := 0
+	fill(t, reflect.ValueOf(&s).Elem(), &n)
+	s.Commands = []wflow.Command{wflow.Shell("true")}
+	s.Retry.Initial = time.Second
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec map[string]json.RawMessage
+	json.Unmarshal(b, &spec)
+	var keys []string
+	for k := range spec {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	want := append([]string(nil), step.SpecFields...)
+	sort.Strings(want)
+	if strings.Join(keys, ",") != strings.Join(want, ",") {
+		t.Errorf("the SDK writes %v, the schema has %v", keys, want)
 	}
 }
