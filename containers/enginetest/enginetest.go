@@ -233,7 +233,8 @@ func labelsAndRemoval(t *testing.T, h Harness) {
 		done <- err
 	}()
 	found := false
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline) && !found; time.Sleep(50 * time.Millisecond) {
+	// A started container carries its labels at once; 20 s is for a loaded machine.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !found; time.Sleep(50 * time.Millisecond) {
 		ids, err := h.Labelled(context.Background(), containers.LabelStep, "check")
 		if err != nil {
 			t.Fatal(err)

@@ -23,6 +23,9 @@ var broken = map[string]struct {
 	"merges stderr into stdout":    {"StdoutAndStderrApart", func(e *fakeengine.Engine) containers.Engine { return merging{e} }},
 	"loses the exit code":          {"ExitCodes", func(e *fakeengine.Engine) containers.Engine { return zeroExit{e} }},
 	"ignores cancellation":         {"CancelStopsAndRemoves", func(e *fakeengine.Engine) containers.Engine { return uncancellable{e} }},
+	"drops the environment":        {"Environment", func(e *fakeengine.Engine) containers.Engine { return noEnv{e} }},
+	"drops the labels":             {"LabelsWhileRunningRemovedAfter", func(e *fakeengine.Engine) containers.Engine { return noLabels{e} }},
+	"has every image":              {"EnsureImage", func(e *fakeengine.Engine) containers.Engine { return everyImage{e} }},
 }
 
 // TestSuiteCatchesBrokenEngines runs the suite against each broken engine,
@@ -84,4 +87,24 @@ type uncancellable struct{ *fakeengine.Engine }
 func (u uncancellable) Run(ctx context.Context, s containers.ContainerSpec, stdout, stderr io.Writer) (containers.Exit, error) {
 	exit, err := u.Engine.Run(context.WithoutCancel(ctx), s, stdout, stderr)
 	return exit, err
+}
+
+type noEnv struct{ *fakeengine.Engine }
+
+func (n noEnv) Run(ctx context.Context, s containers.ContainerSpec, stdout, stderr io.Writer) (containers.Exit, error) {
+	s.Env = s.Env[:1] // PATH only
+	return n.Engine.Run(ctx, s, stdout, stderr)
+}
+
+type noLabels struct{ *fakeengine.Engine }
+
+func (n noLabels) Run(ctx context.Context, s containers.ContainerSpec, stdout, stderr io.Writer) (containers.Exit, error) {
+	s.Labels = nil
+	return n.Engine.Run(ctx, s, stdout, stderr)
+}
+
+type everyImage struct{ *fakeengine.Engine }
+
+func (everyImage) EnsureImage(context.Context, string, containers.PullPolicy) (string, error) {
+	return "sha256:any", nil
 }
