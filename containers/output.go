@@ -49,7 +49,7 @@ func (t *tail) text() (string, bool) {
 }
 
 // Output is where one output stream of a step goes: a file in the run
-// directory with all of it, the tail kept for the step.Result, and an optional
+// directory with all of it, the tail kept for the step.ExecResult, and an optional
 // live writer (the console). Writes are serialised: a step's commands write
 // one after another, but an engine may write from its own goroutine.
 type Output struct {
@@ -62,7 +62,7 @@ type Output struct {
 
 // NewOutput creates the file rel in the run directory ("" for none) and
 // returns an Output that keeps the last abi.MaxStreamText bytes for the
-// step.Result and copies to live (may be nil).
+// step.ExecResult and copies to live (may be nil).
 func NewOutput(runDir, rel string, live io.Writer) (*Output, error) {
 	o := &Output{tail: tail{max: abi.MaxStreamText}, live: live}
 	if rel != "" {
@@ -83,7 +83,7 @@ func (s *Output) Text() (string, bool) {
 }
 
 // Write never fails, so that one broken sink never stops the container's
-// output from being drained; the first file error is kept for the step.Result.
+// output from being drained; the first file error is kept for the step.ExecResult.
 func (s *Output) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,6 +1,6 @@
 // Package containers runs steps on an Engine with flowserv's DockerWorker
 // semantics: each command in its own container, in order, stopping at the
-// first non-zero exit, with one combined step.Result; retries, output files
+// first non-zero exit, with one combined step.ExecResult; retries, output files
 // and the pulls the run allows are its too. Engine is the interface every
 // engine implements (containers/docker, the only package of wflow that
 // imports the Docker SDK; containers/fakeengine for tests), and
@@ -130,10 +130,10 @@ const TimeoutExitCode = 124
 // Run runs the step's commands in order, each in its own container, and
 // stops at the first non-zero exit code, which becomes the step's return
 // code. A step with a retry policy runs again while its policy says so.
-// Failures of the engine are reported in the step.Result (Error and ErrorKind
+// Failures of the engine are reported in the step.ExecResult (Error and ErrorKind
 // set), never as a panic or a lost result.
-func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live) step.Result {
-	res := step.Result{Step: st.Name, Handle: handle, Image: st.Image, Started: time.Now().UTC(), Commands: []step.CommandResult{}}
+func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live) step.ExecResult {
+	res := step.ExecResult{Step: st.Name, Handle: handle, Image: st.Image, Started: time.Now().UTC(), Commands: []step.CommandResult{}}
 	limits := st.Limits.Merge(r.Defaults)
 	if limits.Network == "" {
 		limits.Network = "none"

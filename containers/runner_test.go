@@ -149,7 +149,7 @@ func TestTail(t *testing.T) {
 
 func TestForReport(t *testing.T) {
 	long := strings.Repeat("x", step.ReportText-1) + "€" + "end"
-	r := step.Result{Stdout: "short", Stderr: long}.ForReport()
+	r := step.ExecResult{Stdout: "short", Stderr: long}.ForReport()
 	if r.Stdout != "short" || r.StdoutTruncated {
 		t.Errorf("short stdout changed: %q %v", r.Stdout, r.StdoutTruncated)
 	}

@@ -46,7 +46,7 @@ func (h *Host) containerStep(spec []byte) (*task, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &task{step: s, run: func(ctx context.Context, handle uint32, live containers.Live) step.Result {
+	return &task{step: s, run: func(ctx context.Context, handle uint32, live containers.Live) step.ExecResult {
 		return h.cfg.Runner.Run(ctx, handle, s, live)
 	}}, nil
 }
@@ -60,7 +60,7 @@ func (h *Host) notebookStep(spec []byte) (*task, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &task{step: step.Step{Name: nb.Name, Image: "notebook " + nb.Notebook}, run: func(ctx context.Context, handle uint32, live containers.Live) step.Result {
+	return &task{step: step.Step{Name: nb.Name, Image: "notebook " + nb.Notebook}, run: func(ctx context.Context, handle uint32, live containers.Live) step.ExecResult {
 		return h.cfg.Notebooks.Run(ctx, handle, nb, live)
 	}}, nil
 }
@@ -74,7 +74,7 @@ func (h *Host) notebookBuildSpec(spec []byte) (*task, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &task{step: step.Step{Name: b.Name, Image: "notebook image build"}, run: func(ctx context.Context, handle uint32, live containers.Live) step.Result {
+	return &task{step: step.Step{Name: b.Name, Image: "notebook image build"}, run: func(ctx context.Context, handle uint32, live containers.Live) step.ExecResult {
 		return h.cfg.Notebooks.Build(ctx, handle, b, live)
 	}}, nil
 }
@@ -172,7 +172,7 @@ func (h *Host) submit(mem guestmem.Memory, specPtr, specLen, handlePtr uint32, p
 // execute runs a task once its slot is granted and records its result.
 func (h *Host) execute(t *task) {
 	defer h.wg.Done()
-	var res step.Result
+	var res step.ExecResult
 	granted := false
 	select {
 	case <-t.slot.granted:
@@ -187,7 +187,7 @@ func (h *Host) execute(t *task) {
 		// The run ended first (a slot granted as it ended is given back): no
 		// step starts after the run was cancelled.
 		h.slots.withdraw(t.slot)
-		res = step.Result{
+		res = step.ExecResult{
 			Step: t.step.Name, Handle: t.handle, Image: t.step.Image, ReturnCode: 1,
 			ErrorKind: step.ErrorKindCancelled, Error: "the run ended before the step started",
 			Commands: []step.CommandResult{},

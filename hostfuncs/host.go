@@ -27,7 +27,7 @@ import (
 
 // StepRunner runs one step to completion. containers.Runner implements it.
 type StepRunner interface {
-	Run(ctx context.Context, handle uint32, step step.Step, live containers.Live) step.Result
+	Run(ctx context.Context, handle uint32, step step.Step, live containers.Live) step.ExecResult
 }
 
 // Observer is told what the run does, for the console and the run report.
@@ -38,7 +38,7 @@ type Observer interface {
 	// StepOutput returns where the step's output goes while it runs.
 	StepOutput(handle uint32, step step.Step) containers.Live
 	// StepFinished is called once per step with its result.
-	StepFinished(res step.Result)
+	StepFinished(res step.ExecResult)
 	// Log is a log line of the workflow module.
 	Log(level int, msg string)
 }
@@ -46,8 +46,8 @@ type Observer interface {
 // NotebookRunner builds notebook images and runs notebook steps;
 // notebooks.Runner implements it.
 type NotebookRunner interface {
-	Run(ctx context.Context, handle uint32, step notebooks.Step, live containers.Live) step.Result
-	Build(ctx context.Context, handle uint32, build notebooks.Build, live containers.Live) step.Result
+	Run(ctx context.Context, handle uint32, step notebooks.Step, live containers.Live) step.ExecResult
+	Build(ctx context.Context, handle uint32, build notebooks.Build, live containers.Live) step.ExecResult
 }
 
 // Config configures a Host. Runner is required; the zero value of every
@@ -95,7 +95,7 @@ type Host struct {
 	next     uint32        // last handle issued
 	finished uint64        // completion counter
 	changed  chan struct{} // closed and replaced whenever a step finishes
-	results  []step.Result
+	results  []step.ExecResult
 	output   json.RawMessage
 	lastErr  []byte
 	started  int    // steps submitted
@@ -108,7 +108,7 @@ type Host struct {
 type task struct {
 	handle uint32
 	step   step.Step // what the observer is told: the step, or a stand-in naming the notebook
-	run    func(ctx context.Context, handle uint32, live containers.Live) step.Result
+	run    func(ctx context.Context, handle uint32, live containers.Live) step.ExecResult
 	slot   *ticket // its request for a run slot
 	done   bool
 	seq    uint64 // completion order, valid when done
@@ -220,11 +220,11 @@ func (h *Host) Overrun() string {
 }
 
 // Results returns the results of every finished step, in the order they
-// finished, as the run report keeps them (step.Result.ForReport).
-func (h *Host) Results() []step.Result {
+// finished, as the run report keeps them (step.ExecResult.ForReport).
+func (h *Host) Results() []step.ExecResult {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]step.Result(nil), h.results...)
+	return append([]step.ExecResult(nil), h.results...)
 }
 
 // Output returns the JSON the module set with output_set, or nil.
@@ -248,5 +248,5 @@ func (nopObserver) StepStarted(uint32, step.Step) {}
 func (nopObserver) StepOutput(uint32, step.Step) containers.Live {
 	return containers.Live{}
 }
-func (nopObserver) StepFinished(step.Result) {}
+func (nopObserver) StepFinished(step.ExecResult) {}
 func (nopObserver) Log(int, string)          {}

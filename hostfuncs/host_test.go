@@ -46,7 +46,7 @@ func (f *fakeRunner) gate(name string) chan struct{} {
 	return f.gates[name]
 }
 
-func (f *fakeRunner) Run(ctx context.Context, handle uint32, st step.Step, live containers.Live) step.Result {
+func (f *fakeRunner) Run(ctx context.Context, handle uint32, st step.Step, live containers.Live) step.ExecResult {
 	f.mu.Lock()
 	f.calls++
 	f.running++
@@ -59,7 +59,7 @@ func (f *fakeRunner) Run(ctx context.Context, handle uint32, st step.Step, live 
 		started <- st.Name
 	}
 	defer func() { f.mu.Lock(); f.running--; f.mu.Unlock() }()
-	res := step.Result{Step: st.Name, Image: st.Image, Stdout: "ran " + st.Name, Commands: []step.CommandResult{}}
+	res := step.ExecResult{Step: st.Name, Image: st.Image, Stdout: "ran " + st.Name, Commands: []step.CommandResult{}}
 	if gate != nil {
 		select {
 		case <-gate:
@@ -270,9 +270,9 @@ func TestVarsAreSubstituted(t *testing.T) {
 
 type stepRecorder func(step.Step)
 
-func (f stepRecorder) Run(_ context.Context, h uint32, s step.Step, _ containers.Live) step.Result {
+func (f stepRecorder) Run(_ context.Context, h uint32, s step.Step, _ containers.Live) step.ExecResult {
 	f(s)
-	return step.Result{Step: s.Name}
+	return step.ExecResult{Step: s.Name}
 }
 
 // submit submits a step named name and returns its handle.
@@ -285,10 +285,10 @@ func (p *probe) submit(name string) uint32 {
 }
 
 // result reads a handle's ExecResult.
-func (p *probe) result(h uint32) step.Result {
+func (p *probe) result(h uint32) step.ExecResult {
 	p.t.Helper()
 	p.expect(p.call(abi.FuncStepResult, h, 10000, 20000, 9996), abi.OK, "", "")
-	var r step.Result
+	var r step.ExecResult
 	if err := json.Unmarshal(p.read(10000, p.u32(9996)), &r); err != nil {
 		p.t.Fatal(err)
 	}

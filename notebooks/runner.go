@@ -39,13 +39,13 @@ type Engine interface {
 type StepRunner interface {
 	// Admit returns the step to run and the decisions about it, or the
 	// result to report when it is refused.
-	Admit(ctx context.Context, handle uint32, step step.Step) (step.Step, []step.Decision, *step.Result)
+	Admit(ctx context.Context, handle uint32, step step.Step) (step.Step, []step.Decision, *step.ExecResult)
 	// RunAdmitted runs a step Admit let through.
-	RunAdmitted(ctx context.Context, handle uint32, step step.Step, decisions []step.Decision, live containers.Live) step.Result
+	RunAdmitted(ctx context.Context, handle uint32, step step.Step, decisions []step.Decision, live containers.Live) step.ExecResult
 	// AdmitBuild decides on an image build before it happens: it returns the
 	// base image to build from (possibly amended), or the result to report
 	// when the build is refused.
-	AdmitBuild(ctx context.Context, handle uint32, name, base string, requirements []string) (string, []step.Decision, *step.Result)
+	AdmitBuild(ctx context.Context, handle uint32, name, base string, requirements []string) (string, []step.Decision, *step.ExecResult)
 }
 
 // Runner builds notebook images and runs notebooks for one run. Engine,
@@ -114,8 +114,8 @@ func (r *Runner) template() (*template.Template, error) {
 
 // Build builds (or finds) the image of a set of requirements. Its Result
 // names the image in Image and Notebook.Image; the build log is its stdout.
-func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live containers.Live) step.Result {
-	res := step.Result{Step: b.Name, Handle: handle, Started: time.Now().UTC(), Commands: []step.CommandResult{}}
+func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live containers.Live) step.ExecResult {
+	res := step.ExecResult{Step: b.Name, Handle: handle, Started: time.Now().UTC(), Commands: []step.CommandResult{}}
 	var tag, logFile string
 	var built bool
 	var out logText
@@ -145,11 +145,11 @@ func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live contain
 // would fail on and warn about what it would do silently; when papermill
 // fails, the Result says why, and names the failing cell as the user's
 // notebook numbers it.
-func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers.Live) step.Result {
+func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers.Live) step.ExecResult {
 	started := time.Now().UTC()
 	info := &step.NotebookInfo{Notebook: s.Notebook, Output: s.Output}
-	fail := func(kind string, err error, out logText, logFile string) step.Result {
-		return finish(step.Result{Step: s.Name, Handle: handle, Image: info.Image, ReturnCode: 1,
+	fail := func(kind string, err error, out logText, logFile string) step.ExecResult {
+		return finish(step.ExecResult{Step: s.Name, Handle: handle, Image: info.Image, ReturnCode: 1,
 			ErrorKind: kind, Error: err.Error(), Stdout: out.text, StdoutTruncated: out.cut,
 			StdoutFile: logFile, Started: started, Commands: []step.CommandResult{}, Notebook: info})
 	}
@@ -266,7 +266,7 @@ func papermillPath(p string) string {
 	return strings.NewReplacer("{", "{{", "}", "}}").Replace(inRunDir(p))
 }
 
-func finish(res step.Result) step.Result {
+func finish(res step.ExecResult) step.ExecResult {
 	res.Finished = time.Now().UTC()
 	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
 	return res
@@ -320,7 +320,7 @@ func (r *Runner) context(ctx context.Context, base string, reqs []string) (build
 // requirements. When that image is missing, the build is first put to the
 // policies, which may refuse it (refused is then the result to report) or
 // pin its base (the context is then the one of the amended base).
-func (r *Runner) admitted(ctx context.Context, handle uint32, name, base string, reqs []string) (buildContext, []step.Decision, *step.Result, error) {
+func (r *Runner) admitted(ctx context.Context, handle uint32, name, base string, reqs []string) (buildContext, []step.Decision, *step.ExecResult, error) {
 	bc, err := r.context(ctx, base, reqs)
 	if err != nil {
 		return bc, nil, nil, err

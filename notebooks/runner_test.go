@@ -61,9 +61,9 @@ type fakeSteps struct {
 	ran    []step.Step
 }
 
-func (f *fakeSteps) Admit(_ context.Context, handle uint32, s step.Step) (step.Step, []step.Decision, *step.Result) {
+func (f *fakeSteps) Admit(_ context.Context, handle uint32, s step.Step) (step.Step, []step.Decision, *step.ExecResult) {
 	if f.refuse {
-		return s, nil, &step.Result{Step: s.Name, Handle: handle, ReturnCode: 1, ErrorKind: step.ErrorKindDenied, Error: "refused"}
+		return s, nil, &step.ExecResult{Step: s.Name, Handle: handle, ReturnCode: 1, ErrorKind: step.ErrorKindDenied, Error: "refused"}
 	}
 	if f.amend != "" {
 		s.Image = f.amend
@@ -71,14 +71,14 @@ func (f *fakeSteps) Admit(_ context.Context, handle uint32, s step.Step) (step.S
 	return s, nil, nil
 }
 
-func (f *fakeSteps) RunAdmitted(_ context.Context, handle uint32, s step.Step, _ []step.Decision, _ containers.Live) step.Result {
+func (f *fakeSteps) RunAdmitted(_ context.Context, handle uint32, s step.Step, _ []step.Decision, _ containers.Live) step.ExecResult {
 	f.mu.Lock()
 	f.ran = append(f.ran, s)
 	f.mu.Unlock()
-	return step.Result{Step: s.Name, Handle: handle, Image: s.Image}
+	return step.ExecResult{Step: s.Name, Handle: handle, Image: s.Image}
 }
 
-func (f *fakeSteps) AdmitBuild(_ context.Context, _ uint32, _, base string, _ []string) (string, []step.Decision, *step.Result) {
+func (f *fakeSteps) AdmitBuild(_ context.Context, _ uint32, _, base string, _ []string) (string, []step.Decision, *step.ExecResult) {
 	return base, nil, nil
 }
 
@@ -98,7 +98,7 @@ func TestConcurrentStepsShareOneBuild(t *testing.T) {
 	r, images, steps := newFakeRunner(t)
 	images.release = make(chan struct{})
 	var wg sync.WaitGroup
-	results := make([]step.Result, 4)
+	results := make([]step.ExecResult, 4)
 	for i := range results {
 		wg.Add(1)
 		go func(i int) {

@@ -228,7 +228,7 @@ func orNull(b json.RawMessage) json.RawMessage {
 
 // StepRunner runs a step; containers.Runner implements it.
 type StepRunner interface {
-	Run(ctx context.Context, handle uint32, step step.Step, live containers.Live) step.Result
+	Run(ctx context.Context, handle uint32, step step.Step, live containers.Live) step.ExecResult
 }
 
 // Runner puts a Chain in front of a StepRunner: a refused step gets a result
@@ -243,7 +243,7 @@ type Runner struct {
 }
 
 // Run runs a step (hostfuncs.StepRunner): Admit, then RunAdmitted.
-func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live containers.Live) step.Result {
+func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live containers.Live) step.ExecResult {
 	final, decisions, refused := r.Admit(ctx, handle, st)
 	if refused != nil {
 		return *refused
@@ -256,7 +256,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live cont
 // instead (error kind "denied"). Callers that must do work before a step
 // runs (a notebook's image build) admit it first, so nothing happens for a
 // step the policies refuse.
-func (r *Runner) Admit(ctx context.Context, handle uint32, st step.Step) (step.Step, []step.Decision, *step.Result) {
+func (r *Runner) Admit(ctx context.Context, handle uint32, st step.Step) (step.Step, []step.Decision, *step.ExecResult) {
 	return r.admit(ctx, handle, Request{Kind: KindContainer, Step: st, Run: r.Info})
 }
 
@@ -268,7 +268,7 @@ func (r *Runner) Admit(ctx context.Context, handle uint32, st step.Step) (step.S
 // amendment of anything else (the commands that stand for the
 // requirements, say) would be approved by the policies but not built, so
 // it refuses the build.
-func (r *Runner) AdmitBuild(ctx context.Context, handle uint32, name, base string, requirements []string) (string, []step.Decision, *step.Result) {
+func (r *Runner) AdmitBuild(ctx context.Context, handle uint32, name, base string, requirements []string) (string, []step.Decision, *step.ExecResult) {
 	started := time.Now().UTC()
 	st := step.Step{Name: name, Image: base, Commands: []step.Command{{Argv: append([]string{"pip", "install"}, requirements...)}}}
 	final, decisions, refused := r.admit(ctx, handle, Request{Kind: KindNotebookBuild, Step: st, Run: r.Info,
@@ -293,7 +293,7 @@ func (r *Runner) AdmitBuild(ctx context.Context, handle uint32, name, base strin
 	return final.Image, decisions, nil
 }
 
-func (r *Runner) admit(ctx context.Context, handle uint32, req Request) (step.Step, []step.Decision, *step.Result) {
+func (r *Runner) admit(ctx context.Context, handle uint32, req Request) (step.Step, []step.Decision, *step.ExecResult) {
 	started := time.Now().UTC()
 	final, decisions, ok := r.Chain.Check(ctx, handle, req)
 	r.Audit.add(decisions)
@@ -304,10 +304,10 @@ func (r *Runner) admit(ctx context.Context, handle uint32, req Request) (step.St
 }
 
 // refusal is the result of a step the last of decisions refused.
-func refusal(st step.Step, handle uint32, started time.Time, decisions []step.Decision) *step.Result {
+func refusal(st step.Step, handle uint32, started time.Time, decisions []step.Decision) *step.ExecResult {
 	last := decisions[len(decisions)-1]
 	finished := time.Now().UTC()
-	return &step.Result{
+	return &step.ExecResult{
 		Step: st.Name, Handle: handle, Image: st.Image, ReturnCode: 1,
 		ErrorKind: step.ErrorKindDenied,
 		Error:     fmt.Sprintf("refused by policy %s: %s", last.Policy, last.Reason),
@@ -317,7 +317,7 @@ func refusal(st step.Step, handle uint32, started time.Time, decisions []step.De
 }
 
 // RunAdmitted runs a step Admit let through, as it left it.
-func (r *Runner) RunAdmitted(ctx context.Context, handle uint32, st step.Step, decisions []step.Decision, live containers.Live) step.Result {
+func (r *Runner) RunAdmitted(ctx context.Context, handle uint32, st step.Step, decisions []step.Decision, live containers.Live) step.ExecResult {
 	res := r.Next.Run(ctx, handle, st, live)
 	res.Decisions = decisions
 	return res

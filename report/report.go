@@ -39,7 +39,7 @@ type Report struct {
 	ExitCode     uint32          `json:"exit_code"` // the module's exit code
 	Message      string          `json:"message,omitempty"`
 	Output       json.RawMessage `json:"output"`    // what the module set with output_set, or null
-	Steps        []step.Result   `json:"steps"`     // in the order they finished
+	Steps        []step.ExecResult   `json:"steps"`     // in the order they finished
 	Decisions    []step.Decision `json:"decisions"` // every policy decision, in the order taken: the audit trail
 	Journal      string          `json:"journal"`   // this run's journal of results, relative to the run directory
 }
@@ -48,7 +48,7 @@ type Report struct {
 // file renamed into place) and returns its path.
 func Write(runDir string, r Report) (string, error) {
 	if r.Steps == nil {
-		r.Steps = []step.Result{}
+		r.Steps = []step.ExecResult{}
 	}
 	if r.Decisions == nil {
 		r.Decisions = []step.Decision{}
@@ -70,7 +70,7 @@ func Write(runDir string, r Report) (string, error) {
 }
 
 // Summary writes the table printed at the end of a run: one row per step.
-func Summary(w io.Writer, steps []step.Result) {
+func Summary(w io.Writer, steps []step.ExecResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tHANDLE\tEXIT\tDURATION\tRESULT")
 	for _, s := range steps {
@@ -124,7 +124,7 @@ func OpenJournal(runDir, runID string) (*Journal, error) {
 
 // Append writes one result as a line: the result's JSON object with the
 // run's id first, {"run_id": "...", "step": ...}.
-func (j *Journal) Append(res step.Result) {
+func (j *Journal) Append(res step.ExecResult) {
 	b, err := step.MarshalJSON(res.ForReport(), false)
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -68,7 +68,7 @@ func fill(t *testing.T, v reflect.Value, n *int) {
 // the SDK's encodes back to the same JSON: the two copies of the schema
 // cannot drift apart.
 func TestSDKReadsEveryResultField(t *testing.T) {
-	var host step.Result
+	var host step.ExecResult
 	n := 0
 	fill(t, reflect.ValueOf(&host).Elem(), &n)
 	hostJSON, err := step.MarshalJSON(host, false)
@@ -105,7 +105,7 @@ func TestHostReadsEverySDKResultField(t *testing.T) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var host step.Result
+	var host step.ExecResult
 	if err := dec.Decode(&host); err != nil {
 		t.Fatalf("the SDK's ExecResult has a field the host never writes: %v\n%s", err, b)
 	}

@@ -1,7 +1,7 @@
 // Package step is the schema of wflow's steps, the contract of the host
 // ABI's JSON (docs/abi.md): the step spec (Step, Command, Limits, Retry),
 // its strict parsing (ParseStep, CheckJSON, Fields), validation and
-// variables (ExpandVars), and what comes back (Result, the ExecResult; its
+// variables (ExpandVars), and what comes back (ExecResult, with its
 // attempts, policy decisions and notebook additions). It runs nothing:
 // containers runs steps, policies decide on them, notebooks builds on them.
 package step
@@ -54,7 +54,7 @@ type Step struct {
 	LocalImage bool `json:"-"`
 }
 
-// Error kinds of a Result whose step could not run to completion (the
+// Error kinds of an ExecResult whose step could not run to completion (the
 // ABI's, abi.ErrorKinds). A step whose command exits non-zero has no error
 // kind: that is an ordinary result.
 const (
@@ -83,7 +83,7 @@ type FailedCell struct {
 	EValue         string `json:"evalue"`             // its message
 }
 
-// NotebookInfo is what a notebook step or build adds to its Result.
+// NotebookInfo is what a notebook step or build adds to its ExecResult.
 type NotebookInfo struct {
 	Notebook     string      `json:"notebook,omitempty"`       // the input, in the run directory
 	Output       string      `json:"output,omitempty"`         // the executed notebook, in the run directory
@@ -171,9 +171,9 @@ type Attempt struct {
 	Commands   []CommandResult `json:"commands"`
 }
 
-// Result is a step's ExecResult: what the module receives and the run report
+// ExecResult is a step's result: what the module receives and the run report
 // records. Its JSON form is documented in docs/abi.md.
-type Result struct {
+type ExecResult struct {
 	Step            string          `json:"step"`
 	Handle          uint32          `json:"handle"`
 	ReturnCode      int             `json:"returncode"`
@@ -197,7 +197,7 @@ type Result struct {
 }
 
 // OK reports whether every command ran and exited zero.
-func (r Result) OK() bool { return r.ReturnCode == 0 && r.Error == "" }
+func (r ExecResult) OK() bool { return r.ReturnCode == 0 && r.Error == "" }
 
 // ReportText is how much of each stream a run report keeps per step; the
 // module gets up to abi.MaxStreamText, and the files hold everything.
@@ -206,7 +206,7 @@ const ReportText = 4 << 10
 // ForReport returns the result as the run report keeps it: stdout and
 // stderr cut to their last ReportText bytes, so that a run of thousands of
 // steps keeps a bounded record in memory and on disk.
-func (r Result) ForReport() Result {
+func (r ExecResult) ForReport() ExecResult {
 	cut := func(s string, truncated bool) (string, bool) {
 		if len(s) <= ReportText {
 			return s, truncated

@@ -227,7 +227,7 @@ func (c *console) StepOutput(handle uint32, st step.Step) containers.Live {
 }
 
 // StepFinished implements hostfuncs.Observer.
-func (c *console) StepFinished(res step.Result) {
+func (c *console) StepFinished(res step.ExecResult) {
 	c.mu.Lock()
 	writers := c.open[res.Handle]
 	delete(c.open, res.Handle)

@@ -58,7 +58,7 @@ func TestLiveStatusLine(t *testing.T) {
 	w := c.StepOutput(1, step.Step{Name: "train"}).Stdout
 	w.Write([]byte("epoch 1\n"))
 	redraw()
-	c.StepFinished(step.Result{Step: "train", Handle: 1})
+	c.StepFinished(step.ExecResult{Step: "train", Handle: 1})
 	redraw()
 	c.Close()
 	s := out.String()

@@ -457,7 +457,7 @@ type journaled struct {
 }
 
 // StepFinished journals the result, then prints it.
-func (o journaled) StepFinished(res step.Result) {
+func (o journaled) StepFinished(res step.ExecResult) {
 	o.journal.Append(res)
 	o.console.StepFinished(res)
 }

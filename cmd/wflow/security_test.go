@@ -21,7 +21,7 @@ import (
 
 // attackOutput is what the stepas guest sets as its output.
 type attackOutput struct {
-	Result      step.Result `json:"result"`
+	Result      step.ExecResult `json:"result"`
 	SubmitError string      `json:"submit_error"`
 	Opened      bool        `json:"opened"`
 	OpenError   string      `json:"open_error"`
@@ -243,7 +243,7 @@ true`
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	var out struct {
-		Result, Next step.Result
+		Result, Next step.ExecResult
 	}
 	json.Unmarshal(readReport(t, rundir).Output, &out)
 	if s := out.Result.Stdout; strings.Contains(s, "WROTE") || strings.Contains(s, "PLANTED") || strings.Contains(s, "MOVED") ||

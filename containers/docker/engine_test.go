@@ -132,7 +132,7 @@ func TestOutputStreamsWhileTheContainerRuns(t *testing.T) {
 	e := testenv.Docker(t)
 	r := newRunner(t, e)
 	live := &liveWriter{first: make(chan struct{})}
-	done := make(chan step.Result)
+	done := make(chan step.ExecResult)
 	go func() {
 		done <- r.Run(context.Background(), 1, step.Step{Name: "stream", Image: image,
 			Commands: []step.Command{sh("echo first; sleep 3; echo second")}}, containers.Live{Stdout: live})
@@ -195,7 +195,7 @@ func TestCancelStopsAndRemovesTheContainer(t *testing.T) {
 	r := newRunner(t, e)
 	ctx, cancel := context.WithCancel(context.Background())
 	live := &liveWriter{first: make(chan struct{})}
-	done := make(chan step.Result)
+	done := make(chan step.ExecResult)
 	go func() {
 		done <- r.Run(ctx, 1, step.Step{Name: "sleeper", Image: image,
 			Commands: []step.Command{sh("echo started; sleep 300"), sh("echo never")}}, containers.Live{Stdout: live})

@@ -84,14 +84,14 @@ func TestDaemonVanishingMidStepIsAResult(t *testing.T) {
 		}
 	})
 	live := &liveWriter{first: make(chan struct{})}
-	done := make(chan step.Result)
+	done := make(chan step.ExecResult)
 	go func() {
 		done <- r.Run(context.Background(), 1, step.Step{Name: "orphaned", Image: image,
 			Commands: []step.Command{sh("echo up; sleep 60")}}, containers.Live{Stdout: live})
 	}()
 	<-live.first
 	proxy.Close()
-	var res step.Result
+	var res step.ExecResult
 	select {
 	case res = <-done:
 	case <-time.After(45 * time.Second):
