@@ -249,4 +249,4 @@ func (nopObserver) StepOutput(uint32, step.Step) containers.Live {
 	return containers.Live{}
 }
 func (nopObserver) StepFinished(step.ExecResult) {}
-func (nopObserver) Log(int, string)          {}
+func (nopObserver) Log(int, string)              {}

@@ -25,23 +25,23 @@ var Path = filepath.Join(rundir.Records, "report.json")
 
 // Report is the run report.
 type Report struct {
-	WflowVersion string          `json:"wflow_version"`
-	ABI          string          `json:"abi"`
-	RunID        string          `json:"run_id"`
-	Module       string          `json:"module"`
-	ModuleSHA256 string          `json:"module_sha256"`
-	RunDir       string          `json:"rundir"`
-	Params       json.RawMessage `json:"params"`
-	Started      time.Time       `json:"started"`
-	Finished     time.Time       `json:"finished"`
-	DurationMS   int64           `json:"duration_ms"`
-	Status       string          `json:"status"`    // runtime.Status*
-	ExitCode     uint32          `json:"exit_code"` // the module's exit code
-	Message      string          `json:"message,omitempty"`
-	Output       json.RawMessage `json:"output"`    // what the module set with output_set, or null
-	Steps        []step.ExecResult   `json:"steps"`     // in the order they finished
-	Decisions    []step.Decision `json:"decisions"` // every policy decision, in the order taken: the audit trail
-	Journal      string          `json:"journal"`   // this run's journal of results, relative to the run directory
+	WflowVersion string            `json:"wflow_version"`
+	ABI          string            `json:"abi"`
+	RunID        string            `json:"run_id"`
+	Module       string            `json:"module"`
+	ModuleSHA256 string            `json:"module_sha256"`
+	RunDir       string            `json:"rundir"`
+	Params       json.RawMessage   `json:"params"`
+	Started      time.Time         `json:"started"`
+	Finished     time.Time         `json:"finished"`
+	DurationMS   int64             `json:"duration_ms"`
+	Status       string            `json:"status"`    // runtime.Status*
+	ExitCode     uint32            `json:"exit_code"` // the module's exit code
+	Message      string            `json:"message,omitempty"`
+	Output       json.RawMessage   `json:"output"`    // what the module set with output_set, or null
+	Steps        []step.ExecResult `json:"steps"`     // in the order they finished
+	Decisions    []step.Decision   `json:"decisions"` // every policy decision, in the order taken: the audit trail
+	Journal      string            `json:"journal"`   // this run's journal of results, relative to the run directory
 }
 
 // Write writes the report into the run directory atomically (a temporary

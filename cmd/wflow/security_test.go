@@ -22,9 +22,9 @@ import (
 // attackOutput is what the stepas guest sets as its output.
 type attackOutput struct {
 	Result      step.ExecResult `json:"result"`
-	SubmitError string      `json:"submit_error"`
-	Opened      bool        `json:"opened"`
-	OpenError   string      `json:"open_error"`
+	SubmitError string          `json:"submit_error"`
+	Opened      bool            `json:"opened"`
+	OpenError   string          `json:"open_error"`
 }
 
 // runAttack runs the stepas guest with a step as user running script, then
