@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wflow/wflow/internal/testenv"
@@ -19,13 +18,7 @@ import (
 func BenchmarkHostCall(b *testing.B) {
 	wasm := testenv.Wat(b, "testdata/bench_calls.wat")
 	ctx := context.Background()
-	r := wazero.NewRuntime(ctx)
-	defer r.Close(ctx)
-	h := New(ctx, Config{Runner: &fakeRunner{}})
-	defer h.Shutdown()
-	if err := h.Instantiate(ctx, r); err != nil {
-		b.Fatal(err)
-	}
+	r := hostRuntime(b)
 	_, err := r.NewHostModuleBuilder("bench").NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) { stack[0] = 0 }),
 			[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}).

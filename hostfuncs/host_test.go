@@ -436,13 +436,7 @@ func TestErrorGetDoesNotOverwriteTheLastError(t *testing.T) {
 func TestNoMemory(t *testing.T) {
 	wasm := testenv.Wat(t, "testdata/no_memory.wat")
 	ctx := context.Background()
-	r := wazero.NewRuntime(ctx)
-	defer r.Close(ctx)
-	h := New(ctx, Config{Runner: &fakeRunner{}})
-	defer h.Shutdown()
-	if err := h.Instantiate(ctx, r); err != nil {
-		t.Fatal(err)
-	}
+	r := hostRuntime(t)
 	mod, err := r.Instantiate(ctx, wasm)
 	if err != nil {
 		t.Fatal(err)
@@ -572,14 +566,7 @@ func TestFunctionsAreDocumented(t *testing.T) {
 // each with its parameters: a function declared in abi without a handler
 // (or the reverse) fails here, not in a guest's run.
 func TestHostExportsTheABI(t *testing.T) {
-	ctx := context.Background()
-	r := wazero.NewRuntime(ctx)
-	defer r.Close(ctx)
-	h := New(ctx, Config{Runner: &fakeRunner{}})
-	defer h.Shutdown()
-	if err := h.Instantiate(ctx, r); err != nil {
-		t.Fatal(err)
-	}
+	r := hostRuntime(t)
 	exports := r.Module(abi.ModuleName).ExportedFunctionDefinitions()
 	if len(exports) != len(abi.Functions) {
 		t.Errorf("the host exports %d functions, abi.Functions declares %d", len(exports), len(abi.Functions))
@@ -594,4 +581,19 @@ func TestHostExportsTheABI(t *testing.T) {
 			t.Errorf("%s exported as (%v) with %d results, declared (%v)", sig.Name, def.ParamNames(), len(def.ResultTypes()), sig.Params)
 		}
 	}
+}
+
+// hostRuntime is a wazero runtime with a Host on a fake runner instantiated
+// in it, both released when the test ends.
+func hostRuntime(t testing.TB) wazero.Runtime {
+	t.Helper()
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	t.Cleanup(func() { r.Close(ctx) })
+	h := New(ctx, Config{Runner: &fakeRunner{}})
+	t.Cleanup(h.Shutdown)
+	if err := h.Instantiate(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
