@@ -150,12 +150,25 @@ func readInput(name string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
+	// One buffer of the file's size, not io.ReadAll's doublings: a Go module
+	// is megabytes, and each doubling copies and clears it again.
+	size := int64(512)
+	if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > 0 {
+		size = min(info.Size(), max) + 1 // +1: room to see the end, or one byte over max
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: over %d MiB", name, max>>20)
+	b := make([]byte, 0, size)
+	for int64(len(b)) <= max {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return b, nil
+	return nil, fmt.Errorf("%s: over %d MiB", name, max>>20)
 }
