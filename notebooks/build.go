@@ -7,14 +7,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"text/template"
+
+	"github.com/wflow/wflow/rundir"
 )
 
 // DefaultBase is the base image of notebook images unless --notebook-base
@@ -109,52 +110,42 @@ func makeContext(tmpl *template.Template, base, baseID string, reqs []string, ru
 const maxLocalPackage = 64 << 20
 
 // addLocal adds a local package, the file or folder rel of the run
-// directory, under dst. Steps write the run directory, so it is read
-// through os.Root, never by a path checked and opened again: a link, or a
-// folder swapped for a link during the walk, cannot lead outside the run
-// directory (nor, for a folder, outside the package). The package may hold
-// regular files and folders only, opened non-blocking (a FIFO is an error,
-// not a wait), at most maxLocalPackage bytes in all.
-func addLocal(files map[string][]byte, rundir, rel, dst string) error {
-	root, err := os.OpenRoot(rundir)
+// directory, under dst. Steps write the run directory, so it is walked with
+// rundir.Walk: nothing outside the run directory can be reached, however a
+// step swaps its files. The package may hold regular files and folders
+// only (a link or a FIFO is an error), at most maxLocalPackage bytes and
+// maxPackageEntries entries in all, nested at most maxPackageDepth deep.
+func addLocal(files map[string][]byte, runDir, rel, dst string) error {
+	root, err := os.OpenRoot(runDir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	info, err := root.Stat(rel)
-	if err != nil {
-		return escaped(rel, err)
-	}
-	if info.Mode().IsRegular() {
-		b, err := readRegular(root, rel, maxLocalPackage)
-		if err != nil {
-			return err
-		}
-		files[dst] = b
-		return nil
-	}
-	if !info.IsDir() {
-		return fmt.Errorf("%s is neither a file nor a folder", rel)
-	}
-	pkg, err := root.OpenRoot(rel)
-	if err != nil {
-		return escaped(rel, err)
-	}
-	defer pkg.Close()
-	left, entries := maxLocalPackage, maxPackageEntries
-	return walkPackage(pkg, ".", 0, &entries, func(p string, d fs.DirEntry) error {
+	rel = path.Clean(filepath.ToSlash(rel))
+	left := int64(maxLocalPackage)
+	lim := rundir.WalkLimits{Depth: maxPackageDepth, Entries: maxPackageEntries}
+	return rundir.Walk(root, rel, lim, func(e rundir.Entry, f *os.File) error {
 		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			return fmt.Errorf("%s/%s is a symbolic link; local packages may hold regular files only", rel, p)
-		case !d.Type().IsRegular():
-			return fmt.Errorf("%s/%s is not a regular file", rel, p)
+		case e.Type == fs.ModeDir:
+			return nil
+		case e.Type == fs.ModeSymlink:
+			return fmt.Errorf("%s is a symbolic link; local packages may hold regular files only", e.Path)
+		case f == nil:
+			return fmt.Errorf("%s is not a regular file", e.Path)
 		}
-		b, err := readRegular(pkg, p, left)
+		b, err := rundir.ReadAll(f, e.Path, left)
+		if errors.Is(err, rundir.ErrTooLarge) {
+			return fmt.Errorf("local package is over %d MiB", maxLocalPackage>>20)
+		}
 		if err != nil {
 			return err
 		}
-		left -= len(b)
-		files[dst+"/"+p] = b
+		left -= int64(len(b))
+		if e.Path == rel {
+			files[dst] = b
+		} else {
+			files[dst+"/"+strings.TrimPrefix(e.Path, rel+"/")] = b
+		}
 		return nil
 	})
 }
@@ -165,83 +156,3 @@ const (
 	maxPackageDepth   = 64
 	maxPackageEntries = 10000
 )
-
-// walkPackage calls file for every entry of the folder dir of pkg that is
-// not a folder, in name order, and descends into folders. A folder is opened
-// with O_DIRECTORY|O_NONBLOCK: something swapped in for it (a FIFO) is an
-// error, never a wait.
-func walkPackage(pkg *os.Root, dir string, depth int, left *int, file func(p string, d fs.DirEntry) error) error {
-	if depth > maxPackageDepth {
-		return fmt.Errorf("%s: folders nest deeper than %d", dir, maxPackageDepth)
-	}
-	f, err := pkg.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return escaped(dir, err)
-	}
-	var entries []fs.DirEntry
-	for { // in chunks, counted: a folder of a million entries stops at the cap
-		chunk, err := f.ReadDir(256)
-		entries = append(entries, chunk...)
-		if *left -= len(chunk); *left < 0 {
-			f.Close()
-			return fmt.Errorf("a local package may hold at most %d files and folders", maxPackageEntries)
-		}
-		if err == io.EOF || len(chunk) == 0 {
-			break
-		}
-		if err != nil {
-			f.Close()
-			return err
-		}
-	}
-	f.Close()
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	for _, e := range entries {
-		p := path.Join(dir, e.Name())
-		if e.IsDir() {
-			err = walkPackage(pkg, p, depth+1, left, file)
-		} else {
-			err = file(p, e)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// escaped turns os.Root's refusal of a path that leads out (an error that
-// is no errno) into a message that says so; other errors pass as they are.
-func escaped(rel string, err error) error {
-	var pe *fs.PathError
-	var errno syscall.Errno
-	if errors.As(err, &pe) && !errors.As(pe.Err, &errno) && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s lies outside the run directory (a symbolic link leads out)", rel)
-	}
-	return err
-}
-
-// readRegular reads a regular file of root, non-blocking, refusing anything
-// else and more than max bytes.
-func readRegular(root *os.Root, name string, max int) ([]byte, error) {
-	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > max {
-		return nil, fmt.Errorf("local package is over %d MiB", maxLocalPackage>>20)
-	}
-	return b, nil
-}

@@ -3,7 +3,6 @@ package rundir
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -122,29 +121,19 @@ func WriteFile(dir, rel string, data []byte) error {
 }
 
 // ReadFile reads rel without leaving dir, waiting on a FIFO or reading more
-// than max bytes: a longer file is an error.
+// than max bytes: a longer file is an error wrapping ErrTooLarge.
 func ReadFile(dir, rel string, max int64) ([]byte, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := OpenRegular(root, rel)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if err := regular(f, rel); err != nil {
-		return nil, err
-	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: over %d bytes", rel, max)
-	}
-	return b, nil
+	return ReadAll(f, rel, max)
 }
 
 // regular checks that an opened file is a regular file.

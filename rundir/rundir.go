@@ -2,8 +2,11 @@
 // the steps that write it: it creates the folder out of other users' reach,
 // keeps files the steps make from carrying privileges on the host while the
 // run lasts (a nosuid,nodev mount, where wflow may mount), and clears the
-// setuid and setgid bits they left once it is over. docs/security.md says
-// why each is needed.
+// setuid and setgid bits they left once it is over. It is also the one way
+// wflow reads and writes files there (ReadFile, Walk, CreateFile,
+// WriteFile): through os.Root, non-blocking, regular files only, so a link
+// or a FIFO a step leaves cannot lead wflow outside or make it wait.
+// docs/security.md says why each is needed.
 package rundir
 
 import (

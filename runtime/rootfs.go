@@ -12,6 +12,7 @@ import (
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/sys"
+	"github.com/wflow/wflow/rundir"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,24 +97,13 @@ func name(p string) string {
 }
 
 // errno maps an error of os or os.Root to the errno a guest sees. os.Root
-// refuses a path that would leave the root with an error that is no errno;
-// the guest sees EACCES, like any other refusal here.
+// refuses a path that would leave the root with an error that is no errno
+// (rundir.LeadsOut); the guest sees EACCES, like any other refusal here.
 func errno(err error) experimentalsys.Errno {
 	if err == nil {
 		return 0
 	}
-	inner := err
-	var pe *fs.PathError
-	var le *os.LinkError
-	switch {
-	case errors.As(err, &pe):
-		inner = pe.Err
-	case errors.As(err, &le):
-		inner = le.Err
-	}
-	var en syscall.Errno
-	if !errors.As(inner, &en) && !errors.Is(inner, fs.ErrNotExist) && !errors.Is(inner, fs.ErrExist) &&
-		!errors.Is(inner, fs.ErrPermission) && !errors.Is(inner, fs.ErrClosed) && !errors.Is(inner, fs.ErrInvalid) {
+	if rundir.LeadsOut(err) {
 		return experimentalsys.EACCES
 	}
 	return experimentalsys.UnwrapOSError(err)
