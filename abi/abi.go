@@ -166,6 +166,7 @@ const (
 	MaxStepNameLen   = 63
 	MaxImageRefLen   = 512
 	MaxStringLen     = 256 << 10 // bytes of any one string in a step spec
+	MaxStepPaths     = 256       // entries of a step's inputs, and of its outputs
 	InvalidHandle    = 0         // never issued
 	RunDirMountPoint = "/wflow"  // where the run directory is seen, by steps and by the module
 )
@@ -198,21 +199,22 @@ var PolicyFunctions = []Signature{
 // commands to their exit (docs/abi.md). A step whose command exits non-zero
 // has none. The host and the SDKs take them from here.
 const (
-	ErrorKindImage     = "image"     // the image is missing and could not be pulled
-	ErrorKindEngine    = "engine"    // the container engine failed
-	ErrorKindCancelled = "cancelled" // the run was cancelled while the step ran or waited
-	ErrorKindIO        = "io"        // the step's output files could not be written
-	ErrorKindTimeout   = "timeout"   // the step ran past its timeout and was killed
-	ErrorKindOOM       = "oom"       // a command was killed by the OOM killer at the step's memory limit
-	ErrorKindDenied    = "denied"    // refused before it ran: a policy (builtin:network among them), or a user the run does not allow
-	ErrorKindBuild     = "build"     // a notebook image could not be built; nothing ran
-	ErrorKindCell      = "cell"      // a notebook cell raised; notebook.failed_cell says which
-	ErrorKindKernel    = "kernel"    // a notebook's kernel: none named, not in the image, or it died
-	ErrorKindNotebook  = "notebook"  // papermill could not run the notebook: missing, not a notebook, no output folder, usage
+	ErrorKindImage     = "image"      // the image is missing and could not be pulled
+	ErrorKindEngine    = "engine"     // the container engine failed
+	ErrorKindCancelled = "cancelled"  // the run was cancelled while the step ran or waited
+	ErrorKindIO        = "io"         // the step's output files could not be written
+	ErrorKindTimeout   = "timeout"    // the step ran past its timeout and was killed
+	ErrorKindOOM       = "oom"        // a command was killed by the OOM killer at the step's memory limit
+	ErrorKindDenied    = "denied"     // refused before it ran: a policy (builtin:network among them), or a user the run does not allow
+	ErrorKindBuild     = "build"      // a notebook image could not be built; nothing ran
+	ErrorKindCell      = "cell"       // a notebook cell raised; notebook.failed_cell says which
+	ErrorKindKernel    = "kernel"     // a notebook's kernel: none named, not in the image, or it died
+	ErrorKindNotebook  = "notebook"   // papermill could not run the notebook: missing, not a notebook, no output folder, usage
+	ErrorKindCacheMiss = "cache_miss" // --cache-strict: the step was not in the step cache, so it did not run
 )
 
 // ErrorKinds lists every error kind of this ABI version.
 var ErrorKinds = []string{
 	ErrorKindImage, ErrorKindEngine, ErrorKindCancelled, ErrorKindIO, ErrorKindTimeout, ErrorKindOOM,
-	ErrorKindDenied, ErrorKindBuild, ErrorKindCell, ErrorKindKernel, ErrorKindNotebook,
+	ErrorKindDenied, ErrorKindBuild, ErrorKindCell, ErrorKindKernel, ErrorKindNotebook, ErrorKindCacheMiss,
 }

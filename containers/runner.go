@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/rundir"
 	"github.com/wflow/wflow/step"
+	"github.com/wflow/wflow/stepcache"
 )
 
 // Labels every container wflow starts carries.
@@ -103,6 +105,8 @@ type Runner struct {
 	Defaults step.Limits       // the CLI's defaults under every step's limits; Network "" means "none"
 	// Pulls says which images may be pulled; the zero value pulls none.
 	Pulls Pulls
+	// Cache is the run's step cache; nil for none (no keys either).
+	Cache *stepcache.Cache
 	// AllowRoot lets steps ask for root or a user name (`--allow-root`);
 	// without it, only the default user or a numeric non-root uid:gid.
 	AllowRoot bool
@@ -143,6 +147,8 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 	// admitted.
 
 	var a attempt
+	var look stepcache.Lookup
+	var cacheRoot *os.Root // the run directory, open while the cache uses it
 	refuse := func(kind, msg string) {
 		a = attempt{Attempt: step.Attempt{Attempt: 1, ReturnCode: 1, ErrorKind: kind, Error: msg,
 			Started: res.Started, Finished: res.Started, Commands: []step.CommandResult{}}}
@@ -163,6 +169,22 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 			a.fail(kind, err)
 			a.Finished = time.Now().UTC()
 			break
+		}
+		if r.Cache != nil {
+			root, err := os.OpenRoot(r.RunDir)
+			if err != nil {
+				refuse(step.ErrorKindIO, fmt.Sprintf("the run directory: %v", err))
+				break
+			}
+			defer root.Close()
+			look, cacheRoot = r.lookup(root, handle, st, id, limits), root
+			if look.Hit != nil {
+				return r.cached(res, *look.Hit)
+			}
+			if r.Cache.Mode == stepcache.Strict {
+				refuse(step.ErrorKindCacheMiss, "--cache-strict: the step is not in the step cache, so it did not run: "+look.Miss)
+				break
+			}
 		}
 		for n := 1; ; n++ {
 			a = r.attempt(ctx, handle, n, st, limits, live)
@@ -188,7 +210,34 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 	res.Stdout, res.StdoutTruncated, res.Stderr, res.StderrTruncated = a.stdout, a.stdoutCut, a.stderr, a.stderrCut
 	res.Finished = time.Now().UTC()
 	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
+	res.Key, res.CacheMiss = look.Key, look.Miss
+	if cacheRoot != nil {
+		r.Cache.Save(st, look, res, cacheRoot)
+	}
 	return res
+}
+
+// lookup makes the step's key and asks the cache for it; a hit's streams
+// are restored where the step's first attempt writes them.
+func (r *Runner) lookup(root *os.Root, handle uint32, st step.Step, imageID string, limits step.Limits) stepcache.Lookup {
+	parts, err := stepcache.PartsOf(root, st, imageID, r.env(st.Env), abi.RunDirMountPoint, limits)
+	dir := StepDir(handle, st.Name, 1)
+	return r.Cache.Lookup(st, parts, err, root, filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr"))
+}
+
+// cached is the result of a step the cache answered: the stored result as
+// this run's step (its name, handle, image reference and stream files),
+// started and finished now.
+func (r *Runner) cached(res, hit step.ExecResult) step.ExecResult {
+	dir := StepDir(res.Handle, res.Step, 1)
+	hit.Step, hit.Handle, hit.Image, hit.ImageID = res.Step, res.Handle, res.Image, res.ImageID
+	hit.StdoutFile, hit.StderrFile = filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
+	hit.Started, hit.Finished = res.Started, time.Now().UTC()
+	hit.DurationMS = hit.Finished.Sub(hit.Started).Milliseconds()
+	if hit.Commands == nil {
+		hit.Commands = []step.CommandResult{}
+	}
+	return hit
 }
 
 // attempt is one step.Attempt plus the text of its streams.

@@ -3,6 +3,7 @@ package notebooks
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -174,7 +175,10 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		return fail(step.ErrorKindNotebook, err, logText{}, "")
 	}
 	if params != nil {
-		paramsFile := filepath.ToSlash(filepath.Join(rundir.Records, "notebooks", fmt.Sprintf("%04d-%s.params.json", handle, s.Name)))
+		// Named by its content, not the handle: the path is in the command,
+		// so the step's cache key holds the parameters and nothing else.
+		sum := sha256.Sum256(params)
+		paramsFile := filepath.ToSlash(filepath.Join(rundir.Records, "notebooks", fmt.Sprintf("%s-%x.params.json", s.Name, sum[:8])))
 		if err := rundir.WriteFile(r.RunDir, filepath.FromSlash(paramsFile), params); err != nil {
 			return fail(step.ErrorKindIO, fmt.Errorf("writing the parameters file: %w", err), logText{}, "")
 		}
@@ -193,6 +197,9 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		Env:      env,
 		Commands: []step.Command{{Argv: argv}},
 		Limits:   s.Limits,
+		Inputs:   withFirst(relRunDir(s.Notebook), s.Inputs),
+		Outputs:  withFirst(relRunDir(s.Output), s.Outputs),
+		Cache:    s.Cache,
 	}
 	// Policies first: a refused step builds nothing.
 	final, decisions, refused := r.Steps.Admit(ctx, handle, st)
@@ -228,6 +235,17 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		}
 	}
 	return finish(res)
+}
+
+// withFirst returns p followed by the paths of list that are not p.
+func withFirst(p string, list []string) []string {
+	out := []string{p}
+	for _, q := range list {
+		if q != p {
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 // fileStamp tells a file's versions apart: papermill rewrites the output in

@@ -9,7 +9,6 @@ package notebooks
 import (
 	"encoding/json"
 	"fmt"
-	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -33,6 +32,11 @@ type Step struct {
 	Kernel       string            `json:"kernel,omitempty"` // papermill -k; default the notebook's metadata.kernelspec.name
 	Env          map[string]string `json:"env,omitempty"`
 	step.Limits
+	// The step cache's fields, as for a container step; the notebook is
+	// always an input and the output notebook always an output.
+	Inputs  []string `json:"inputs,omitempty"`
+	Outputs []string `json:"outputs,omitempty"`
+	Cache   *bool    `json:"cache,omitempty"`
 }
 
 // Build is a request to build (or find) the image of a set of requirements.
@@ -60,7 +64,7 @@ func ParseStep(spec []byte) (Step, error) {
 	// holding only those fields, so they follow exactly its rules.
 	limits := map[string]string{}
 	err := step.Fields(gjson.ParseBytes(spec), "a notebook step spec", func(key string, v gjson.Result) (err error) {
-		if key == "env" || slices.Contains(step.LimitFields, key) {
+		if key == "env" || slices.Contains(step.LimitFields, key) || slices.Contains(step.CacheFields, key) {
 			// read by the step parser, with its rules (below)
 			limits[key] = v.Raw
 			return nil
@@ -91,7 +95,7 @@ func ParseStep(spec []byte) (Step, error) {
 		case "requirements":
 			s.Requirements, err = requirements(v)
 		default:
-			err = invalid("unknown field %q (notebook steps know name, notebook, output, parameters, requirements, base, kernel, env, %s)", clip.String(key, 80), strings.Join(step.LimitFields, ", "))
+			err = invalid("unknown field %q (notebook steps know name, notebook, output, parameters, requirements, base, kernel, env, %s, %s)", clip.String(key, 80), strings.Join(step.LimitFields, ", "), strings.Join(step.CacheFields, ", "))
 		}
 		return err
 	})
@@ -115,7 +119,7 @@ func ParseStep(spec []byte) (Step, error) {
 		if err != nil {
 			return s, err
 		}
-		s.Env, s.Limits = c.Env, c.Limits
+		s.Env, s.Limits, s.Inputs, s.Outputs, s.Cache = c.Env, c.Limits, c.Inputs, c.Outputs, c.Cache
 	}
 	if s.Output == "" && s.Notebook != "" {
 		s.Output = strings.TrimSuffix(s.Notebook, ".ipynb") + ".out.ipynb"
@@ -129,7 +133,10 @@ func (s Step) validate() error {
 		return err
 	}
 	for _, p := range []struct{ field, path string }{{"notebook", s.Notebook}, {"output", s.Output}} {
-		if err := runDirPath(p.field, p.path); err != nil {
+		if p.path == "" {
+			return invalid("field %q is required", p.field)
+		}
+		if _, err := step.RunDirPath(p.field, p.path); err != nil {
 			return err
 		}
 	}
@@ -178,22 +185,6 @@ func checkBase(base string) error {
 	return nil
 }
 
-// runDirPath checks that p names a file inside the run directory.
-func runDirPath(field, p string) error {
-	switch {
-	case p == "":
-		return invalid("field %q is required", field)
-	case strings.HasPrefix(p, abi.RunDirMountPoint+"/"):
-		p = strings.TrimPrefix(p, abi.RunDirMountPoint+"/")
-	case path.IsAbs(p):
-		return invalid("%s %q: give a path in the run directory", field, clip.String(p, 80))
-	}
-	if c := path.Clean(p); c == "." || c == ".." || strings.HasPrefix(c, "../") || strings.ContainsAny(p, "\x00\n") {
-		return invalid("%s %q lies outside the run directory", field, clip.String(p, 80))
-	}
-	return nil
-}
-
 func requirements(v gjson.Result) ([]string, error) {
 	if !v.IsArray() {
 		return nil, invalid("field \"requirements\" must be a list of strings")
@@ -212,7 +203,7 @@ func requirements(v gjson.Result) ([]string, error) {
 			return nil, invalid("requirement %d %q is not a requirement line", i+1, clip.String(r, 80))
 		}
 		if isLocal(r) {
-			if err := runDirPath("requirement", r); err != nil {
+			if _, err := step.RunDirPath("requirement", r); err != nil {
 				return nil, err
 			}
 			if strings.ContainsAny(r, " \t'\"#") {

@@ -23,7 +23,7 @@ import (
 type WasmConfig struct {
 	MemoryLimitMiB uint32        // default 64
 	Timeout        time.Duration // per decision; default 2s
-	CacheDir       string        // compilation cache; default runtime.DefaultCacheDir()
+	CacheDir       string        // wflow's cache folder; default runtime.DefaultCacheDir()
 	Stderr         io.Writer     // the policy's stdout and stderr (capped); nil discards
 }
 
@@ -52,7 +52,7 @@ func LoadWasm(ctx context.Context, name string, wasm []byte, cfg WasmConfig) (*W
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = runtime.DefaultCacheDir()
 	}
-	compiled, err := runtime.CompileFor(ctx, wasm, runtime.PolicyABI, cfg.MemoryLimitMiB, cfg.CacheDir)
+	compiled, err := runtime.CompileFor(ctx, wasm, runtime.PolicyABI, cfg.MemoryLimitMiB, runtime.CompilationCacheDir(cfg.CacheDir))
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", name, err)
 	}

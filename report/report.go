@@ -76,6 +76,8 @@ func Summary(w io.Writer, steps []step.ExecResult) {
 	for _, s := range steps {
 		result := "ok"
 		switch {
+		case s.Cached:
+			result = "cached"
 		case s.Error != "":
 			result = s.ErrorKind + ": " + termsafe.Escape(firstLine(s.Error))
 		case s.ReturnCode != 0:

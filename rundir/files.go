@@ -1,9 +1,12 @@
 package rundir
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,21 +106,49 @@ func WriteFile(dir, rel string, data []byte) error {
 		return err
 	}
 	defer root.Close()
+	return WriteFrom(root, rel, bytes.NewReader(data), 0o644)
+}
+
+// WriteFrom writes what r holds to rel in root atomically: into a new
+// temporary file beside it (O_EXCL, a random name), synced, then renamed
+// over rel, creating rel's folders. Whatever rel was (a file, a link a step
+// left) is replaced, never followed; a folder there is an error.
+func WriteFrom(root *os.Root, rel string, r io.Reader, perm fs.FileMode) error {
 	if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
 		return err
 	}
-	tmp := rel + ".tmp"
-	root.Remove(tmp) // whatever was left there, never opened
-	f, err := root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
+	var f *os.File
+	var tmp string
+	for range 100 {
+		tmp = filepath.Join(filepath.Dir(rel), fmt.Sprintf(".%s.wflow-%08x", filepath.Base(rel), rand.Uint32()))
+		var err error
+		f, err = root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, perm)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
 	}
-	_, werr := f.Write(data)
+	if f == nil {
+		return fmt.Errorf("%s: no free temporary name", rel)
+	}
+	_, werr := io.Copy(f, r)
+	if werr == nil {
+		werr = f.Chmod(perm) // the umask may have cut it
+	}
+	if werr == nil {
+		werr = f.Sync()
+	}
 	if err := errors.Join(werr, f.Close()); err != nil {
 		root.Remove(tmp)
 		return err
 	}
-	return root.Rename(tmp, rel)
+	if err := root.Rename(tmp, rel); err != nil {
+		root.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // ReadFile reads rel without leaving dir, waiting on a FIFO or reading more

@@ -37,7 +37,7 @@ type Config struct {
 	Records        string        // a folder of RunDir the module may read but not change; "" for none
 	MemoryLimitMiB uint32        // guest memory cap; 0 means DefaultMemoryLimitMiB
 	Timeout        time.Duration // wall-clock limit of the module; 0 means none
-	CacheDir       string        // compilation cache; "" means DefaultCacheDir()
+	CacheDir       string        // wflow's cache folder (compiled modules in CompilationCacheDir); "" means DefaultCacheDir()
 	Args           []string      // the guest's argv; nil means ["workflow"]
 	Stdout, Stderr io.Writer     // the guest's own stdout and stderr; nil discards
 }
@@ -72,14 +72,24 @@ func (e *InvalidModuleError) Error() string {
 	return "invalid module: " + strings.Join(e.Problems, "; ")
 }
 
-// DefaultCacheDir is the on-disk compilation cache: the user's cache folder
-// plus wflow/wazero. It is "" when the user has no cache folder.
+// DefaultCacheDir is wflow's cache folder: the user's cache folder
+// ($XDG_CACHE_HOME, ~/.cache) plus "wflow", "" when there is none. The
+// compilation cache is its CompilationCacheDir, the step cache its "steps".
 func DefaultCacheDir() string {
 	dir, err := os.UserCacheDir()
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(dir, "wflow", "wazero")
+	return filepath.Join(dir, "wflow")
+}
+
+// CompilationCacheDir is where compiled modules are kept in wflow's cache
+// folder dir; "" (no cache) for "".
+func CompilationCacheDir(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, "wazero")
 }
 
 // Compiled is a module compiled in a wazero runtime of its own, with a
@@ -156,7 +166,7 @@ func Compile(ctx context.Context, cfg Config, wasm []byte) (*Module, error) {
 	if cfg.Args == nil {
 		cfg.Args = []string{"workflow"}
 	}
-	c, err := CompileFor(ctx, wasm, WorkflowABI, cfg.MemoryLimitMiB, cfg.CacheDir)
+	c, err := CompileFor(ctx, wasm, WorkflowABI, cfg.MemoryLimitMiB, CompilationCacheDir(cfg.CacheDir))
 	if err != nil {
 		return nil, err
 	}

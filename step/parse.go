@@ -2,6 +2,7 @@ package step
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/internal/clip"
+	"github.com/wflow/wflow/rundir"
 )
 
 // stepNamePattern is what a step name may be: it becomes a container label, a
@@ -118,6 +120,14 @@ func ParseStep(spec []byte) (Step, error) {
 			s.User, err = stringField("user", value)
 		case "retry":
 			s.Retry, err = parseRetry(value)
+		case "inputs":
+			s.Inputs, err = RunDirPaths("inputs", value)
+		case "outputs":
+			s.Outputs, err = RunDirPaths("outputs", value)
+		case "cache":
+			var c bool
+			c, err = boolField("cache", value)
+			s.Cache = &c
 		default:
 			err = invalidStep("unknown field %q (ABI v%d knows %s)", clip.String(k, 64), abi.Version, strings.Join(SpecFields, ", "))
 		}
@@ -133,9 +143,67 @@ func ParseStep(spec []byte) (Step, error) {
 // steps take them too.
 var LimitFields = []string{"timeout", "cpus", "memory", "pids", "network", "read_only", "user"}
 
+// CacheFields are the fields of a step spec for the step cache; notebook
+// steps take them too.
+var CacheFields = []string{"inputs", "outputs", "cache"}
+
 // SpecFields are every field of a step spec (docs/abi.md), in the order the
 // docs give them.
-var SpecFields = append(append([]string{"name", "image", "commands", "env"}, LimitFields...), "retry")
+var SpecFields = append(append(append([]string{"name", "image", "commands", "env"}, LimitFields...), "retry"), CacheFields...)
+
+// RunDirPaths reads a list of paths in the run directory (relative to it,
+// or under abi.RunDirMountPoint) and returns them relative and cleaned, in
+// the order given. A path that leads out, names the run directory itself or
+// lies in wflow's records is an error, as is a path given twice.
+func RunDirPaths(field string, v gjson.Result) ([]string, error) {
+	if !v.IsArray() {
+		return nil, invalidStep("field %q must be a list of paths", field)
+	}
+	items := v.Array()
+	if len(items) > abi.MaxStepPaths {
+		return nil, invalidStep("field %q: %d paths, at most %d", field, len(items), abi.MaxStepPaths)
+	}
+	out := make([]string, 0, len(items))
+	seen := map[string]bool{}
+	for _, it := range items {
+		if it.Type != gjson.String {
+			return nil, invalidStep("field %q must be a list of paths (strings)", field)
+		}
+		p, err := RunDirPath(field, it.String())
+		if err != nil {
+			return nil, err
+		}
+		if seen[p] {
+			return nil, invalidStep("%s: %q given twice", field, clip.String(p, 80))
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// RunDirPath checks one path in the run directory, given relative to it or
+// under abi.RunDirMountPoint, and returns it relative and cleaned.
+func RunDirPath(field, p string) (string, error) {
+	switch {
+	case p == "":
+		return "", invalidStep("field %q: a path is empty", field)
+	case strings.HasPrefix(p, abi.RunDirMountPoint+"/"):
+		p = strings.TrimPrefix(p, abi.RunDirMountPoint+"/")
+	case strings.HasPrefix(p, "/"):
+		return "", invalidStep("%s %q: give a path in the run directory", field, clip.String(p, 80))
+	}
+	c := path.Clean(p)
+	switch {
+	case c == "." || c == ".." || strings.HasPrefix(c, "../") || strings.ContainsAny(p, "\x00\n"):
+		return "", invalidStep("%s %q lies outside the run directory", field, clip.String(p, 80))
+	case c == rundir.Records || strings.HasPrefix(c, rundir.Records+"/"):
+		return "", invalidStep("%s %q lies in wflow's records (%s)", field, clip.String(p, 80), rundir.Records)
+	case len(c) > 4096:
+		return "", invalidStep("%s: a path is over 4096 bytes", field)
+	}
+	return c, nil
+}
 
 // Validate checks the step's fields against the schema's rules.
 func (s Step) Validate() error {

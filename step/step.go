@@ -48,6 +48,13 @@ type Step struct {
 	Env      map[string]string `json:"env,omitempty"`
 	Limits                     // timeout, cpus, memory, pids, network, read_only, user
 	Retry    *Retry            `json:"retry,omitempty"`
+	// Inputs are paths in the run directory (relative to it, cleaned) whose
+	// content is part of the step's cache key; Outputs are the paths it
+	// writes, which the step cache stores and restores. Cache false keeps
+	// the step out of the cache (nil means true). docs/durability.md.
+	Inputs  []string `json:"inputs,omitempty"`
+	Outputs []string `json:"outputs,omitempty"`
+	Cache   *bool    `json:"cache,omitempty"`
 	// LocalImage says the image was built by wflow on this engine (a
 	// notebook image): it is never pulled, whatever --pull says. Not part of
 	// the spec: a module or a policy cannot set it.
@@ -69,6 +76,7 @@ const (
 	ErrorKindCell      = abi.ErrorKindCell
 	ErrorKindKernel    = abi.ErrorKindKernel
 	ErrorKindNotebook  = abi.ErrorKindNotebook
+	ErrorKindCacheMiss = abi.ErrorKindCacheMiss
 )
 
 // FailedCell is the cell of a notebook run that raised, found in the output
@@ -194,7 +202,19 @@ type ExecResult struct {
 	Attempts        []Attempt       `json:"attempts,omitempty"`  // every try, when the step has a retry policy
 	Decisions       []Decision      `json:"decisions,omitempty"` // what each policy decided, in order
 	Notebook        *NotebookInfo   `json:"notebook,omitempty"`  // for notebook steps and builds
+	// The step cache (docs/durability.md): the step's key; Cached when the
+	// result (and the step's outputs) came from the cache, CachedFrom the
+	// run that stored it; CacheMiss why a step with a key was not answered
+	// from the cache.
+	Key        string `json:"key,omitempty"`
+	Cached     bool   `json:"cached,omitempty"`
+	CachedFrom string `json:"cached_from,omitempty"`
+	CacheMiss  string `json:"cache_miss,omitempty"`
 }
+
+// Cacheable reports whether the step cache may store the step: it declares
+// outputs and does not opt out.
+func (s Step) Cacheable() bool { return len(s.Outputs) > 0 && (s.Cache == nil || *s.Cache) }
 
 // OK reports whether every command ran and exited zero.
 func (r ExecResult) OK() bool { return r.ReturnCode == 0 && r.Error == "" }

@@ -34,13 +34,14 @@ const flushEvery = 100 * time.Millisecond
 // implements hostfuncs.Observer. Output is buffered and flushed every
 // flushEvery; Close flushes the rest.
 type console struct {
-	mu     sync.Mutex
-	out    *bufio.Writer
-	json   bool
-	status bool // draw the live status line (a terminal, not --json)
-	shown  bool // the status line is on the screen now
-	stop   chan struct{}
-	done   chan struct{}
+	mu      sync.Mutex
+	out     *bufio.Writer
+	json    bool
+	explain bool // say why the step cache missed (--explain)
+	status  bool // draw the live status line (a terminal, not --json)
+	shown   bool // the status line is on the screen now
+	stop    chan struct{}
+	done    chan struct{}
 
 	running map[uint32]runningStep
 	open    map[uint32][]*lineWriter // a step's writers, flushed when it finishes
@@ -248,7 +249,12 @@ func (c *console) StepFinished(res step.ExecResult) {
 		}
 	}
 	d := time.Duration(res.DurationMS) * time.Millisecond
+	if c.explain && res.CacheMiss != "" {
+		c.textf("[%s] cache miss: %s\n", res.Step, res.CacheMiss)
+	}
 	switch {
+	case res.Cached:
+		c.textf("[%s] cached: exited %d in run %s; outputs restored\n", res.Step, res.ReturnCode, res.CachedFrom)
 	case res.Error != "":
 		c.textf("[%s] error (%s) after %s: %s\n", res.Step, res.ErrorKind, d, res.Error)
 	default:

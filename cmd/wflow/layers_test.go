@@ -16,6 +16,7 @@ var layers = [][]string{
 	{"internal/clip", "internal/termsafe", "internal/scaffold"},
 	{"rundir"},
 	{"step"},
+	{"stepcache"},
 	{"runtime"},
 	{"containers"},
 	{"containers/docker", "containers/fakeengine", "containers/enginetest"},

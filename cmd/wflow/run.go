@@ -30,22 +30,26 @@ import (
 	"github.com/wflow/wflow/rundir"
 	"github.com/wflow/wflow/runtime"
 	"github.com/wflow/wflow/step"
+	"github.com/wflow/wflow/stepcache"
 )
 
 // runOptions are the flags of `wflow run`.
 type runOptions struct {
-	params     []string
-	paramsFile string
-	rundir     string
-	env        []string
-	vars       []string
-	parallel   int
-	json       bool
-	pull       string
-	network    string
-	timeout    time.Duration
-	memoryMiB  uint32
-	cacheDir   string
+	params      []string
+	paramsFile  string
+	rundir      string
+	env         []string
+	vars        []string
+	parallel    int
+	json        bool
+	pull        string
+	network     string
+	timeout     time.Duration
+	memoryMiB   uint32
+	cacheDir    string
+	noCache     bool
+	cacheStrict bool
+	explain     bool
 
 	maxSteps       int
 	maxResultBytes string
@@ -106,7 +110,10 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.IntVar(&o.maxSteps, "max-steps", hostfuncs.DefaultMaxSteps, "steps the module may submit; past it the module is ended")
 	fs.StringVar(&o.maxResultBytes, "max-result-bytes", fmt.Sprintf("%dm", hostfuncs.DefaultMaxResultBytes>>20), "bytes of answers (results, parameters) the module may read; past it the module is ended")
 	fs.IntVar(&o.maxHandles, "max-handles", abi.MaxOpenHandles, "handles the module may hold open; past it submits fail with errno limit")
-	fs.StringVar(&o.cacheDir, "cache-dir", runtime.DefaultCacheDir(), "compilation cache folder")
+	fs.StringVar(&o.cacheDir, "cache-dir", runtime.DefaultCacheDir(), "wflow's cache folder: compiled modules (wazero/) and the step cache (steps/)")
+	fs.BoolVar(&o.noCache, "no-cache", false, "neither answer steps from the step cache nor store them (docs/durability.md)")
+	fs.BoolVar(&o.cacheStrict, "cache-strict", false, "fail every step the step cache cannot answer (error kind cache_miss) instead of running it")
+	fs.BoolVar(&o.explain, "explain", false, "say for every step that ran why the step cache did not answer it")
 	return fs
 }
 
@@ -197,6 +204,7 @@ func (r *workflowRun) resolve(ctx context.Context, stdout io.Writer) int {
 		return exitUsage
 	}
 	r.con = newConsole(stdout, r.o.json)
+	r.con.explain = r.o.explain
 	r.closers = append(r.closers, func() { r.con.Close() })
 	r.guestOut, r.guestErr = r.con.guestOutput()
 	r.module, err = runtime.Compile(ctx, runtime.Config{
@@ -276,8 +284,14 @@ func (r *workflowRun) wire(ctx context.Context) int {
 	}
 
 	r.audit = &policies.Audit{}
+	cache, err := r.stepCache()
+	if err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
+		return exitHostError
+	}
 	steps := &policies.Runner{
 		Next: &containers.Runner{
+			Cache:     cache,
 			Engine:    engine,
 			RunDir:    r.runDir,
 			RunID:     r.runID,
@@ -302,6 +316,40 @@ func (r *workflowRun) wire(ctx context.Context) int {
 		Budget:   r.set.budget,
 	})
 	return exitOK
+}
+
+// stepCache is the run's step cache, from --cache-dir, --no-cache and
+// --cache-strict. A store that cannot be opened leaves the run without one
+// (a notice says so), unless the run is strict.
+func (r *workflowRun) stepCache() (*stepcache.Cache, error) {
+	c := &stepcache.Cache{Mode: stepcache.On, RunID: r.runID, Warn: r.con.notice}
+	switch {
+	case r.o.noCache && r.o.cacheStrict:
+		return nil, errors.New("--no-cache and --cache-strict contradict each other")
+	case r.o.noCache:
+		c.Mode = stepcache.Off
+		return c, nil
+	case r.o.cacheStrict:
+		c.Mode = stepcache.Strict
+	}
+	if r.o.cacheDir == "" {
+		if c.Mode == stepcache.Strict {
+			return nil, errors.New("--cache-strict: no cache folder (give --cache-dir)")
+		}
+		c.Mode = stepcache.Off
+		return c, nil
+	}
+	store, err := stepcache.Open(filepath.Join(r.o.cacheDir, "steps"))
+	if err != nil {
+		if c.Mode == stepcache.Strict {
+			return nil, err
+		}
+		r.con.notice("%v; the run goes on without the step cache", err)
+		c.Mode = stepcache.Off
+		return c, nil
+	}
+	c.Store = store
+	return c, nil
 }
 
 // execute runs the module, then finishes the run: the steps it left are

@@ -78,6 +78,14 @@ type Step struct {
 	ReadOnly bool          // read-only root filesystem
 	User     string        // uid[:gid] or name[:group]
 	Retry    *Retry        // run again on failure
+
+	// The step cache (docs/durability.md): Inputs are paths in the run
+	// directory whose content is part of the step's key; Outputs the paths
+	// it writes, stored and restored by the cache (a step without outputs
+	// is never answered from it); NoCache keeps the step out of it.
+	Inputs  []string
+	Outputs []string
+	NoCache bool
 }
 
 // Retry is a step's retry policy: up to Retries more runs, waiting Initial,
@@ -108,6 +116,9 @@ type stepSpec struct {
 	ReadOnly bool              `json:"read_only,omitempty"`
 	User     string            `json:"user,omitempty"`
 	Retry    *retrySpec        `json:"retry,omitempty"`
+	Inputs   []string          `json:"inputs,omitempty"`
+	Outputs  []string          `json:"outputs,omitempty"`
+	Cache    *bool             `json:"cache,omitempty"`
 }
 
 type retrySpec struct {
@@ -141,7 +152,12 @@ func retryDelay(d time.Duration) string {
 // MarshalJSON writes the step spec of docs/abi.md.
 func (s Step) MarshalJSON() ([]byte, error) {
 	spec := stepSpec{Name: s.Name, Image: s.Image, Commands: s.Commands, Env: s.Env, Timeout: duration(s.Timeout),
-		CPUs: s.CPUs, Memory: s.Memory, Pids: s.Pids, Network: s.Network, ReadOnly: s.ReadOnly, User: s.User}
+		CPUs: s.CPUs, Memory: s.Memory, Pids: s.Pids, Network: s.Network, ReadOnly: s.ReadOnly, User: s.User,
+		Inputs: s.Inputs, Outputs: s.Outputs}
+	if s.NoCache {
+		off := false
+		spec.Cache = &off
+	}
 	if r := s.Retry; r != nil {
 		spec.Retry = &retrySpec{Retries: r.Retries, Initial: retryDelay(r.Initial), Factor: r.Factor, Max: duration(r.Max),
 			OnExitCodes: r.OnExitCodes, OnErrorKinds: r.OnErrorKinds}
@@ -163,6 +179,7 @@ const (
 	ErrorCell      = abi.ErrorKindCell      // a notebook cell raised
 	ErrorKernel    = abi.ErrorKindKernel    // a notebook's kernel: none named, not in the image, or it died
 	ErrorNotebook  = abi.ErrorKindNotebook  // papermill could not run the notebook (missing, no output folder, ...)
+	ErrorCacheMiss = abi.ErrorKindCacheMiss // --cache-strict: not in the step cache, so it did not run
 )
 
 // ErrorNetwork is an error kind no step gets.
@@ -213,9 +230,13 @@ type ExecResult struct {
 	Finished        time.Time       `json:"finished"`
 	DurationMS      int64           `json:"duration_ms"`
 	Commands        []CommandResult `json:"commands"`
-	Attempts        []Attempt       `json:"attempts"`  // with a retry policy: every run
-	Decisions       []Decision      `json:"decisions"` // what each policy decided
-	Notebook        *NotebookInfo   `json:"notebook"`  // notebook steps and builds
+	Attempts        []Attempt       `json:"attempts"`    // with a retry policy: every run
+	Decisions       []Decision      `json:"decisions"`   // what each policy decided
+	Notebook        *NotebookInfo   `json:"notebook"`    // notebook steps and builds
+	Key             string          `json:"key"`         // the step's cache key (docs/durability.md)
+	Cached          bool            `json:"cached"`      // answered from the step cache; no container ran
+	CachedFrom      string          `json:"cached_from"` // the run that stored the cached result
+	CacheMiss       string          `json:"cache_miss"`  // why the step was not answered from the cache
 }
 
 // Decision is what one policy decided about a step (docs/policies.md).
