@@ -54,6 +54,7 @@ Usage:
   wflow run MODULE.wasm [flags]   run a workflow (wflow run --help)
   wflow validate MODULE.wasm      check a module's imports against this wflow's ABI
   wflow gc                        remove containers left by wflow processes that died
+  wflow cache ls|show KEY|prune   list, show or prune the step cache (wflow cache --help)
   wflow policy test POLICY.wasm --step STEP.json
                                   run a policy on a step and print its decision
   wflow notebook build [-r REQ]...  build a notebook image ahead of a run
@@ -87,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runCommand(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return validateCommand(ctx, args[1:], stdout, stderr)
+	case "cache":
+		return cacheCommand(args[1:], stdout, stderr)
 	case "gc":
 		return gcCommand(ctx, args[1:], stdout, stderr)
 	case "policy":

@@ -1,0 +1,259 @@
+package stepcache
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wflow/wflow/step"
+)
+
+func basicParts() Parts {
+	return Parts{Version: KeyVersion, Image: "sha256:" + strings.Repeat("a", 64), Commands: [][]string{{"sh", "-c", "x"}},
+		Env: []string{"A=1"}, WorkDir: "/wflow", User: "1000:1000", Network: "none"}
+}
+
+// Every part changes the key, and Diff names what changed.
+func TestEveryPartChangesTheKey(t *testing.T) {
+	base := basicParts()
+	for _, c := range []struct {
+		change func(*Parts)
+		says   string
+	}{
+		{func(p *Parts) { p.Image = "sha256:" + strings.Repeat("b", 64) }, "the image"},
+		{func(p *Parts) { p.Commands = [][]string{{"sh", "-c", "y"}} }, "command 1"},
+		{func(p *Parts) { p.Commands = append(p.Commands, []string{"true"}) }, "the commands (1 → 2 commands)"},
+		{func(p *Parts) { p.Env = []string{"A=2"} }, "env A (changed)"},
+		{func(p *Parts) { p.Env = []string{"A=1", "B=1"} }, "env B (added)"},
+		{func(p *Parts) { p.Env = []string{} }, "env A (removed)"},
+		{func(p *Parts) { p.WorkDir = "/w" }, "the working directory"},
+		{func(p *Parts) { p.User = "0:0" }, "the user"},
+		{func(p *Parts) { p.Network = "bridge" }, "the network"},
+		{func(p *Parts) { p.Memory = 1 << 20 }, "the memory limit"},
+		{func(p *Parts) { p.CPUs = 1 }, "cpus"},
+		{func(p *Parts) { p.Pids = 10 }, "pids"},
+		{func(p *Parts) { p.ReadOnly = true }, "read_only"},
+		{func(p *Parts) { p.Inputs = []Input{{Path: "x", Missing: true}} }, "input x (new input)"},
+	} {
+		p := basicParts()
+		c.change(&p)
+		if p.Key() == base.Key() {
+			t.Errorf("%s: the key did not change", c.says)
+		}
+		if d := Diff(base, p); !strings.Contains(d, c.says) {
+			t.Errorf("Diff = %q, want it to say %q", d, c.says)
+		}
+	}
+	if basicParts().Key() != base.Key() || Diff(base, basicParts()) != "" {
+		t.Error("the same parts made another key, or a diff")
+	}
+}
+
+// Env values never reach a miss's explanation: they may be secrets.
+func TestDiffNamesEnvVariablesNotValues(t *testing.T) {
+	a, b := basicParts(), basicParts()
+	a.Env, b.Env = []string{"TOKEN=hunter2"}, []string{"TOKEN=swordfish"}
+	if d := Diff(a, b); strings.Contains(d, "hunter2") || strings.Contains(d, "swordfish") || !strings.Contains(d, "TOKEN") {
+		t.Errorf("Diff = %q", d)
+	}
+}
+
+func runDir(t *testing.T, files map[string]string) (string, *os.Root) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return dir, root
+}
+
+// Inputs are hashed by content, file by file; what is not a file, folder
+// or link, or leads out of the run directory, gives no key.
+func TestInputsAreContent(t *testing.T) {
+	dir, root := runDir(t, map[string]string{"data/a": "1", "data/sub/b": "2"})
+	first, err := ReadInputs(root, []string{"data", "absent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 2 || first[0].Missing || len(first[0].Files) != 4 || !first[1].Missing {
+		t.Fatalf("inputs: %+v", first)
+	}
+	os.WriteFile(filepath.Join(dir, "data/sub/b"), []byte("3"), 0o644)
+	now, _ := ReadInputs(root, []string{"data", "absent"})
+	if d := diffInputs(first, now); len(d) != 1 || d[0] != "input data/sub/b (content)" {
+		t.Errorf("diff = %q", d)
+	}
+	os.Chmod(filepath.Join(dir, "data/a"), 0o755)
+	later, _ := ReadInputs(root, []string{"data", "absent"})
+	if d := diffInputs(now, later); len(d) != 1 || d[0] != "input data/a (executable bit)" {
+		t.Errorf("diff = %q", d)
+	}
+
+	os.Symlink("/etc", filepath.Join(dir, "escape"))
+	if _, err := ReadInputs(root, []string{"escape"}); err == nil || !strings.Contains(err.Error(), "outside the run directory") {
+		t.Errorf("a link out: %v", err)
+	}
+	syscall.Mkfifo(filepath.Join(dir, "data", "fifo"), 0o644)
+	done := make(chan error, 1)
+	go func() { _, err := ReadInputs(root, []string{"data"}); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "FIFO") {
+			t.Errorf("a FIFO in an input: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("hashing an input with a FIFO in it hangs")
+	}
+}
+
+// put stores a step of the run directory root with outputs outs.
+func put(t *testing.T, s *Store, root *os.Root, key string, outs ...string) *Entry {
+	t.Helper()
+	e := &Entry{Version: KeyVersion, Key: key, Step: "s", RunID: "run1", Created: time.Now(), Result: step.ExecResult{Step: "s"}}
+	if err := s.Put(e, root, outs, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func key(c string) string { return "sha256:" + strings.Repeat(c, 64) }
+
+// A restore writes each file into place: a link a step planted where an
+// output goes is replaced, never written through.
+func TestRestoreReplacesPlantedLinks(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	_, src := runDir(t, map[string]string{"out/x": "result"})
+	e := put(t, s, src, key("1"), "out")
+
+	dst, root := runDir(t, nil)
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("host file"), 0o644)
+	os.Mkdir(filepath.Join(dst, "out"), 0o755)
+	os.Symlink(victim, filepath.Join(dst, "out", "x"))
+	if err := s.Restore(e, root, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "host file" {
+		t.Errorf("the restore wrote through a planted link: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "out", "x")); string(b) != "result" {
+		t.Errorf("out/x = %q", b)
+	}
+}
+
+// Entries are files a user (or another process of the user) can edit: a
+// path that leads out of the run directory or into its records is refused.
+func TestRestoreRefusesPathsOutside(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	_, root := runDir(t, nil)
+	for _, p := range []string{"../x", "/etc/x", ".wflow/report.json", "a/../../x", "."} {
+		e := &Entry{Outputs: []File{{Path: p, Type: "dir"}}}
+		if err := s.Restore(e, root, "", ""); err == nil {
+			t.Errorf("%s: restored", p)
+		}
+	}
+}
+
+// An output that is a FIFO is not stored, and storing does not wait on it.
+func TestPutRefusesFIFOs(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	dir, root := runDir(t, nil)
+	syscall.Mkfifo(filepath.Join(dir, "out"), 0o644)
+	e := &Entry{Version: KeyVersion, Key: key("2"), Step: "s"}
+	done := make(chan error, 1)
+	go func() { done <- s.Put(e, root, []string{"out"}, "", "") }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a FIFO output was stored")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("storing a FIFO output hangs")
+	}
+	if _, err := s.Get(key("2")); err == nil {
+		t.Error("an entry was written for a step whose outputs could not be stored")
+	}
+}
+
+// Two runs storing the same step at once both succeed, and the store holds
+// one whole entry.
+func TestConcurrentPutsOfOneKey(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	_, root := runDir(t, map[string]string{"out/big": strings.Repeat("x", 1<<20)})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := &Entry{Version: KeyVersion, Key: key("3"), Step: "s", Created: time.Now()}
+			errs <- s.Put(e, root, []string{"out"}, "", "")
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	e, err := s.Get(key("3"))
+	if err != nil || len(e.Outputs) != 2 || e.Size != 1<<20 {
+		t.Fatalf("entry %+v, %v", e, err)
+	}
+	if left, _ := os.ReadDir(filepath.Join(s.Dir, "tmp")); len(left) != 0 {
+		t.Errorf("%d files left in tmp/", len(left))
+	}
+}
+
+// Prune removes old entries and, by size, the oldest first; a blob two
+// entries share stays while one of them does.
+func TestPrune(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	_, root := runDir(t, map[string]string{"shared": "same", "a": "aaaa", "b": "bbbbbbbb"})
+	old := put(t, s, root, key("4"), "shared", "a")
+	old.Created = time.Now().Add(-48 * time.Hour)
+	rewrite(t, s, old)
+	put(t, s, root, key("5"), "shared", "b")
+
+	removed, freed, err := s.Prune(24*time.Hour, -1)
+	if err != nil || removed != 1 || freed != 4 {
+		t.Errorf("prune by age: removed %d, freed %d, %v", removed, freed, err)
+	}
+	e, err := s.Get(key("5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, dst := runDir(t, nil)
+	if err := s.Restore(e, dst, "", ""); err != nil {
+		t.Errorf("the entry left lost its shared blob: %v", err)
+	}
+	if removed, _, err := s.Prune(0, 0); err != nil || removed != 1 {
+		t.Errorf("prune to size 0: removed %d, %v", removed, err)
+	}
+	if list, _ := s.List(); len(list) != 0 {
+		t.Errorf("%d entries left", len(list))
+	}
+}
+
+func rewrite(t *testing.T, s *Store, e *Entry) {
+	t.Helper()
+	p, _ := s.entryPath(e.Key)
+	b, _ := json.Marshal(e)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
