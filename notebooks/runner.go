@@ -198,7 +198,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		Commands: []step.Command{{Argv: argv}},
 		Limits:   s.Limits,
 		Inputs:   withFirst(relRunDir(s.Notebook), s.Inputs),
-		Outputs:  withFirst(relRunDir(s.Output), s.Outputs),
+		Outputs:  s.cachedOutputs(),
 		Cache:    s.Cache,
 	}
 	// Policies first: a refused step builds nothing.
@@ -235,6 +235,17 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		}
 	}
 	return finish(res)
+}
+
+// cachedOutputs are the outputs the step cache stores for the step: none
+// unless the step declares some (a notebook reads files it does not
+// declare, so caching it unasked could answer it with stale results), and
+// then the output notebook first.
+func (s Step) cachedOutputs() []string {
+	if len(s.Outputs) == 0 {
+		return nil
+	}
+	return withFirst(relRunDir(s.Output), s.Outputs)
 }
 
 // withFirst returns p followed by the paths of list that are not p.

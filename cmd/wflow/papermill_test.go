@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/report"
 )
 
 // nbCell is a code cell of a test notebook: its id, tags and source.
@@ -240,5 +244,70 @@ json.dump({k: [type(v).__name__, v] for k, v in [("a", a), ("b", b)]}, open(out,
 	// step "fail" does not make this a failing cell.
 	if r := res["stale"]; r.ErrorKind != "notebook" || r.Notebook.FailedCell != nil || !strings.Contains(r.Error, "TypeError") {
 		t.Errorf("stale output: %+v", r)
+	}
+}
+
+// TestNotebookStepsAreCachedWhenTheyDeclareOutputs: a notebook step that
+// declares outputs is answered from the step cache in another run
+// directory (the output notebook and its declared output restored, no
+// container created); a changed parameter misses, and says so; a notebook
+// step without outputs always runs.
+func TestNotebookStepsAreCachedWhenTheyDeclareOutputs(t *testing.T) {
+	e := testenv.Python(t)
+	cacheDir := t.TempDir()
+	specs := func(n int) []string {
+		return []string{
+			fmt.Sprintf(`{"name":"nb","notebook":"nb.ipynb","parameters":{"n":%d},"outputs":["n.txt"]}`, n),
+			`{"name":"plain","notebook":"plain.ipynb","parameters":{"n":0}}`,
+		}
+	}
+	run := func(n int) (string, map[string]nbResult, int) {
+		dir := t.TempDir()
+		writeNotebook(t, dir, "nb.ipynb", "python3",
+			nbCell{"p", "parameters", "n = 0"},
+			nbCell{"w", "", "open('n.txt', 'w').write(str(n * 2))"})
+		writeNotebook(t, dir, "plain.ipynb", "python3", nbCell{"p", "parameters", "n = 1"})
+		start := time.Now()
+		res, _ := runNotebooks(t, dir, []string{"--cache-dir", cacheDir}, specs(n)...)
+		created, err := e.Created(context.Background(), start, time.Now(), "io.wflow.step", "nb")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plain, err := e.Created(context.Background(), start, time.Now(), "io.wflow.step", "plain"); err != nil || plain != 1 {
+			t.Errorf("the step without outputs ran %d times, want 1 (%v)", plain, err)
+		}
+		return dir, res, created
+	}
+	_, first, created := run(21)
+	if first["nb"].ReturnCode != 0 || created != 1 {
+		t.Fatalf("first run: %+v, %d containers", first["nb"], created)
+	}
+	dir, second, created := run(21)
+	var raw struct {
+		Cached    bool   `json:"cached"`
+		CacheMiss string `json:"cache_miss"`
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, report.Path))
+	var rep struct{ Steps []json.RawMessage }
+	json.Unmarshal(b, &rep)
+	for _, s := range rep.Steps {
+		var which struct{ Step string }
+		json.Unmarshal(s, &which)
+		if which.Step == "nb" {
+			json.Unmarshal(s, &raw)
+		}
+	}
+	if !raw.Cached || created != 0 || second["nb"].ReturnCode != 0 {
+		t.Errorf("second run: cached %t, %d containers for nb", raw.Cached, created)
+	}
+	if got := fileText(t, dir, "n.txt"); got != "42" {
+		t.Errorf("restored n.txt = %q", got)
+	}
+	if nb := readNotebook(t, filepath.Join(dir, "nb.out.ipynb")); len(nb.Cells) == 0 {
+		t.Error("the output notebook was not restored")
+	}
+	_, third, created := run(5)
+	if created != 1 || third["nb"].ReturnCode != 0 {
+		t.Errorf("a changed parameter: %d containers, %+v", created, third["nb"])
 	}
 }
