@@ -2,6 +2,7 @@ package stepcache
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,4 +257,33 @@ func rewrite(t *testing.T, s *Store, e *Entry) {
 	if err := os.WriteFile(p, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkHashInput: what a declared input costs each run, against
+// reading the same file (the floor: the bytes must be read).
+func BenchmarkHashInput(b *testing.B) {
+	dir := b.TempDir()
+	data := make([]byte, 64<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	os.WriteFile(filepath.Join(dir, "in"), data, 0o644)
+	root, _ := os.OpenRoot(dir)
+	defer root.Close()
+	b.Run("baseline-read", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			f, _ := os.Open(filepath.Join(dir, "in"))
+			io.Copy(io.Discard, f)
+			f.Close()
+		}
+	})
+	b.Run("key-input", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := ReadInputs(root, []string{"in"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
