@@ -2,7 +2,7 @@
 // the same run, on the local engine and local images only, and writes the
 // table of docs/benchmarks.md. `make bench` runs it:
 //
-//	go run ./bench [-reps 5] [-cases seq,par,start,hostcall,bigout] [-out docs/benchmarks.md]
+//	go run ./bench [-reps 5] [-cases seq,par,start,hostcall,bigout,cache] [-out docs/benchmarks.md]
 //
 // Every case prints wflow's figure and its baseline's (median, min, max over
 // the repetitions) and their ratio (of the medians). The raw-client
@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,11 +25,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 )
@@ -37,7 +41,7 @@ const image = "wflow-test/busybox:latest"
 
 func main() {
 	reps := flag.Int("reps", 5, "repetitions of each case")
-	cases := flag.String("cases", "seq,par,start,hostcall,bigout", "cases to run")
+	cases := flag.String("cases", "seq,par,start,hostcall,bigout,cache", "cases to run")
 	out := flag.String("out", "", "markdown file whose generated table is replaced (between the bench markers)")
 	bigSize := flag.Int64("bigout-size", 1<<30, "bytes the big-output step prints")
 	flag.Parse()
@@ -125,7 +129,7 @@ func run(reps int, cases []string, out string, bigSize int64) error {
 	if err := sh(root, nil, "go", "build", "-o", e.wflow, "./cmd/wflow"); err != nil {
 		return err
 	}
-	for _, g := range []string{"seq", "par", "noop", "hostcall-go", "bigout"} {
+	for _, g := range []string{"seq", "par", "noop", "hostcall-go", "bigout", "cached"} {
 		e.mods[g] = filepath.Join(dir, g+".wasm")
 		if err := sh(root, []string{"GOOS=wasip1", "GOARCH=wasm"}, "go", "build", "-o", e.mods[g], "./bench/guests/"+g); err != nil {
 			return err
@@ -155,6 +159,8 @@ func run(reps int, cases []string, out string, bigSize int64) error {
 			rs, err = e.hostcall(reps)
 		case "bigout":
 			rs, err = e.bigout(bigSize)
+		case "cache":
+			rs, err = e.stepCache(reps)
 		default:
 			err = fmt.Errorf("unknown case %q", c)
 		}
@@ -536,4 +542,142 @@ func repoRoot() (string, error) {
 		return "", fmt.Errorf("go list -m: %w (run from the repository)", err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// cache: the step cache. A second run of an unchanged 20-step workflow whose
+// steps declare outputs, against its first run; the cost of one hit; the
+// cost of keying a 1 GiB input, against sha256sum of the same file.
+func (e *env) stepCache(reps int) ([]row, error) {
+	const n = 20
+	var first, second, noop, perHit stats
+	created := 0
+	if _, _, _, err := e.wflowRun(e.mods["cached"], "-p", "n=0"); err != nil { // compile it into the warm cache
+		return nil, err
+	}
+	for i := 0; i < reps; i++ {
+		steps, err := os.MkdirTemp(e.dir, "steps-")
+		if err != nil {
+			return nil, err
+		}
+		// A cache folder of its own for the steps, with the warm compiled modules in it.
+		if err := os.Symlink(filepath.Join(e.cache, "wazero"), filepath.Join(steps, "wazero")); err != nil {
+			return nil, err
+		}
+		run := func(extra ...string) (float64, string, error) {
+			rundir, err := os.MkdirTemp(e.dir, "run-")
+			if err != nil {
+				return 0, "", err
+			}
+			args := append([]string{"run", e.mods["cached"], "--rundir", rundir, "--cache-dir", steps, "-p", fmt.Sprintf("n=%d", n)}, extra...)
+			d, _, err := timeCmd(e.dir, io.Discard, e.wflow, args...)
+			return d, rundir, err
+		}
+		d1, _, err := run()
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		d2, rundir, err := run()
+		if err != nil {
+			return nil, err
+		}
+		c, err := e.created(start, rundir)
+		if err != nil {
+			return nil, err
+		}
+		created += c
+		d0, _, _, err := e.wflowRun(e.mods["noop"])
+		if err != nil {
+			return nil, err
+		}
+		first, second, noop = append(first, d1*1000), append(second, d2*1000), append(noop, d0*1000)
+		perHit = append(perHit, (d2-d0)*1000/n)
+	}
+	rerun := row{Case: fmt.Sprintf("second run of an unchanged %d-step workflow, every step cached", n), Unit: "ms", Wflow: second, Baseline: first,
+		BaselineName: "its first run (every step a container)", Target: "≤ 100 ms",
+		Note: fmt.Sprintf("containers the engine created during the second runs (its events): %d", created)}
+	rerun.Met = second.median() <= 100 && created == 0
+	hit := row{Case: "one cache hit (second run minus a no-step run, over 20)", Unit: "ms", Wflow: perHit, Baseline: noop,
+		BaselineName: "a no-step Go module's whole run", Target: "≤ 5 ms"}
+	hit.Met = perHit.median() <= 5
+
+	// Keying a 1 GiB input: a cached run with the input declared, minus
+	// one without, against sha256sum reading the same file.
+	big := filepath.Join(e.dir, "big-input")
+	if err := sh(e.dir, nil, "dd", "if=/dev/urandom", "of="+big, "bs=1M", "count=1024", "status=none"); err != nil {
+		return nil, err
+	}
+	defer os.Remove(big)
+	steps, err := os.MkdirTemp(e.dir, "steps-")
+	if err != nil {
+		return nil, err
+	}
+	os.Symlink(filepath.Join(e.cache, "wazero"), filepath.Join(steps, "wazero"))
+	var keyed, sum stats
+	for i := 0; i <= reps; i++ {
+		rundir, err := os.MkdirTemp(e.dir, "run-")
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Link(big, filepath.Join(rundir, "big")); err != nil {
+			return nil, err
+		}
+		with, _, err := timeCmd(e.dir, io.Discard, e.wflow, "run", e.mods["cached"], "--rundir", rundir, "--cache-dir", steps, "-p", "n=1", "-p", "input=big")
+		if err != nil {
+			return nil, err
+		}
+		rundir2, _ := os.MkdirTemp(e.dir, "run-")
+		without, _, err := timeCmd(e.dir, io.Discard, e.wflow, "run", e.mods["cached"], "--rundir", rundir2, "--cache-dir", steps, "-p", "n=1")
+		if err != nil {
+			return nil, err
+		}
+		d, _, err := timeCmd(e.dir, io.Discard, "sha256sum", big)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 { // the first fills the cache
+			keyed, sum = append(keyed, with-without), append(sum, d)
+		}
+	}
+	hash := row{Case: "keying a 1 GiB input (a cached run with it declared, minus one without)", Unit: "s", Wflow: keyed, Baseline: sum,
+		BaselineName: "`sha256sum` of the file", Target: "≤ 1.10", Met: true}
+	hash.Met = hash.ratio() <= 1.10
+	return []row{rerun, hit, hash}, nil
+}
+
+// created counts the containers the engine created since start for the run
+// of rundir, from the engine's events.
+func (e *env) created(start time.Time, rundir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(rundir, ".wflow", "report.json"))
+	if err != nil {
+		return 0, err
+	}
+	var r struct {
+		RunID string `json:"run_id"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	msgs, errs := e.cli.Events(ctx, events.ListOptions{
+		Since:   strconv.FormatInt(start.Unix(), 10),
+		Until:   strconv.FormatInt(time.Now().Unix()+1, 10),
+		Filters: filters.NewArgs(filters.Arg("type", "container"), filters.Arg("event", "create"), filters.Arg("label", "io.wflow.run="+r.RunID)),
+	})
+	n := 0
+	for {
+		select {
+		case _, ok := <-msgs:
+			if !ok {
+				return n, nil
+			}
+			n++
+		case err := <-errs:
+			if err == nil || errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, err
+		}
+	}
 }

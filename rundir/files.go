@@ -106,14 +106,15 @@ func WriteFile(dir, rel string, data []byte) error {
 		return err
 	}
 	defer root.Close()
-	return WriteFrom(root, rel, bytes.NewReader(data), 0o644)
+	return WriteFrom(root, rel, bytes.NewReader(data), 0o644, true)
 }
 
 // WriteFrom writes what r holds to rel in root atomically: into a new
-// temporary file beside it (O_EXCL, a random name), synced, then renamed
-// over rel, creating rel's folders. Whatever rel was (a file, a link a step
-// left) is replaced, never followed; a folder there is an error.
-func WriteFrom(root *os.Root, rel string, r io.Reader, perm fs.FileMode) error {
+// temporary file beside it (O_EXCL, a random name), synced when sync says
+// so, then renamed over rel, creating rel's folders. Whatever rel was (a
+// file, a link a step left) is replaced, never followed; a folder there is
+// an error.
+func WriteFrom(root *os.Root, rel string, r io.Reader, perm fs.FileMode, sync bool) error {
 	if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func WriteFrom(root *os.Root, rel string, r io.Reader, perm fs.FileMode) error {
 	if werr == nil {
 		werr = f.Chmod(perm) // the umask may have cut it
 	}
-	if werr == nil {
+	if werr == nil && sync {
 		werr = f.Sync()
 	}
 	if err := errors.Join(werr, f.Close()); err != nil {

@@ -288,7 +288,7 @@ func (s *Store) Restore(e *Entry, root *os.Root, stdoutFile, stderrFile string) 
 			continue
 		}
 		if st.digest == "" {
-			if err := rundir.WriteFrom(root, st.file, bytes.NewReader(nil), 0o644); err != nil {
+			if err := rundir.WriteFrom(root, st.file, bytes.NewReader(nil), 0o644, false); err != nil {
 				return err
 			}
 			continue
@@ -345,7 +345,8 @@ func (s *Store) restoreFile(root *os.Root, rel, digest string, perm fs.FileMode)
 		return fmt.Errorf("the stored content is gone (%w)", err)
 	}
 	defer blob.Close()
-	return rundir.WriteFrom(root, rel, blob, perm)
+	// Not synced: a restore lost in a crash is a step that runs again.
+	return rundir.WriteFrom(root, rel, blob, perm, false)
 }
 
 // safeRel refuses a stored path that is not a plain relative path of the
