@@ -177,7 +177,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 				break
 			}
 			defer root.Close()
-			look, cacheRoot = r.lookup(root, handle, st, id, limits), root
+			look, cacheRoot = r.lookup(ctx, root, handle, st, id, limits), root
 			if look.Hit != nil {
 				return r.cached(res, *look.Hit)
 			}
@@ -212,17 +212,24 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
 	res.Key, res.CacheMiss = look.Key, look.Miss
 	if cacheRoot != nil {
-		r.Cache.Save(st, look, res, cacheRoot)
+		r.Cache.Save(ctx, st, look, res, r.parts(ctx, cacheRoot, st, res.ImageID, limits), cacheRoot)
 	}
 	return res
 }
 
-// lookup makes the step's key and asks the cache for it; a hit's streams
-// are restored where the step's first attempt writes them.
-func (r *Runner) lookup(root *os.Root, handle uint32, st step.Step, imageID string, limits step.Limits) stepcache.Lookup {
-	parts, err := stepcache.PartsOf(root, st, imageID, r.env(st.Env), abi.RunDirMountPoint, limits)
+// parts returns what makes the step's key, for the step cache to call when
+// it needs one.
+func (r *Runner) parts(ctx context.Context, root *os.Root, st step.Step, imageID string, limits step.Limits) func() (stepcache.Parts, error) {
+	return func() (stepcache.Parts, error) {
+		return stepcache.PartsOf(ctx, root, st, imageID, r.env(st.Env), abi.RunDirMountPoint, limits)
+	}
+}
+
+// lookup asks the cache for the step; a hit's streams are restored where
+// the step's first attempt writes them.
+func (r *Runner) lookup(ctx context.Context, root *os.Root, handle uint32, st step.Step, imageID string, limits step.Limits) stepcache.Lookup {
 	dir := StepDir(handle, st.Name, 1)
-	return r.Cache.Lookup(st, parts, err, root, filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr"))
+	return r.Cache.Lookup(st, r.parts(ctx, root, st, imageID, limits), root, filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr"))
 }
 
 // cached is the result of a step the cache answered: the stored result as

@@ -178,7 +178,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		// Named by its content, not the handle: the path is in the command,
 		// so the step's cache key holds the parameters and nothing else.
 		sum := sha256.Sum256(params)
-		paramsFile := filepath.ToSlash(filepath.Join(rundir.Records, "notebooks", fmt.Sprintf("%s-%x.params.json", s.Name, sum[:8])))
+		paramsFile := filepath.ToSlash(filepath.Join(rundir.Records, "notebooks", fmt.Sprintf("%s-%x.params.json", s.Name, sum)))
 		if err := rundir.WriteFile(r.RunDir, filepath.FromSlash(paramsFile), params); err != nil {
 			return fail(step.ErrorKindIO, fmt.Errorf("writing the parameters file: %w", err), logText{}, "")
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,47 +108,16 @@ func WriteFile(dir, rel string, data []byte) error {
 	return WriteFrom(root, rel, bytes.NewReader(data), 0o644, true)
 }
 
-// WriteFrom writes what r holds to rel in root atomically: into a new
-// temporary file beside it (O_EXCL, a random name), synced when sync says
-// so, then renamed over rel, creating rel's folders. Whatever rel was (a
-// file, a link a step left) is replaced, never followed; a folder there is
-// an error.
+// WriteFrom writes what r holds to rel in root atomically (WriteIn), in
+// rel's folder opened with OpenFolder: no link on the way is followed, and
+// missing folders are made.
 func WriteFrom(root *os.Root, rel string, r io.Reader, perm fs.FileMode, sync bool) error {
-	if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+	dir, err := OpenFolder(root, filepath.Dir(rel), true)
+	if err != nil {
 		return err
 	}
-	var f *os.File
-	var tmp string
-	for range 100 {
-		tmp = filepath.Join(filepath.Dir(rel), fmt.Sprintf(".%s.wflow-%08x", filepath.Base(rel), rand.Uint32()))
-		var err error
-		f, err = root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, perm)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-	}
-	if f == nil {
-		return fmt.Errorf("%s: no free temporary name", rel)
-	}
-	_, werr := io.Copy(f, r)
-	if werr == nil {
-		werr = f.Chmod(perm) // the umask may have cut it
-	}
-	if werr == nil && sync {
-		werr = f.Sync()
-	}
-	if err := errors.Join(werr, f.Close()); err != nil {
-		root.Remove(tmp)
-		return err
-	}
-	if err := root.Rename(tmp, rel); err != nil {
-		root.Remove(tmp)
-		return err
-	}
-	return nil
+	defer dir.Close()
+	return WriteIn(dir, filepath.Base(rel), r, perm, sync)
 }
 
 // ReadFile reads rel without leaving dir, waiting on a FIFO or reading more

@@ -1,6 +1,7 @@
 package stepcache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,30 +39,28 @@ type Lookup struct {
 	Parts Parts
 }
 
-// Lookup makes the step's key from parts (or reports partsErr, when its
-// inputs could not be read) and, when the step is cacheable and the run
-// reads the cache, answers it from the store: its outputs restored into
-// the run directory root and its streams written to stdoutFile and
-// stderrFile (paths of root).
-func (c *Cache) Lookup(st step.Step, parts Parts, partsErr error, root *os.Root, stdoutFile, stderrFile string) Lookup {
-	if partsErr != nil {
-		return Lookup{Miss: fmt.Sprintf("no key: %v", partsErr)}
-	}
-	l := Lookup{Key: parts.Key(), Parts: parts}
+// Lookup answers a step about to run from the store, when the step is
+// cacheable and the run reads the cache: its key from parts (called only
+// then: hashing inputs costs), its outputs restored into the run directory
+// root and its streams written to stdoutFile and stderrFile (paths of
+// root). Otherwise, and on a miss, Miss says why.
+func (c *Cache) Lookup(st step.Step, parts func() (Parts, error), root *os.Root, stdoutFile, stderrFile string) Lookup {
 	switch {
 	case c.Mode == Off:
-		l.Miss = "the run does not read the step cache (--no-cache)"
-		return l
+		return Lookup{Miss: "the run does not read the step cache (--no-cache)"}
 	case st.Cache != nil && !*st.Cache:
-		l.Miss = `the step opts out ("cache": false)`
-		return l
+		return Lookup{Miss: `the step opts out ("cache": false)`}
 	case len(st.Outputs) == 0:
-		l.Miss = `the step declares no outputs ("outputs"), so it is never stored`
-		return l
+		return Lookup{Miss: `the step declares no outputs ("outputs"), so it is never stored`}
 	}
+	p, err := parts()
+	if err != nil {
+		return Lookup{Miss: fmt.Sprintf("no key: %v", err)}
+	}
+	l := Lookup{Key: p.Key(), Parts: p}
 	e, err := c.Store.Get(l.Key)
 	if errors.Is(err, fs.ErrNotExist) {
-		l.Miss = c.explain(st.Name, parts)
+		l.Miss = c.explain(st.Name, p)
 		return l
 	}
 	if err != nil {
@@ -93,16 +92,28 @@ func (c *Cache) explain(name string, parts Parts) string {
 
 // Save stores a step that succeeded, when it is cacheable and the run
 // stores: its result, the content of its outputs and of its stream files
-// (paths of the run directory root).
-func (c *Cache) Save(st step.Step, l Lookup, res step.ExecResult, root *os.Root) {
+// (paths of the run directory root). Its inputs are hashed again first: a
+// step whose inputs changed while it ran (another step, or the module,
+// wrote them) produced its outputs from other content than its key says,
+// and is not stored.
+func (c *Cache) Save(ctx context.Context, st step.Step, l Lookup, res step.ExecResult, parts func() (Parts, error), root *os.Root) {
 	if c.Mode == Off || l.Key == "" || l.Hit != nil || !st.Cacheable() || !res.OK() {
+		return
+	}
+	warn := func(format string, args ...any) {
+		if c.Warn != nil {
+			c.Warn("step %s was not stored in the step cache: "+format, append([]any{st.Name}, args...)...)
+		}
+	}
+	if after, err := parts(); err != nil || after.Key() != l.Key {
+		warn("its inputs changed while it ran (%v)", err)
 		return
 	}
 	e := &Entry{Version: KeyVersion, Key: l.Key, Step: st.Name, RunID: c.RunID, Created: time.Now().UTC(), Parts: l.Parts, Result: res}
 	// Attempts name files of the run that stored it; decisions are each
 	// run's own (a hit passes the policies again).
 	e.Result.Key, e.Result.CacheMiss, e.Result.Decisions, e.Result.Attempts = "", "", nil, nil
-	if err := c.Store.Put(e, root, st.Outputs, res.StdoutFile, res.StderrFile); err != nil && c.Warn != nil {
-		c.Warn("step %s was not stored in the step cache: %v", st.Name, err)
+	if err := c.Store.Put(ctx, e, root, st.Outputs, res.StdoutFile, res.StderrFile); err != nil {
+		warn("%v", err)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/wflow/wflow/internal/clip"
 )
 
 // Diff says which parts differ between an earlier key's parts and now, most
@@ -28,7 +26,7 @@ func Diff(before, now Parts) string {
 	default:
 		for i := range now.Commands {
 			if !slices.Equal(before.Commands[i], now.Commands[i]) {
-				add("command %d (%s → %s)", i+1, quoteArgs(before.Commands[i]), quoteArgs(now.Commands[i]))
+				add("command %d", i+1) // not its text: a --var may be a secret, and the module reads this
 			}
 		}
 	}
@@ -52,6 +50,9 @@ func Diff(before, now Parts) string {
 	}
 	if before.Pids != now.Pids {
 		add("pids (%d → %d)", before.Pids, now.Pids)
+	}
+	if !slices.Equal(before.Outputs, now.Outputs) {
+		add("the declared outputs")
 	}
 	if before.ReadOnly != now.ReadOnly {
 		add("read_only (%t → %t)", before.ReadOnly, now.ReadOnly)
@@ -125,7 +126,7 @@ func what(before, now File) string {
 	case before.Type != now.Type:
 		return "was a " + kindName(before.Type) + ", now a " + kindName(now.Type)
 	case before.Link != now.Link:
-		return "link target " + clip.String(before.Link, 60) + " → " + clip.String(now.Link, 60)
+		return "link target"
 	case before.Digest != now.Digest:
 		return "content"
 	default:
@@ -177,9 +178,4 @@ func short(id string) string {
 		return id[:len("sha256:")+12]
 	}
 	return id
-}
-
-// quoteArgs is an argv for a message, cut at 80 bytes.
-func quoteArgs(args []string) string {
-	return clip.String(fmt.Sprintf("%q", args), 80)
 }

@@ -1,7 +1,10 @@
 package stepcache
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -40,6 +43,7 @@ func TestEveryPartChangesTheKey(t *testing.T) {
 		{func(p *Parts) { p.Pids = 10 }, "pids"},
 		{func(p *Parts) { p.ReadOnly = true }, "read_only"},
 		{func(p *Parts) { p.Inputs = []Input{{Path: "x", Missing: true}} }, "input x (new input)"},
+		{func(p *Parts) { p.Outputs = []string{"y"} }, "the declared outputs"},
 	} {
 		p := basicParts()
 		c.change(&p)
@@ -85,7 +89,7 @@ func runDir(t *testing.T, files map[string]string) (string, *os.Root) {
 // or link, or leads out of the run directory, gives no key.
 func TestInputsAreContent(t *testing.T) {
 	dir, root := runDir(t, map[string]string{"data/a": "1", "data/sub/b": "2"})
-	first, err := ReadInputs(root, []string{"data", "absent"})
+	first, err := ReadInputs(context.Background(), root, []string{"data", "absent"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,23 +97,23 @@ func TestInputsAreContent(t *testing.T) {
 		t.Fatalf("inputs: %+v", first)
 	}
 	os.WriteFile(filepath.Join(dir, "data/sub/b"), []byte("3"), 0o644)
-	now, _ := ReadInputs(root, []string{"data", "absent"})
+	now, _ := ReadInputs(context.Background(), root, []string{"data", "absent"})
 	if d := diffInputs(first, now); len(d) != 1 || d[0] != "input data/sub/b (content)" {
 		t.Errorf("diff = %q", d)
 	}
 	os.Chmod(filepath.Join(dir, "data/a"), 0o755)
-	later, _ := ReadInputs(root, []string{"data", "absent"})
+	later, _ := ReadInputs(context.Background(), root, []string{"data", "absent"})
 	if d := diffInputs(now, later); len(d) != 1 || d[0] != "input data/a (executable bit)" {
 		t.Errorf("diff = %q", d)
 	}
 
 	os.Symlink("/etc", filepath.Join(dir, "escape"))
-	if _, err := ReadInputs(root, []string{"escape"}); err == nil || !strings.Contains(err.Error(), "outside the run directory") {
+	if _, err := ReadInputs(context.Background(), root, []string{"escape"}); err == nil || !strings.Contains(err.Error(), "outside the run directory") {
 		t.Errorf("a link out: %v", err)
 	}
 	syscall.Mkfifo(filepath.Join(dir, "data", "fifo"), 0o644)
 	done := make(chan error, 1)
-	go func() { _, err := ReadInputs(root, []string{"data"}); done <- err }()
+	go func() { _, err := ReadInputs(context.Background(), root, []string{"data"}); done <- err }()
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "FIFO") {
@@ -124,7 +128,7 @@ func TestInputsAreContent(t *testing.T) {
 func put(t *testing.T, s *Store, root *os.Root, key string, outs ...string) *Entry {
 	t.Helper()
 	e := &Entry{Version: KeyVersion, Key: key, Step: "s", RunID: "run1", Created: time.Now(), Result: step.ExecResult{Step: "s"}}
-	if err := s.Put(e, root, outs, "", ""); err != nil {
+	if err := s.Put(context.Background(), e, root, outs, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -175,7 +179,7 @@ func TestPutRefusesFIFOs(t *testing.T) {
 	syscall.Mkfifo(filepath.Join(dir, "out"), 0o644)
 	e := &Entry{Version: KeyVersion, Key: key("2"), Step: "s"}
 	done := make(chan error, 1)
-	go func() { done <- s.Put(e, root, []string{"out"}, "", "") }()
+	go func() { done <- s.Put(context.Background(), e, root, []string{"out"}, "", "") }()
 	select {
 	case err := <-done:
 		if err == nil {
@@ -201,7 +205,7 @@ func TestConcurrentPutsOfOneKey(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			e := &Entry{Version: KeyVersion, Key: key("3"), Step: "s", Created: time.Now()}
-			errs <- s.Put(e, root, []string{"out"}, "", "")
+			errs <- s.Put(context.Background(), e, root, []string{"out"}, "", "")
 		}()
 	}
 	wg.Wait()
@@ -281,9 +285,93 @@ func BenchmarkHashInput(b *testing.B) {
 	b.Run("key-input", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
-			if _, err := ReadInputs(root, []string{"in"}); err != nil {
+			if _, err := ReadInputs(context.Background(), root, []string{"in"}); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+// A restore never follows a link on the way to an output, not even one
+// inside the run directory: a step that planted a link to wflow's records
+// where an output's folder goes cannot make the restore write there.
+func TestRestoreNeverFollowsLinksOnTheWay(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	_, src := runDir(t, map[string]string{"a/stdout": "FORGED"})
+	e := put(t, s, src, key("6"), "a")
+
+	dst, root := runDir(t, map[string]string{".wflow/steps/0001-p/stdout": "legit"})
+	os.Symlink(".wflow/steps/0001-p", filepath.Join(dst, "a"))
+	err := s.Restore(e, root, "", "")
+	if b, _ := os.ReadFile(filepath.Join(dst, ".wflow/steps/0001-p/stdout")); string(b) != "legit" {
+		t.Errorf("the restore wrote through a planted link into the records: %q", b)
+	}
+	if err != nil {
+		t.Logf("refused, as it may: %v", err)
+	}
+
+	// An entry whose own outputs hold a link, then a path beneath it.
+	_, root2 := runDir(t, map[string]string{".wflow/steps/0001-p/stdout": "legit"})
+	bad := &Entry{Outputs: []File{{Path: "d", Type: "dir"}, {Path: "d/l", Type: "link", Link: "../.wflow/steps/0001-p"},
+		{Path: "d/l/stdout", Type: "file", Digest: e.Outputs[1].Digest}}}
+	if err := s.Restore(bad, root2, "", ""); err == nil {
+		t.Error("an entry writing beneath its own link was restored")
+	}
+}
+
+// An output whose path crosses a link is not stored.
+func TestPutRefusesOutputsBeneathALink(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	dir, root := runDir(t, map[string]string{"real/x": "1"})
+	os.Symlink("real", filepath.Join(dir, "l"))
+	e := &Entry{Version: KeyVersion, Key: key("7"), Step: "s"}
+	if err := s.Put(context.Background(), e, root, []string{"l/x"}, "", ""); err == nil {
+		t.Error("an output beneath a link was stored")
+	}
+}
+
+// One budget covers all of a step's inputs: two inputs naming the same
+// folder count twice, and the walk stops at the cap.
+func TestInputsShareOneBudget(t *testing.T) {
+	dir, root := runDir(t, map[string]string{"d/a": "1", "d/b": "2"})
+	os.Symlink("d", filepath.Join(dir, "again"))
+	left := &budget{entries: 5, bytes: 100}
+	ctx := context.Background()
+	count := func(File, *os.File) error { return nil }
+	if err := walkFiles(ctx, root, "d", left, count); err != nil {
+		t.Fatal(err)
+	}
+	if err := walkFiles(ctx, root, "again", left, count); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("the second walk of the same folder: %v, want the cap", err)
+	}
+	big := &budget{entries: 100, bytes: 1}
+	if err := walkFiles(ctx, root, "d", big, count); err == nil || !strings.Contains(err.Error(), "GiB of files") {
+		t.Errorf("bytes: %v", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := ReadInputs(cancelled, root, []string{"d"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled run still hashes: %v", err)
+	}
+}
+
+// A step whose inputs changed while it ran is not stored.
+func TestSaveChecksTheInputsAgain(t *testing.T) {
+	store, _ := Open(t.TempDir())
+	_, root := runDir(t, map[string]string{"out": "x"})
+	c := &Cache{Store: store, Mode: On, RunID: "r"}
+	var warned string
+	c.Warn = func(f string, a ...any) { warned = fmt.Sprintf(f, a...) }
+	st := step.Step{Name: "s", Outputs: []string{"out"}}
+	before, after := basicParts(), basicParts()
+	after.Inputs = []Input{{Path: "in", Files: []File{{Path: "in", Type: "file", Digest: "sha256:changed"}}}}
+	l := Lookup{Key: before.Key(), Parts: before}
+	c.Save(context.Background(), st, l, step.ExecResult{Step: "s"}, func() (Parts, error) { return after, nil }, root)
+	if _, err := store.Get(before.Key()); err == nil || !strings.Contains(warned, "changed while it ran") {
+		t.Errorf("stored a step whose inputs changed (warning %q)", warned)
+	}
+	c.Save(context.Background(), st, l, step.ExecResult{Step: "s"}, func() (Parts, error) { return before, nil }, root)
+	if _, err := store.Get(before.Key()); err != nil {
+		t.Errorf("an unchanged step was not stored: %v", err)
+	}
 }

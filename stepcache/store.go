@@ -2,6 +2,7 @@ package stepcache
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -209,24 +210,31 @@ func (s *Store) putBlob(digest string, r io.Reader) error {
 }
 
 // Put stores e with the content of its outputs (the step's declared
-// outputs, read from the run directory root) and of its streams (files of
-// root, relative to it; "" for none). It fills e.Outputs, e.Stdout, e.Stderr
-// and e.Size.
-func (s *Store) Put(e *Entry, root *os.Root, outputs []string, stdoutFile, stderrFile string) error {
+// outputs, read from the run directory root, within one budget for them
+// all) and of its streams (files of root, relative to it; "" for none). It
+// fills e.Outputs, e.Stdout, e.Stderr and e.Size. An output whose path
+// crosses a symbolic link is not stored: a restore will not follow one.
+func (s *Store) Put(ctx context.Context, e *Entry, root *os.Root, outputs []string, stdoutFile, stderrFile string) error {
 	unlock, err := s.lock(syscall.LOCK_SH)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	e.Outputs, e.Size = []File{}, 0
+	left := newBudget()
 	for _, out := range outputs {
-		err := walkFiles(root, out, func(f File, file *os.File) error {
+		dir, err := rundir.OpenFolder(root, filepath.Dir(out), false)
+		if err != nil {
+			return fmt.Errorf("output %s: %w", out, err)
+		}
+		dir.Close()
+		err = walkFiles(ctx, root, out, left, func(f File, file *os.File) error {
 			e.Outputs = append(e.Outputs, f)
 			if f.Type != "file" {
 				return nil
 			}
 			e.Size += f.Size
-			return s.putBlob(f.Digest, file)
+			return s.putBlob(f.Digest, ctxReader{ctx, file})
 		})
 		if err != nil {
 			return fmt.Errorf("output %s: %w", out, err)
@@ -239,13 +247,13 @@ func (s *Store) Put(e *Entry, root *os.Root, outputs []string, stdoutFile, stder
 		if st.file == "" {
 			continue
 		}
-		err := walkFiles(root, st.file, func(f File, file *os.File) error {
+		err := walkFiles(ctx, root, st.file, newBudget(), func(f File, file *os.File) error {
 			if f.Type != "file" {
 				return fmt.Errorf("%s is not a file", st.file)
 			}
 			*st.digest = f.Digest
 			e.Size += f.Size
-			return s.putBlob(f.Digest, file)
+			return s.putBlob(f.Digest, ctxReader{ctx, file})
 		})
 		if err != nil {
 			return err
@@ -266,12 +274,15 @@ func (s *Store) Put(e *Entry, root *os.Root, outputs []string, stdoutFile, stder
 	return s.writeFile(filepath.Join(s.Dir, "names", e.Step+".json"), bytes.NewReader(n), 0o600)
 }
 
-// Restore writes e's outputs into the run directory root, each file into
-// place atomically (a link or file a step left there is replaced, never
-// followed), and its streams to stdoutFile and stderrFile. It holds the
-// store's shared lock, so that no prune removes a blob it is reading. A
-// folder where a file was is an error; files in a restored folder that the
-// entry does not list stay.
+// Restore writes e's outputs into the run directory root, and its streams
+// to stdoutFile and stderrFile. Each entry is written in its folder opened
+// with rundir.OpenFolder, so no link on the way is followed (one a step
+// planted, or one the outputs themselves hold): a path lands where its text
+// says, never in wflow's records. Files are written to a new name and
+// renamed into place, so a link or file there is replaced, never written
+// through. It holds the store's shared lock, so that no prune removes a
+// blob it is reading. Files in a restored folder that the entry does not
+// list stay.
 func (s *Store) Restore(e *Entry, root *os.Root, stdoutFile, stderrFile string) error {
 	unlock, err := s.lock(syscall.LOCK_SH)
 	if err != nil {
@@ -279,18 +290,15 @@ func (s *Store) Restore(e *Entry, root *os.Root, stdoutFile, stderrFile string) 
 	}
 	defer unlock()
 	for _, f := range e.Outputs {
+		if err := safeRel(f.Path); err != nil {
+			return err
+		}
 		if err := s.restoreOne(root, f); err != nil {
 			return fmt.Errorf("restoring %s: %w", f.Path, err)
 		}
 	}
 	for _, st := range []struct{ file, digest string }{{stdoutFile, e.Stdout}, {stderrFile, e.Stderr}} {
 		if st.file == "" {
-			continue
-		}
-		if st.digest == "" {
-			if err := rundir.WriteFrom(root, st.file, bytes.NewReader(nil), 0o644, false); err != nil {
-				return err
-			}
 			continue
 		}
 		if err := s.restoreFile(root, st.file, st.digest, 0o644); err != nil {
@@ -301,30 +309,17 @@ func (s *Store) Restore(e *Entry, root *os.Root, stdoutFile, stderrFile string) 
 }
 
 func (s *Store) restoreOne(root *os.Root, f File) error {
-	if err := safeRel(f.Path); err != nil {
+	dir, err := rundir.OpenFolder(root, filepath.Dir(f.Path), true)
+	if err != nil {
 		return err
 	}
+	defer dir.Close()
+	name := filepath.Base(f.Path)
 	switch f.Type {
 	case "dir":
-		if info, err := root.Lstat(f.Path); err == nil && !info.IsDir() {
-			if err := root.Remove(f.Path); err != nil {
-				return err
-			}
-		}
-		return root.MkdirAll(f.Path, 0o755)
+		return rundir.MkdirIn(dir, name)
 	case "link":
-		if err := root.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
-			return err
-		}
-		if info, err := root.Lstat(f.Path); err == nil {
-			if info.IsDir() {
-				return fmt.Errorf("a folder is where a link was")
-			}
-			if err := root.Remove(f.Path); err != nil {
-				return err
-			}
-		}
-		return root.Symlink(f.Link, f.Path)
+		return rundir.SymlinkIn(dir, name, f.Link)
 	case "file":
 		perm := fs.FileMode(0o644)
 		if f.Exec {
@@ -335,18 +330,23 @@ func (s *Store) restoreOne(root *os.Root, f File) error {
 	return fmt.Errorf("unknown type %q", f.Type)
 }
 
+// restoreFile writes the blob digest ("" for an empty file) to rel.
 func (s *Store) restoreFile(root *os.Root, rel, digest string, perm fs.FileMode) error {
-	p, err := s.blobPath(digest)
-	if err != nil {
-		return err
+	var content io.Reader = bytes.NewReader(nil)
+	if digest != "" {
+		p, err := s.blobPath(digest)
+		if err != nil {
+			return err
+		}
+		blob, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return fmt.Errorf("the stored content is gone (%w)", err)
+		}
+		defer blob.Close()
+		content = blob
 	}
-	blob, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return fmt.Errorf("the stored content is gone (%w)", err)
-	}
-	defer blob.Close()
 	// Not synced: a restore lost in a crash is a step that runs again.
-	return rundir.WriteFrom(root, rel, blob, perm, false)
+	return rundir.WriteFrom(root, rel, content, perm, false)
 }
 
 // safeRel refuses a stored path that is not a plain relative path of the
