@@ -16,7 +16,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,16 +24,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/wflow/wflow/containers/docker"
 )
 
 const image = "wflow-test/busybox:latest"
@@ -658,26 +655,10 @@ func (e *env) created(start time.Time, rundir string) (int, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	msgs, errs := e.cli.Events(ctx, events.ListOptions{
-		Since:   strconv.FormatInt(start.Unix(), 10),
-		Until:   strconv.FormatInt(time.Now().Unix()+1, 10),
-		Filters: filters.NewArgs(filters.Arg("type", "container"), filters.Arg("event", "create"), filters.Arg("label", "io.wflow.run="+r.RunID)),
-	})
-	n := 0
-	for {
-		select {
-		case _, ok := <-msgs:
-			if !ok {
-				return n, nil
-			}
-			n++
-		case err := <-errs:
-			if err == nil || errors.Is(err, io.EOF) {
-				return n, nil
-			}
-			return n, err
-		}
+	engine, err := docker.New(context.Background())
+	if err != nil {
+		return 0, err
 	}
+	defer engine.Close()
+	return engine.Created(context.Background(), start, time.Now(), "io.wflow.run", r.RunID)
 }
