@@ -1,7 +1,8 @@
 // Package containers runs steps on an Engine with flowserv's DockerWorker
 // semantics: each command in its own container, in order, stopping at the
-// first non-zero exit, with one combined step.ExecResult; retries, output files
-// and the pulls the run allows are its too. Engine is the interface every
+// first non-zero exit, with one combined step.ExecResult; retries, output files,
+// the pulls the run allows and asking the step cache (package stepcache)
+// before the first container are its too. Engine is the interface every
 // engine implements (containers/docker, the only package of wflow that
 // imports the Docker SDK; containers/fakeengine for tests), and
 // containers/enginetest is what they must pass.

@@ -350,11 +350,11 @@ func (s *Store) restoreFile(root *os.Root, rel, digest string, perm fs.FileMode)
 }
 
 // safeRel refuses a stored path that is not a plain relative path of the
-// run directory outside the records: entries are files a user can edit.
+// run directory outside the records, by the rule of the step spec's paths
+// (step.RunDirPath), and already in the form it gives: entries are files a
+// user can edit.
 func safeRel(p string) error {
-	c := filepath.Clean(p)
-	if c != p || filepath.IsAbs(p) || c == "." || c == ".." || strings.HasPrefix(c, "../") ||
-		c == rundir.Records || strings.HasPrefix(c, rundir.Records+"/") {
+	if c, err := step.RunDirPath("output", p); err != nil || c != p {
 		return fmt.Errorf("%q is no path of the run directory", p)
 	}
 	return nil
