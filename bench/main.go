@@ -660,5 +660,5 @@ func (e *env) created(start time.Time, rundir string) (int, error) {
 		return 0, err
 	}
 	defer engine.Close()
-	return engine.Created(context.Background(), start, time.Now(), "io.wflow.run", r.RunID)
+	return engine.Created(context.Background(), start, time.Now(), "io.wflow.run="+r.RunID)
 }

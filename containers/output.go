@@ -110,3 +110,33 @@ func (s *Output) Close() error {
 	}
 	return s.err
 }
+
+// streamTail reads the last abi.MaxStreamText bytes of a stream file of the
+// run directory, as the ExecResult of the step that wrote it held them, and
+// whether the file holds more.
+func streamTail(root *os.Root, rel string) (string, bool, error) {
+	if rel == "" {
+		return "", false, os.ErrNotExist
+	}
+	f, err := rundir.OpenRegular(root, rel)
+	if err != nil {
+		return "", false, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return "", false, err
+	}
+	t := tail{max: abi.MaxStreamText}
+	if size := info.Size(); size > abi.MaxStreamText {
+		if _, err := f.Seek(size-abi.MaxStreamText, io.SeekStart); err != nil {
+			return "", false, err
+		}
+		t.truncated = true
+	}
+	if _, err := io.Copy(&t, io.LimitReader(f, abi.MaxStreamText)); err != nil {
+		return "", false, err
+	}
+	text, cut := t.text()
+	return text, cut, nil
+}

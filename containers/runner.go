@@ -1,8 +1,9 @@
 // Package containers runs steps on an Engine with flowserv's DockerWorker
 // semantics: each command in its own container, in order, stopping at the
 // first non-zero exit, with one combined step.ExecResult; retries, output files,
-// the pulls the run allows and asking the step cache (package stepcache)
-// before the first container are its too. Engine is the interface every
+// the pulls the run allows, the step's key, and asking an earlier attempt of
+// the run (package journal, `wflow run --resume`) and the step cache
+// (package stepcache) before the first container are its too. Engine is the interface every
 // engine implements (containers/docker, the only package of wflow that
 // imports the Docker SDK; containers/fakeengine for tests), and
 // containers/enginetest is what they must pass.
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/rundir"
 	"github.com/wflow/wflow/step"
 	"github.com/wflow/wflow/stepcache"
@@ -106,8 +108,14 @@ type Runner struct {
 	Defaults step.Limits       // the CLI's defaults under every step's limits; Network "" means "none"
 	// Pulls says which images may be pulled; the zero value pulls none.
 	Pulls Pulls
-	// Cache is the run's step cache; nil for none (no keys either).
+	// Cache is the run's step cache; nil for none.
 	Cache *stepcache.Cache
+	// Resume holds the results of the earlier attempts of the run that may
+	// answer a step again (`wflow run --resume`); nil for none.
+	Resume *journal.Resume
+	// Keys makes every step's key (ExecResult.Key), which the journal keeps
+	// for a later resume; a run with a Cache or a Resume makes them anyway.
+	Keys bool
 	// AllowRoot lets steps ask for root or a user name (`--allow-root`);
 	// without it, only the default user or a numeric non-root uid:gid.
 	AllowRoot bool
@@ -127,6 +135,32 @@ func StepDir(handle uint32, name string, attempt int) string {
 	}
 	return filepath.Join(rundir.Records, "steps", dir)
 }
+
+// stepDirs names the folders of one step's output files in this run.
+type stepDirs struct {
+	handle uint32
+	name   string
+	suffix string // "" or "-" + the run's id
+}
+
+// stepDirs returns StepDir's folders for a step, unless an earlier run of
+// the run directory (a reused --rundir, or the attempt a resume continues)
+// left files in the first: then each folder ends with this run's id, so
+// that no earlier result loses the files its journal names.
+func (r *Runner) stepDirs(handle uint32, name string) stepDirs {
+	d := stepDirs{handle: handle, name: name}
+	if _, err := os.Lstat(filepath.Join(r.RunDir, StepDir(handle, name, 1))); err == nil {
+		d.suffix = "-" + r.RunID
+	}
+	return d
+}
+
+func (d stepDirs) dir(attempt int) string {
+	return StepDir(d.handle, d.name+d.suffix, attempt)
+}
+
+func (d stepDirs) stdout(attempt int) string { return filepath.Join(d.dir(attempt), "stdout") }
+func (d stepDirs) stderr(attempt int) string { return filepath.Join(d.dir(attempt), "stderr") }
 
 // TimeoutExitCode is the return code of a step killed at its timeout, as
 // timeout(1) reports it.
@@ -149,7 +183,8 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 
 	var a attempt
 	var look stepcache.Lookup
-	var cacheRoot *os.Root // the run directory, open while the cache uses it
+	var keyRoot *os.Root // the run directory, open while the key and the cache use it
+	dirs := r.stepDirs(handle, st.Name)
 	refuse := func(kind, msg string) {
 		a = attempt{Attempt: step.Attempt{Attempt: 1, ReturnCode: 1, ErrorKind: kind, Error: msg,
 			Started: res.Started, Finished: res.Started, Commands: []step.CommandResult{}}}
@@ -171,24 +206,36 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 			a.Finished = time.Now().UTC()
 			break
 		}
-		if r.Cache != nil {
+		if r.Keys || r.Cache != nil || r.Resume != nil {
 			root, err := os.OpenRoot(r.RunDir)
 			if err != nil {
 				refuse(step.ErrorKindIO, fmt.Sprintf("the run directory: %v", err))
 				break
 			}
 			defer root.Close()
-			look, cacheRoot = r.lookup(ctx, root, handle, st, id, limits), root
-			if look.Hit != nil {
-				return r.cached(res, *look.Hit)
+			keyRoot = root
+			parts := once(r.parts(ctx, root, st, id, limits))
+			if p, err := parts(); err == nil {
+				res.Key = p.Key()
 			}
-			if r.Cache.Mode == stepcache.Strict {
-				refuse(step.ErrorKindCacheMiss, "--cache-strict: the step is not in the step cache, so it did not run: "+look.Miss)
-				break
+			if r.Resume != nil {
+				if rec, ok := r.Resume.Take(st.Name, res.Key); ok {
+					return r.resumed(root, res, rec)
+				}
+			}
+			if r.Cache != nil {
+				look = r.Cache.Lookup(st, parts, root, dirs.stdout(1), dirs.stderr(1))
+				if look.Hit != nil {
+					return r.cached(res, *look.Hit, dirs)
+				}
+				if r.Cache.Mode == stepcache.Strict {
+					refuse(step.ErrorKindCacheMiss, "--cache-strict: the step is not in the step cache, so it did not run: "+look.Miss)
+					break
+				}
 			}
 		}
 		for n := 1; ; n++ {
-			a = r.attempt(ctx, handle, n, st, limits, live)
+			a = r.attempt(ctx, handle, n, dirs, st, limits, live)
 			if st.Retry == nil {
 				break
 			}
@@ -211,11 +258,25 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 	res.Stdout, res.StdoutTruncated, res.Stderr, res.StderrTruncated = a.stdout, a.stdoutCut, a.stderr, a.stderrCut
 	res.Finished = time.Now().UTC()
 	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
-	res.Key, res.CacheMiss = look.Key, look.Miss
-	if cacheRoot != nil {
-		r.Cache.Save(ctx, st, look, res, r.parts(ctx, cacheRoot, st, res.ImageID, limits), cacheRoot)
+	res.CacheMiss, res.Origin = look.Miss, step.OriginRan
+	if keyRoot != nil && r.Cache != nil {
+		r.Cache.Save(ctx, st, look, res, r.parts(ctx, keyRoot, st, res.ImageID, limits), keyRoot)
 	}
 	return res
+}
+
+// once returns f, calling it at most once.
+func once(f func() (stepcache.Parts, error)) func() (stepcache.Parts, error) {
+	var p stepcache.Parts
+	var err error
+	done := false
+	return func() (stepcache.Parts, error) {
+		if !done {
+			p, err = f()
+			done = true
+		}
+		return p, err
+	}
 }
 
 // parts returns what makes the step's key, for the step cache to call when
@@ -226,26 +287,45 @@ func (r *Runner) parts(ctx context.Context, root *os.Root, st step.Step, imageID
 	}
 }
 
-// lookup asks the cache for the step; a hit's streams are restored where
-// the step's first attempt writes them.
-func (r *Runner) lookup(ctx context.Context, root *os.Root, handle uint32, st step.Step, imageID string, limits step.Limits) stepcache.Lookup {
-	dir := StepDir(handle, st.Name, 1)
-	return r.Cache.Lookup(st, r.parts(ctx, root, st, imageID, limits), root, filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr"))
-}
-
-// cached is the result of a step the cache answered: the stored result as
-// this run's step (its name, handle, image reference and stream files),
-// started and finished now.
-func (r *Runner) cached(res, hit step.ExecResult) step.ExecResult {
-	dir := StepDir(res.Handle, res.Step, 1)
+// cached is the result of a step the cache answered (its streams restored
+// where the step's first attempt writes them): the stored result as this
+// run's step (its name, handle, image reference and stream files), started
+// and finished now.
+func (r *Runner) cached(res, hit step.ExecResult, dirs stepDirs) step.ExecResult {
 	hit.Step, hit.Handle, hit.Image, hit.ImageID = res.Step, res.Handle, res.Image, res.ImageID
-	hit.StdoutFile, hit.StderrFile = filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
+	hit.StdoutFile, hit.StderrFile = dirs.stdout(1), dirs.stderr(1)
 	hit.Started, hit.Finished = res.Started, time.Now().UTC()
 	hit.DurationMS = hit.Finished.Sub(hit.Started).Milliseconds()
+	hit.Origin = step.OriginCached
 	if hit.Commands == nil {
 		hit.Commands = []step.CommandResult{}
 	}
 	return hit
+}
+
+// resumed is the result of a step an earlier attempt of the run answered:
+// that attempt's result as this run's step (its name, handle, image
+// reference; its stream files stay the earlier ones, which hold what it
+// printed), started and finished now. The journal keeps only the tail of
+// each stream (step.ReportText); the module gets as much as it got then,
+// read again from the stream files.
+func (r *Runner) resumed(root *os.Root, res step.ExecResult, rec journal.Record) step.ExecResult {
+	was := rec.Result
+	was.Step, was.Handle, was.Image, was.ImageID, was.Key = res.Step, res.Handle, res.Image, res.ImageID, res.Key
+	was.Started, was.Finished = res.Started, time.Now().UTC()
+	was.DurationMS = was.Finished.Sub(was.Started).Milliseconds()
+	was.Resumed, was.ResumedFrom, was.Origin = true, rec.RunID, step.OriginResumed
+	was.Cached, was.CachedFrom, was.CacheMiss, was.Decisions = false, "", "", nil
+	if text, cut, err := streamTail(root, was.StdoutFile); err == nil {
+		was.Stdout, was.StdoutTruncated = text, cut
+	}
+	if text, cut, err := streamTail(root, was.StderrFile); err == nil {
+		was.Stderr, was.StderrTruncated = text, cut
+	}
+	if was.Commands == nil {
+		was.Commands = []step.CommandResult{}
+	}
+	return was
 }
 
 // attempt is one step.Attempt plus the text of its streams.
@@ -285,16 +365,14 @@ func (r *Runner) ensureImage(ctx context.Context, ref string, local bool) (strin
 }
 
 // attempt runs the step's commands once, under the step's timeout.
-func (r *Runner) attempt(ctx context.Context, handle uint32, n int, st step.Step, limits step.Limits, live Live) (a attempt) {
+func (r *Runner) attempt(ctx context.Context, handle uint32, n int, dirs stepDirs, st step.Step, limits step.Limits, live Live) (a attempt) {
 	a.Attempt = step.Attempt{Attempt: n, Started: time.Now().UTC(), Commands: []step.CommandResult{}}
 	defer func() {
 		a.Finished = time.Now().UTC()
 		a.DurationMS = a.Finished.Sub(a.Started).Milliseconds()
 	}()
 
-	dir := StepDir(handle, st.Name, n)
-	a.StdoutFile = filepath.Join(dir, "stdout")
-	a.StderrFile = filepath.Join(dir, "stderr")
+	a.StdoutFile, a.StderrFile = dirs.stdout(n), dirs.stderr(n)
 	stdout, err := NewOutput(r.RunDir, a.StdoutFile, live.Stdout)
 	if err != nil {
 		a.fail(step.ErrorKindIO, fmt.Errorf("step output file: %w", err))

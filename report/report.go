@@ -1,16 +1,15 @@
 // Package report writes a run's report: a JSON file in the run directory with
-// every step's ExecResult, the run's timing, outcome and the module's output.
-// Its schema is documented in docs/cli.md.
+// every step's ExecResult, the run's timing, outcome and the module's output,
+// and the summary table printed at the end of a run. Its schema is
+// documented in docs/cli.md.
 package report
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -42,6 +41,9 @@ type Report struct {
 	Steps        []step.ExecResult `json:"steps"`     // in the order they finished
 	Decisions    []step.Decision   `json:"decisions"` // every policy decision, in the order taken: the audit trail
 	Journal      string            `json:"journal"`   // this run's journal of results, relative to the run directory
+	// Resumes lists the earlier runs of the run directory whose results
+	// could answer this run's steps (`wflow run --resume`).
+	Resumes []string `json:"resumes,omitempty"`
 }
 
 // Write writes the report into the run directory atomically (a temporary
@@ -78,6 +80,8 @@ func Summary(w io.Writer, steps []step.ExecResult) {
 		switch {
 		case s.Cached:
 			result = "cached"
+		case s.Resumed:
+			result = "resumed"
 		case s.Error != "":
 			result = s.ErrorKind + ": " + termsafe.Escape(firstLine(s.Error))
 		case s.ReturnCode != 0:
@@ -94,65 +98,4 @@ func firstLine(s string) string {
 		s = s[:i]
 	}
 	return clip.String(s, 100)
-}
-
-// JournalPath is where the results of run runID are appended as they land,
-// one JSON line per step, relative to the run directory: what survives a
-// crash of wflow before the report is written. Each run (each `wflow run`,
-// also in a reused --rundir) has its own.
-func JournalPath(runID string) string {
-	return filepath.Join(rundir.Records, "runs", runID, "results.jsonl")
-}
-
-// Journal appends results to a run's journal. Each line is written with
-// one write call and synced, so a crash loses at most the line being written.
-type Journal struct {
-	mu    sync.Mutex
-	f     *os.File
-	runID []byte // the JSON of the run's id, which starts every line
-	err   error  // the first write error; later results are not written
-}
-
-// OpenJournal creates the journal of run runID in a run directory; it must
-// not exist yet.
-func OpenJournal(runDir, runID string) (*Journal, error) {
-	f, err := rundir.CreateFile(runDir, JournalPath(runID), os.O_APPEND|os.O_EXCL)
-	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	id, _ := json.Marshal(runID)
-	return &Journal{f: f, runID: id}, nil
-}
-
-// Append writes one result as a line: the result's JSON object with the
-// run's id first, {"run_id": "...", "step": ...}.
-func (j *Journal) Append(res step.ExecResult) {
-	b, err := step.MarshalJSON(res.ForReport(), false)
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.err != nil {
-		return
-	}
-	if err == nil {
-		line := make([]byte, 0, len(b)+len(j.runID)+12)
-		line = append(line, `{"run_id":`...)
-		line = append(line, j.runID...)
-		line = append(line, ',')
-		line = append(line, b[1:]...)
-		_, err = j.f.Write(append(line, '\n'))
-	}
-	if err == nil {
-		err = j.f.Sync()
-	}
-	j.err = err
-}
-
-// Close closes the journal and returns the first error writing it.
-func (j *Journal) Close() error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err := j.f.Close(); j.err == nil {
-		j.err = err
-	}
-	return j.err
 }

@@ -210,7 +210,21 @@ type ExecResult struct {
 	Cached     bool   `json:"cached,omitempty"`
 	CachedFrom string `json:"cached_from,omitempty"`
 	CacheMiss  string `json:"cache_miss,omitempty"`
+	// Resume (`wflow run --resume`): Resumed when the result came from an
+	// earlier attempt of the same run directory, ResumedFrom that run.
+	Resumed     bool   `json:"resumed,omitempty"`
+	ResumedFrom string `json:"resumed_from,omitempty"`
+	// Origin says where the result came from: OriginRan, OriginCached or
+	// OriginResumed; "" for a step refused before it could run.
+	Origin string `json:"origin,omitempty"`
 }
+
+// Origins of a result (ExecResult.Origin).
+const (
+	OriginRan     = "ran"     // its containers ran in this run
+	OriginCached  = "cached"  // the step cache answered it
+	OriginResumed = "resumed" // an earlier attempt of the run directory answered it
+)
 
 // Cacheable reports whether the step cache may store the step: it declares
 // outputs and does not opt out.

@@ -58,7 +58,7 @@ func cacheRun(t *testing.T, e *docker.Engine, cacheDir string, inputs map[string
 	if err := json.Unmarshal(rep.Output, &res); err != nil || len(res) != 3 {
 		t.Fatalf("output %s: %v", rep.Output, err)
 	}
-	n, err := e.Created(context.Background(), start, time.Now(), "io.wflow.run", rep.RunID)
+	n, err := e.Created(context.Background(), start, time.Now(), "io.wflow.run="+rep.RunID)
 	if err != nil {
 		t.Fatal(err)
 	}

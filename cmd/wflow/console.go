@@ -255,6 +255,8 @@ func (c *console) StepFinished(res step.ExecResult) {
 	switch {
 	case res.Cached:
 		c.textf("[%s] cached: exited %d in run %s; outputs restored\n", res.Step, res.ReturnCode, res.CachedFrom)
+	case res.Resumed:
+		c.textf("[%s] resumed: exited %d in run %s; not run again\n", res.Step, res.ReturnCode, res.ResumedFrom)
 	case res.Error != "":
 		c.textf("[%s] error (%s) after %s: %s\n", res.Step, res.ErrorKind, d, res.Error)
 	default:

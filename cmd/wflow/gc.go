@@ -109,9 +109,9 @@ func (l leftovers) lines(always bool) []string {
 // lasts); a mount whose sweep does not finish stays for a later gc.
 //
 // between runs between the two steps, once the containers are gone and
-// before any mount is released: `wflow run` makes its own run directory
-// ready there, so that its fresh mount is recorded (and so left alone)
-// before dead records of the same folder are released.
+// before any mount is released: `wflow run` takes its own run directory
+// there (its lock), so that no other run can be using it when the mount a
+// dead run left on it is released, and mounts its own after.
 func removeLeftovers(ctx context.Context, l containers.Lister, sweep time.Duration, between func()) (leftovers, error) {
 	var left leftovers
 	var err error

@@ -16,7 +16,7 @@ var layers = [][]string{
 	{"internal/clip", "internal/termsafe", "internal/scaffold"},
 	{"rundir"},
 	{"step"},
-	{"stepcache"},
+	{"stepcache", "journal"},
 	{"runtime"},
 	{"containers"},
 	{"containers/docker", "containers/fakeengine", "containers/enginetest"},

@@ -269,11 +269,11 @@ func TestNotebookStepsAreCachedWhenTheyDeclareOutputs(t *testing.T) {
 		writeNotebook(t, dir, "plain.ipynb", "python3", nbCell{"p", "parameters", "n = 1"})
 		start := time.Now()
 		res, _ := runNotebooks(t, dir, []string{"--cache-dir", cacheDir}, specs(n)...)
-		created, err := e.Created(context.Background(), start, time.Now(), "io.wflow.step", "nb")
+		created, err := e.Created(context.Background(), start, time.Now(), "io.wflow.step=nb")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if plain, err := e.Created(context.Background(), start, time.Now(), "io.wflow.step", "plain"); err != nil || plain != 1 {
+		if plain, err := e.Created(context.Background(), start, time.Now(), "io.wflow.step=plain"); err != nil || plain != 1 {
 			t.Errorf("the step without outputs ran %d times, want 1 (%v)", plain, err)
 		}
 		return dir, res, created

@@ -87,7 +87,7 @@ func TestPolicyDenyNeverReachesTheEngine(t *testing.T) {
 				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 			}
 			r := readReport(t, rundir)
-			n, err := e.Created(context.Background(), start, time.Now(), "io.wflow.run", r.RunID)
+			n, err := e.Created(context.Background(), start, time.Now(), "io.wflow.run="+r.RunID)
 			if err != nil {
 				t.Fatal(err)
 			}

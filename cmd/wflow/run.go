@@ -24,6 +24,7 @@ import (
 	"github.com/wflow/wflow/containers/docker"
 	"github.com/wflow/wflow/hostfuncs"
 	"github.com/wflow/wflow/internal/termsafe"
+	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/notebooks"
 	"github.com/wflow/wflow/policies"
 	"github.com/wflow/wflow/report"
@@ -38,6 +39,7 @@ type runOptions struct {
 	params      []string
 	paramsFile  string
 	rundir      string
+	resume      string
 	env         []string
 	vars        []string
 	parallel    int
@@ -82,6 +84,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringArrayVarP(&o.params, "param", "p", nil, "workflow parameter `key=value` (a string; repeatable; wins over --params)")
 	fs.StringVar(&o.paramsFile, "params", "", "JSON `file` with a parameter object (typed values)")
 	fs.StringVar(&o.rundir, "rundir", "", "run directory, mounted into every step at "+abi.RunDirMountPoint+" (default: a new folder under ./runs/)")
+	fs.StringVar(&o.resume, "resume", "", "run again in run directory `RUNDIR`: each step that succeeded in its last run (and the runs that one resumed), with the same key, answers from there without a container (docs/durability.md)")
 	fs.StringArrayVar(&o.env, "env", nil, "default environment variable `K=V` of every step; a step's env wins (repeatable)")
 	fs.StringArrayVar(&o.vars, "var", nil, "fixed variable `name=value` substituted for $name in commands (repeatable)")
 	fs.IntVar(&o.parallel, "parallel", 4, "steps running at once")
@@ -171,7 +174,8 @@ type workflowRun struct {
 	engine    *docker.Engine
 	prep      preparedRunDir
 	keepGuard bool // the nosuid mount stays for wflow gc (a sweep did not finish)
-	journal   *report.Journal
+	journal   *journal.Journal
+	resume    *journal.Resume // the earlier runs --resume continues; nil without it
 	audit     *policies.Audit
 	host      *hostfuncs.Host
 
@@ -195,12 +199,8 @@ func (r *workflowRun) resolve(ctx context.Context, stdout io.Writer) int {
 		return exitUsage
 	}
 	r.runID = newRunID()
-	r.runDir = r.o.rundir
-	if r.runDir == "" {
-		r.runDir = filepath.Join("runs", r.runID)
-	}
-	if r.runDir, err = filepath.Abs(r.runDir); err != nil {
-		fmt.Fprintf(r.stderr, "wflow run: run directory: %v\n", err)
+	if r.runDir, err = r.o.runDirectory(r.runID); err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitUsage
 	}
 	r.con = newConsole(stdout, r.o.json)
@@ -256,7 +256,9 @@ func (r *workflowRun) wire(ctx context.Context) int {
 	r.engine = engine
 	r.closers = append(r.closers, func() { engine.Close() })
 	// Created only now, so that a run refused above leaves no empty folder;
-	// made ready while the engine lists what dead processes left.
+	// made ready while the engine lists what dead processes left, and
+	// mounted nosuid,nodev once the mounts they left are released (a run
+	// that resumes one of them in its run directory releases its mount).
 	ready := make(chan preparedRunDir, 1)
 	go func() { ready <- prepareRunDir(r.runDir) }()
 	left, err := removeLeftovers(ctx, engine, sweepBudget, func() { r.prep = <-ready })
@@ -265,6 +267,9 @@ func (r *workflowRun) wire(ctx context.Context) int {
 	}
 	if err != nil {
 		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
+	}
+	if r.prep.err == nil {
+		r.prep.guard(r.runDir)
 	}
 	r.closers = append(r.closers, r.prep.unlock, func() { // on an early return; the end of the run releases it first
 		if !r.keepGuard {
@@ -278,9 +283,8 @@ func (r *workflowRun) wire(ctx context.Context) int {
 	if r.prep.guardErr != nil && os.Geteuid() == 0 {
 		r.con.notice("the run directory is not mounted nosuid,nodev (%v); steps still run without capabilities and the setuid bits they leave are cleared at the end (docs/security.md)", r.prep.guardErr)
 	}
-	if r.journal, err = report.OpenJournal(r.runDir, r.runID); err != nil {
-		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
-		return exitHostError
+	if code := r.record(); code != exitOK {
+		return code
 	}
 
 	r.audit = &policies.Audit{}
@@ -292,6 +296,8 @@ func (r *workflowRun) wire(ctx context.Context) int {
 	steps := &policies.Runner{
 		Next: &containers.Runner{
 			Cache:     cache,
+			Resume:    r.resume,
+			Keys:      true,
 			Engine:    engine,
 			RunDir:    r.runDir,
 			RunID:     r.runID,
@@ -316,6 +322,89 @@ func (r *workflowRun) wire(ctx context.Context) int {
 		Budget:   r.set.budget,
 	})
 	return exitOK
+}
+
+// runDirectory is the absolute path of the run's directory: --resume's,
+// --rundir's or a new one under ./runs/.
+func (o *runOptions) runDirectory(runID string) (string, error) {
+	dir := o.rundir
+	if o.resume != "" {
+		resume, err := filepath.Abs(o.resume)
+		if err != nil {
+			return "", fmt.Errorf("--resume: %v", err)
+		}
+		if o.rundir != "" {
+			if same, _ := filepath.Abs(o.rundir); same != resume {
+				return "", fmt.Errorf("--resume %s and --rundir %s: a resume runs in the run directory it continues; give only --resume", o.resume, o.rundir)
+			}
+		}
+		if info, err := os.Stat(resume); err != nil || !info.IsDir() {
+			return "", fmt.Errorf("--resume %s: not a run directory", o.resume)
+		}
+		dir = resume
+	}
+	if dir == "" {
+		dir = filepath.Join("runs", runID)
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("run directory: %v", err)
+	}
+	return dir, nil
+}
+
+// record reads what a resume continues (the run directory is this run's
+// by now), then writes the run's info and opens its journal, before any
+// step runs.
+func (r *workflowRun) record() int {
+	info := journal.Info{RunID: r.runID, Module: r.modulePath, ModuleSHA256: r.moduleSHA256(), Params: r.set.params, Started: time.Now().UTC()}
+	if r.o.resume != "" {
+		resume, err := journal.Load(r.runDir)
+		if err != nil {
+			fmt.Fprintf(r.stderr, "wflow run: --resume %s: %v\n", r.o.resume, err)
+			if errors.Is(err, journal.ErrNothingToResume) {
+				return exitUsage
+			}
+			return exitHostError
+		}
+		r.resume = resume
+		for _, run := range resume.Runs() {
+			info.Resumes = append(info.Resumes, run.RunID)
+		}
+		r.con.notice("resuming %s: %d step result(s) of run(s) %s can answer steps again", r.runDir, resume.Left(), strings.Join(info.Resumes, ", "))
+		last := resume.Last()
+		if last.ModuleSHA256 != "" && last.ModuleSHA256 != info.ModuleSHA256 {
+			r.con.notice("the module is not the one run %s ran (sha256 %.12s, now %.12s): each step it asks for is answered only if its key (image, commands, env, inputs, ...) is the same; wflow replay (issue 13) will check its decisions", last.RunID, last.ModuleSHA256, info.ModuleSHA256)
+		}
+		if len(last.Params) > 0 && !sameJSON(last.Params, info.Params) {
+			r.con.notice("the parameters are not those of run %s: steps they change run again", last.RunID)
+		}
+		if n := resume.Skipped(); n > 0 {
+			r.con.notice("%d journal line(s) of the earlier run(s) were not whole results (a run killed while writing one) and were skipped", n)
+		}
+	}
+	if err := journal.WriteInfo(r.runDir, info); err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
+		return exitHostError
+	}
+	var err error
+	if r.journal, err = journal.Open(r.runDir, r.runID); err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
+		return exitHostError
+	}
+	return exitOK
+}
+
+// sameJSON reports whether two JSON texts are the same but for white space.
+func sameJSON(a, b []byte) bool {
+	var ca, cb bytes.Buffer
+	return json.Compact(&ca, a) == nil && json.Compact(&cb, b) == nil && bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
+// moduleSHA256 is the hex SHA-256 of the module's bytes.
+func (r *workflowRun) moduleSHA256() string {
+	sum := sha256.Sum256(r.set.wasm)
+	return hex.EncodeToString(sum[:])
 }
 
 // stepCache is the run's step cache, from --cache-dir, --no-cache and
@@ -382,14 +471,13 @@ func (r *workflowRun) execute(ctx context.Context) int {
 // finish writes the journal's end and the report, prints the summary, and
 // returns the exit code of the outcome.
 func (r *workflowRun) finish(outcome runtime.Outcome, runErr error, started, finished time.Time) int {
-	sum := sha256.Sum256(r.set.wasm)
 	rep := report.Report{
 		WflowVersion: wflowVersion(),
 		ABI:          abi.ModuleName,
 		RunID:        r.runID,
-		Journal:      report.JournalPath(r.runID),
+		Journal:      journal.Path(r.runID),
 		Module:       r.modulePath,
-		ModuleSHA256: hex.EncodeToString(sum[:]),
+		ModuleSHA256: r.moduleSHA256(),
 		RunDir:       r.runDir,
 		Params:       r.set.params,
 		Started:      started,
@@ -401,6 +489,11 @@ func (r *workflowRun) finish(outcome runtime.Outcome, runErr error, started, fin
 		Output:       r.host.Output(),
 		Steps:        r.host.Results(),
 		Decisions:    r.audit.Decisions(),
+	}
+	if r.resume != nil {
+		for _, run := range r.resume.Runs() {
+			rep.Resumes = append(rep.Resumes, run.RunID)
+		}
 	}
 	if err := r.journal.Close(); err != nil {
 		fmt.Fprintf(r.stderr, "wflow run: %v (the report below has every result)\n", err)
@@ -476,9 +569,8 @@ type preparedRunDir struct {
 	err      error        // the run directory or its records folder could not be made
 }
 
-// prepareRunDir makes the run directory (0700) and its records folder,
-// takes it for this run (one run at a time per directory), and mounts it
-// nosuid,nodev where this process may (docs/security.md).
+// prepareRunDir makes the run directory (0700) and its records folder, and
+// takes it for this run (one run at a time per directory).
 func prepareRunDir(dir string) preparedRunDir {
 	p := preparedRunDir{unlock: func() {}, unguard: func() error { return nil }}
 	if p.err = rundir.Create(dir); p.err != nil {
@@ -493,15 +585,20 @@ func prepareRunDir(dir string) preparedRunDir {
 		return p
 	}
 	p.unlock = unlock
-	p.unguard, p.guardErr = rundir.Guard(dir, guardStateDir, processOwner())
 	return p
+}
+
+// guard mounts the run directory nosuid,nodev where this process may
+// (docs/security.md).
+func (p *preparedRunDir) guard(dir string) {
+	p.unguard, p.guardErr = rundir.Guard(dir, guardStateDir, processOwner())
 }
 
 // journaled is the console, with every finished step's result appended to
 // the run's journal first, so results survive a crash of wflow.
 type journaled struct {
 	*console
-	journal *report.Journal
+	journal *journal.Journal
 }
 
 // StepFinished journals the result, then prints it.

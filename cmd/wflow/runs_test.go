@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/wflow/wflow/internal/testenv"
-	"github.com/wflow/wflow/report"
+	"github.com/wflow/wflow/journal"
 )
 
 // TestStepsStartInSubmissionOrder: with fewer slots than steps, steps start
@@ -56,7 +56,7 @@ func readJournal(t *testing.T, rundir, id string) ([]byte, error) {
 		}
 		return os.ReadFile(paths[0])
 	}
-	return os.ReadFile(filepath.Join(rundir, report.JournalPath(id)))
+	return os.ReadFile(filepath.Join(rundir, journal.Path(id)))
 }
 
 // TestOneJournalPerRun: a run in a reused run directory writes a journal
@@ -71,7 +71,7 @@ func TestOneJournalPerRun(t *testing.T) {
 			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 		}
 		r := readReport(t, rundir)
-		if r.Journal != report.JournalPath(r.RunID) {
+		if r.Journal != journal.Path(r.RunID) {
 			t.Errorf("report names journal %q", r.Journal)
 		}
 		ids = append(ids, r.RunID)

@@ -299,12 +299,15 @@ func (e *Engine) List(ctx context.Context, key string) ([]containers.Labelled, e
 }
 
 // Created counts the containers the engine created between since and until
-// that carry label key=value, from the engine's event log. Tests use it to
-// prove a step never reached the engine.
-func (e *Engine) Created(ctx context.Context, since, until time.Time, key, value string) (int, error) {
+// that carry every label given (each "key=value"), from the engine's event
+// log. Tests use it to prove a step never reached the engine.
+func (e *Engine) Created(ctx context.Context, since, until time.Time, labels ...string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
-	f := filters.NewArgs(filters.Arg("type", "container"), filters.Arg("event", "create"), filters.Arg("label", key+"="+value))
+	f := filters.NewArgs(filters.Arg("type", "container"), filters.Arg("event", "create"))
+	for _, l := range labels {
+		f.Add("label", l)
+	}
 	msgs, errs := e.cli.Events(ctx, events.ListOptions{
 		Since:   strconv.FormatInt(since.Unix(), 10),
 		Until:   strconv.FormatInt(until.Unix()+1, 10),
@@ -313,11 +316,14 @@ func (e *Engine) Created(ctx context.Context, since, until time.Time, key, value
 	n := 0
 	for {
 		select {
-		case _, ok := <-msgs:
+		case m, ok := <-msgs:
 			if !ok {
 				return n, nil
 			}
-			n++
+			// The engine filters by whole seconds; the window is finer.
+			if at := time.Unix(0, m.TimeNano); !at.Before(since) && !at.After(until) {
+				n++
+			}
 		case err := <-errs:
 			if err == nil || errors.Is(err, io.EOF) {
 				return n, nil

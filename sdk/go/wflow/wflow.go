@@ -237,6 +237,11 @@ type ExecResult struct {
 	Cached          bool            `json:"cached"`      // answered from the step cache; no container ran
 	CachedFrom      string          `json:"cached_from"` // the run that stored the cached result
 	CacheMiss       string          `json:"cache_miss"`  // why the step was not answered from the cache
+	// Resumed: answered from an earlier attempt of this run directory
+	// (wflow run --resume); no container ran.
+	Resumed     bool   `json:"resumed"`
+	ResumedFrom string `json:"resumed_from"` // the earlier run that ran it
+	Origin      string `json:"origin"`       // "ran", "cached" or "resumed"; "" when refused before it ran
 }
 
 // Decision is what one policy decided about a step (docs/policies.md).

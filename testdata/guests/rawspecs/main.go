@@ -2,7 +2,9 @@
 // "specs" (a JSON array of specs, passed as they are to notebook_run, or to
 // step_run when the parameter "fn" is "step") in turn, and sets the list of
 // their ExecResults as its output; a spec the host refuses gives
-// {"errno": n, "error": message}.
+// {"errno": n, "error": message}. With the parameter "stop" set to "failure",
+// it exits 1 after the first step that did not succeed, with the results so
+// far as its output.
 package main
 
 import (
@@ -42,6 +44,7 @@ func main() {
 	var params struct {
 		Specs string `json:"specs"`
 		Fn    string `json:"fn"`
+		Stop  string `json:"stop"`
 	}
 	if json.Unmarshal(read(paramsGet), &params) != nil {
 		os.Exit(2)
@@ -62,10 +65,23 @@ func main() {
 			results = append(results, msg)
 			continue
 		}
-		results = append(results, read(func(buf unsafe.Pointer, bufCap uint32, lenPtr unsafe.Pointer) uint32 {
+		res := read(func(buf unsafe.Pointer, bufCap uint32, lenPtr unsafe.Pointer) uint32 {
 			return stepResult(handle, buf, bufCap, lenPtr)
-		}))
+		})
+		results = append(results, res)
+		var r struct {
+			ReturnCode int    `json:"returncode"`
+			Error      string `json:"error"`
+		}
+		if params.Stop == "failure" && (json.Unmarshal(res, &r) != nil || r.ReturnCode != 0 || r.Error != "") {
+			setOutput(results)
+			os.Exit(1)
+		}
 	}
+	setOutput(results)
+}
+
+func setOutput(results []json.RawMessage) {
 	out, _ := json.Marshal(results)
 	if outputSet(unsafe.Pointer(&out[0]), uint32(len(out))) != 0 {
 		os.Exit(2)

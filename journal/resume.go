@@ -1,0 +1,239 @@
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"sync"
+
+	"github.com/wflow/wflow/rundir"
+	"github.com/wflow/wflow/step"
+)
+
+// Caps on what Load reads: the run directory is written by steps (not its
+// records, which they see read-only, but a user may hand wflow any folder),
+// so nothing in it may make wflow read without end.
+const (
+	MaxRuns         = 10_000    // earlier runs in a run directory
+	MaxLine         = 16 << 20  // bytes of one journal line
+	MaxJournalBytes = 1 << 30   // bytes of all the journals a resume reads
+	MaxInfoBytes    = 16 << 20  // bytes of a run.json
+	MaxRecords      = 1_000_000 // results a resume keeps
+)
+
+// Record is one result of an earlier run, as its journal holds it.
+type Record struct {
+	RunID  string
+	Result step.ExecResult
+}
+
+// Resume is what `wflow run --resume` continues: the results of the earlier
+// runs of a run directory that can answer a step again. It is safe for
+// concurrent use.
+type Resume struct {
+	runs []Info // the chain, oldest first (see Load)
+
+	mu      sync.Mutex
+	waiting map[stepKey][]Record // by step name and key, oldest first
+	left    int
+	skipped int // lines that were not results (a torn last line, ...)
+}
+
+type stepKey struct{ name, key string }
+
+// ErrNothingToResume is returned by Load for a run directory without a
+// journal of an earlier run.
+var ErrNothingToResume = errors.New("no earlier run to resume: the run directory has no journal (.wflow/runs/*/results.jsonl)")
+
+// Load reads the earlier runs of a run directory and keeps the results that
+// can answer a step again: each result that succeeded, has a key and ran
+// (or came from the step cache) in one of the runs a resume continues. Those
+// are the newest run and, when that run was itself a resume, the runs it
+// continued, back to the last run that was not a resume: a plain `wflow
+// run` in a reused run directory starts a new history. A result that was
+// itself resumed is not kept twice: the run that ran it has it.
+//
+// A line of a journal that is not a whole result (the last line of a run
+// that was killed while writing it) is skipped.
+func Load(runDir string) (*Resume, error) {
+	root, err := os.OpenRoot(runDir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	runs, err := listRuns(root)
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) == 0 {
+		return nil, ErrNothingToResume
+	}
+	chain := runs[len(runs)-1:]
+	for i := len(runs) - 1; i > 0 && len(runs[i].Resumes) > 0; i-- {
+		chain = runs[i-1:]
+	}
+	r := &Resume{runs: chain, waiting: map[stepKey][]Record{}}
+	budget := int64(MaxJournalBytes)
+	for _, info := range chain {
+		if err := r.read(root, info.RunID, &budget); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// listRuns returns the runs of the run directory that have a journal,
+// oldest first: by the start their info records (a run without one, of an
+// older wflow, by its id, which starts with its start time).
+func listRuns(root *os.Root) ([]Info, error) {
+	dir, err := root.Open(RunsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	entries, err := dir.ReadDir(MaxRuns + 1)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	if len(entries) > MaxRuns {
+		return nil, fmt.Errorf("%s holds over %d runs", RunsDir, MaxRuns)
+	}
+	var runs []Info
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		id := e.Name()
+		if info, err := root.Lstat(Path(id)); err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		info := Info{RunID: id}
+		if f, err := rundir.OpenRegular(root, InfoPath(id)); err == nil {
+			b, err := rundir.ReadAll(f, InfoPath(id), MaxInfoBytes)
+			f.Close()
+			if err == nil && json.Unmarshal(b, &info) == nil {
+				info.RunID = id
+			} else {
+				info = Info{RunID: id}
+			}
+		}
+		runs = append(runs, info)
+	}
+	sort.SliceStable(runs, func(i, j int) bool {
+		a, b := runs[i], runs[j]
+		if !a.Started.IsZero() && !b.Started.IsZero() && !a.Started.Equal(b.Started) {
+			return a.Started.Before(b.Started)
+		}
+		return a.RunID < b.RunID
+	})
+	return runs, nil
+}
+
+// read keeps the results of one run's journal that can answer a step.
+func (r *Resume) read(root *os.Root, runID string, budget *int64) error {
+	f, err := rundir.OpenRegular(root, Path(runID))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lines := bufio.NewReaderSize(io.LimitReader(f, *budget+1), 64<<10)
+	var line []byte
+	for {
+		chunk, err := lines.ReadSlice('\n')
+		*budget -= int64(len(chunk))
+		if *budget < 0 {
+			return fmt.Errorf("the journals of the run directory hold over %d bytes", MaxJournalBytes)
+		}
+		if len(line)+len(chunk) > MaxLine {
+			return fmt.Errorf("%s: a line over %d bytes", Path(runID), MaxLine)
+		}
+		line = append(line, chunk...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("%s: %w", Path(runID), err)
+		}
+		if len(line) > 0 {
+			if err := r.keep(line); err != nil {
+				return err
+			}
+		}
+		line = line[:0]
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+// keep adds a journal line's result, when it can answer a step.
+func (r *Resume) keep(line []byte) error {
+	var rec struct {
+		RunID string `json:"run_id"`
+		step.ExecResult
+	}
+	if !bytes.HasSuffix(line, []byte("\n")) || json.Unmarshal(line, &rec) != nil || rec.RunID == "" || rec.Step == "" {
+		r.skipped++
+		return nil
+	}
+	res := rec.ExecResult
+	if !res.OK() || res.Key == "" || res.Resumed {
+		return nil
+	}
+	if r.left >= MaxRecords {
+		return fmt.Errorf("the journals of the run directory hold over %d results", MaxRecords)
+	}
+	k := stepKey{res.Step, res.Key}
+	r.waiting[k] = append(r.waiting[k], Record{RunID: rec.RunID, Result: res})
+	r.left++
+	return nil
+}
+
+// Take returns the oldest result left of a step with this name and key,
+// and uses it up: a step the module runs twice is answered twice only if it
+// ran twice before.
+func (r *Resume) Take(name, key string) (Record, bool) {
+	if key == "" {
+		return Record{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := stepKey{name, key}
+	list := r.waiting[k]
+	if len(list) == 0 {
+		return Record{}, false
+	}
+	rec := list[0]
+	if len(list) == 1 {
+		delete(r.waiting, k)
+	} else {
+		r.waiting[k] = list[1:]
+	}
+	r.left--
+	return rec, true
+}
+
+// Runs returns the runs the resume continues, oldest first.
+func (r *Resume) Runs() []Info { return r.runs }
+
+// Last returns the newest of them.
+func (r *Resume) Last() Info { return r.runs[len(r.runs)-1] }
+
+// Left returns how many results can still answer a step.
+func (r *Resume) Left() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.left
+}
+
+// Skipped returns how many journal lines were not whole results.
+func (r *Resume) Skipped() int { return r.skipped }
