@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/step"
 )
 
@@ -203,5 +204,53 @@ func TestCancelledStepSaysWhetherItsContainerWasRemoved(t *testing.T) {
 	res = newTestRunner(t, e).Run(context.Background(), 1, step.Step{Name: "s", Image: "img", Commands: []step.Command{{Argv: []string{"exit 0"}}}}, Live{})
 	if !strings.Contains(res.Error, "its container was removed") {
 		t.Errorf("result %+v", res)
+	}
+}
+
+// TestRunnerResumesFromTheJournal: a step that succeeded in the run a
+// resume continues answers with no container, once per time it ran, with
+// the module's share of its streams read again from its files; a step of
+// the same name with another key runs, in a folder of its own.
+func TestRunnerResumesFromTheJournal(t *testing.T) {
+	e := &scriptedEngine{}
+	first := newTestRunner(t, e)
+	first.Keys = true
+	long := strings.Repeat("x", step.ReportText) + "end"
+	hello := step.Step{Name: "s", Image: "img", Commands: []step.Command{{Argv: []string{"out " + long}}}}
+	earlier := first.Run(context.Background(), 1, hello, Live{})
+	if !earlier.OK() || earlier.Key == "" || earlier.Origin != step.OriginRan {
+		t.Fatalf("first run: %+v", earlier)
+	}
+	j, err := journal.Open(first.RunDir, "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Append(earlier) // keeps the last step.ReportText bytes of stdout
+	j.Close()
+
+	resume, err := journal.Load(first.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := &Runner{Engine: e, RunDir: first.RunDir, RunID: "run-2", Env: first.Env, Resume: resume}
+	ran := len(e.ran)
+	res := second.Run(context.Background(), 1, hello, Live{})
+	if len(e.ran) != ran || !res.Resumed || res.ResumedFrom != "run-1" || res.Origin != step.OriginResumed || res.Key != earlier.Key {
+		t.Fatalf("resumed step: ran %d more containers; resumed %v from %q, origin %q, key %s (was %s)", len(e.ran)-ran, res.Resumed, res.ResumedFrom, res.Origin, res.Key, earlier.Key)
+	}
+	if res.Stdout != long+"\n" || res.StdoutFile != earlier.StdoutFile {
+		t.Errorf("resumed stdout: %d bytes from %s; want the %d the step printed, from %s", len(res.Stdout), res.StdoutFile, len(long)+1, earlier.StdoutFile)
+	}
+	// It ran once: asked again, it runs; so does a changed step of that name.
+	again := second.Run(context.Background(), 1, hello, Live{})
+	changed := second.Run(context.Background(), 2, step.Step{Name: "s", Image: "img", Commands: []step.Command{{Argv: []string{"out changed"}}}}, Live{})
+	if len(e.ran) != ran+2 || again.Resumed || changed.Resumed || again.Origin != step.OriginRan {
+		t.Fatalf("ran %d containers for a step asked twice and a changed one, want 2: resumed %v and %v", len(e.ran)-ran, again.Resumed, changed.Resumed)
+	}
+	if again.StdoutFile == earlier.StdoutFile || !strings.Contains(again.StdoutFile, "run-2") {
+		t.Errorf("the step run again writes %s, over the earlier run's %s", again.StdoutFile, earlier.StdoutFile)
+	}
+	if b, err := os.ReadFile(filepath.Join(first.RunDir, earlier.StdoutFile)); err != nil || string(b) != long+"\n" {
+		t.Errorf("the earlier run's stdout file changed: %d bytes, %v", len(b), err)
 	}
 }
