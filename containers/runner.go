@@ -182,6 +182,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 	// admitted.
 
 	var a attempt
+	ran := false // the runner got as far as starting containers
 	var look stepcache.Lookup
 	var keyRoot *os.Root // the run directory, open while the key and the cache use it
 	dirs := r.stepDirs(handle, st.Name)
@@ -215,7 +216,8 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 			defer root.Close()
 			keyRoot = root
 			parts := once(r.parts(ctx, root, st, id, limits))
-			if p, err := parts(); err == nil {
+			p, keyErr := parts()
+			if keyErr == nil {
 				res.Key = p.Key()
 			}
 			if r.Resume != nil {
@@ -228,12 +230,18 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 				if look.Hit != nil {
 					return r.cached(res, *look.Hit, dirs)
 				}
+				if keyErr != nil && look.Key == "" {
+					// Whether or not the cache could have answered it, a
+					// step without a key cannot be resumed either: say why.
+					look.Miss = fmt.Sprintf("no key: %v", keyErr)
+				}
 				if r.Cache.Mode == stepcache.Strict {
 					refuse(step.ErrorKindCacheMiss, "--cache-strict: the step is not in the step cache, so it did not run: "+look.Miss)
 					break
 				}
 			}
 		}
+		ran = true
 		for n := 1; ; n++ {
 			a = r.attempt(ctx, handle, n, dirs, st, limits, live)
 			if st.Retry == nil {
@@ -258,7 +266,10 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 	res.Stdout, res.StdoutTruncated, res.Stderr, res.StderrTruncated = a.stdout, a.stdoutCut, a.stderr, a.stderrCut
 	res.Finished = time.Now().UTC()
 	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
-	res.CacheMiss, res.Origin = look.Miss, step.OriginRan
+	res.CacheMiss = look.Miss
+	if ran {
+		res.Origin = step.OriginRan
+	}
 	if keyRoot != nil && r.Cache != nil {
 		r.Cache.Save(ctx, st, look, res, r.parts(ctx, keyRoot, st, res.ImageID, limits), keyRoot)
 	}

@@ -254,3 +254,25 @@ func TestRunnerResumesFromTheJournal(t *testing.T) {
 		t.Errorf("the earlier run's stdout file changed: %d bytes, %v", len(b), err)
 	}
 }
+
+// TestOriginSaysWhetherContainersStarted: a step refused for its user or
+// its missing image never got as far as a container, and has no origin.
+func TestOriginSaysWhetherContainersStarted(t *testing.T) {
+	st := step.Step{Name: "s", Image: "img", Commands: []step.Command{{Argv: []string{"exit 0"}}}}
+	missing := newTestRunner(t, &scriptedEngine{imageErr: fmt.Errorf("%w: nope", ErrImageUnavailable)})
+	root := newTestRunner(t, &scriptedEngine{})
+	root.Defaults.User = "1000:1000"
+	asRoot := st
+	asRoot.Limits.User = "0:0"
+	for name, res := range map[string]step.ExecResult{
+		"image missing": missing.Run(context.Background(), 1, st, Live{}),
+		"user refused":  root.Run(context.Background(), 1, asRoot, Live{}),
+	} {
+		if res.OK() || res.Origin != "" {
+			t.Errorf("%s: origin %q, error %q; want no origin", name, res.Origin, res.Error)
+		}
+	}
+	if res := newTestRunner(t, &scriptedEngine{}).Run(context.Background(), 1, st, Live{}); res.Origin != step.OriginRan {
+		t.Errorf("a step that ran: origin %q", res.Origin)
+	}
+}

@@ -88,6 +88,21 @@ func Load(runDir string) (*Resume, error) {
 	return r, nil
 }
 
+// Newest returns the newest run of a run directory that has a journal, if
+// there is one (it neither creates nor locks anything).
+func Newest(runDir string) (Info, bool) {
+	root, err := os.OpenRoot(runDir)
+	if err != nil {
+		return Info{}, false
+	}
+	defer root.Close()
+	runs, err := listRuns(root)
+	if err != nil || len(runs) == 0 {
+		return Info{}, false
+	}
+	return runs[len(runs)-1], true
+}
+
 // listRuns returns the runs of the run directory that have a journal,
 // oldest first: by the start their info records (a run without one, of an
 // older wflow, by its id, which starts with its start time).

@@ -215,7 +215,8 @@ type ExecResult struct {
 	Resumed     bool   `json:"resumed,omitempty"`
 	ResumedFrom string `json:"resumed_from,omitempty"`
 	// Origin says where the result came from: OriginRan, OriginCached or
-	// OriginResumed; "" for a step refused before it could run.
+	// OriginResumed; "" for a step that never got as far as its containers
+	// (refused, its image missing, a --cache-strict miss).
 	Origin string `json:"origin,omitempty"`
 }
 

@@ -62,6 +62,12 @@ func TestUsageAndExitCodes(t *testing.T) {
 	bad := watFile(t, "testdata/hostile/wrong_version.wat")
 	good := watFile(t, "testdata/hello.wat")
 	twice := filepath.Join(t.TempDir(), "twice.json")
+	empty := t.TempDir() // a folder --resume must leave as it was
+	t.Cleanup(func() {
+		if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+			t.Errorf("a refused --resume left %d file(s) in the folder it was given", len(entries))
+		}
+	})
 	os.WriteFile(twice, []byte(`{"a":1,"a":2}`), 0o644)
 	cases := []struct {
 		name   string
@@ -92,6 +98,10 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"run params with a key twice", []string{"run", good, "--params", twice}, exitUsage, "", `parameter "a" is given twice`},
 		{"run missing params file", []string{"run", good, "--params", "/nonexistent.json"}, exitUsage, "", "--params"},
 		{"run wrong ABI", []string{"run", bad, "--rundir", t.TempDir()}, exitUsage, "", `imports ABI "wflow_v2"`},
+		{"run resume nothing", []string{"run", good, "--resume", empty}, exitUsage, "", "no earlier run to resume"},
+		{"run resume empty", []string{"run", good, "--resume", ""}, exitUsage, "", "--resume: give the run directory"},
+		{"run resume missing", []string{"run", good, "--resume", "/nonexistent"}, exitUsage, "", "not a run directory"},
+		{"run resume and another rundir", []string{"run", good, "--resume", empty, "--rundir", t.TempDir()}, exitUsage, "", "give only --resume"},
 		{"validate wrong ABI", []string{"validate", bad}, exitUsage, "wflow_v2", `this wflow speaks "wflow_v1"`},
 		{"validate ok", []string{"validate", good}, exitOK, ": ok", ""},
 		{"validate json", []string{"validate", "--json", good}, exitOK, `"problems": []`, ""},

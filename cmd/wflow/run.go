@@ -143,7 +143,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "wflow run: want one MODULE.wasm, got %d arguments\n(see wflow run --help)\n", fs.NArg())
 		return exitUsage
 	}
-	r := &workflowRun{o: &o, modulePath: fs.Arg(0), stderr: stderr}
+	r := &workflowRun{o: &o, fs: fs, modulePath: fs.Arg(0), stderr: stderr}
 	defer r.close()
 	if code := r.resolve(ctx, stdout); code != exitOK {
 		return code
@@ -157,6 +157,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 // workflowRun is one `wflow run` as it is resolved, wired and run.
 type workflowRun struct {
 	o          *runOptions
+	fs         *pflag.FlagSet // the flags as given
 	modulePath string
 	stderr     io.Writer
 
@@ -199,6 +200,10 @@ func (r *workflowRun) resolve(ctx context.Context, stdout io.Writer) int {
 		return exitUsage
 	}
 	r.runID = newRunID()
+	if r.o.resume == "" && r.fs.Changed("resume") {
+		fmt.Fprintf(r.stderr, "wflow run: --resume: give the run directory to resume\n")
+		return exitUsage
+	}
 	if r.runDir, err = r.o.runDirectory(r.runID); err != nil {
 		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitUsage
@@ -341,6 +346,11 @@ func (o *runOptions) runDirectory(runID string) (string, error) {
 		if info, err := os.Stat(resume); err != nil || !info.IsDir() {
 			return "", fmt.Errorf("--resume %s: not a run directory", o.resume)
 		}
+		// Checked again, with the lock, by record; asked here so that a
+		// folder that is no run directory is left as it was.
+		if _, ok := journal.Newest(resume); !ok {
+			return "", fmt.Errorf("--resume %s: %w", o.resume, journal.ErrNothingToResume)
+		}
 		dir = resume
 	}
 	if dir == "" {
@@ -381,6 +391,11 @@ func (r *workflowRun) record() int {
 		}
 		if n := resume.Skipped(); n > 0 {
 			r.con.notice("%d journal line(s) of the earlier run(s) were not whole results (a run killed while writing one) and were skipped", n)
+		}
+	}
+	if r.o.resume == "" {
+		if last, ok := journal.Newest(r.runDir); ok {
+			r.con.notice("the run directory holds earlier runs (the last: %s); this run does not continue them (that is --resume), and a later --resume will continue this run, not them", last.RunID)
 		}
 	}
 	if err := journal.WriteInfo(r.runDir, info); err != nil {
