@@ -116,6 +116,8 @@ type Runner struct {
 	// Keys makes every step's key (ExecResult.Key), which the journal keeps
 	// for a later resume; a run with a Cache or a Resume makes them anyway.
 	Keys bool
+	// StepDirs names the folders of the steps' output files.
+	StepDirs StepDirs
 	// AllowRoot lets steps ask for root or a user name (`--allow-root`);
 	// without it, only the default user or a numeric non-root uid:gid.
 	AllowRoot bool
@@ -126,41 +128,46 @@ type Live struct {
 	Stdout, Stderr io.Writer
 }
 
-// StepDir is the folder of a step's output files, relative to the run
-// directory; attempts after the first of a retried step get their own.
-func StepDir(handle uint32, name string, attempt int) string {
+// StepDirs names the folders of a run's step output files, relative to the
+// run directory: .wflow/steps/0001-name, and 0001-name-attempt2 and so on
+// for the later attempts of a retried step. A run in a run directory that
+// an earlier run used (a reused --rundir, a resume) gives its id as Suffix
+// (0001-name-<run-id>), so that its files never replace those an earlier
+// run's journal names, whatever its steps are named.
+type StepDirs struct {
+	Suffix string
+}
+
+// StepsDir is the folder of every step folder, relative to the run
+// directory.
+var StepsDir = filepath.Join(rundir.Records, "steps")
+
+// Dir is the folder of one attempt of a step.
+func (d StepDirs) Dir(handle uint32, name string, attempt int) string {
 	dir := fmt.Sprintf("%04d-%s", handle, name)
+	if d.Suffix != "" {
+		dir += "-" + d.Suffix
+	}
 	if attempt > 1 {
 		dir += fmt.Sprintf("-attempt%d", attempt)
 	}
-	return filepath.Join(rundir.Records, "steps", dir)
+	return filepath.Join(StepsDir, dir)
 }
 
-// stepDirs names the folders of one step's output files in this run.
-type stepDirs struct {
+// stepFiles names the stream files of one step's attempts.
+type stepFiles struct {
+	dirs   StepDirs
 	handle uint32
 	name   string
-	suffix string // "" or "-" + the run's id
 }
 
-// stepDirs returns StepDir's folders for a step, unless an earlier run of
-// the run directory (a reused --rundir, or the attempt a resume continues)
-// left files in the first: then each folder ends with this run's id, so
-// that no earlier result loses the files its journal names.
-func (r *Runner) stepDirs(handle uint32, name string) stepDirs {
-	d := stepDirs{handle: handle, name: name}
-	if _, err := os.Lstat(filepath.Join(r.RunDir, StepDir(handle, name, 1))); err == nil {
-		d.suffix = "-" + r.RunID
-	}
-	return d
+func (f stepFiles) stdout(attempt int) string {
+	return filepath.Join(f.dirs.Dir(f.handle, f.name, attempt), "stdout")
 }
 
-func (d stepDirs) dir(attempt int) string {
-	return StepDir(d.handle, d.name+d.suffix, attempt)
+func (f stepFiles) stderr(attempt int) string {
+	return filepath.Join(f.dirs.Dir(f.handle, f.name, attempt), "stderr")
 }
-
-func (d stepDirs) stdout(attempt int) string { return filepath.Join(d.dir(attempt), "stdout") }
-func (d stepDirs) stderr(attempt int) string { return filepath.Join(d.dir(attempt), "stderr") }
 
 // TimeoutExitCode is the return code of a step killed at its timeout, as
 // timeout(1) reports it.
@@ -185,7 +192,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 	ran := false // the runner got as far as starting containers
 	var look stepcache.Lookup
 	var keyRoot *os.Root // the run directory, open while the key and the cache use it
-	dirs := r.stepDirs(handle, st.Name)
+	dirs := stepFiles{r.StepDirs, handle, st.Name}
 	refuse := func(kind, msg string) {
 		a = attempt{Attempt: step.Attempt{Attempt: 1, ReturnCode: 1, ErrorKind: kind, Error: msg,
 			Started: res.Started, Finished: res.Started, Commands: []step.CommandResult{}}}
@@ -220,7 +227,8 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 			if keyErr == nil {
 				res.Key = p.Key()
 			}
-			if r.Resume != nil {
+			// A step whose declared outputs are gone since runs again.
+			if r.Resume != nil && outputsExist(root, st.Outputs) {
 				if rec, ok := r.Resume.Take(st.Name, res.Key); ok {
 					return r.resumed(root, res, rec)
 				}
@@ -276,6 +284,17 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 	return res
 }
 
+// outputsExist reports whether each of a step's declared outputs is in the
+// run directory root (as a file, a folder or a link).
+func outputsExist(root *os.Root, outputs []string) bool {
+	for _, p := range outputs {
+		if _, err := root.Lstat(filepath.FromSlash(p)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // once returns f, calling it at most once.
 func once(f func() (stepcache.Parts, error)) func() (stepcache.Parts, error) {
 	var p stepcache.Parts
@@ -302,7 +321,7 @@ func (r *Runner) parts(ctx context.Context, root *os.Root, st step.Step, imageID
 // where the step's first attempt writes them): the stored result as this
 // run's step (its name, handle, image reference and stream files), started
 // and finished now.
-func (r *Runner) cached(res, hit step.ExecResult, dirs stepDirs) step.ExecResult {
+func (r *Runner) cached(res, hit step.ExecResult, dirs stepFiles) step.ExecResult {
 	hit.Step, hit.Handle, hit.Image, hit.ImageID = res.Step, res.Handle, res.Image, res.ImageID
 	hit.StdoutFile, hit.StderrFile = dirs.stdout(1), dirs.stderr(1)
 	hit.Started, hit.Finished = res.Started, time.Now().UTC()
@@ -376,7 +395,7 @@ func (r *Runner) ensureImage(ctx context.Context, ref string, local bool) (strin
 }
 
 // attempt runs the step's commands once, under the step's timeout.
-func (r *Runner) attempt(ctx context.Context, handle uint32, n int, dirs stepDirs, st step.Step, limits step.Limits, live Live) (a attempt) {
+func (r *Runner) attempt(ctx context.Context, handle uint32, n int, dirs stepFiles, st step.Step, limits step.Limits, live Live) (a attempt) {
 	a.Attempt = step.Attempt{Attempt: n, Started: time.Now().UTC(), Commands: []step.CommandResult{}}
 	defer func() {
 		a.Finished = time.Now().UTC()

@@ -232,7 +232,8 @@ func TestRunnerResumesFromTheJournal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := &Runner{Engine: e, RunDir: first.RunDir, RunID: "run-2", Env: first.Env, Resume: resume}
+	// As the CLI does in a run directory an earlier run used.
+	second := &Runner{Engine: e, RunDir: first.RunDir, RunID: "run-2", Env: first.Env, Resume: resume, StepDirs: StepDirs{Suffix: "run-2"}}
 	ran := len(e.ran)
 	res := second.Run(context.Background(), 1, hello, Live{})
 	if len(e.ran) != ran || !res.Resumed || res.ResumedFrom != "run-1" || res.Origin != step.OriginResumed || res.Key != earlier.Key {

@@ -54,13 +54,13 @@ var ErrNothingToResume = errors.New("no earlier run to resume: the run directory
 // Load reads the earlier runs of a run directory and keeps the results that
 // can answer a step again: each result that succeeded, has a key and ran
 // (or came from the step cache) in one of the runs a resume continues. Those
-// are the newest run and, when that run was itself a resume, the runs it
-// continued, back to the last run that was not a resume: a plain `wflow
-// run` in a reused run directory starts a new history. A result that was
-// itself resumed is not kept twice: the run that ran it has it.
+// are the newest run and, when that run was itself a resume, the runs its
+// info lists as continued: a plain `wflow run` in a reused run directory
+// starts a new history. A result that was itself resumed is not kept twice:
+// the run that ran it has it.
 //
 // A line of a journal that is not a whole result (the last line of a run
-// that was killed while writing it) is skipped.
+// that was killed while writing it, a line over MaxLine) is skipped.
 func Load(runDir string) (*Resume, error) {
 	root, err := os.OpenRoot(runDir)
 	if err != nil {
@@ -74,10 +74,19 @@ func Load(runDir string) (*Resume, error) {
 	if len(runs) == 0 {
 		return nil, ErrNothingToResume
 	}
-	chain := runs[len(runs)-1:]
-	for i := len(runs) - 1; i > 0 && len(runs[i].Resumes) > 0; i-- {
-		chain = runs[i-1:]
+	newest := runs[len(runs)-1]
+	byID := map[string]Info{}
+	for _, run := range runs {
+		byID[run.RunID] = run
 	}
+	var chain []Info
+	for _, id := range newest.Resumes {
+		if run, ok := byID[id]; ok && id != newest.RunID {
+			chain = append(chain, run)
+			delete(byID, id) // listed twice, read once
+		}
+	}
+	chain = append(chain, newest)
 	r := &Resume{runs: chain, waiting: map[stepKey][]Record{}}
 	budget := int64(MaxJournalBytes)
 	for _, info := range chain {
@@ -103,9 +112,10 @@ func Newest(runDir string) (Info, bool) {
 	return runs[len(runs)-1], true
 }
 
-// listRuns returns the runs of the run directory that have a journal,
-// oldest first: by the start their info records (a run without one, of an
-// older wflow, by its id, which starts with its start time).
+// listRuns returns the runs of the run directory that have a journal or an
+// info (regular files: a link or a FIFO in their place is not read), oldest
+// first: by the start their info records (a run without one, of an older
+// wflow, by its id, which starts with its start time).
 func listRuns(root *os.Root) ([]Info, error) {
 	dir, err := root.Open(RunsDir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -128,11 +138,12 @@ func listRuns(root *os.Root) ([]Info, error) {
 			continue
 		}
 		id := e.Name()
-		if info, err := root.Lstat(Path(id)); err != nil || !info.Mode().IsRegular() {
+		hasJournal, hasInfo := isRegular(root, Path(id)), isRegular(root, InfoPath(id))
+		if !hasJournal && !hasInfo {
 			continue
 		}
 		info := Info{RunID: id}
-		if f, err := rundir.OpenRegular(root, InfoPath(id)); err == nil {
+		if f, err := rundir.OpenRegular(root, InfoPath(id)); hasInfo && err == nil {
 			b, err := rundir.ReadAll(f, InfoPath(id), MaxInfoBytes)
 			f.Close()
 			if err == nil && json.Unmarshal(b, &info) == nil {
@@ -153,8 +164,18 @@ func listRuns(root *os.Root) ([]Info, error) {
 	return runs, nil
 }
 
-// read keeps the results of one run's journal that can answer a step.
+// isRegular reports whether rel is a regular file, not following a link.
+func isRegular(root *os.Root, rel string) bool {
+	info, err := root.Lstat(rel)
+	return err == nil && info.Mode().IsRegular()
+}
+
+// read keeps the results of one run's journal that can answer a step. A
+// run without one (killed before it opened it) has none.
 func (r *Resume) read(root *os.Root, runID string, budget *int64) error {
+	if !isRegular(root, Path(runID)) {
+		return nil
+	}
 	f, err := rundir.OpenRegular(root, Path(runID))
 	if err != nil {
 		return err
@@ -162,18 +183,25 @@ func (r *Resume) read(root *os.Root, runID string, budget *int64) error {
 	defer f.Close()
 	lines := bufio.NewReaderSize(io.LimitReader(f, *budget+1), 64<<10)
 	var line []byte
+	long := false // the line is over MaxLine: skipped
 	for {
 		chunk, err := lines.ReadSlice('\n')
 		*budget -= int64(len(chunk))
 		if *budget < 0 {
 			return fmt.Errorf("the journals of the run directory hold over %d bytes", MaxJournalBytes)
 		}
-		if len(line)+len(chunk) > MaxLine {
-			return fmt.Errorf("%s: a line over %d bytes", Path(runID), MaxLine)
+		if !long && len(line)+len(chunk) > MaxLine {
+			long, line = true, line[:0]
 		}
-		line = append(line, chunk...)
+		if !long {
+			line = append(line, chunk...)
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
+		}
+		if long {
+			r.skipped++
+			long = false
 		}
 		if err != nil && err != io.EOF {
 			return fmt.Errorf("%s: %w", Path(runID), err)

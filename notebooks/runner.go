@@ -59,6 +59,9 @@ type Runner struct {
 	Base      string // --notebook-base
 	Template  string // --notebook-dockerfile's content
 	NoLogFile bool   // keep build logs out of the run directory (wflow notebook build)
+	// StepDirs names the step folders build logs go to, as the steps'
+	// runner names them.
+	StepDirs containers.StepDirs
 	// Pulls says which base images the build may pull (the engine pulls a
 	// missing FROM image); a missing base it does not allow fails the build.
 	Pulls containers.Pulls
@@ -403,7 +406,7 @@ func (r *Runner) ensure(ctx context.Context, handle uint32, name string, bc buil
 		r.mu.Unlock()
 
 		if !r.NoLogFile {
-			logFile = filepath.ToSlash(filepath.Join(containers.StepDir(handle, name, 1), "build.log"))
+			logFile = filepath.ToSlash(filepath.Join(r.StepDirs.Dir(handle, name, 1), "build.log"))
 		}
 		b.err = r.build(ctx, bc.tag, bc, logFile, live, &out)
 		r.mu.Lock()

@@ -102,9 +102,12 @@ func Guard(dir, stateDir, owner string) (release func() error, err error) {
 
 // ReapGuards unmounts the guards recorded in stateDir whose owner is no
 // longer alive, clears the setuid bits their runs left, and returns the run
-// directories it released. A folder a live owner has guarded again is left
-// for later; a sweep that does not finish keeps its guard (ErrIncomplete).
-func ReapGuards(ctx context.Context, stateDir string, alive func(owner string) bool) ([]string, error) {
+// directories it released. A folder a live owner has guarded again, or whose
+// lock another run holds (it is about to guard it: an unmount by path would
+// take its mount), is left for later; mine is the run directory the caller
+// holds the lock of ("" for none), whose dead guards it releases. A sweep
+// that does not finish keeps its guard (ErrIncomplete).
+func ReapGuards(ctx context.Context, stateDir string, alive func(owner string) bool, mine string) ([]string, error) {
 	entries, err := os.ReadDir(stateDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -145,6 +148,13 @@ func ReapGuards(ctx context.Context, stateDir string, alive func(owner string) b
 			break
 		}
 		dir := r.dir
+		if dir != mine {
+			unlock, ok := tryLock(dir)
+			if !ok {
+				continue // another run holds it
+			}
+			defer unlock()
+		}
 		if _, err := Sweep(ctx, dir); err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
@@ -161,6 +171,26 @@ func ReapGuards(ctx context.Context, stateDir string, alive func(owner string) b
 		released = append(released, dir)
 	}
 	return released, errors.Join(errs...)
+}
+
+// tryLock takes the lock of the run directory dir, when it has a lock
+// file, without waiting and without creating anything; ok is false when
+// another run holds it.
+func tryLock(dir string) (unlock func(), ok bool) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return func() {}, true
+	}
+	defer root.Close()
+	f, err := root.OpenFile(LockPath, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return func() {}, true // no lock file: no run holds it
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return func() {}, !errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	return func() { f.Close() }, true
 }
 
 // ErrCannotMount is returned by Guard when this process may not mount.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -45,7 +46,7 @@ func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitNoEngine
 	}
 	defer engine.Close()
-	left, err := removeLeftovers(ctx, engine, 0, nil)
+	left, err := removeLeftovers(ctx, engine, 0, nil, "")
 	for _, line := range left.lines(true) {
 		fmt.Fprintln(stdout, line)
 	}
@@ -102,6 +103,10 @@ func (l leftovers) lines(always bool) []string {
 	return out
 }
 
+// errOrphansLeft is wrapped by removeLeftovers when containers of dead
+// processes could not be removed.
+var errOrphansLeft = errors.New("removing orphaned containers")
+
 // removeLeftovers removes what wflow processes that died left: their
 // containers, then the nosuid mounts of their run directories (only once
 // their containers are gone: until then a step may still write there),
@@ -110,9 +115,10 @@ func (l leftovers) lines(always bool) []string {
 //
 // between runs between the two steps, once the containers are gone and
 // before any mount is released: `wflow run` takes its own run directory
-// there (its lock), so that no other run can be using it when the mount a
-// dead run left on it is released, and mounts its own after.
-func removeLeftovers(ctx context.Context, l containers.Lister, sweep time.Duration, between func()) (leftovers, error) {
+// there (its lock; mine names it), so that no other run can be using it when
+// the mount a dead run left on it is released, and mounts its own after;
+// other processes leave the mounts of a locked run directory alone.
+func removeLeftovers(ctx context.Context, l containers.Lister, sweep time.Duration, between func(), mine string) (leftovers, error) {
 	var left leftovers
 	var err error
 	left.containers, left.runs, err = containers.RemoveOrphans(ctx, l)
@@ -120,14 +126,14 @@ func removeLeftovers(ctx context.Context, l containers.Lister, sweep time.Durati
 		between()
 	}
 	if err != nil {
-		return left, fmt.Errorf("removing orphaned containers: %w", err)
+		return left, fmt.Errorf("%w: %w", errOrphansLeft, err)
 	}
 	if sweep > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, sweep)
 		defer cancel()
 	}
-	left.released, err = rundir.ReapGuards(ctx, guardStateDir, ownerAlive)
+	left.released, err = rundir.ReapGuards(ctx, guardStateDir, ownerAlive, mine)
 	if err != nil {
 		return left, fmt.Errorf("releasing run directory mounts: %w", err)
 	}

@@ -177,6 +177,7 @@ type workflowRun struct {
 	keepGuard bool // the nosuid mount stays for wflow gc (a sweep did not finish)
 	journal   *journal.Journal
 	resume    *journal.Resume // the earlier runs --resume continues; nil without it
+	stepDirs  containers.StepDirs
 	audit     *policies.Audit
 	host      *hostfuncs.Host
 
@@ -266,12 +267,18 @@ func (r *workflowRun) wire(ctx context.Context) int {
 	// that resumes one of them in its run directory releases its mount).
 	ready := make(chan preparedRunDir, 1)
 	go func() { ready <- prepareRunDir(r.runDir) }()
-	left, err := removeLeftovers(ctx, engine, sweepBudget, func() { r.prep = <-ready })
+	left, err := removeLeftovers(ctx, engine, sweepBudget, func() { r.prep = <-ready }, r.runDir)
 	for _, line := range left.lines(false) {
 		r.con.notice("%s", line)
 	}
 	if err != nil {
 		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
+		if errors.Is(err, errOrphansLeft) && r.o.resume != "" {
+			// A step the dead run left running could still be writing.
+			fmt.Fprintf(r.stderr, "wflow run: --resume: not resuming while containers of a dead run may still run; try again, or run wflow gc\n")
+			r.prep.unlock()
+			return exitHostError
+		}
 	}
 	if r.prep.err == nil {
 		r.prep.guard(r.runDir)
@@ -311,6 +318,7 @@ func (r *workflowRun) wire(ctx context.Context) int {
 			Defaults:  r.set.limits,
 			AllowRoot: r.o.allowRoot,
 			Pulls:     r.set.pulls,
+			StepDirs:  r.stepDirs,
 		},
 		Chain: r.chain,
 		Info:  policies.RunInfo{RunID: r.runID, Module: filepath.Base(r.modulePath), Network: r.set.limits.Network},
@@ -318,7 +326,7 @@ func (r *workflowRun) wire(ctx context.Context) int {
 	}
 	r.host = hostfuncs.New(ctx, hostfuncs.Config{
 		Runner: steps,
-		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: r.runDir, Base: r.o.notebookBase, Template: r.set.nbTemplate,
+		Notebooks: &notebooks.Runner{Engine: engine, Steps: steps, RunDir: r.runDir, StepDirs: r.stepDirs, Base: r.o.notebookBase, Template: r.set.nbTemplate,
 			Pulls: r.set.pulls, Pull: r.set.pull, BuildLimits: r.set.buildLimits},
 		Params:   r.set.params,
 		Vars:     r.set.vars,
@@ -393,10 +401,12 @@ func (r *workflowRun) record() int {
 			r.con.notice("%d journal line(s) of the earlier run(s) were not whole results (a run killed while writing one) and were skipped", n)
 		}
 	}
-	if r.o.resume == "" {
-		if last, ok := journal.Newest(r.runDir); ok {
-			r.con.notice("the run directory holds earlier runs (the last: %s); this run does not continue them (that is --resume), and a later --resume will continue this run, not them", last.RunID)
-		}
+	last, reused := journal.Newest(r.runDir)
+	if reused && r.o.resume == "" {
+		r.con.notice("the run directory holds earlier runs (the last: %s); this run does not continue them (that is --resume), and a later --resume will continue this run, not them", last.RunID)
+	}
+	if _, err := os.Lstat(filepath.Join(r.runDir, containers.StepsDir)); reused || err == nil {
+		r.stepDirs.Suffix = r.runID // the files of earlier runs stay as their journals name them
 	}
 	if err := journal.WriteInfo(r.runDir, info); err != nil {
 		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
