@@ -210,3 +210,50 @@ func TestLock(t *testing.T) {
 		again()
 	}
 }
+
+// mountsAt counts the mounts whose mount point is dir.
+func mountsAt(t *testing.T, dir string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Skip("no /proc/self/mountinfo")
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReapLeavesALockedRunDirectory: the guard a dead run left on a run
+// directory that another run holds (it is resuming there, about to guard
+// it) is left to that run: an unmount by path could take the fresh mount.
+// The holder itself releases it.
+func TestReapLeavesALockedRunDirectory(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	if err := MakeRecords(dir); err != nil {
+		t.Fatal(err)
+	}
+	release, err := Guard(dir, state, "dead-1")
+	if errors.Is(err, ErrCannotMount) {
+		t.Skipf("cannot mount here (%v): the guard is root's", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { release() })
+	unlock, err := Lock(dir) // the resuming run
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	dead := func(string) bool { return false }
+	if released, err := ReapGuards(context.Background(), state, dead, ""); err != nil || len(released) != 0 || mountsAt(t, dir) != 1 {
+		t.Fatalf("another process's reap of a locked run directory: released %v, %v; %d mounts left, want 1", released, err, mountsAt(t, dir))
+	}
+	if released, err := ReapGuards(context.Background(), state, dead, dir); err != nil || len(released) != 1 || mountsAt(t, dir) != 0 {
+		t.Fatalf("the holder's reap: released %v, %v; %d mounts left, want 0", released, err, mountsAt(t, dir))
+	}
+}
