@@ -8,6 +8,7 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/rundir"
+	"github.com/wflow/wflow/step"
 )
 
 // tail keeps the last max bytes written to it, in at most 2*max of memory.
@@ -109,6 +110,25 @@ func (s *Output) Close() error {
 		}
 	}
 	return s.err
+}
+
+// AsTheModuleGotIt returns a result the run report (or a journal) kept,
+// step.ExecResult.ForReport, with stdout and stderr as the module got them:
+// a text the report cut is read again from the step's stream files in the
+// run directory root (the last abi.MaxStreamText bytes, as the runner kept
+// them). A file that cannot be read leaves the report's text.
+func AsTheModuleGotIt(root *os.Root, r step.ExecResult) step.ExecResult {
+	if r.StdoutTruncated {
+		if text, cut, err := streamTail(root, r.StdoutFile); err == nil {
+			r.Stdout, r.StdoutTruncated = text, cut
+		}
+	}
+	if r.StderrTruncated {
+		if text, cut, err := streamTail(root, r.StderrFile); err == nil {
+			r.Stderr, r.StderrTruncated = text, cut
+		}
+	}
+	return r
 }
 
 // streamTail reads the last abi.MaxStreamText bytes of a stream file of the

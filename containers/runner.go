@@ -346,12 +346,7 @@ func (r *Runner) resumed(root *os.Root, res step.ExecResult, rec journal.Record)
 	was.DurationMS = was.Finished.Sub(was.Started).Milliseconds()
 	was.Resumed, was.ResumedFrom, was.Origin = true, rec.RunID, step.OriginResumed
 	was.Cached, was.CachedFrom, was.CacheMiss, was.Decisions = false, "", "", nil
-	if text, cut, err := streamTail(root, was.StdoutFile); err == nil {
-		was.Stdout, was.StdoutTruncated = text, cut
-	}
-	if text, cut, err := streamTail(root, was.StderrFile); err == nil {
-		was.Stderr, was.StderrTruncated = text, cut
-	}
+	was = AsTheModuleGotIt(root, was)
 	if was.Commands == nil {
 		was.Commands = []step.CommandResult{}
 	}

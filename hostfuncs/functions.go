@@ -8,13 +8,20 @@ import (
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/guestmem"
+	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/notebooks"
 	"github.com/wflow/wflow/step"
 )
 
 // params_get(buf_ptr, buf_cap, len_ptr) -> errno
 func (h *Host) paramsGet(_ context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
-	return h.answer(mem, a[0], a[1], a[2], h.cfg.Params)
+	err := h.answer(mem, a[0], a[1], a[2], h.cfg.Params)
+	h.note(func(c *journal.Call) {
+		if c.Ans != nil && c.Ans.Data != nil {
+			c.Ans.Data, c.Ans.Ref = nil, journal.RefParams // the journal's header holds them
+		}
+	})
+	return err
 }
 
 // answer is mem.answer within the module's budget of returned bytes.
@@ -25,7 +32,11 @@ func (h *Host) answer(mem guestmem.Memory, bufPtr, bufCap, lenPtr uint32, data [
 	if over && uint32(len(data)) <= bufCap {
 		return guestmem.OverBudget("the module read more than %d bytes of answers from the host (--max-result-bytes)", h.cfg.Budget.MaxResultBytes)
 	}
-	if err := mem.Answer(bufPtr, bufCap, lenPtr, data); err != nil {
+	err := mem.Answer(bufPtr, bufCap, lenPtr, data)
+	if err == nil || err.Errno == abi.ErrBufferTooSmall {
+		h.noteAnswer(data, err == nil)
+	}
+	if err != nil {
 		return err
 	}
 	h.mu.Lock()
@@ -115,6 +126,7 @@ func (h *Host) start(ctx context.Context, mem guestmem.Memory, a []uint32, parse
 		return err
 	}
 	mem.WriteU32("handle_ptr", a[2], t.handle) // checked by submit
+	h.note(func(c *journal.Call) { answered(c).Handle, c.Step = u32(t.handle), t.step.Name })
 	if wait {
 		if _, err := h.waitAny(ctx, []uint32{t.handle}); err != nil {
 			return err
@@ -131,6 +143,7 @@ func (h *Host) submit(mem guestmem.Memory, specPtr, specLen, handlePtr uint32, p
 	if err != nil {
 		return nil, err
 	}
+	h.note(func(c *journal.Call) { c.Req.Spec = journal.Bytes(spec).Ptr() })
 	if err := mem.CheckWritable("handle_ptr", handlePtr, 4); err != nil {
 		return nil, err
 	}
@@ -202,8 +215,8 @@ func (h *Host) execute(t *task) {
 
 	h.mu.Lock()
 	h.finished++
-	t.done, t.seq, t.json = true, h.finished, b
-	h.results = append(h.results, res.ForReport())
+	t.done, t.seq, t.json, t.kept = true, h.finished, b, res.ForReport()
+	h.results = append(h.results, t.kept)
 	close(h.changed)
 	h.changed = make(chan struct{})
 	h.mu.Unlock()
@@ -229,11 +242,13 @@ func (h *Host) stepWait(ctx context.Context, mem guestmem.Memory, a []uint32) *g
 	for i := range handles {
 		handles[i] = uint32(raw[4*i]) | uint32(raw[4*i+1])<<8 | uint32(raw[4*i+2])<<16 | uint32(raw[4*i+3])<<24
 	}
+	h.note(func(c *journal.Call) { c.Req.Handles = handles })
 	ready, err := h.waitAny(ctx, handles)
 	if err != nil {
 		return err
 	}
 	mem.WriteU32("ready_ptr", readyPtr, ready)
+	h.note(func(c *journal.Call) { answered(c).Ready = u32(ready) })
 	return nil
 }
 
@@ -271,6 +286,7 @@ func (h *Host) waitAny(ctx context.Context, handles []uint32) (uint32, *guestmem
 // step_result(handle, buf_ptr, buf_cap, len_ptr) -> errno
 func (h *Host) stepResult(_ context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	handle, bufPtr, bufCap, lenPtr := a[0], a[1], a[2], a[3]
+	h.note(func(c *journal.Call) { c.Req.Handle = u32(handle) })
 	if err := mem.CheckWritable("len_ptr", lenPtr, 4); err != nil {
 		return err
 	}
@@ -285,6 +301,9 @@ func (h *Host) stepResult(_ context.Context, mem guestmem.Memory, a []uint32) *g
 	}
 	h.mu.Unlock()
 	err := h.answer(mem, bufPtr, bufCap, lenPtr, t.json)
+	if err == nil {
+		h.noteResult(t.kept, t.json)
+	}
 	h.mu.Lock()
 	if err != nil {
 		return err
@@ -300,6 +319,7 @@ func unknownHandle(hd uint32) *guestmem.Error {
 // log_write(level, msg_ptr, msg_len) -> errno
 func (h *Host) logWrite(_ context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	level := a[0]
+	h.note(func(c *journal.Call) { c.Req.Level = u32(level) })
 	if level > abi.LogError {
 		return guestmem.Fail(abi.ErrInvalidArgument, "log level %d: use 0 (debug) to 3 (error)", level)
 	}
@@ -307,6 +327,7 @@ func (h *Host) logWrite(_ context.Context, mem guestmem.Memory, a []uint32) *gue
 	if err != nil {
 		return err
 	}
+	h.note(func(c *journal.Call) { c.Req.Msg = journal.Bytes(msg).Ptr() })
 	text := strings.ToValidUTF8(strings.TrimRight(string(msg), "\n"), "\uFFFD")
 	h.cfg.Observer.Log(int(level), text)
 	return nil
@@ -318,6 +339,7 @@ func (h *Host) outputSet(_ context.Context, mem guestmem.Memory, a []uint32) *gu
 	if err != nil {
 		return err
 	}
+	h.note(func(c *journal.Call) { c.Req.JSON = journal.Bytes(b).Ptr() })
 	if err := step.CheckJSON(b, abi.MaxJSONDepth); err != nil {
 		return guestmem.Fail(abi.ErrInvalidJSON, "output: %v", err)
 	}

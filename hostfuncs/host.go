@@ -21,6 +21,7 @@ import (
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/guestmem"
+	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/notebooks"
 	"github.com/wflow/wflow/step"
 )
@@ -60,6 +61,11 @@ type Config struct {
 	Observer  Observer          // nil means nobody listens
 	Budget    Budget            // host-call budget of the module
 	Notebooks NotebookRunner    // nil: notebook functions fail with errno invalid_argument
+	// Calls, when not nil, records every call the module makes, for
+	// `wflow replay`; RunDir is then the run directory, whose stream files
+	// a result's answer may be recorded by reference to.
+	Calls  *journal.Calls
+	RunDir string
 }
 
 // Budget caps what one module may ask of the host over its whole run. A
@@ -101,6 +107,10 @@ type Host struct {
 	started  int    // steps submitted
 	returned int64  // bytes of answers copied into the module
 	overrun  string // why the module was ended for its budget, or ""
+
+	// cur is the call being recorded (Config.Calls): set and read only by
+	// the module's goroutine, which makes one call at a time.
+	cur *journal.Call
 }
 
 // task is one submitted piece of work: a container step, a notebook step
@@ -111,8 +121,9 @@ type task struct {
 	run    func(ctx context.Context, handle uint32, live containers.Live) step.ExecResult
 	slot   *ticket // its request for a run slot
 	done   bool
-	seq    uint64 // completion order, valid when done
-	json   []byte // the ExecResult, valid when done
+	seq    uint64          // completion order, valid when done
+	json   []byte          // the ExecResult, valid when done
+	kept   step.ExecResult // the ExecResult as the journal keeps it, valid when done
 }
 
 // New returns a Host. Steps run under ctx; Shutdown cancels them.
@@ -170,7 +181,11 @@ func (h *Host) Instantiate(ctx context.Context, r wazero.Runtime) error {
 		if !ok {
 			panic("hostfuncs: " + f.name + " is not in abi.Functions") // a bug here, not guest input
 		}
-		guestmem.Export(b, f.name, sig.Params, f.fn, h.failed)
+		fn := f.fn
+		if h.cfg.Calls != nil {
+			fn = h.recorded(f.name, fn)
+		}
+		guestmem.Export(b, f.name, sig.Params, fn, h.failed)
 	}
 	_, err := b.Instantiate(ctx)
 	return err

@@ -97,6 +97,28 @@ func Load(runDir string) (*Resume, error) {
 	return r, nil
 }
 
+// Runs returns the runs of a run directory, oldest first: those with a
+// results journal or an info.
+func Runs(runDir string) ([]Info, error) {
+	root, err := os.OpenRoot(runDir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return listRuns(root)
+}
+
+// HasCalls reports whether run runID of a run directory has a calls
+// journal (a regular file).
+func HasCalls(runDir, runID string) bool {
+	root, err := os.OpenRoot(runDir)
+	if err != nil {
+		return false
+	}
+	defer root.Close()
+	return isRegular(root, CallsPath(runID))
+}
+
 // Newest returns the newest run of a run directory that has a journal, if
 // there is one (it neither creates nor locks anything).
 func Newest(runDir string) (Info, bool) {
@@ -173,12 +195,44 @@ func isRegular(root *os.Root, rel string) bool {
 // read keeps the results of one run's journal that can answer a step. A
 // run without one (killed before it opened it) has none.
 func (r *Resume) read(root *os.Root, runID string, budget *int64) error {
-	if !isRegular(root, Path(runID)) {
-		return nil
-	}
-	f, err := rundir.OpenRegular(root, Path(runID))
+	skipped, err := eachLine(root, Path(runID), budget, r.keep)
+	r.skipped += skipped
+	return err
+}
+
+// Results returns the results of run runID's journal by handle, as the
+// journal keeps them (step.ExecResult.ForReport); lines that are not whole
+// results are skipped.
+func Results(runDir, runID string) (map[uint32]step.ExecResult, error) {
+	root, err := os.OpenRoot(runDir)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	defer root.Close()
+	out := map[uint32]step.ExecResult{}
+	budget := int64(MaxJournalBytes)
+	_, err = eachLine(root, Path(runID), &budget, func(line []byte) error {
+		if res, ok := parseResult(line); ok {
+			if len(out) >= MaxRecords {
+				return fmt.Errorf("%s holds over %d results", Path(runID), MaxRecords)
+			}
+			out[res.Handle] = res.ExecResult
+		}
+		return nil
+	})
+	return out, err
+}
+
+// eachLine calls fn with each line of the journal rel (with its newline; a
+// last line without one too), skipping lines over MaxLine, within budget
+// bytes; a missing journal has no lines. It returns how many it skipped.
+func eachLine(root *os.Root, rel string, budget *int64, fn func(line []byte) error) (skipped int, err error) {
+	if !isRegular(root, rel) {
+		return 0, nil
+	}
+	f, err := rundir.OpenRegular(root, rel)
+	if err != nil {
+		return 0, err
 	}
 	defer f.Close()
 	lines := bufio.NewReaderSize(io.LimitReader(f, *budget+1), 64<<10)
@@ -188,7 +242,7 @@ func (r *Resume) read(root *os.Root, runID string, budget *int64) error {
 		chunk, err := lines.ReadSlice('\n')
 		*budget -= int64(len(chunk))
 		if *budget < 0 {
-			return fmt.Errorf("the journals of the run directory hold over %d bytes", MaxJournalBytes)
+			return skipped, fmt.Errorf("the journals of the run directory hold over %d bytes", MaxJournalBytes)
 		}
 		if !long && len(line)+len(chunk) > MaxLine {
 			long, line = true, line[:0]
@@ -200,31 +254,41 @@ func (r *Resume) read(root *os.Root, runID string, budget *int64) error {
 			continue
 		}
 		if long {
-			r.skipped++
+			skipped++
 			long = false
 		}
 		if err != nil && err != io.EOF {
-			return fmt.Errorf("%s: %w", Path(runID), err)
+			return skipped, fmt.Errorf("%s: %w", rel, err)
 		}
 		if len(line) > 0 {
-			if err := r.keep(line); err != nil {
-				return err
+			if err := fn(line); err != nil {
+				return skipped, err
 			}
 		}
 		line = line[:0]
 		if err == io.EOF {
-			return nil
+			return skipped, nil
 		}
 	}
 }
 
+// journalLine is a line of a results journal.
+type journalLine struct {
+	RunID string `json:"run_id"`
+	step.ExecResult
+}
+
+// parseResult parses a whole line of a results journal.
+func parseResult(line []byte) (journalLine, bool) {
+	var rec journalLine
+	ok := bytes.HasSuffix(line, []byte("\n")) && json.Unmarshal(line, &rec) == nil && rec.RunID != "" && rec.Step != ""
+	return rec, ok
+}
+
 // keep adds a journal line's result, when it can answer a step.
 func (r *Resume) keep(line []byte) error {
-	var rec struct {
-		RunID string `json:"run_id"`
-		step.ExecResult
-	}
-	if !bytes.HasSuffix(line, []byte("\n")) || json.Unmarshal(line, &rec) != nil || rec.RunID == "" || rec.Step == "" {
+	rec, ok := parseResult(line)
+	if !ok {
 		r.skipped++
 		return nil
 	}

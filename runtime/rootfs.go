@@ -38,8 +38,9 @@ import (
 type rootFS struct {
 	experimentalsys.UnimplementedFS
 	root    *os.Root
-	rootID  fileID // the run directory
-	records fileID // the records folder; zero when there is none
+	rootID   fileID // the run directory
+	records  fileID // the records folder; zero when there is none
+	readOnly bool   // every change is refused (EROFS): a replay reads, never writes
 }
 
 // fileID names a file on the host: device and inode.
@@ -50,13 +51,14 @@ type fileID struct{ dev, ino uint64 }
 const maxHops = 40
 
 // newRootFS opens dir for the module; records, when not "", is a folder of
-// dir the module may read but not change.
-func newRootFS(dir, records string) (*rootFS, error) {
+// dir the module may read but not change; with readOnly, it may change
+// nothing.
+func newRootFS(dir, records string, readOnly bool) (*rootFS, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	r := &rootFS{root: root}
+	r := &rootFS{root: root, readOnly: readOnly}
 	if r.rootID, err = statID(root, "."); err != nil {
 		root.Close()
 		return nil, err
@@ -133,6 +135,10 @@ func (r *rootFS) lookup(n string, change bool) (dir, experimentalsys.Errno) {
 		return dir{}, errno(err)
 	}
 	d := dir{f: f, base: base}
+	if change && r.readOnly {
+		f.Close()
+		return dir{}, experimentalsys.EROFS
+	}
 	if change && r.records != (fileID{}) {
 		if r.inRecords(d.fd()) || r.isRecords(d.fd(), base) {
 			f.Close()

@@ -33,7 +33,7 @@ func FuzzRootFS(f *testing.F) {
 		os.Mkdir(filepath.Join(dir, ".wflow"), 0o755)
 		os.WriteFile(filepath.Join(dir, ".wflow", "report.json"), []byte("record"), 0o644)
 		os.Symlink(".wflow", filepath.Join(dir, "rec"))
-		r, err := newRootFS(dir, ".wflow")
+		r, err := newRootFS(dir, ".wflow", false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,6 +40,36 @@ type Config struct {
 	CacheDir       string        // wflow's cache folder (compiled modules in CompilationCacheDir); "" means DefaultCacheDir()
 	Args           []string      // the guest's argv; nil means ["workflow"]
 	Stdout, Stderr io.Writer     // the guest's own stdout and stderr; nil discards
+	// ReadOnly lets the module read the run directory but change nothing
+	// (EROFS): what a replay gives it.
+	ReadOnly bool
+}
+
+// Clocks are the sources of a module's nondeterminism besides its host
+// calls and files: what it reads through WASI's clocks, random_get and
+// poll_oneoff. wflow run records what they hand out; wflow replay feeds it
+// back. Every field must be set.
+type Clocks struct {
+	Walltime func() (sec int64, nsec int32) // the wall clock
+	Nanotime func() int64                   // the monotonic clock, in ns
+	Random   io.Reader                      // random_get
+	// Sleep is poll_oneoff on a clock; ctx ends with the run.
+	Sleep func(ctx context.Context, ns int64)
+}
+
+// SystemClocks are the host's clocks, crypto/rand and a sleep cut short
+// when the run ends.
+func SystemClocks() *Clocks {
+	start := time.Now()
+	return &Clocks{
+		Walltime: func() (int64, int32) {
+			t := time.Now()
+			return t.Unix(), int32(t.Nanosecond())
+		},
+		Nanotime: func() int64 { return int64(time.Since(start)) },
+		Random:   rand.Reader,
+		Sleep:    sleepUntilDone,
+	}
 }
 
 // DefaultMemoryLimitMiB is the guest memory cap when Config leaves it zero.
@@ -174,10 +204,10 @@ func Compile(ctx context.Context, cfg Config, wasm []byte) (*Module, error) {
 }
 
 // Run instantiates WASI, the host module and the workflow module, whose
-// _start runs the workflow, and returns how it ended. The error is for host
-// failures only; a module that trapped, exited non-zero or ran out of time
-// is an Outcome.
-func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
+// _start runs the workflow, and returns how it ended. clocks nil means
+// SystemClocks. The error is for host failures only; a module that
+// trapped, exited non-zero or ran out of time is an Outcome.
+func (m *Module) Run(ctx context.Context, host HostModule, clocks *Clocks) (Outcome, error) {
 	cfg := m.cfg
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.Runtime); err != nil {
 		return Outcome{}, fmt.Errorf("instantiate WASI: %w", err)
@@ -186,7 +216,7 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("instantiate %s: %w", abi.ModuleName, err)
 	}
 
-	rundir, err := newRootFS(cfg.RunDir, cfg.Records)
+	rundir, err := newRootFS(cfg.RunDir, cfg.Records, cfg.ReadOnly)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("run directory: %w", err)
 	}
@@ -203,15 +233,18 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 	// std) against its own working directory, which starts at / and which
 	// WASI gives no way to set.
 	fsConfig := wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(rundir, abi.RunDirMountPoint).(sysfs.FSConfig).WithSysFSMount(rundir, "/")
+	if clocks == nil {
+		clocks = SystemClocks()
+	}
 	mc := wazero.NewModuleConfig().
 		WithName("workflow").
 		WithArgs(cfg.Args...).
 		WithEnv("PWD", abi.RunDirMountPoint). // Go's wasip1 port resolves relative paths against $PWD
 		WithFSConfig(fsConfig).
-		WithSysWalltime().
-		WithSysNanotime().
-		WithNanosleep(sleepUntilDone(runCtx)).
-		WithRandSource(rand.Reader)
+		WithWalltime(clocks.Walltime, sys.ClockResolution(1)).
+		WithNanotime(clocks.Nanotime, sys.ClockResolution(1)).
+		WithNanosleep(func(ns int64) { clocks.Sleep(runCtx, ns) }).
+		WithRandSource(clocks.Random)
 	if cfg.Stdout != nil {
 		mc = mc.WithStdout(cfg.Stdout)
 	}
@@ -234,17 +267,15 @@ func (m *Module) Run(ctx context.Context, host HostModule) (Outcome, error) {
 // sleepUntilDone is the module's sleep (WASI poll_oneoff on a clock): it
 // ends early when ctx does, so that a module asleep for 2^63 ns still stops
 // at --timeout or an interrupt. wazero's close-on-done then ends the module.
-func sleepUntilDone(ctx context.Context) func(ns int64) {
-	return func(ns int64) {
-		if ns <= 0 {
-			return
-		}
-		t := time.NewTimer(time.Duration(ns))
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
+func sleepUntilDone(ctx context.Context, ns int64) {
+	if ns <= 0 {
+		return
+	}
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

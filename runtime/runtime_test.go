@@ -45,7 +45,7 @@ func runModule(t *testing.T, wasm []byte, cfg runtime.Config) (runtime.Outcome, 
 	defer mod.Close(ctx)
 	host := hostfuncs.New(ctx, hostfuncs.Config{Runner: nil})
 	defer host.Shutdown()
-	out, err := mod.Run(ctx, host)
+	out, err := mod.Run(ctx, host, nil)
 	return out, host, err
 }
 
@@ -94,7 +94,7 @@ func TestCancelStopsASpinningModule(t *testing.T) {
 	time.AfterFunc(200*time.Millisecond, cancel)
 	host := hostfuncs.New(ctx, hostfuncs.Config{})
 	defer host.Shutdown()
-	out, err := mod.Run(ctx, host)
+	out, err := mod.Run(ctx, host, nil)
 	if err != nil || out.Status != runtime.StatusCancelled {
 		t.Errorf("outcome %+v, %v", out, err)
 	}
@@ -180,7 +180,7 @@ func TestInterruptedRunIsCancelledEvenIfTheModuleReturns(t *testing.T) {
 	defer mod.Close(ctx)
 	host := hostfuncs.New(ctx, hostfuncs.Config{Observer: cancelOnLog{cancel: cancel}})
 	defer host.Shutdown()
-	out, err := mod.Run(ctx, host)
+	out, err := mod.Run(ctx, host, nil)
 	if err != nil || out.Status != runtime.StatusCancelled {
 		t.Errorf("outcome %+v, %v: want cancelled", out, err)
 	}

@@ -25,6 +25,7 @@ var layers = [][]string{
 	{"internal/guestmem"},
 	{"policies"},
 	{"hostfuncs"},
+	{"replay"},
 	{"report"},
 	{"cmd/wflow"},
 }

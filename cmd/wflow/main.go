@@ -53,6 +53,8 @@ const usage = `wflow runs workflows written as WebAssembly modules; their steps 
 Usage:
   wflow run MODULE.wasm [flags]   run a workflow (wflow run --help)
   wflow validate MODULE.wasm      check a module's imports against this wflow's ABI
+  wflow replay RUNDIR [MODULE.wasm]
+                                  run a module against a run's journal, with no engine
   wflow gc                        remove containers left by wflow processes that died
   wflow cache ls|show KEY|prune   list, show or prune the step cache (wflow cache --help)
   wflow policy test POLICY.wasm --step STEP.json
@@ -88,6 +90,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runCommand(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return validateCommand(ctx, args[1:], stdout, stderr)
+	case "replay":
+		return replayCommand(ctx, args[1:], stdout, stderr)
 	case "cache":
 		return cacheCommand(args[1:], stdout, stderr)
 	case "gc":

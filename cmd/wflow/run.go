@@ -27,6 +27,7 @@ import (
 	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/notebooks"
 	"github.com/wflow/wflow/policies"
+	"github.com/wflow/wflow/replay"
 	"github.com/wflow/wflow/report"
 	"github.com/wflow/wflow/rundir"
 	"github.com/wflow/wflow/runtime"
@@ -176,6 +177,7 @@ type workflowRun struct {
 	prep      preparedRunDir
 	keepGuard bool // the nosuid mount stays for wflow gc (a sweep did not finish)
 	journal   *journal.Journal
+	calls     *journal.Calls  // every call of the module, its clocks and random bytes: what wflow replay reads
 	resume    *journal.Resume // the earlier runs --resume continues; nil without it
 	stepDirs  containers.StepDirs
 	audit     *policies.Audit
@@ -219,7 +221,7 @@ func (r *workflowRun) resolve(ctx context.Context, stdout io.Writer) int {
 		MemoryLimitMiB: r.o.memoryMiB,
 		Timeout:        r.o.timeout,
 		CacheDir:       r.o.cacheDir,
-		Args:           []string{filepath.Base(r.modulePath)},
+		Args:           r.moduleArgs(),
 		Stdout:         r.guestOut,
 		Stderr:         r.guestErr,
 	}, r.set.wasm)
@@ -333,6 +335,8 @@ func (r *workflowRun) wire(ctx context.Context) int {
 		Parallel: r.o.parallel,
 		Observer: journaled{console: r.con, journal: r.journal},
 		Budget:   r.set.budget,
+		Calls:    r.calls,
+		RunDir:   r.runDir,
 	})
 	return exitOK
 }
@@ -375,7 +379,8 @@ func (o *runOptions) runDirectory(runID string) (string, error) {
 // by now), then writes the run's info and opens its journal, before any
 // step runs.
 func (r *workflowRun) record() int {
-	info := journal.Info{RunID: r.runID, Module: r.modulePath, ModuleSHA256: r.moduleSHA256(), Params: r.set.params, Started: time.Now().UTC()}
+	module, _ := filepath.Abs(r.modulePath)
+	info := journal.Info{RunID: r.runID, Module: module, ModuleSHA256: r.moduleSHA256(), Params: r.set.params, Started: time.Now().UTC()}
 	if r.o.resume != "" {
 		resume, err := journal.Load(r.runDir)
 		if err != nil {
@@ -417,7 +422,19 @@ func (r *workflowRun) record() int {
 		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitHostError
 	}
+	r.calls, err = journal.OpenCalls(r.runDir, journal.CallsHeader{RunID: r.runID, ABI: abi.ModuleName,
+		ModuleSHA256: info.ModuleSHA256, Args: r.moduleArgs(), Params: r.set.params})
+	if err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
+		return exitHostError
+	}
+	r.closers = append(r.closers, func() { r.calls.Close() })
 	return exitOK
+}
+
+// moduleArgs is the module's argv.
+func (r *workflowRun) moduleArgs() []string {
+	return []string{filepath.Base(r.modulePath)}
 }
 
 // sameJSON reports whether two JSON texts are the same but for white space.
@@ -472,7 +489,7 @@ func (r *workflowRun) stepCache() (*stepcache.Cache, error) {
 func (r *workflowRun) execute(ctx context.Context) int {
 	r.con.runStarted(r.runID, r.runDir)
 	started := time.Now().UTC()
-	outcome, runErr := r.module.Run(ctx, r.host)
+	outcome, runErr := r.module.Run(ctx, r.host, replay.Recording(r.calls))
 	r.host.Shutdown() // cancels steps the module left running; removes their containers
 	r.keepGuard = sweepRunDir(ctx, r.runDir, r.prep.guardErr == nil, r.con)
 	if !r.keepGuard {
@@ -522,6 +539,12 @@ func (r *workflowRun) finish(outcome runtime.Outcome, runErr error, started, fin
 	}
 	if err := r.journal.Close(); err != nil {
 		fmt.Fprintf(r.stderr, "wflow run: %v (the report below has every result)\n", err)
+	}
+	if runErr == nil {
+		r.calls.End(journal.Ending{Status: outcome.Status, ExitCode: outcome.ExitCode})
+	}
+	if err := r.calls.Close(); err != nil {
+		r.con.notice("the calls journal could not be written (%v): wflow replay cannot replay this run", err)
 	}
 	path, err := report.Write(r.runDir, rep)
 	if err != nil {

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wflow/wflow/internal/termsafe"
+	"github.com/wflow/wflow/journal"
+	"github.com/wflow/wflow/replay"
+	"github.com/wflow/wflow/runtime"
+)
+
+const replayUsage = `Usage: wflow replay RUNDIR [MODULE.wasm] [flags]
+
+Runs a workflow module again against the calls journal of a run in RUNDIR,
+with no engine and no waiting: every call the module makes must be the call
+the run's module made at that point (the same function, step spec, handles,
+log line or output), and gets the answer it got then; the clocks and random
+bytes are the run's, the run directory is read-only. MODULE.wasm defaults
+to the run's module; give an edited one to check that it still decides the
+same on that run.
+
+Exit code 0 when the module made the same calls to the end of the journal
+(for a run that was killed or interrupted, to where its journal stops);
+1 at the first divergence, which is printed (call number, function, step,
+both requests, the fields of the step spec that differ); 2 for bad usage or
+an invalid module; 4 when the journal cannot be read.
+
+Flags:
+`
+
+func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("wflow replay", pflag.ContinueOnError)
+	fs.SortFlags = false
+	runID := fs.String("run", "", "the run `ID` to replay (default: the newest run of RUNDIR with a calls journal)")
+	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	output := fs.Bool("show-output", false, "print the module's own stdout and stderr")
+	timeout := fs.Duration("timeout", 10*time.Minute, "wall-clock limit of the replay (0: none)")
+	memoryMiB := fs.Uint32("max-memory", runtime.DefaultMemoryLimitMiB, "memory limit of the module in MiB")
+	cacheDir := fs.String("cache-dir", runtime.DefaultCacheDir(), "wflow's cache folder (compiled modules)")
+	if code, done := parseFlags(fs, args, replayUsage, stdout, stderr); done {
+		return code
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		fmt.Fprintf(stderr, "wflow replay: want RUNDIR [MODULE.wasm], got %d arguments\n(see wflow replay --help)\n", fs.NArg())
+		return exitUsage
+	}
+	runDir := fs.Arg(0)
+	modulePath := fs.Arg(1)
+	if modulePath == "" {
+		var err error
+		if modulePath, err = recordedModule(runDir, *runID); err != nil {
+			fmt.Fprintf(stderr, "wflow replay: %v\n", err)
+			return exitUsage
+		}
+	}
+	wasm, err := readInput(modulePath, maxModuleFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow replay: %v\n", err)
+		return exitUsage
+	}
+	cfg := replay.Config{RunDir: runDir, RunID: *runID, Module: wasm, MemoryLimitMiB: *memoryMiB, Timeout: *timeout, CacheDir: *cacheDir}
+	if *output {
+		cfg.Stdout, cfg.Stderr = stderr, stderr
+	}
+	res, err := replay.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow replay: %s\n", termsafe.Escape(err.Error()))
+		var invalid *runtime.InvalidModuleError
+		if errors.As(err, &invalid) {
+			return exitUsage
+		}
+		return exitHostError
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+	} else {
+		writeReplay(stdout, res, modulePath)
+	}
+	if !res.OK {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// writeReplay prints a replay's result for a person.
+func writeReplay(w io.Writer, res replay.Result, modulePath string) {
+	module := "the run's module"
+	if res.ModuleSHA256 != res.RecordedModuleSHA256 {
+		module = fmt.Sprintf("%s (not the run's module: sha256 %.12s, the run's %.12s)", termsafe.Escape(modulePath), res.ModuleSHA256, res.RecordedModuleSHA256)
+	}
+	fmt.Fprintf(w, "replay of run %s with %s\n", res.RunID, module)
+	if res.Torn {
+		fmt.Fprintln(w, "the journal's last line was cut off (a crash while writing it) and was dropped")
+	}
+	switch {
+	case res.Divergence != nil:
+		res.Divergence.WriteText(w)
+		fmt.Fprintf(w, "%d of %d calls were the same before it\n", res.Matched, res.Calls)
+	case res.Complete:
+		fmt.Fprintf(w, "ok: the module made the same %d calls and exited %d, as in the run\n", res.Calls, res.ExitCode)
+	default:
+		fmt.Fprintf(w, "ok: the module made the same %d calls as far as the journal goes (the run did not finish)\n", res.Matched)
+	}
+}
+
+// recordedModule is the module a run ran, as its run.json names it.
+func recordedModule(runDir, runID string) (string, error) {
+	runs, err := journal.Runs(runDir)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", runDir, err)
+	}
+	for i := len(runs) - 1; i >= 0; i-- {
+		r := runs[i]
+		if (runID == "" && journal.HasCalls(runDir, r.RunID)) || r.RunID == runID {
+			if r.Module == "" {
+				return "", fmt.Errorf("run %s does not name its module: give MODULE.wasm", r.RunID)
+			}
+			if !filepath.IsAbs(r.Module) {
+				return "", fmt.Errorf("run %s ran %s, a path relative to where it was started: give MODULE.wasm", r.RunID, r.Module)
+			}
+			return r.Module, nil
+		}
+	}
+	return "", fmt.Errorf("%s: %w", runDir, replay.ErrNoJournal)
+}

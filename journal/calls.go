@@ -1,0 +1,332 @@
+package journal
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/wflow/wflow/rundir"
+)
+
+// The calls journal records everything that crossed the module's imports
+// in one run: every wflow_v1 call in order, with its request as the host
+// read it, its errno and its answer, and every clock reading and random
+// byte WASI handed the module. `wflow replay` runs a module against it
+// with no engine (docs/durability.md, Replay).
+const (
+	CallsFormat  = "wflow-calls"
+	CallsVersion = 1
+)
+
+// CallsPath is where run runID's calls journal lies, relative to the run
+// directory.
+func CallsPath(runID string) string {
+	return filepath.Join(RunsDir, runID, "calls.jsonl")
+}
+
+// CallsHeader is the first line of a calls journal.
+type CallsHeader struct {
+	Format       string   `json:"format"`  // CallsFormat
+	Version      int      `json:"version"` // CallsVersion
+	RunID        string   `json:"run_id"`
+	ABI          string   `json:"abi"`
+	ModuleSHA256 string   `json:"module_sha256"`
+	Args         []string `json:"args"`   // the module's argv
+	Params       Bytes    `json:"params"` // what params_get answered, byte for byte
+}
+
+// CallsRecord is one line after the header: a call, a clock reading, random
+// bytes, or the end of the module. Exactly one field is set.
+type CallsRecord struct {
+	Call   *Call   `json:"call,omitempty"`
+	Clock  *Clock  `json:"clock,omitempty"`
+	Random *Bytes  `json:"random,omitempty"`
+	End    *Ending `json:"end,omitempty"`
+}
+
+// Call is one call of the module to a wflow_v1 function.
+type Call struct {
+	N     int64   `json:"n"` // 1 for the module's first call
+	Fn    string  `json:"fn"`
+	Req   Request `json:"req"`
+	Errno uint32  `json:"errno"`
+	Error string  `json:"error,omitempty"` // the failure's message, as error_get gave it
+	Fatal bool    `json:"fatal,omitempty"` // the call ended the module (over its budget)
+	Ans   *Answer `json:"ans,omitempty"`
+	Step  string  `json:"step,omitempty"` // the step a submit named, for people reading the journal
+}
+
+// Request is what the host read from the module for a call; a field the
+// call does not take, or could not read (errno fault), is absent.
+type Request struct {
+	Spec    *Bytes   `json:"spec,omitempty"`    // the submit functions
+	Handles []uint32 `json:"handles,omitempty"` // step_wait
+	Handle  *uint32  `json:"handle,omitempty"`  // step_result
+	Level   *uint32  `json:"level,omitempty"`   // log_write
+	Msg     *Bytes   `json:"msg,omitempty"`     // log_write
+	JSON    *Bytes   `json:"json,omitempty"`    // output_set
+}
+
+// Answer is what a call gave the module besides its errno.
+type Answer struct {
+	Handle *uint32 `json:"handle,omitempty"` // the submit functions: the handle issued
+	Ready  *uint32 `json:"ready,omitempty"`  // step_wait
+	// Buffer answers (params_get, step_result, error_get): the answer's
+	// length and SHA-256, and its bytes: inline (Data), or by reference to
+	// where the run directory keeps them (Ref: RefParams, the header's
+	// params; RefResult, the step's line in the results journal and its
+	// stream files).
+	Len    *uint32 `json:"len,omitempty"`
+	SHA256 string  `json:"sha256,omitempty"`
+	Data   *Bytes  `json:"data,omitempty"`
+	Ref    string  `json:"ref,omitempty"`
+}
+
+// References of Answer.Ref.
+const (
+	RefParams = "params"
+	RefResult = "result"
+)
+
+// Clock is one clock reading WASI handed the module.
+type Clock struct {
+	Wall *int64 `json:"wall,omitempty"` // wall clock, ns since the Unix epoch
+	Mono *int64 `json:"mono,omitempty"` // monotonic clock, ns
+}
+
+// Ending is how the module ended.
+type Ending struct {
+	Status   string `json:"status"`
+	ExitCode uint32 `json:"exit_code"`
+}
+
+// Bytes are bytes that marshal as a JSON string when they are valid UTF-8
+// (exact: a string round-trips), else as {"base64": "..."}.
+type Bytes []byte
+
+// MarshalJSON implements json.Marshaler.
+func (b Bytes) MarshalJSON() ([]byte, error) {
+	if utf8.Valid(b) {
+		return json.Marshal(string(b))
+	}
+	return json.Marshal(struct {
+		Base64 string `json:"base64"`
+	}{base64.StdEncoding.EncodeToString(b)})
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (b *Bytes) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		*b = Bytes(s)
+		return nil
+	}
+	var enc struct {
+		Base64 *string `json:"base64"`
+	}
+	if err := json.Unmarshal(data, &enc); err != nil || enc.Base64 == nil {
+		return errors.New("want a string or {\"base64\": ...}")
+	}
+	raw, err := base64.StdEncoding.DecodeString(*enc.Base64)
+	*b = raw
+	return err
+}
+
+// Ptr returns a pointer to a copy of b, for the optional fields.
+func (b Bytes) Ptr() *Bytes {
+	c := append(Bytes(nil), b...)
+	return &c
+}
+
+// Digest is the hex SHA-256 Answer.SHA256 holds.
+func Digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Calls appends a run's calls journal. Each record is one line written with
+// one write call; the file is synced at each call that starts or waits for
+// steps (what a crash must not lose before the steps it started) and at
+// Close. Calls are made by the module's goroutine one at a time; the mutex
+// is for Close.
+type Calls struct {
+	mu  sync.Mutex
+	f   *os.File
+	n   int64
+	err error
+}
+
+// OpenCalls creates run runID's calls journal and writes its header.
+func OpenCalls(runDir string, h CallsHeader) (*Calls, error) {
+	f, err := rundir.CreateFile(runDir, CallsPath(h.RunID), os.O_APPEND|os.O_EXCL)
+	if err != nil {
+		return nil, fmt.Errorf("calls journal: %w", err)
+	}
+	h.Format, h.Version = CallsFormat, CallsVersion
+	c := &Calls{f: f}
+	c.write(h, true)
+	if c.err != nil {
+		f.Close()
+		return nil, fmt.Errorf("calls journal: %w", c.err)
+	}
+	return c, nil
+}
+
+// write appends one line; sync makes it durable.
+func (c *Calls) write(v any, sync bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil || c.f == nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err == nil {
+		_, err = c.f.Write(append(b, '\n'))
+	}
+	if err == nil && sync {
+		err = c.f.Sync()
+	}
+	c.err = err
+}
+
+// Call appends a call, numbering it.
+func (c *Calls) Call(call Call) {
+	c.n++
+	call.N = c.n
+	c.write(CallsRecord{Call: &call}, syncs(call.Fn))
+}
+
+// syncs reports whether a call to fn is synced: those that start steps or
+// wait for them.
+func syncs(fn string) bool {
+	switch fn {
+	case "step_submit", "step_run", "step_wait", "notebook_submit", "notebook_run", "notebook_build":
+		return true
+	}
+	return false
+}
+
+// Wall appends a wall-clock reading.
+func (c *Calls) Wall(ns int64) { c.write(CallsRecord{Clock: &Clock{Wall: &ns}}, false) }
+
+// Mono appends a monotonic-clock reading.
+func (c *Calls) Mono(ns int64) { c.write(CallsRecord{Clock: &Clock{Mono: &ns}}, false) }
+
+// Random appends random bytes handed to the module.
+func (c *Calls) Random(b []byte) { c.write(CallsRecord{Random: Bytes(b).Ptr()}, false) }
+
+// End appends how the module ended.
+func (c *Calls) End(e Ending) { c.write(CallsRecord{End: &e}, true) }
+
+// Close closes the journal and returns the first error writing it.
+func (c *Calls) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f == nil {
+		return c.err
+	}
+	err := c.f.Close()
+	c.f = nil
+	if c.err == nil {
+		c.err = err
+	}
+	return c.err
+}
+
+// Recorded is a calls journal read back.
+type Recorded struct {
+	Header CallsHeader
+	Calls  []Call
+	Walls  []int64
+	Monos  []int64
+	Random []byte
+	End    *Ending // nil when the run ended before the module did (a crash)
+	// Torn is set when the last line was not a whole record (a crash while
+	// writing it): it was dropped.
+	Torn bool
+}
+
+// Caps on what ReadCalls reads.
+const (
+	MaxCallsBytes = 1 << 30 // bytes of a calls journal
+	MaxCallLine   = 64 << 20
+)
+
+// ReadCalls reads run runID's calls journal from a run directory: regular
+// files only, through os.Root. A last line that is not a whole record is
+// dropped (Torn); a bad line before it is an error.
+func ReadCalls(runDir, runID string) (*Recorded, error) {
+	b, err := rundir.ReadFile(runDir, CallsPath(runID), MaxCallsBytes)
+	if err != nil {
+		return nil, fmt.Errorf("calls journal: %w", err)
+	}
+	return ParseCalls(b)
+}
+
+// ParseCalls parses the bytes of a calls journal (see ReadCalls).
+func ParseCalls(b []byte) (*Recorded, error) {
+	r := &Recorded{}
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	for i, line := range lines {
+		if len(line) == 0 {
+			continue
+		}
+		last := i == len(lines)-1 || (i == len(lines)-2 && len(lines[len(lines)-1]) == 0)
+		whole := bytes.HasSuffix(line, []byte("\n")) && len(line) <= MaxCallLine
+		if i == 0 {
+			if !whole || json.Unmarshal(line, &r.Header) != nil || r.Header.Format != CallsFormat {
+				return nil, errors.New("calls journal: the first line is no header of a " + CallsFormat + " journal")
+			}
+			if r.Header.Version != CallsVersion {
+				return nil, fmt.Errorf("calls journal: version %d; this wflow reads version %d", r.Header.Version, CallsVersion)
+			}
+			continue
+		}
+		var rec CallsRecord
+		if !whole || json.Unmarshal(line, &rec) != nil || !rec.valid() {
+			if last {
+				r.Torn = true
+				break
+			}
+			return nil, fmt.Errorf("calls journal: line %d is not a record", i+1)
+		}
+		switch {
+		case rec.Call != nil:
+			if rec.Call.N != int64(len(r.Calls))+1 {
+				return nil, fmt.Errorf("calls journal: line %d is call %d, want %d", i+1, rec.Call.N, len(r.Calls)+1)
+			}
+			r.Calls = append(r.Calls, *rec.Call)
+		case rec.Clock != nil && rec.Clock.Wall != nil:
+			r.Walls = append(r.Walls, *rec.Clock.Wall)
+		case rec.Clock != nil:
+			r.Monos = append(r.Monos, *rec.Clock.Mono)
+		case rec.Random != nil:
+			r.Random = append(r.Random, *rec.Random...)
+		case rec.End != nil:
+			r.End = rec.End
+		}
+	}
+	if r.Header.Format == "" {
+		return nil, errors.New("calls journal: empty")
+	}
+	return r, nil
+}
+
+// valid reports whether exactly one part of the record is set.
+func (r CallsRecord) valid() bool {
+	n := 0
+	for _, set := range []bool{r.Call != nil, r.Clock != nil, r.Random != nil, r.End != nil} {
+		if set {
+			n++
+		}
+	}
+	return n == 1 && (r.Clock == nil || (r.Clock.Wall == nil) != (r.Clock.Mono == nil))
+}
