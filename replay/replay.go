@@ -31,11 +31,11 @@ type Config struct {
 
 // Result is what a replay found.
 type Result struct {
-	RunID                string      `json:"run_id"`
-	ModuleSHA256         string      `json:"module_sha256"`          // the module replayed
-	RecordedModuleSHA256 string      `json:"recorded_module_sha256"` // the run's module
-	Calls                int         `json:"calls"`                  // calls the journal holds
-	Matched              int         `json:"matched"`                // calls the module made the same, in order
+	RunID                string `json:"run_id"`
+	ModuleSHA256         string `json:"module_sha256"`          // the module replayed
+	RecordedModuleSHA256 string `json:"recorded_module_sha256"` // the run's module
+	Calls                int    `json:"calls"`                  // calls the journal holds
+	Matched              int    `json:"matched"`                // calls the module made the same, in order
 	// Complete is false when the journal ends before the module did (the
 	// run was killed, interrupted or timed out): its prefix was replayed.
 	Complete   bool        `json:"complete"`

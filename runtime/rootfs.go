@@ -37,7 +37,7 @@ import (
 // the path reached it. docs/security.md lists what it guarantees.
 type rootFS struct {
 	experimentalsys.UnimplementedFS
-	root    *os.Root
+	root     *os.Root
 	rootID   fileID // the run directory
 	records  fileID // the records folder; zero when there is none
 	readOnly bool   // every change is refused (EROFS): a replay reads, never writes
