@@ -85,7 +85,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		Args:           rec.Header.Args,
 		Stdout:         cfg.Stdout,
 		Stderr:         cfg.Stderr,
-		ReadOnly:       true,
+		Pretend:        true,
 	}, cfg.Module)
 	if err != nil {
 		return res, err

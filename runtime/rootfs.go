@@ -40,7 +40,7 @@ type rootFS struct {
 	root     *os.Root
 	rootID   fileID // the run directory
 	records  fileID // the records folder; zero when there is none
-	readOnly bool   // every change is refused (EROFS): a replay reads, never writes
+	discard  bool   // every change succeeds and changes nothing (a replay)
 }
 
 // fileID names a file on the host: device and inode.
@@ -51,14 +51,14 @@ type fileID struct{ dev, ino uint64 }
 const maxHops = 40
 
 // newRootFS opens dir for the module; records, when not "", is a folder of
-// dir the module may read but not change; with readOnly, it may change
-// nothing.
-func newRootFS(dir, records string, readOnly bool) (*rootFS, error) {
+// dir the module may read but not change. With discard, every change the
+// module makes succeeds and changes nothing (pretend).
+func newRootFS(dir, records string, discard bool) (*rootFS, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	r := &rootFS{root: root, readOnly: readOnly}
+	r := &rootFS{root: root, discard: discard}
 	if r.rootID, err = statID(root, "."); err != nil {
 		root.Close()
 		return nil, err
@@ -135,10 +135,6 @@ func (r *rootFS) lookup(n string, change bool) (dir, experimentalsys.Errno) {
 		return dir{}, errno(err)
 	}
 	d := dir{f: f, base: base}
-	if change && r.readOnly {
-		f.Close()
-		return dir{}, experimentalsys.EROFS
-	}
 	if change && r.records != (fileID{}) {
 		if r.inRecords(d.fd()) || r.isRecords(d.fd(), base) {
 			f.Close()
@@ -291,6 +287,9 @@ func (r *rootFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode
 	osflag &^= unix.O_TRUNC // held back until the file is known to be a regular file
 	change := osflag&(unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_APPEND) != 0 || trunc
 	n := name(p)
+	if change && r.discard {
+		return r.pretendOpen(n, osflag)
+	}
 	for hop := 0; ; hop++ {
 		d, e := r.lookup(n, change)
 		if e != 0 {
@@ -356,6 +355,9 @@ func (r *rootFS) Readlink(p string) (string, experimentalsys.Errno) {
 
 // Mkdir implements experimentalsys.FS.
 func (r *rootFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
+	if r.discard {
+		return r.pretend(p, experimentalsys.EEXIST)
+	}
 	d, e := r.lookup(name(p), true)
 	if e != 0 {
 		return e
@@ -369,6 +371,9 @@ func (r *rootFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 // through a descriptor, so a link swapped in at the last moment is not
 // followed out.
 func (r *rootFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
+	if r.discard {
+		return r.pretend(p, 0)
+	}
 	d, e := r.resolve(name(p), true)
 	if e != 0 {
 		return e
@@ -391,6 +396,9 @@ func (r *rootFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
 
 // Rename implements experimentalsys.FS.
 func (r *rootFS) Rename(from, to string) experimentalsys.Errno {
+	if r.discard {
+		return r.pretend(from, 0)
+	}
 	src, e := r.lookup(name(from), true)
 	if e != 0 {
 		return e
@@ -406,6 +414,9 @@ func (r *rootFS) Rename(from, to string) experimentalsys.Errno {
 
 // Rmdir implements experimentalsys.FS.
 func (r *rootFS) Rmdir(p string) experimentalsys.Errno {
+	if r.discard {
+		return r.pretend(p, 0)
+	}
 	d, e := r.lookup(name(p), true)
 	if e != 0 {
 		return e
@@ -416,6 +427,9 @@ func (r *rootFS) Rmdir(p string) experimentalsys.Errno {
 
 // Unlink implements experimentalsys.FS.
 func (r *rootFS) Unlink(p string) experimentalsys.Errno {
+	if r.discard {
+		return r.pretend(p, 0)
+	}
 	d, e := r.lookup(name(p), true)
 	if e != 0 {
 		return e
@@ -437,6 +451,9 @@ func (r *rootFS) isDir(d dir) bool {
 // folder: a second name for a record outside it would let the module write
 // the record through that name.
 func (r *rootFS) Link(oldPath, newPath string) experimentalsys.Errno {
+	if r.discard {
+		return r.pretend(newPath, experimentalsys.EEXIST)
+	}
 	src, e := r.lookup(name(oldPath), true)
 	if e != 0 {
 		return e
@@ -459,6 +476,9 @@ func (r *rootFS) Link(oldPath, newPath string) experimentalsys.Errno {
 func (r *rootFS) Symlink(target, link string) experimentalsys.Errno {
 	if target == "" || path.IsAbs(target) {
 		return experimentalsys.EPERM
+	}
+	if r.discard {
+		return r.pretend(link, experimentalsys.EEXIST)
 	}
 	d, e := r.lookup(name(link), true)
 	if e != 0 {
@@ -487,6 +507,9 @@ func (r *rootFS) Symlink(target, link string) experimentalsys.Errno {
 // component as long as it stays inside, and sets the times without
 // following a link swapped in at the last moment.
 func (r *rootFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
+	if r.discard {
+		return r.pretend(p, 0)
+	}
 	d, e := r.resolve(name(p), true)
 	if e != 0 {
 		return e
@@ -504,11 +527,53 @@ func utimeSpec(ns int64) unix.Timespec {
 	return unix.NsecToTimespec(ns)
 }
 
+// pretend is a change in discard mode: it changes nothing and answers as
+// the change would for what is at p: ifExists when there is something
+// there (EEXIST for a change that makes p, 0 for one that changes it),
+// else 0 for a change that makes p and ENOENT for one that changes it.
+func (r *rootFS) pretend(p string, ifExists experimentalsys.Errno) experimentalsys.Errno {
+	_, err := r.root.Lstat(name(p))
+	switch {
+	case err == nil:
+		return ifExists
+	case ifExists == experimentalsys.EEXIST:
+		return 0
+	}
+	return errno(err)
+}
+
+// pretendOpen opens n for a change in discard mode: reads see the file as
+// it is (or an empty one, for a file the open would make), writes are
+// accepted and dropped.
+func (r *rootFS) pretendOpen(n string, osflag int) (experimentalsys.File, experimentalsys.Errno) {
+	f, err := r.root.OpenFile(n, os.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	switch {
+	case err == nil:
+		if info, serr := f.Stat(); serr != nil || (!info.Mode().IsRegular() && !info.IsDir()) {
+			f.Close()
+			return nil, experimentalsys.EACCES // a FIFO, socket or device: never opened for the module
+		}
+		if osflag&unix.O_EXCL != 0 && osflag&unix.O_CREAT != 0 {
+			f.Close()
+			return nil, experimentalsys.EEXIST
+		}
+	case errors.Is(err, fs.ErrNotExist) && osflag&unix.O_CREAT != 0:
+		if f, err = os.CreateTemp("", "wflow-pretend-*"); err != nil {
+			return nil, errno(err)
+		}
+		os.Remove(f.Name())
+	default:
+		return nil, errno(err)
+	}
+	return &rootFile{f: f, append: osflag&unix.O_APPEND != 0, discard: true}, 0
+}
+
 // rootFile is a regular file or folder rootFS opened.
 type rootFile struct {
 	experimentalsys.UnimplementedFile
-	f      *os.File
-	append bool
+	f       *os.File
+	append  bool
+	discard bool // writes are accepted and dropped (rootFS.discard)
 }
 
 func (r *rootFile) stat() (sys.Stat_t, experimentalsys.Errno) {
@@ -624,8 +689,8 @@ func (r *rootFile) Readdir(n int) ([]experimentalsys.Dirent, experimentalsys.Err
 
 // Write implements experimentalsys.File.
 func (r *rootFile) Write(buf []byte) (int, experimentalsys.Errno) {
-	if len(buf) == 0 {
-		return 0, 0
+	if len(buf) == 0 || r.discard {
+		return len(buf), 0
 	}
 	n, err := r.f.Write(buf)
 	return n, errno(err)
@@ -639,6 +704,9 @@ func (r *rootFile) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 	if r.append {
 		return 0, experimentalsys.EINVAL // as os.File: positioned writes and O_APPEND do not mix
 	}
+	if r.discard {
+		return len(buf), 0
+	}
 	n, err := r.f.WriteAt(buf, off)
 	return n, errno(err)
 }
@@ -648,14 +716,22 @@ func (r *rootFile) Truncate(size int64) experimentalsys.Errno {
 	if size < 0 {
 		return experimentalsys.EINVAL
 	}
+	if r.discard {
+		return 0
+	}
 	return errno(r.f.Truncate(size))
 }
 
 // Sync implements experimentalsys.File.
-func (r *rootFile) Sync() experimentalsys.Errno { return errno(r.f.Sync()) }
+func (r *rootFile) Sync() experimentalsys.Errno {
+	if r.discard {
+		return 0
+	}
+	return errno(r.f.Sync())
+}
 
 // Datasync implements experimentalsys.File.
-func (r *rootFile) Datasync() experimentalsys.Errno { return errno(r.f.Sync()) }
+func (r *rootFile) Datasync() experimentalsys.Errno { return r.Sync() }
 
 // Close implements experimentalsys.File.
 func (r *rootFile) Close() experimentalsys.Errno { return errno(r.f.Close()) }

@@ -40,9 +40,10 @@ type Config struct {
 	CacheDir       string        // wflow's cache folder (compiled modules in CompilationCacheDir); "" means DefaultCacheDir()
 	Args           []string      // the guest's argv; nil means ["workflow"]
 	Stdout, Stderr io.Writer     // the guest's own stdout and stderr; nil discards
-	// ReadOnly lets the module read the run directory but change nothing
-	// (EROFS): what a replay gives it.
-	ReadOnly bool
+	// Pretend makes every change the module makes to the run directory
+	// succeed and change nothing: it reads the run directory as it is. What
+	// a replay gives it.
+	Pretend bool
 }
 
 // Clocks are the sources of a module's nondeterminism besides its host
@@ -216,7 +217,7 @@ func (m *Module) Run(ctx context.Context, host HostModule, clocks *Clocks) (Outc
 		return Outcome{}, fmt.Errorf("instantiate %s: %w", abi.ModuleName, err)
 	}
 
-	rundir, err := newRootFS(cfg.RunDir, cfg.Records, cfg.ReadOnly)
+	rundir, err := newRootFS(cfg.RunDir, cfg.Records, cfg.Pretend)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("run directory: %w", err)
 	}

@@ -175,6 +175,7 @@ func TestGoExampleRunsStepsInParallel(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(rundir, "summary.txt")); string(b) != "words=4 lines=3\n" {
 		t.Errorf("summary.txt = %q", b)
 	}
+	replaysTheSame(t, rundir)
 }
 
 func TestGoExampleStopsAtAFailingStep(t *testing.T) {
@@ -199,6 +200,7 @@ func TestGoExampleStopsAtAFailingStep(t *testing.T) {
 			t.Errorf("count-lines %+v", s)
 		}
 	}
+	replaysTheSame(t, rundir)
 }
 
 func TestCExampleBranchesOnTheResult(t *testing.T) {
@@ -224,6 +226,7 @@ func TestCExampleBranchesOnTheResult(t *testing.T) {
 			if string(r.Output) != c.output || len(r.Steps) != c.steps {
 				t.Errorf("output %s, %d steps", r.Output, len(r.Steps))
 			}
+			replaysTheSame(t, rundir)
 		})
 	}
 }
@@ -361,6 +364,7 @@ func TestAssemblyScriptExample(t *testing.T) {
 	if out := readReport(t, rundir).Output; string(out) != `{"language":"AssemblyScript","step_ok":true}` {
 		t.Errorf("output %s", out)
 	}
+	replaysTheSame(t, rundir)
 }
 
 func TestRustExample(t *testing.T) {
@@ -374,6 +378,7 @@ func TestRustExample(t *testing.T) {
 	if out := readReport(t, rundir).Output; string(out) != `{"language":"Rust","steps_ok":2}` {
 		t.Errorf("output %s", out)
 	}
+	replaysTheSame(t, rundir)
 }
 
 // TestRelativePathsInEveryLanguage: the run directory is the working

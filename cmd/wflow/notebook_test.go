@@ -54,6 +54,7 @@ func TestNotebookExample(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	replaysTheSame(t, rundir) // the module writes its notebook into the run directory: a replay pretends to
 	var out map[string]notebookRun
 	if err := json.Unmarshal(readReport(t, rundir).Output, &out); err != nil {
 		t.Fatal(err)

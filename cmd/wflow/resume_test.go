@@ -220,6 +220,9 @@ func TestResumeAfterSIGKILLRunsNoFinishedStepTwice(t *testing.T) {
 			signalAt(t, cmd, kill.marker, kill.delay, syscall.SIGKILL)
 			done := succeeded(t, rundir)
 			t.Logf("steps done when killed: %d", len(done))
+			if code, stdout, stderr := wflow(t, "replay", rundir); code != exitOK || !strings.Contains(stdout, "as far as the journal goes") {
+				t.Errorf("replay of the killed run: exit %d\n%s\n%s", code, stdout, stderr)
+			}
 			if kill.name != "before the first step" && len(done) == 0 {
 				t.Fatalf("no step had finished when wflow was killed %s", kill.name)
 			}

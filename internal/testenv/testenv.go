@@ -8,6 +8,8 @@ package testenv
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -114,6 +116,18 @@ func GoGuest(t testing.TB, pkg string) string {
 	t.Helper()
 	name := strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "_") + ".wasm"
 	return build(t, "go:"+pkg, name, "go", func(out string) []string { return []string{"build", "-trimpath", "-o", out, pkg} }, []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"})
+}
+
+// GoGuestWithLDFlags compiles the Go package as GoGuest does, with
+// -ldflags (e.g. "-X main.variant=edited": another module from the same
+// source).
+func GoGuestWithLDFlags(t testing.TB, pkg, ldflags string) string {
+	t.Helper()
+	sum := sha256.Sum256([]byte(ldflags))
+	name := strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "_") + "-" + hex.EncodeToString(sum[:4]) + ".wasm"
+	return build(t, "go:"+pkg+" "+ldflags, name, "go", func(out string) []string {
+		return []string{"build", "-trimpath", "-ldflags", ldflags, "-o", out, pkg}
+	}, []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"})
 }
 
 // CGuest compiles a C file (relative to the repository root) with clang
