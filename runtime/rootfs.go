@@ -37,10 +37,10 @@ import (
 // the path reached it. docs/security.md lists what it guarantees.
 type rootFS struct {
 	experimentalsys.UnimplementedFS
-	root     *os.Root
-	rootID   fileID // the run directory
-	records  fileID // the records folder; zero when there is none
-	discard  bool   // every change succeeds and changes nothing (a replay)
+	root    *os.Root
+	rootID  fileID // the run directory
+	records fileID // the records folder; zero when there is none
+	discard bool   // every change succeeds and changes nothing (a replay)
 }
 
 // fileID names a file on the host: device and inode.
