@@ -10,9 +10,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/rundir"
 	"github.com/wflow/wflow/runtime"
+	"github.com/wflow/wflow/step"
 )
 
 // Config is what Run replays.
@@ -43,6 +45,12 @@ type Result struct {
 	OK         bool        `json:"ok"`   // the module made the same calls, to the end of the journal
 	Divergence *Divergence `json:"divergence,omitempty"`
 	ExitCode   uint32      `json:"exit_code"` // the module's exit code in the replay
+	// Continues says whether a resume of the run may use this module: it
+	// made the same calls, or it first differs where the run's module
+	// asked for a step that did not succeed (a resume runs that step
+	// again, so no result of the run is used for a decision it does not
+	// make).
+	Continues bool `json:"continues"`
 }
 
 // ErrNoJournal is returned by Run for a run without a calls journal.
@@ -117,7 +125,22 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res.Complete = ended(rec) && !host.pastEnd
 	res.OK = res.Divergence == nil
+	res.Continues = res.OK || replacesAFailure(res.Divergence, results)
 	return res, nil
+}
+
+// replacesAFailure reports whether a divergence is at a call where the
+// run's module submitted a step that did not succeed.
+func replacesAFailure(d *Divergence, results map[uint32]step.ExecResult) bool {
+	if d == nil || d.Recorded == nil || d.Recorded.Ans == nil || d.Recorded.Ans.Handle == nil {
+		return false
+	}
+	switch d.Recorded.Fn {
+	case abi.FuncStepSubmit, abi.FuncStepRun, abi.FuncNotebookSubmit, abi.FuncNotebookRun, abi.FuncNotebookBuild:
+		res, ok := results[*d.Recorded.Ans.Handle]
+		return !ok || !res.OK()
+	}
+	return false
 }
 
 // ended reports whether the journal saw the module end by itself: not

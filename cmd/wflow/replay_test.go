@@ -56,14 +56,14 @@ func TestReplayFindsWhereAnEditedModuleDecidesDifferently(t *testing.T) {
 	if code != exitFailed || res.OK || d == nil {
 		t.Fatalf("replay of the edited module: exit %d, %+v", code, res)
 	}
-	// params_get, submit, submit, wait, result, wait, result: the 8th call
-	// is the third step.
-	if d.Call != 8 || d.Function != "step_run" || d.Step != "third" || res.Matched != 7 ||
+	// log, params_get twice, submit, submit, wait, result, wait, result:
+	// the 10th call is the third step.
+	if d.Call != 10 || d.Function != "step_run" || d.Step != "third" || res.Matched != 9 ||
 		len(d.Diff) != 1 || d.Diff[0].Path != "commands.0" || d.Diff[0].Now != `"echo edited"` {
 		t.Errorf("divergence %+v, diff %+v", d, d.Diff)
 	}
 	code, stdout, _ := wflow(t, "replay", rundir, edited)
-	for _, want := range []string{"not the run's module", "the module diverged at call 8 (step_run): the step spec differs", "step:     third", `commands.0: "echo after`, `-> "echo edited"`, "7 of 10 calls were the same"} {
+	for _, want := range []string{"not the run's module", "the module diverged at call 10 (step_run): the step spec differs", "step:     third", `commands.0: "echo after`, `-> "echo edited"`, "9 of 12 calls were the same"} {
 		if code != exitFailed || !strings.Contains(stdout, want) {
 			t.Errorf("exit %d, output lacks %q:\n%s", code, want, stdout)
 		}
@@ -166,4 +166,53 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestResumeWithAnEditedModuleIsCheckedByReplay: --resume with another
+// module replays it against the run's journal first. One that decides
+// differently before the run's last successful step is refused (exit 1,
+// the divergence printed) unless --force-resume; one that first differs at
+// a step that failed in the run resumes, and runs that step.
+func TestResumeWithAnEditedModuleIsCheckedByReplay(t *testing.T) {
+	testenv.Docker(t)
+	module := testenv.GoGuest(t, "./testdata/guests/replayable")
+	edited := testenv.GoGuestWithLDFlags(t, "./testdata/guests/replayable", "-X main.variant=edited")
+
+	t.Run("refused, then forced", func(t *testing.T) {
+		rundir := t.TempDir()
+		if code, stdout, stderr := wflow(t, "run", module, "--rundir", rundir, "-p", "fixed=yes"); code != exitOK {
+			t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		code, stdout, stderr := wflow(t, "run", edited, "--resume", rundir, "-p", "fixed=yes")
+		if code != exitFailed || !strings.Contains(stderr, "it decides differently on that run's journal") || !strings.Contains(stderr, "step:     third") {
+			t.Fatalf("resume with a module that decides differently: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		code, stdout, stderr = wflow(t, "run", edited, "--resume", rundir, "-p", "fixed=yes", "--force-resume")
+		if code != exitOK {
+			t.Fatalf("--force-resume: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		origins := map[string]string{}
+		for _, s := range readReport(t, rundir).Steps {
+			origins[s.Step] = s.Origin
+		}
+		if origins["slow"] != "resumed" || origins["fast"] != "resumed" || origins["third"] != "ran" {
+			t.Errorf("--force-resume: origins %v", origins)
+		}
+	})
+	t.Run("differs where the run failed", func(t *testing.T) {
+		rundir := t.TempDir()
+		if code, stdout, stderr := wflow(t, "run", module, "--rundir", rundir, "-p", "fail=third", "-p", "fixed=yes"); code != exitOK {
+			t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		code, stdout, stderr := wflow(t, "run", edited, "--resume", rundir, "-p", "fail=third", "-p", "fixed=yes")
+		if code != exitOK || !strings.Contains(stdout, "then asks for another step where that run's step did not succeed") {
+			t.Fatalf("resume with a module fixed at the failed step: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		r := readReport(t, rundir)
+		for _, s := range r.Steps {
+			if want := map[string]string{"slow": "resumed", "fast": "resumed", "third": "ran"}[s.Step]; s.Origin != want || !s.OK() {
+				t.Errorf("step %s: origin %s, ok %v; want %s", s.Step, s.Origin, s.OK(), want)
+			}
+		}
+	})
 }

@@ -41,6 +41,7 @@ type runOptions struct {
 	paramsFile  string
 	rundir      string
 	resume      string
+	forceResume bool
 	env         []string
 	vars        []string
 	parallel    int
@@ -86,6 +87,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.paramsFile, "params", "", "JSON `file` with a parameter object (typed values)")
 	fs.StringVar(&o.rundir, "rundir", "", "run directory, mounted into every step at "+abi.RunDirMountPoint+" (default: a new folder under ./runs/)")
 	fs.StringVar(&o.resume, "resume", "", "run again in run directory `RUNDIR`: each step that succeeded in its last run (and the runs that one resumed), with the same key, answers from there without a container (docs/durability.md)")
+	fs.BoolVar(&o.forceResume, "force-resume", false, "with --resume and another module than the run's: resume without replaying the module against the run's journal first")
 	fs.StringArrayVar(&o.env, "env", nil, "default environment variable `K=V` of every step; a step's env wins (repeatable)")
 	fs.StringArrayVar(&o.vars, "var", nil, "fixed variable `name=value` substituted for $name in commands (repeatable)")
 	fs.IntVar(&o.parallel, "parallel", 4, "steps running at once")
@@ -297,7 +299,7 @@ func (r *workflowRun) wire(ctx context.Context) int {
 	if r.prep.guardErr != nil && os.Geteuid() == 0 {
 		r.con.notice("the run directory is not mounted nosuid,nodev (%v); steps still run without capabilities and the setuid bits they leave are cleared at the end (docs/security.md)", r.prep.guardErr)
 	}
-	if code := r.record(); code != exitOK {
+	if code := r.record(ctx); code != exitOK {
 		return code
 	}
 
@@ -378,7 +380,7 @@ func (o *runOptions) runDirectory(runID string) (string, error) {
 // record reads what a resume continues (the run directory is this run's
 // by now), then writes the run's info and opens its journal, before any
 // step runs.
-func (r *workflowRun) record() int {
+func (r *workflowRun) record(ctx context.Context) int {
 	module, _ := filepath.Abs(r.modulePath)
 	info := journal.Info{RunID: r.runID, Module: module, ModuleSHA256: r.moduleSHA256(), Params: r.set.params, Started: time.Now().UTC()}
 	if r.o.resume != "" {
@@ -397,7 +399,9 @@ func (r *workflowRun) record() int {
 		r.con.notice("resuming %s: %d step result(s) of run(s) %s can answer steps again", r.runDir, resume.Left(), strings.Join(info.Resumes, ", "))
 		last := resume.Last()
 		if last.ModuleSHA256 != "" && last.ModuleSHA256 != info.ModuleSHA256 {
-			r.con.notice("the module is not the one run %s ran (sha256 %.12s, now %.12s): each step it asks for is answered only if its key (image, commands, env, inputs, ...) is the same; wflow replay (issue 13) will check its decisions", last.RunID, last.ModuleSHA256, info.ModuleSHA256)
+			if code := r.checkEditedModule(ctx, last); code != exitOK {
+				return code
+			}
 		}
 		if len(last.Params) > 0 && !sameJSON(last.Params, info.Params) {
 			r.con.notice("the parameters are not those of run %s: steps they change run again", last.RunID)
@@ -436,6 +440,44 @@ func (r *workflowRun) record() int {
 func (r *workflowRun) moduleArgs() []string {
 	return []string{filepath.Base(r.modulePath)}
 }
+
+// checkEditedModule is the guard of a resume with another module than the
+// run it continues: the module is replayed against that run's calls
+// journal, and the resume goes on only when it makes the same calls, or
+// first differs where that run asked for a step that did not succeed
+// (which the resume runs again anyway), or --force-resume says so.
+func (r *workflowRun) checkEditedModule(ctx context.Context, last journal.Info) int {
+	differs := fmt.Sprintf("the module is not the one run %s ran (sha256 %.12s, now %.12s)", last.RunID, last.ModuleSHA256, r.moduleSHA256())
+	if r.o.forceResume {
+		r.con.notice("%s; --force-resume: not checked", differs)
+		return exitOK
+	}
+	if !journal.HasCalls(r.runDir, last.RunID) {
+		r.con.notice("%s, and that run has no calls journal to replay it against: each step is answered only if its key is the same", differs)
+		return exitOK
+	}
+	res, err := replay.Run(ctx, replay.Config{RunDir: r.runDir, RunID: last.RunID, Module: r.set.wasm,
+		MemoryLimitMiB: r.o.memoryMiB, Timeout: replayGuardTimeout, CacheDir: r.o.cacheDir})
+	switch {
+	case err != nil:
+		fmt.Fprintf(r.stderr, "wflow run: --resume: %s; replaying it against run %s failed: %v (--force-resume resumes anyway)\n", differs, last.RunID, err)
+		return exitHostError
+	case res.OK:
+		r.con.notice("%s; it makes the same %d calls on that run's journal (wflow replay)", differs, res.Matched)
+	case res.Continues:
+		r.con.notice("%s; it makes the same %d calls on that run's journal, then asks for another step where that run's step did not succeed", differs, res.Matched)
+	default:
+		var b strings.Builder
+		res.Divergence.WriteText(&b)
+		fmt.Fprintf(r.stderr, "wflow run: --resume: %s, and it decides differently on that run's journal:\n%s%d of its %d calls were the same before it. Resuming would mix two histories: run it in a new run directory, or give --force-resume.\n",
+			differs, b.String(), res.Matched, res.Calls)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// replayGuardTimeout caps the replay --resume makes of an edited module.
+const replayGuardTimeout = 10 * time.Minute
 
 // sameJSON reports whether two JSON texts are the same but for white space.
 func sameJSON(a, b []byte) bool {

@@ -3,7 +3,10 @@
 // bytes (crypto/rand and math/rand, both from WASI's random_get) and puts
 // them in its steps' commands, runs two steps at once and reacts to the
 // one that lands first, logs, and sets an output. Built with
-// -ldflags "-X main.variant=edited", its third step runs another command.
+// -ldflags "-X main.variant=edited", its third step runs another command;
+// with -p fail=third (and not edited), the third step fails. With -p
+// fixed=yes its steps do not depend on the clock or random bytes (so a
+// resume can answer them).
 package main
 
 import (
@@ -25,6 +28,10 @@ func main() {
 	token := hex.EncodeToString(b[:])
 	pick := mrand.IntN(1_000_000)
 	start := time.Now()
+	fail, fixed := wflow.Param("fail"), wflow.Param("fixed") == "yes"
+	if fixed {
+		token, pick = "token", 1
+	}
 	wflow.Log("token %s, pick %d, at %d", token, pick, start.UnixNano())
 
 	slow, err := wflow.Submit(wflow.Step{Name: "slow", Image: "wflow-test/busybox",
@@ -50,8 +57,13 @@ func main() {
 		os.Exit(1)
 	}
 	third := fmt.Sprintf("echo after %s then %s, %d ms", first.Step, second.Step, time.Since(start).Milliseconds())
-	if variant == "edited" {
+	switch {
+	case variant == "edited":
 		third = "echo edited"
+	case fail == "third":
+		third = "exit 3"
+	case fixed:
+		third = "echo third"
 	}
 	last, err := wflow.Run(wflow.Step{Name: "third", Image: "wflow-test/busybox", Commands: []wflow.Command{wflow.Shell(third)}})
 	if err != nil {
