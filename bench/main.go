@@ -2,7 +2,7 @@
 // the same run, on the local engine and local images only, and writes the
 // table of docs/benchmarks.md. `make bench` runs it:
 //
-//	go run ./bench [-reps 5] [-cases seq,par,start,hostcall,bigout,cache] [-out docs/benchmarks.md]
+//	go run ./bench [-reps 5] [-cases seq,par,start,hostcall,bigout,cache,replay] [-out docs/benchmarks.md]
 //
 // Every case prints wflow's figure and its baseline's (median, min, max over
 // the repetitions) and their ratio (of the medians). The raw-client
@@ -38,7 +38,7 @@ const image = "wflow-test/busybox:latest"
 
 func main() {
 	reps := flag.Int("reps", 5, "repetitions of each case")
-	cases := flag.String("cases", "seq,par,start,hostcall,bigout,cache", "cases to run")
+	cases := flag.String("cases", "seq,par,start,hostcall,bigout,cache,replay", "cases to run")
 	out := flag.String("out", "", "markdown file whose generated table is replaced (between the bench markers)")
 	bigSize := flag.Int64("bigout-size", 1<<30, "bytes the big-output step prints")
 	flag.Parse()
@@ -158,6 +158,8 @@ func run(reps int, cases []string, out string, bigSize int64) error {
 			rs, err = e.bigout(bigSize)
 		case "cache":
 			rs, err = e.stepCache(reps)
+		case "replay":
+			rs, err = e.replay(reps)
 		default:
 			err = fmt.Errorf("unknown case %q", c)
 		}
@@ -640,6 +642,45 @@ func (e *env) stepCache(reps int) ([]row, error) {
 		BaselineName: "`sha256sum` of the file", Target: "≤ 1.10", Met: true}
 	hash.Met = hash.ratio() <= 1.10
 	return []row{rerun, hit, hash}, nil
+}
+
+// replay: `wflow replay` of a 500-step run, against the start-up of a
+// module with no steps (what a replay costs besides its steps).
+func (e *env) replay(reps int) ([]row, error) {
+	const n = 500
+	fmt.Printf("  recording a run of %d steps...\n", n)
+	_, _, rundir, err := e.wflowRun(e.mods["par"], "-p", fmt.Sprintf("n=%d", n), "--parallel", "8")
+	if err != nil {
+		return nil, err
+	}
+	matches, _ := filepath.Glob(filepath.Join(rundir, ".wflow", "runs", "*", "calls.jsonl"))
+	if len(matches) == 1 {
+		if info, err := os.Stat(matches[0]); err == nil {
+			fmt.Printf("  calls journal: %d bytes, %.0f bytes a step\n", info.Size(), float64(info.Size())/n)
+		}
+	}
+	var replay, noop, perStep stats
+	for i := 0; i <= reps; i++ {
+		d, _, err := timeCmd(e.dir, io.Discard, e.wflow, "replay", rundir, e.mods["par"], "--cache-dir", e.cache)
+		if err != nil {
+			return nil, err
+		}
+		s, _, _, err := e.wflowRun(e.mods["noop"])
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			continue // fills the compilation cache
+		}
+		replay, noop = append(replay, d*1000), append(noop, s*1000)
+		perStep = append(perStep, (d-s)*1000/n)
+	}
+	whole := row{Case: fmt.Sprintf("`wflow replay` of a %d-step run", n), Unit: "ms", Wflow: replay, Baseline: noop,
+		BaselineName: "`wflow run` of a no-step module", Target: "-", Met: true}
+	step := row{Case: "replay: cost of a recorded step (replay minus start-up, / 500)", Unit: "ms", Wflow: perStep, Baseline: noop,
+		BaselineName: "`wflow run` of a no-step module", Target: "≤ 1 ms"}
+	step.Met = perStep.median() <= 1
+	return []row{whole, step}, nil
 }
 
 // created counts the containers the engine created since start for the run
