@@ -98,6 +98,9 @@ func read(fn string, mem guestmem.Memory, a []uint32) request {
 			r.err = guestmem.Fail(abi.ErrTooLarge, "handles_count is %d, at most %d", count, abi.MaxWaitHandles)
 		default:
 			raw, err := mem.Read("handles", a[0], count*4, abi.MaxWaitHandles*4)
+			if err == nil {
+				err = mem.CheckWritable("ready_ptr", a[2], 4)
+			}
 			if err != nil {
 				r.err = err
 				break
@@ -105,7 +108,6 @@ func read(fn string, mem guestmem.Memory, a []uint32) request {
 			for i := uint32(0); i < count; i++ {
 				r.req.Handles = append(r.req.Handles, uint32(raw[4*i])|uint32(raw[4*i+1])<<8|uint32(raw[4*i+2])<<16|uint32(raw[4*i+3])<<24)
 			}
-			r.err = mem.CheckWritable("ready_ptr", a[2], 4)
 		}
 	case abi.FuncStepResult:
 		r.req.Handle = u32(a[0])
