@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -81,42 +80,6 @@ func finish(t *testing.T, cmd *exec.Cmd) (int, string) {
 		t.Fatal(err)
 	}
 	return cmd.ProcessState.ExitCode(), string(out)
-}
-
-// signalAt starts cmd, waits for a line of its output containing marker,
-// waits delay more, sends sig and waits for the process to end.
-func signalAt(t *testing.T, cmd *exec.Cmd, marker string, delay time.Duration, sig syscall.Signal) {
-	t.Helper()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(out)
-	seen := false
-	for !seen && lines.Scan() {
-		seen = strings.Contains(lines.Text(), marker)
-	}
-	if !seen {
-		cmd.Wait()
-		t.Fatalf("wflow ended before printing %q", marker)
-	}
-	time.Sleep(delay)
-	cmd.Process.Signal(sig)
-	go func() {
-		for lines.Scan() {
-		}
-	}()
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("wflow did not end within 30s of %v", sig)
-	}
 }
 
 // succeeded returns the steps that succeeded in the one journal of a run
@@ -217,7 +180,7 @@ func TestResumeAfterSIGKILLRunsNoFinishedStepTwice(t *testing.T) {
 			h.t = t
 			rundir := t.TempDir()
 			cmd := h.command(h.module, base, "--rundir", rundir)
-			signalAt(t, cmd, kill.marker, kill.delay, syscall.SIGKILL)
+			signalAt(t, cmd, kill.marker, kill.delay, syscall.SIGKILL, 30*time.Second)
 			done := succeeded(t, rundir)
 			t.Logf("steps done when killed: %d", len(done))
 			if code, stdout, stderr := wflow(t, "replay", rundir); code != exitOK || !strings.Contains(stdout, "as far as the journal goes") {
@@ -255,7 +218,7 @@ func TestResumeAfterSIGINTAFixAndAnEdit(t *testing.T) {
 		w := chainWorkflow{prefix: prefix + "-int"}
 		rundir := t.TempDir()
 		cmd := h.command(h.module, w, "--rundir", rundir)
-		signalAt(t, cmd, "["+w.name(3)+"] started", 150*time.Millisecond, syscall.SIGINT)
+		signalAt(t, cmd, "["+w.name(3)+"] started", 150*time.Millisecond, syscall.SIGINT, 30*time.Second)
 		if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
 			t.Fatalf("exit %d after SIGINT, want %d", code, exitInterrupted)
 		}

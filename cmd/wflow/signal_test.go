@@ -150,6 +150,14 @@ func TestInterruptDuringStartUp(t *testing.T) {
 // fails the test past it) and returns how long the exit took after the signal.
 func interruptWhen(t *testing.T, cmd *exec.Cmd, marker string, delay, limit time.Duration) time.Duration {
 	t.Helper()
+	return signalAt(t, cmd, marker, delay, syscall.SIGINT, limit)
+}
+
+// signalAt starts cmd, waits for a line of its output containing marker,
+// waits delay more, sends sig and waits at most limit for the process to
+// end (failing the test past it); it returns how long that took.
+func signalAt(t *testing.T, cmd *exec.Cmd, marker string, delay time.Duration, sig syscall.Signal, limit time.Duration) time.Duration {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -158,11 +166,17 @@ func interruptWhen(t *testing.T, cmd *exec.Cmd, marker string, delay, limit time
 		t.Fatal(err)
 	}
 	lines := bufio.NewScanner(out)
-	for lines.Scan() && !strings.Contains(lines.Text(), marker) {
+	seen := false
+	for !seen && lines.Scan() {
+		seen = strings.Contains(lines.Text(), marker)
+	}
+	if !seen {
+		cmd.Wait()
+		t.Fatalf("wflow ended before printing %q", marker)
 	}
 	time.Sleep(delay)
 	start := time.Now()
-	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Process.Signal(sig)
 	go func() {
 		for lines.Scan() {
 		}
@@ -173,7 +187,7 @@ func interruptWhen(t *testing.T, cmd *exec.Cmd, marker string, delay, limit time
 	case <-done:
 	case <-time.After(limit):
 		cmd.Process.Kill()
-		t.Fatalf("wflow did not exit within %s of SIGINT", limit)
+		t.Fatalf("wflow did not exit within %s of %v", limit, sig)
 	}
 	return time.Since(start)
 }
