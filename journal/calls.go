@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
@@ -8,11 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"unicode/utf8"
 
+	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/rundir"
 )
 
@@ -31,6 +35,17 @@ const (
 func CallsPath(runID string) string {
 	return filepath.Join(RunsDir, runID, "calls.jsonl")
 }
+
+// IncompleteCallsPath is where a calls journal that could not be written
+// whole (a full disk) is moved at the end of its run, so that nothing takes
+// it for the journal of a run that crashed.
+func IncompleteCallsPath(runID string) string {
+	return CallsPath(runID) + ".incomplete"
+}
+
+// ErrIncompleteCalls is returned for a run whose calls journal could not be
+// written whole.
+var ErrIncompleteCalls = errors.New("the run could not write its calls journal whole (" + "calls.jsonl.incomplete" + ")")
 
 // CallsHeader is the first line of a calls journal.
 type CallsHeader struct {
@@ -158,10 +173,12 @@ func Digest(b []byte) string {
 // Close. Calls are made by the module's goroutine one at a time; the mutex
 // is for Close.
 type Calls struct {
-	mu  sync.Mutex
-	f   *os.File
-	n   int64
-	err error
+	mu     sync.Mutex
+	f      *os.File
+	n      int64
+	err    error
+	runDir string
+	runID  string
 }
 
 // OpenCalls creates run runID's calls journal and writes its header.
@@ -171,7 +188,7 @@ func OpenCalls(runDir string, h CallsHeader) (*Calls, error) {
 		return nil, fmt.Errorf("calls journal: %w", err)
 	}
 	h.Format, h.Version = CallsFormat, CallsVersion
-	c := &Calls{f: f}
+	c := &Calls{f: f, runDir: runDir, runID: h.RunID}
 	c.write(h, true)
 	if c.err != nil {
 		f.Close()
@@ -226,7 +243,8 @@ func (c *Calls) Random(b []byte) { c.write(CallsRecord{Random: Bytes(b).Ptr()}, 
 // End appends how the module ended.
 func (c *Calls) End(e Ending) { c.write(CallsRecord{End: &e}, true) }
 
-// Close closes the journal and returns the first error writing it.
+// Close closes the journal and returns the first error writing it; a
+// journal that could not be written whole is moved to IncompleteCallsPath.
 func (c *Calls) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -237,6 +255,12 @@ func (c *Calls) Close() error {
 	c.f = nil
 	if c.err == nil {
 		c.err = err
+	}
+	if c.err != nil {
+		if root, err := os.OpenRoot(c.runDir); err == nil {
+			root.Rename(CallsPath(c.runID), IncompleteCallsPath(c.runID))
+			root.Close()
+		}
 	}
 	return c.err
 }
@@ -260,64 +284,125 @@ const (
 	MaxCallLine   = 64 << 20
 )
 
-// ReadCalls reads run runID's calls journal from a run directory: regular
-// files only, through os.Root. A last line that is not a whole record is
-// dropped (Torn); a bad line before it is an error.
+// ReadCalls reads run runID's calls journal from a run directory: a
+// regular file, through os.Root, line by line (a bad line stops it before
+// the rest is read). A last line that is not a whole record is dropped
+// (Torn); a bad line before it is an error.
 func ReadCalls(runDir, runID string) (*Recorded, error) {
-	b, err := rundir.ReadFile(runDir, CallsPath(runID), MaxCallsBytes)
+	root, err := os.OpenRoot(runDir)
 	if err != nil {
 		return nil, fmt.Errorf("calls journal: %w", err)
 	}
-	return ParseCalls(b)
+	defer root.Close()
+	f, err := rundir.OpenRegular(root, CallsPath(runID))
+	if err != nil {
+		return nil, fmt.Errorf("calls journal: %w", err)
+	}
+	defer f.Close()
+	return parseCalls(io.LimitReader(f, MaxCallsBytes+1))
 }
 
 // ParseCalls parses the bytes of a calls journal (see ReadCalls).
 func ParseCalls(b []byte) (*Recorded, error) {
+	return parseCalls(bytes.NewReader(b))
+}
+
+func parseCalls(in io.Reader) (*Recorded, error) {
 	r := &Recorded{}
-	lines := bytes.SplitAfter(b, []byte("\n"))
-	for i, line := range lines {
-		if len(line) == 0 {
-			continue
-		}
-		last := i == len(lines)-1 || (i == len(lines)-2 && len(lines[len(lines)-1]) == 0)
-		whole := bytes.HasSuffix(line, []byte("\n")) && len(line) <= MaxCallLine
-		if i == 0 {
-			if !whole || json.Unmarshal(line, &r.Header) != nil || r.Header.Format != CallsFormat {
-				return nil, errors.New("calls journal: the first line is no header of a " + CallsFormat + " journal")
+	lines := bufio.NewReaderSize(in, 64<<10)
+	var line, pending []byte // pending: the last line read, parsed once the next one shows it was not the last
+	read := int64(0)
+	for n := 1; ; n++ {
+		line = line[:0]
+		var err error
+		for {
+			var chunk []byte
+			chunk, err = lines.ReadSlice('\n')
+			read += int64(len(chunk))
+			if len(line)+len(chunk) <= MaxCallLine+1 {
+				line = append(line, chunk...)
 			}
-			if r.Header.Version != CallsVersion {
-				return nil, fmt.Errorf("calls journal: version %d; this wflow reads version %d", r.Header.Version, CallsVersion)
-			}
-			continue
-		}
-		var rec CallsRecord
-		if !whole || json.Unmarshal(line, &rec) != nil || !rec.valid() {
-			if last {
-				r.Torn = true
+			if err != bufio.ErrBufferFull {
 				break
 			}
-			return nil, fmt.Errorf("calls journal: line %d is not a record", i+1)
 		}
-		switch {
-		case rec.Call != nil:
-			if rec.Call.N != int64(len(r.Calls))+1 {
-				return nil, fmt.Errorf("calls journal: line %d is call %d, want %d", i+1, rec.Call.N, len(r.Calls)+1)
+		if read > MaxCallsBytes {
+			return nil, fmt.Errorf("calls journal: over %d bytes", MaxCallsBytes)
+		}
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("calls journal: %w", err)
+		}
+		if pending != nil {
+			if perr := r.add(pending, n-1, false); perr != nil {
+				return nil, perr
 			}
-			r.Calls = append(r.Calls, *rec.Call)
-		case rec.Clock != nil && rec.Clock.Wall != nil:
-			r.Walls = append(r.Walls, *rec.Clock.Wall)
-		case rec.Clock != nil:
-			r.Monos = append(r.Monos, *rec.Clock.Mono)
-		case rec.Random != nil:
-			r.Random = append(r.Random, *rec.Random...)
-		case rec.End != nil:
-			r.End = rec.End
 		}
+		if err == io.EOF {
+			if len(line) > 0 {
+				if perr := r.add(line, n, true); perr != nil {
+					return nil, perr
+				}
+			}
+			break
+		}
+		pending = append(pending[:0], line...)
 	}
 	if r.Header.Format == "" {
-		return nil, errors.New("calls journal: empty")
+		return nil, errors.New("calls journal: empty, or its header was cut off")
 	}
 	return r, nil
+}
+
+// add parses line n (from 1) into r; last says it is the journal's last
+// line (ending with its newline or not), which may be torn.
+func (r *Recorded) add(line []byte, n int, last bool) error {
+	whole := bytes.HasSuffix(line, []byte("\n")) && len(line) <= MaxCallLine
+	if n == 1 {
+		if !whole && last {
+			r.Torn = true
+			return nil
+		}
+		if !whole || json.Unmarshal(line, &r.Header) != nil || r.Header.Format != CallsFormat {
+			return errors.New("calls journal: the first line is no header of a " + CallsFormat + " journal")
+		}
+		if r.Header.Version != CallsVersion {
+			return fmt.Errorf("calls journal: version %d; this wflow reads version %d", r.Header.Version, CallsVersion)
+		}
+		if b, err := hex.DecodeString(r.Header.ModuleSHA256); err != nil || len(b) != sha256.Size {
+			return errors.New("calls journal: the header's module_sha256 is no SHA-256")
+		}
+		return nil
+	}
+	if r.Header.Format == "" {
+		return errors.New("calls journal: no header")
+	}
+	var rec CallsRecord
+	if !whole || json.Unmarshal(line, &rec) != nil || !rec.valid() {
+		if last {
+			r.Torn = true
+			return nil
+		}
+		return fmt.Errorf("calls journal: line %d is not a record", n)
+	}
+	switch {
+	case rec.Call != nil:
+		if rec.Call.N != int64(len(r.Calls))+1 {
+			return fmt.Errorf("calls journal: line %d is call %d, want %d", n, rec.Call.N, len(r.Calls)+1)
+		}
+		if _, ok := abi.Lookup(abi.Functions, rec.Call.Fn); !ok {
+			return fmt.Errorf("calls journal: line %d calls %q, no function of %s", n, clip.String(rec.Call.Fn, 40), abi.ModuleName)
+		}
+		r.Calls = append(r.Calls, *rec.Call)
+	case rec.Clock != nil && rec.Clock.Wall != nil:
+		r.Walls = append(r.Walls, *rec.Clock.Wall)
+	case rec.Clock != nil:
+		r.Monos = append(r.Monos, *rec.Clock.Mono)
+	case rec.Random != nil:
+		r.Random = append(r.Random, *rec.Random...)
+	case rec.End != nil:
+		r.End = rec.End
+	}
+	return nil
 }
 
 // valid reports whether exactly one part of the record is set.

@@ -119,6 +119,17 @@ func HasCalls(runDir, runID string) bool {
 	return isRegular(root, CallsPath(runID))
 }
 
+// HasIncompleteCalls reports whether run runID's calls journal could not be
+// written whole (IncompleteCallsPath).
+func HasIncompleteCalls(runDir, runID string) bool {
+	root, err := os.OpenRoot(runDir)
+	if err != nil {
+		return false
+	}
+	defer root.Close()
+	return isRegular(root, IncompleteCallsPath(runID))
+}
+
 // Newest returns the newest run of a run directory that has a journal, if
 // there is one (it neither creates nor locks anything).
 func Newest(runDir string) (Info, bool) {

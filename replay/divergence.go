@@ -9,9 +9,11 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/journal"
+	"github.com/wflow/wflow/step"
 )
 
 // Divergence is where a module first asked the host something else than
@@ -58,11 +60,26 @@ func (h *Host) diverge(n int64, fn string, was *journal.Call, now request, forma
 	h.div = d
 }
 
-// diffJSON lists the leaves of two JSON documents that differ, by path.
+// Caps on the step specs diffJSON compares: the module's own call (and a
+// hostile journal's) must not make a replay spend time or memory without
+// bound; a spec over them gets no field diff, only its text.
+const (
+	maxDiffBytes  = 64 << 10
+	maxDiffLeaves = 4096
+)
+
+// diffJSON lists the leaves of two JSON documents that differ, by path;
+// nil when either is over the caps or not valid JSON.
 func diffJSON(a, b []byte) []FieldDiff {
+	for _, doc := range [][]byte{a, b} {
+		if len(doc) > maxDiffBytes || step.CheckJSON(doc, abi.MaxJSONDepth) != nil {
+			return nil
+		}
+	}
 	left, right := map[string]string{}, map[string]string{}
-	flatten("", gjson.ParseBytes(a), left)
-	flatten("", gjson.ParseBytes(b), right)
+	if !flatten("", gjson.ParseBytes(a), left) || !flatten("", gjson.ParseBytes(b), right) {
+		return nil
+	}
 	paths := map[string]bool{}
 	for p := range left {
 		paths[p] = true
@@ -80,26 +97,33 @@ func diffJSON(a, b []byte) []FieldDiff {
 	return out
 }
 
-// flatten maps each leaf of v (and each empty object or array) to its JSON.
-func flatten(prefix string, v gjson.Result, out map[string]string) {
-	if (v.IsObject() || v.IsArray()) && len(v.Map())+len(v.Array()) > 0 {
-		i := 0
-		v.ForEach(func(k, item gjson.Result) bool {
-			key := k.String()
-			if v.IsArray() {
-				key = strconv.Itoa(i)
-			}
-			i++
-			p := key
-			if prefix != "" {
-				p = prefix + "." + key
-			}
-			flatten(p, item, out)
-			return true
-		})
-		return
+// flatten maps each leaf of v (and each empty object or array) to its
+// JSON; false past maxDiffLeaves. The depth is bounded by the caller's
+// step.CheckJSON.
+func flatten(prefix string, v gjson.Result, out map[string]string) bool {
+	if !v.IsObject() && !v.IsArray() {
+		out[prefix] = v.Raw
+		return len(out) <= maxDiffLeaves
 	}
-	out[prefix] = v.Raw
+	i, ok, empty := 0, true, true
+	v.ForEach(func(k, item gjson.Result) bool {
+		empty = false
+		key := k.String()
+		if v.IsArray() {
+			key = strconv.Itoa(i)
+		}
+		i++
+		p := key
+		if prefix != "" {
+			p = prefix + "." + key
+		}
+		ok = flatten(p, item, out)
+		return ok
+	})
+	if empty {
+		out[prefix] = v.Raw
+	}
+	return ok && len(out) <= maxDiffLeaves
 }
 
 // WriteText writes the divergence for a person: call, function, why, the
@@ -110,7 +134,7 @@ func (d *Divergence) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  step:     %s\n", termsafe.Escape(d.Step))
 	}
 	if d.Recorded != nil {
-		fmt.Fprintf(w, "  recorded: %s %s\n", d.Recorded.Fn, describe(d.Recorded.Req))
+		fmt.Fprintf(w, "  recorded: %s %s\n", termsafe.Escape(d.Recorded.Fn), describe(d.Recorded.Req))
 	} else {
 		fmt.Fprintf(w, "  recorded: no call (the run's module had ended)\n")
 	}

@@ -207,7 +207,7 @@ func compare(was journal.Call, fn string, now request) string {
 		return fmt.Sprintf("it waits for handles %v; the run's module waited for %v", n.Handles, r.Handles)
 	case !sameU32(r.Handle, n.Handle):
 		return "it asks for the result of another handle"
-	case !sameU32(r.Level, n.Level) || !sameBytes(r.Msg, n.Msg):
+	case !sameU32(r.Level, n.Level) || !sameExact(r.Msg, n.Msg):
 		return "the log line differs"
 	case !sameBytes(r.JSON, n.JSON):
 		return "the output differs"
@@ -226,6 +226,14 @@ func sameBytes(a, b *journal.Bytes) bool {
 	}
 	var ca, cb bytes.Buffer // the same JSON but for white space is the same request
 	return json.Compact(&ca, *a) == nil && json.Compact(&cb, *b) == nil && bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
+// sameExact compares bytes as they are (a log line is text, not JSON).
+func sameExact(a, b *journal.Bytes) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return bytes.Equal(*a, *b)
 }
 
 func sameU32(a, b *uint32) bool {

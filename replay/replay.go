@@ -119,9 +119,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		next := rec.Calls[host.next]
 		res.Divergence = &Divergence{Call: int64(host.answered) + 1, Function: next.Fn, Step: next.Step, Recorded: &next,
 			Reason: fmt.Sprintf("the module ended (%s) after %d calls; the run's module made %d", outcome.Status, host.answered, len(rec.Calls))}
-	case ended(rec) && outcome.ExitCode != rec.End.ExitCode:
+	case ended(rec) && (outcome.ExitCode != rec.End.ExitCode || outcome.Status != rec.End.Status && rec.End.Status != runtime.StatusLimit):
 		res.Divergence = &Divergence{Call: int64(host.answered) + 1, Function: "(exit)",
-			Reason: fmt.Sprintf("the module exited %d; the run's module exited %d", outcome.ExitCode, rec.End.ExitCode)}
+			Reason: fmt.Sprintf("the module ended %s with code %d (%s); the run's module ended %s with code %d", outcome.Status, outcome.ExitCode, outcome.Message, rec.End.Status, rec.End.ExitCode)}
 	}
 	res.Complete = ended(rec) && !host.pastEnd
 	res.OK = res.Divergence == nil
@@ -132,11 +132,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 // replacesAFailure reports whether a divergence is at a call where the
 // run's module submitted a step that did not succeed.
 func replacesAFailure(d *Divergence, results map[uint32]step.ExecResult) bool {
-	if d == nil || d.Recorded == nil || d.Recorded.Ans == nil || d.Recorded.Ans.Handle == nil {
+	if d == nil || d.Recorded == nil {
 		return false
 	}
 	switch d.Recorded.Fn {
 	case abi.FuncStepSubmit, abi.FuncStepRun, abi.FuncNotebookSubmit, abi.FuncNotebookRun, abi.FuncNotebookBuild:
+		if d.Recorded.Errno != 0 { // refused (an invalid spec, over --max-steps): it never ran
+			return true
+		}
+		if d.Recorded.Ans == nil || d.Recorded.Ans.Handle == nil {
+			return false
+		}
 		res, ok := results[*d.Recorded.Ans.Handle]
 		return !ok || !res.OK()
 	}
@@ -154,6 +160,9 @@ func ended(rec *journal.Recorded) bool {
 // journal.
 func pick(runDir, id string) (string, error) {
 	if id != "" {
+		if journal.HasIncompleteCalls(runDir, id) {
+			return "", fmt.Errorf("run %s: %w", id, journal.ErrIncompleteCalls)
+		}
 		if !journal.HasCalls(runDir, id) {
 			return "", fmt.Errorf("run %s: %w", id, ErrNoJournal)
 		}
@@ -164,8 +173,11 @@ func pick(runDir, id string) (string, error) {
 		return "", err
 	}
 	for i := len(runs) - 1; i >= 0; i-- {
-		if journal.HasCalls(runDir, runs[i].RunID) {
-			return runs[i].RunID, nil
+		switch id := runs[i].RunID; {
+		case journal.HasCalls(runDir, id):
+			return id, nil
+		case journal.HasIncompleteCalls(runDir, id):
+			return "", fmt.Errorf("run %s: %w", id, journal.ErrIncompleteCalls)
 		}
 	}
 	return "", ErrNoJournal

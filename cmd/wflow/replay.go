@@ -95,7 +95,7 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 func writeReplay(w io.Writer, res replay.Result, modulePath string) {
 	module := "the run's module"
 	if res.ModuleSHA256 != res.RecordedModuleSHA256 {
-		module = fmt.Sprintf("%s (not the run's module: sha256 %.12s, the run's %.12s)", termsafe.Escape(modulePath), res.ModuleSHA256, res.RecordedModuleSHA256)
+		module = fmt.Sprintf("%s (not the run's module: sha256 %.12s, the run's %.12s)", termsafe.Escape(modulePath), res.ModuleSHA256, termsafe.Escape(res.RecordedModuleSHA256))
 	}
 	fmt.Fprintf(w, "replay of run %s with %s\n", res.RunID, module)
 	if res.Torn {

@@ -453,8 +453,12 @@ func (r *workflowRun) checkEditedModule(ctx context.Context, last journal.Info) 
 		return exitOK
 	}
 	if !journal.HasCalls(r.runDir, last.RunID) {
-		r.con.notice("%s, and that run has no calls journal to replay it against: each step is answered only if its key is the same", differs)
-		return exitOK
+		why := "that run has no calls journal to replay it against"
+		if journal.HasIncompleteCalls(r.runDir, last.RunID) {
+			why = "that run could not write its calls journal whole, so it cannot be replayed against it"
+		}
+		fmt.Fprintf(r.stderr, "wflow run: --resume: %s, and %s: give --force-resume to resume anyway (each step is then answered only if its key is the same)\n", differs, why)
+		return exitFailed
 	}
 	res, err := replay.Run(ctx, replay.Config{RunDir: r.runDir, RunID: last.RunID, Module: r.set.wasm,
 		MemoryLimitMiB: r.o.memoryMiB, Timeout: replayGuardTimeout, CacheDir: r.o.cacheDir})
