@@ -56,6 +56,9 @@ type CallsHeader struct {
 	ModuleSHA256 string   `json:"module_sha256"`
 	Args         []string `json:"args"`   // the module's argv
 	Params       Bytes    `json:"params"` // what params_get answered, byte for byte
+	// MemoryLimitMiB is the module's memory limit in the run (--max-memory),
+	// which a replay uses unless told otherwise.
+	MemoryLimitMiB uint32 `json:"memory_limit_mib,omitempty"`
 }
 
 // CallsRecord is one line after the header: a call, a clock reading, random
@@ -65,7 +68,19 @@ type CallsRecord struct {
 	Clock  *Clock  `json:"clock,omitempty"`
 	Random *Bytes  `json:"random,omitempty"`
 	End    *Ending `json:"end,omitempty"`
+	// Overflow says the module read more clock values or random bytes
+	// than a journal keeps (MaxClockReadings, MaxRandomBytes): the rest
+	// were not recorded, and the run cannot be replayed exactly.
+	Overflow string `json:"overflow,omitempty"`
 }
+
+// What a calls journal keeps of the clocks and random bytes a module reads
+// (a module that reads the clock in a loop would otherwise grow it without
+// end).
+const (
+	MaxClockReadings = 1_000_000
+	MaxRandomBytes   = 16 << 20
+)
 
 // Call is one call of the module to a wflow_v1 function.
 type Call struct {
@@ -175,10 +190,15 @@ func Digest(b []byte) string {
 type Calls struct {
 	mu     sync.Mutex
 	f      *os.File
+	w      *bufio.Writer // records since the last call: written with the next one
 	n      int64
 	err    error
 	runDir string
 	runID  string
+
+	clocks   int   // clock readings recorded
+	random   int64 // random bytes recorded
+	overflow bool  // an Overflow record was written
 }
 
 // OpenCalls creates run runID's calls journal and writes its header.
@@ -188,8 +208,8 @@ func OpenCalls(runDir string, h CallsHeader) (*Calls, error) {
 		return nil, fmt.Errorf("calls journal: %w", err)
 	}
 	h.Format, h.Version = CallsFormat, CallsVersion
-	c := &Calls{f: f, runDir: runDir, runID: h.RunID}
-	c.write(h, true)
+	c := &Calls{f: f, w: bufio.NewWriterSize(f, 64<<10), runDir: runDir, runID: h.RunID}
+	c.write(h, true, true)
 	if c.err != nil {
 		f.Close()
 		return nil, fmt.Errorf("calls journal: %w", c.err)
@@ -197,16 +217,24 @@ func OpenCalls(runDir string, h CallsHeader) (*Calls, error) {
 	return c, nil
 }
 
-// write appends one line; sync makes it durable.
-func (c *Calls) write(v any, sync bool) {
+// write appends one line; flush writes it (and what was buffered before
+// it) to the file, sync makes it durable.
+func (c *Calls) write(v any, flush, sync bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.writeLocked(v, flush, sync)
+}
+
+func (c *Calls) writeLocked(v any, flush, sync bool) {
 	if c.err != nil || c.f == nil {
 		return
 	}
 	b, err := json.Marshal(v)
 	if err == nil {
-		_, err = c.f.Write(append(b, '\n'))
+		_, err = c.w.Write(append(b, '\n'))
+	}
+	if err == nil && (flush || sync) {
+		err = c.w.Flush()
 	}
 	if err == nil && sync {
 		err = c.f.Sync()
@@ -214,11 +242,28 @@ func (c *Calls) write(v any, sync bool) {
 	c.err = err
 }
 
+// kept counts a clock reading or random bytes against the journal's caps;
+// false (after one Overflow record) past them.
+func (c *Calls) kept(clocks int, random int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.clocks += clocks
+	c.random += random
+	if c.clocks <= MaxClockReadings && c.random <= MaxRandomBytes {
+		return true
+	}
+	if !c.overflow {
+		c.overflow = true
+		c.writeLocked(CallsRecord{Overflow: "clocks or random bytes"}, true, false)
+	}
+	return false
+}
+
 // Call appends a call, numbering it.
 func (c *Calls) Call(call Call) {
 	c.n++
 	call.N = c.n
-	c.write(CallsRecord{Call: &call}, syncs(call.Fn))
+	c.write(CallsRecord{Call: &call}, true, syncs(call.Fn))
 }
 
 // syncs reports whether a call to fn is synced: those that start steps or
@@ -232,16 +277,28 @@ func syncs(fn string) bool {
 }
 
 // Wall appends a wall-clock reading.
-func (c *Calls) Wall(ns int64) { c.write(CallsRecord{Clock: &Clock{Wall: &ns}}, false) }
+func (c *Calls) Wall(ns int64) {
+	if c.kept(1, 0) {
+		c.write(CallsRecord{Clock: &Clock{Wall: &ns}}, false, false)
+	}
+}
 
 // Mono appends a monotonic-clock reading.
-func (c *Calls) Mono(ns int64) { c.write(CallsRecord{Clock: &Clock{Mono: &ns}}, false) }
+func (c *Calls) Mono(ns int64) {
+	if c.kept(1, 0) {
+		c.write(CallsRecord{Clock: &Clock{Mono: &ns}}, false, false)
+	}
+}
 
 // Random appends random bytes handed to the module.
-func (c *Calls) Random(b []byte) { c.write(CallsRecord{Random: Bytes(b).Ptr()}, false) }
+func (c *Calls) Random(b []byte) {
+	if c.kept(0, int64(len(b))) {
+		c.write(CallsRecord{Random: Bytes(b).Ptr()}, false, false)
+	}
+}
 
 // End appends how the module ended.
-func (c *Calls) End(e Ending) { c.write(CallsRecord{End: &e}, true) }
+func (c *Calls) End(e Ending) { c.write(CallsRecord{End: &e}, true, true) }
 
 // Close closes the journal and returns the first error writing it; a
 // journal that could not be written whole is moved to IncompleteCallsPath.
@@ -250,6 +307,9 @@ func (c *Calls) Close() error {
 	defer c.mu.Unlock()
 	if c.f == nil {
 		return c.err
+	}
+	if c.err == nil {
+		c.err = c.w.Flush()
 	}
 	err := c.f.Close()
 	c.f = nil
@@ -276,6 +336,9 @@ type Recorded struct {
 	// Torn is set when the last line was not a whole record (a crash while
 	// writing it): it was dropped.
 	Torn bool
+	// Overflow is set when the module read more clock values or random
+	// bytes than the journal keeps.
+	Overflow bool
 }
 
 // Caps on what ReadCalls reads.
@@ -401,6 +464,8 @@ func (r *Recorded) add(line []byte, n int, last bool) error {
 		r.Random = append(r.Random, *rec.Random...)
 	case rec.End != nil:
 		r.End = rec.End
+	case rec.Overflow != "":
+		r.Overflow = true
 	}
 	return nil
 }
@@ -408,7 +473,7 @@ func (r *Recorded) add(line []byte, n int, last bool) error {
 // valid reports whether exactly one part of the record is set.
 func (r CallsRecord) valid() bool {
 	n := 0
-	for _, set := range []bool{r.Call != nil, r.Clock != nil, r.Random != nil, r.End != nil} {
+	for _, set := range []bool{r.Call != nil, r.Clock != nil, r.Random != nil, r.End != nil, r.Overflow != ""} {
 		if set {
 			n++
 		}

@@ -65,7 +65,7 @@ func (h *Host) diverge(n int64, fn string, was *journal.Call, now request, forma
 // bound; a spec over them gets no field diff, only its text.
 const (
 	maxDiffBytes  = 64 << 10
-	maxDiffLeaves = 4096
+	maxDiffLeaves = 4096 // values visited in both specs
 )
 
 // diffJSON lists the leaves of two JSON documents that differ, by path;
@@ -77,7 +77,8 @@ func diffJSON(a, b []byte) []FieldDiff {
 		}
 	}
 	left, right := map[string]string{}, map[string]string{}
-	if !flatten("", gjson.ParseBytes(a), left) || !flatten("", gjson.ParseBytes(b), right) {
+	budget := maxDiffLeaves
+	if !flatten("", gjson.ParseBytes(a), left, &budget) || !flatten("", gjson.ParseBytes(b), right, &budget) {
 		return nil
 	}
 	paths := map[string]bool{}
@@ -98,12 +99,15 @@ func diffJSON(a, b []byte) []FieldDiff {
 }
 
 // flatten maps each leaf of v (and each empty object or array) to its
-// JSON; false past maxDiffLeaves. The depth is bounded by the caller's
-// step.CheckJSON.
-func flatten(prefix string, v gjson.Result, out map[string]string) bool {
+// JSON, visiting at most *budget values; false past it. The depth is
+// bounded by the caller's step.CheckJSON.
+func flatten(prefix string, v gjson.Result, out map[string]string, budget *int) bool {
+	if *budget--; *budget < 0 {
+		return false
+	}
 	if !v.IsObject() && !v.IsArray() {
 		out[prefix] = v.Raw
-		return len(out) <= maxDiffLeaves
+		return true
 	}
 	i, ok, empty := 0, true, true
 	v.ForEach(func(k, item gjson.Result) bool {
@@ -117,13 +121,13 @@ func flatten(prefix string, v gjson.Result, out map[string]string) bool {
 		if prefix != "" {
 			p = prefix + "." + key
 		}
-		ok = flatten(p, item, out)
+		ok = flatten(p, item, out, budget)
 		return ok
 	})
 	if empty {
 		out[prefix] = v.Raw
 	}
-	return ok && len(out) <= maxDiffLeaves
+	return ok
 }
 
 // WriteText writes the divergence for a person: call, function, why, the

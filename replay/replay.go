@@ -23,7 +23,7 @@ type Config struct {
 	RunID  string // the run to replay; "" for the newest with a calls journal
 	Module []byte // the module to run against the journal (the run's, or an edited one)
 	// MemoryLimitMiB, Timeout and CacheDir are as for a run
-	// (runtime.Config); Timeout 0 is none.
+	// (runtime.Config); Timeout 0 is none; MemoryLimitMiB 0 is the run's.
 	MemoryLimitMiB uint32
 	Timeout        time.Duration
 	CacheDir       string
@@ -71,6 +71,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if rec.Overflow {
+		return Result{}, fmt.Errorf("run %s read more clock values or random bytes than its calls journal keeps (%d readings, %d MiB): it cannot be replayed exactly", id, journal.MaxClockReadings, journal.MaxRandomBytes>>20)
+	}
 	results, err := journal.Results(cfg.RunDir, id)
 	if err != nil {
 		return Result{}, err
@@ -84,10 +87,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res := Result{RunID: id, ModuleSHA256: hex.EncodeToString(sum[:]), RecordedModuleSHA256: rec.Header.ModuleSHA256,
 		Calls: len(rec.Calls), Torn: rec.Torn}
 
+	memory := cfg.MemoryLimitMiB
+	if memory == 0 {
+		memory = rec.Header.MemoryLimitMiB
+	}
+	if memory == 0 || memory > 4096 {
+		memory = runtime.DefaultMemoryLimitMiB
+	}
 	mod, err := runtime.Compile(ctx, runtime.Config{
 		RunDir:         cfg.RunDir,
 		Records:        rundir.Records,
-		MemoryLimitMiB: cfg.MemoryLimitMiB,
+		MemoryLimitMiB: memory,
 		Timeout:        cfg.Timeout,
 		CacheDir:       cfg.CacheDir,
 		Args:           rec.Header.Args,

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -43,7 +46,7 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	output := fs.Bool("show-output", false, "print the module's own stdout and stderr")
 	timeout := fs.Duration("timeout", 10*time.Minute, "wall-clock limit of the replay (0: none)")
-	memoryMiB := fs.Uint32("max-memory", runtime.DefaultMemoryLimitMiB, "memory limit of the module in MiB")
+	memoryMiB := fs.Uint32("max-memory", 0, "memory limit of the module in MiB (default: the run's --max-memory)")
 	cacheDir := fs.String("cache-dir", runtime.DefaultCacheDir(), "wflow's cache folder (compiled modules)")
 	if code, done := parseFlags(fs, args, replayUsage, stdout, stderr); done {
 		return code
@@ -54,17 +57,19 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	runDir := fs.Arg(0)
 	modulePath := fs.Arg(1)
+	var wasm []byte
 	if modulePath == "" {
 		var err error
-		if modulePath, err = recordedModule(runDir, *runID); err != nil {
+		if modulePath, wasm, err = recordedModule(runDir, *runID); err != nil {
+			fmt.Fprintf(stderr, "wflow replay: %s\n", termsafe.Escape(err.Error()))
+			return exitUsage
+		}
+	} else {
+		var err error
+		if wasm, err = readInput(modulePath, maxModuleFile); err != nil {
 			fmt.Fprintf(stderr, "wflow replay: %v\n", err)
 			return exitUsage
 		}
-	}
-	wasm, err := readInput(modulePath, maxModuleFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow replay: %v\n", err)
-		return exitUsage
 	}
 	cfg := replay.Config{RunDir: runDir, RunID: *runID, Module: wasm, MemoryLimitMiB: *memoryMiB, Timeout: *timeout, CacheDir: *cacheDir}
 	if *output {
@@ -112,23 +117,32 @@ func writeReplay(w io.Writer, res replay.Result, modulePath string) {
 	}
 }
 
-// recordedModule is the module a run ran, as its run.json names it.
-func recordedModule(runDir, runID string) (string, error) {
+// recordedModule is the module a run ran, as its run.json names it: a
+// regular file (the path comes from the run directory, not the user) whose
+// SHA-256 is the one the run recorded.
+func recordedModule(runDir, runID string) (string, []byte, error) {
 	runs, err := journal.Runs(runDir)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", runDir, err)
+		return "", nil, fmt.Errorf("%s: %w", runDir, err)
 	}
 	for i := len(runs) - 1; i >= 0; i-- {
 		r := runs[i]
 		if (runID == "" && journal.HasCalls(runDir, r.RunID)) || r.RunID == runID {
-			if r.Module == "" {
-				return "", fmt.Errorf("run %s does not name its module: give MODULE.wasm", r.RunID)
+			if r.Module == "" || !filepath.IsAbs(r.Module) {
+				return "", nil, fmt.Errorf("run %s does not name its module by an absolute path: give MODULE.wasm", r.RunID)
 			}
-			if !filepath.IsAbs(r.Module) {
-				return "", fmt.Errorf("run %s ran %s, a path relative to where it was started: give MODULE.wasm", r.RunID, r.Module)
+			if info, err := os.Lstat(r.Module); err != nil || !info.Mode().IsRegular() {
+				return "", nil, fmt.Errorf("run %s ran %s, which is no longer a file: give MODULE.wasm", r.RunID, r.Module)
 			}
-			return r.Module, nil
+			wasm, err := readInput(r.Module, maxModuleFile)
+			if err != nil {
+				return "", nil, err
+			}
+			if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != r.ModuleSHA256 {
+				return "", nil, fmt.Errorf("run %s ran %s, which has changed since: give MODULE.wasm (the edited one, or the one the run ran)", r.RunID, r.Module)
+			}
+			return r.Module, wasm, nil
 		}
 	}
-	return "", fmt.Errorf("%s: %w", runDir, replay.ErrNoJournal)
+	return "", nil, fmt.Errorf("%s: %w", runDir, replay.ErrNoJournal)
 }

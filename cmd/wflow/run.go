@@ -427,7 +427,7 @@ func (r *workflowRun) record(ctx context.Context) int {
 		return exitHostError
 	}
 	r.calls, err = journal.OpenCalls(r.runDir, journal.CallsHeader{RunID: r.runID, ABI: abi.ModuleName,
-		ModuleSHA256: info.ModuleSHA256, Args: r.moduleArgs(), Params: r.set.params})
+		ModuleSHA256: info.ModuleSHA256, Args: r.moduleArgs(), Params: r.set.params, MemoryLimitMiB: r.o.memoryMiB})
 	if err != nil {
 		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitHostError
