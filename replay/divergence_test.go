@@ -12,7 +12,7 @@ func TestDiffJSONNamesTheFieldsThatDiffer(t *testing.T) {
 	for _, f := range d {
 		got = append(got, f.Path+"="+f.Recorded+">"+f.Now)
 	}
-	if strings.Join(got, " ") != `commands.1="b">"c" env={}>{} env.K="1">` {
+	if strings.Join(got, " ") != `commands.1="b">"c" env=>{} env.K="1">` {
 		t.Errorf("diff %v", got)
 	}
 }
