@@ -9,66 +9,106 @@ import (
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 )
 
-// TestPretendChangesNothing: in a replay every change the module makes
-// succeeds, or fails as it would, and the run directory stays as it was;
-// reads see it as it is.
-func TestPretendChangesNothing(t *testing.T) {
+// runDirForPretend makes a run directory as a run leaves it.
+func runDirForPretend(t *testing.T) string {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "kept"), []byte("as the run left it"), 0o644)
 	os.Mkdir(filepath.Join(dir, "folder"), 0o755)
 	os.Mkdir(filepath.Join(dir, ".wflow"), 0o755)
-	r, err := newRootFS(dir, ".wflow", true)
+	os.Symlink("kept", filepath.Join(dir, "link"))
+	return dir
+}
+
+// snapshot lists a folder's names, sizes and modes.
+func snapshot(t *testing.T, dir string) map[string]string {
+	out := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if info, err := os.Lstat(p); err == nil {
+			rel, _ := filepath.Rel(dir, p)
+			out[rel] = info.Mode().String() + " " + string(rune(info.Size()))
+		}
+		return nil
+	})
+	return out
+}
+
+// TestPretendAnswersAsARun applies the same changes to a run directory
+// with a run's file system and to an identical one pretended, as a
+// replay's: each change gets the errno the run's got, and the pretended
+// directory is left as it was.
+func TestPretendAnswersAsARun(t *testing.T) {
+	realDir, pretendDir := runDirForPretend(t), runDirForPretend(t)
+	before := snapshot(t, pretendDir)
+	real, err := newRootFS(realDir, ".wflow", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-
-	f, e := r.OpenFile("kept", experimentalsys.O_RDWR|experimentalsys.O_TRUNC, 0)
-	if e != 0 {
-		t.Fatalf("open for writing: %v", e)
+	defer real.Close()
+	pretend, err := newRootFS(pretendDir, ".wflow", true)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n, e := f.Write([]byte("overwritten")); n != 11 || e != 0 {
-		t.Errorf("write: %d, %v", n, e)
+	defer pretend.Close()
+	open := func(p string, flag experimentalsys.Oflag) func(r *rootFS) experimentalsys.Errno {
+		return func(r *rootFS) experimentalsys.Errno {
+			f, e := r.OpenFile(p, flag, 0o644)
+			if e == 0 {
+				f.Write([]byte("new content"))
+				f.Close()
+			}
+			return e
+		}
+	}
+	const w, c, x = experimentalsys.O_WRONLY, experimentalsys.O_CREAT, experimentalsys.O_EXCL
+	for _, op := range []struct {
+		what string
+		do   func(r *rootFS) experimentalsys.Errno
+	}{
+		{"atomic write: the temporary file", open("out.tmp", w|c|experimentalsys.O_TRUNC)},
+		{"atomic write: the rename", func(r *rootFS) experimentalsys.Errno { return r.Rename("out.tmp", "out") }},
+		{"the renamed file, exclusively", open("out", w|c|x)},
+		{"the temporary file, gone", func(r *rootFS) experimentalsys.Errno { return r.Unlink("out.tmp") }},
+		{"create exclusively", open("once", w|c|x)},
+		{"create exclusively again", open("once", w|c|x)},
+		{"create in a folder that is not there", open("missing/file", w|c)},
+		{"create in .wflow", open(".wflow/forged", w|c)},
+		{"remove .wflow", func(r *rootFS) experimentalsys.Errno { return r.Rmdir(".wflow") }},
+		{"open a folder to write", open("folder", w)},
+		{"O_NOFOLLOW on a link", open("link", w|experimentalsys.O_NOFOLLOW)},
+		{"mkdir", func(r *rootFS) experimentalsys.Errno { return r.Mkdir("made", 0o755) }},
+		{"a file in it", open("made/file", w|c)},
+		{"mkdir again", func(r *rootFS) experimentalsys.Errno { return r.Mkdir("made", 0o755) }},
+		{"mkdir of a folder there", func(r *rootFS) experimentalsys.Errno { return r.Mkdir("folder", 0o755) }},
+		{"unlink a folder", func(r *rootFS) experimentalsys.Errno { return r.Unlink("folder") }},
+		{"rmdir a file", func(r *rootFS) experimentalsys.Errno { return r.Rmdir("kept") }},
+		{"symlink out", func(r *rootFS) experimentalsys.Errno { return r.Symlink("../../../etc", "out-link") }},
+		{"symlink in", func(r *rootFS) experimentalsys.Errno { return r.Symlink("kept", "in-link") }},
+		{"unlink", func(r *rootFS) experimentalsys.Errno { return r.Unlink("kept") }},
+		{"unlink again", func(r *rootFS) experimentalsys.Errno { return r.Unlink("kept") }},
+		{"chmod what is gone", func(r *rootFS) experimentalsys.Errno { return r.Chmod("kept", 0o600) }},
+		{"rename what is gone", func(r *rootFS) experimentalsys.Errno { return r.Rename("kept", "again") }},
+	} {
+		if got, want := op.do(pretend), op.do(real); got != want {
+			t.Errorf("%s: pretended %v, the run's %v", op.what, got, want)
+		}
+	}
+	f, e := pretend.OpenFile("link", experimentalsys.O_RDONLY, 0)
+	if e != 0 {
+		t.Fatal(e)
 	}
 	buf := make([]byte, 64)
 	n, _ := f.Read(buf)
 	f.Close()
 	if string(buf[:n]) != "as the run left it" {
-		t.Errorf("read back %q: want the file as it is", buf[:n])
+		t.Errorf("a read sees %q: want the file as it is", buf[:n])
 	}
-	if f, e := r.OpenFile("new/file", experimentalsys.O_WRONLY|experimentalsys.O_CREAT, 0o644); e != 0 {
-		t.Errorf("create in a folder that is not there: %v", e)
-	} else {
-		f.Close()
+	after := snapshot(t, pretendDir)
+	if len(after) != len(before) {
+		t.Errorf("the pretended run directory changed: %v, was %v", after, before)
 	}
-	for _, c := range []struct {
-		what string
-		got  experimentalsys.Errno
-		want experimentalsys.Errno
-	}{
-		{"mkdir new", r.Mkdir("made", 0o755), 0},
-		{"mkdir existing", r.Mkdir("folder", 0o755), experimentalsys.EEXIST},
-		{"unlink existing", r.Unlink("kept"), 0},
-		{"unlink missing", r.Unlink("missing"), experimentalsys.ENOENT},
-		{"rename", r.Rename("kept", "moved"), 0},
-		{"rmdir", r.Rmdir("folder"), 0},
-		{"symlink", r.Symlink("kept", "link"), 0},
-		{"change a record", r.Unlink(".wflow"), 0},
-	} {
-		if c.got != c.want {
-			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s: %s, was %s", k, after[k], v)
 		}
-	}
-	var names []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		rel, _ := filepath.Rel(dir, p)
-		names = append(names, rel)
-		return nil
-	})
-	if got := len(names); got != 4 { // ., .wflow, folder, kept
-		t.Errorf("the run directory changed: %v", names)
-	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "kept")); string(b) != "as the run left it" {
-		t.Errorf("kept = %q", b)
 	}
 }

@@ -40,7 +40,8 @@ type rootFS struct {
 	root    *os.Root
 	rootID  fileID // the run directory
 	records fileID // the records folder; zero when there is none
-	discard bool   // every change succeeds and changes nothing (a replay)
+	discard bool   // every change is pretended: answered, never made (a replay; pretend.go)
+	overlay overlay
 }
 
 // fileID names a file on the host: device and inode.
@@ -356,7 +357,7 @@ func (r *rootFS) Readlink(p string) (string, experimentalsys.Errno) {
 // Mkdir implements experimentalsys.FS.
 func (r *rootFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 	if r.discard {
-		return r.pretend(p, experimentalsys.EEXIST)
+		return r.pretendMake(p, true)
 	}
 	d, e := r.lookup(name(p), true)
 	if e != 0 {
@@ -372,7 +373,7 @@ func (r *rootFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 // followed out.
 func (r *rootFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
 	if r.discard {
-		return r.pretend(p, 0)
+		return r.pretendChange(p)
 	}
 	d, e := r.resolve(name(p), true)
 	if e != 0 {
@@ -397,7 +398,7 @@ func (r *rootFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
 // Rename implements experimentalsys.FS.
 func (r *rootFS) Rename(from, to string) experimentalsys.Errno {
 	if r.discard {
-		return r.pretend(from, 0)
+		return r.pretendRename(from, to)
 	}
 	src, e := r.lookup(name(from), true)
 	if e != 0 {
@@ -415,7 +416,7 @@ func (r *rootFS) Rename(from, to string) experimentalsys.Errno {
 // Rmdir implements experimentalsys.FS.
 func (r *rootFS) Rmdir(p string) experimentalsys.Errno {
 	if r.discard {
-		return r.pretend(p, 0)
+		return r.pretendRemove(p, true)
 	}
 	d, e := r.lookup(name(p), true)
 	if e != 0 {
@@ -428,7 +429,7 @@ func (r *rootFS) Rmdir(p string) experimentalsys.Errno {
 // Unlink implements experimentalsys.FS.
 func (r *rootFS) Unlink(p string) experimentalsys.Errno {
 	if r.discard {
-		return r.pretend(p, 0)
+		return r.pretendRemove(p, false)
 	}
 	d, e := r.lookup(name(p), true)
 	if e != 0 {
@@ -452,7 +453,10 @@ func (r *rootFS) isDir(d dir) bool {
 // the record through that name.
 func (r *rootFS) Link(oldPath, newPath string) experimentalsys.Errno {
 	if r.discard {
-		return r.pretend(newPath, experimentalsys.EEXIST)
+		if e := r.pretendChange(oldPath); e != 0 {
+			return e
+		}
+		return r.pretendMake(newPath, false)
 	}
 	src, e := r.lookup(name(oldPath), true)
 	if e != 0 {
@@ -478,13 +482,20 @@ func (r *rootFS) Symlink(target, link string) experimentalsys.Errno {
 		return experimentalsys.EPERM
 	}
 	if r.discard {
-		return r.pretend(link, experimentalsys.EEXIST)
+		if e := r.pretendCheck(link); e != 0 {
+			return e
+		}
 	}
 	d, e := r.lookup(name(link), true)
-	if e != 0 {
+	if e != 0 && !(r.discard && e == experimentalsys.ENOENT) {
 		return e
 	}
-	defer d.f.Close()
+	if e == 0 {
+		defer d.f.Close()
+	}
+	if r.discard && e != 0 {
+		return r.pretendMake(link, false) // its folder is one the replay made: no climb to check
+	}
 	depth, _, ok := r.climb(d.fd())
 	if !ok {
 		return experimentalsys.EACCES
@@ -500,6 +511,9 @@ func (r *rootFS) Symlink(target, link string) experimentalsys.Errno {
 			depth++
 		}
 	}
+	if r.discard {
+		return r.pretendMake(link, false)
+	}
 	return errno(unix.Symlinkat(target, d.fd(), d.base))
 }
 
@@ -508,7 +522,7 @@ func (r *rootFS) Symlink(target, link string) experimentalsys.Errno {
 // following a link swapped in at the last moment.
 func (r *rootFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
 	if r.discard {
-		return r.pretend(p, 0)
+		return r.pretendChange(p)
 	}
 	d, e := r.resolve(name(p), true)
 	if e != 0 {
@@ -525,47 +539,6 @@ func utimeSpec(ns int64) unix.Timespec {
 		return unix.Timespec{Nsec: unix.UTIME_OMIT}
 	}
 	return unix.NsecToTimespec(ns)
-}
-
-// pretend is a change in discard mode: it changes nothing and answers as
-// the change would for what is at p: ifExists when there is something
-// there (EEXIST for a change that makes p, 0 for one that changes it),
-// else 0 for a change that makes p and ENOENT for one that changes it.
-func (r *rootFS) pretend(p string, ifExists experimentalsys.Errno) experimentalsys.Errno {
-	_, err := r.root.Lstat(name(p))
-	switch {
-	case err == nil:
-		return ifExists
-	case ifExists == experimentalsys.EEXIST:
-		return 0
-	}
-	return errno(err)
-}
-
-// pretendOpen opens n for a change in discard mode: reads see the file as
-// it is (or an empty one, for a file the open would make), writes are
-// accepted and dropped.
-func (r *rootFS) pretendOpen(n string, osflag int) (experimentalsys.File, experimentalsys.Errno) {
-	f, err := r.root.OpenFile(n, os.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	switch {
-	case err == nil:
-		if info, serr := f.Stat(); serr != nil || (!info.Mode().IsRegular() && !info.IsDir()) {
-			f.Close()
-			return nil, experimentalsys.EACCES // a FIFO, socket or device: never opened for the module
-		}
-		if osflag&unix.O_EXCL != 0 && osflag&unix.O_CREAT != 0 {
-			f.Close()
-			return nil, experimentalsys.EEXIST
-		}
-	case errors.Is(err, fs.ErrNotExist) && osflag&unix.O_CREAT != 0:
-		if f, err = os.CreateTemp("", "wflow-pretend-*"); err != nil {
-			return nil, errno(err)
-		}
-		os.Remove(f.Name())
-	default:
-		return nil, errno(err)
-	}
-	return &rootFile{f: f, append: osflag&unix.O_APPEND != 0, discard: true}, 0
 }
 
 // rootFile is a regular file or folder rootFS opened.
