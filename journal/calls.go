@@ -328,9 +328,11 @@ func (c *Calls) Close() error {
 // Recorded is a calls journal read back.
 type Recorded struct {
 	Header CallsHeader
-	Calls  []Call
-	Walls  []int64
-	Monos  []int64
+	Calls []Call
+	// Walls and Monos are the clock readings in order; WallsAt and MonosAt
+	// how many calls the module had made before each.
+	Walls, Monos     []int64
+	WallsAt, MonosAt []int
 	Random []byte
 	End    *Ending // nil when the run ended before the module did (a crash)
 	// Torn is set when the last line was not a whole record (a crash while
@@ -457,9 +459,9 @@ func (r *Recorded) add(line []byte, n int, last bool) error {
 		}
 		r.Calls = append(r.Calls, *rec.Call)
 	case rec.Clock != nil && rec.Clock.Wall != nil:
-		r.Walls = append(r.Walls, *rec.Clock.Wall)
+		r.Walls, r.WallsAt = append(r.Walls, *rec.Clock.Wall), append(r.WallsAt, len(r.Calls))
 	case rec.Clock != nil:
-		r.Monos = append(r.Monos, *rec.Clock.Mono)
+		r.Monos, r.MonosAt = append(r.Monos, *rec.Clock.Mono), append(r.MonosAt, len(r.Calls))
 	case rec.Random != nil:
 		r.Random = append(r.Random, *rec.Random...)
 	case rec.End != nil:

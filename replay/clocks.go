@@ -48,13 +48,17 @@ func (r recordingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Replaying returns clocks that hand out the recorded values in order.
-// Past the recorded ones (a module that reads more than the run did), the
-// clocks go on from the last value by a microsecond a reading and random
-// bytes are zero; a sleep returns at once.
-func Replaying(rec *journal.Recorded) *runtime.Clocks {
-	wall := sequence{values: rec.Walls}
-	mono := sequence{values: rec.Monos}
+// Replaying returns clocks that hand out the recorded values: between two
+// calls of the module (calls says how many it has made), the values read
+// between them in the run, in order. A module that reads the clock more
+// often there than the run's did (its runtime has other work) gets the
+// last of them again; the ones it did not read are dropped at its next
+// call. So a module whose runtime reads the clock at another pace still
+// gets, at each call, the time the run's got there. Random bytes are handed
+// out in order, then zeros; a sleep returns at once.
+func Replaying(rec *journal.Recorded, calls func() int) *runtime.Clocks {
+	wall := sequence{values: rec.Walls, at: rec.WallsAt, calls: calls}
+	mono := sequence{values: rec.Monos, at: rec.MonosAt, calls: calls}
 	return &runtime.Clocks{
 		Walltime: func() (int64, int32) {
 			ns := wall.next()
@@ -66,20 +70,25 @@ func Replaying(rec *journal.Recorded) *runtime.Clocks {
 	}
 }
 
-// sequence hands out recorded clock values, then goes on from the last.
+// sequence hands out recorded clock values by the calls made before them.
 type sequence struct {
 	values []int64
+	at     []int // calls made before each value
+	calls  func() int
 	i      int
 	last   int64
 }
 
 func (s *sequence) next() int64 {
-	if s.i < len(s.values) {
+	k := s.calls()
+	for s.i < len(s.values) && s.at[s.i] < k { // read in the run before the last call, not now
 		s.last = s.values[s.i]
 		s.i++
-		return s.last
 	}
-	s.last += 1000
+	if s.i < len(s.values) && s.at[s.i] == k {
+		s.last = s.values[s.i]
+		s.i++
+	}
 	return s.last
 }
 

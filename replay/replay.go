@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer mod.Close(ctx)
 	host := NewHost(rec, results, root)
-	outcome, err := mod.Run(ctx, host, Replaying(rec))
+	outcome, err := mod.Run(ctx, host, Replaying(rec, func() int { return host.answered }))
 	if err != nil {
 		return res, err
 	}
