@@ -328,13 +328,13 @@ func (c *Calls) Close() error {
 // Recorded is a calls journal read back.
 type Recorded struct {
 	Header CallsHeader
-	Calls []Call
+	Calls  []Call
 	// Walls and Monos are the clock readings in order; WallsAt and MonosAt
 	// how many calls the module had made before each.
 	Walls, Monos     []int64
 	WallsAt, MonosAt []int
-	Random []byte
-	End    *Ending // nil when the run ended before the module did (a crash)
+	Random           []byte
+	End              *Ending // nil when the run ended before the module did (a crash)
 	// Torn is set when the last line was not a whole record (a crash while
 	// writing it): it was dropped.
 	Torn bool
