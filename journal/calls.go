@@ -300,6 +300,14 @@ func (c *Calls) Random(b []byte) {
 // End appends how the module ended.
 func (c *Calls) End(e Ending) { c.write(CallsRecord{End: &e}, true, true) }
 
+// Overflowed reports whether the module read more clock values or random
+// bytes than the journal keeps.
+func (c *Calls) Overflowed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.overflow
+}
+
 // Close closes the journal and returns the first error writing it; a
 // journal that could not be written whole is moved to IncompleteCallsPath.
 func (c *Calls) Close() error {

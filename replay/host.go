@@ -33,6 +33,7 @@ type Host struct {
 
 	next     int         // index of the next recorded call
 	div      *Divergence // the first divergence, or nil
+	broken   error       // the journal cannot answer (a stream file changed): no divergence, an error
 	pastEnd  bool        // the module went past a journal that ends before the module did
 	answered int         // calls answered
 }
@@ -144,7 +145,7 @@ func bufferCall(fn string) bool {
 // handler answers calls to fn from the journal.
 func (h *Host) handler(fn string) guestmem.Handler {
 	return func(_ context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
-		if h.div != nil || h.pastEnd {
+		if h.div != nil || h.pastEnd || h.broken != nil {
 			return stop()
 		}
 		n := int64(h.answered) + 1
@@ -267,7 +268,7 @@ func (h *Host) answerBuffer(n int64, was journal.Call, mem guestmem.Memory, a []
 	}
 	data, known, msg := h.data(was, ans)
 	if msg != "" {
-		h.diverge(n, was.Fn, &was, request{}, "%s", msg)
+		h.broken = fmt.Errorf("call %d (%s): %s", n, was.Fn, msg)
 		return stop()
 	}
 	if !known && a[1] >= uint32(len(data)) {

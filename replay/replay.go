@@ -114,6 +114,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if host.broken != nil {
+		return res, fmt.Errorf("the journal cannot give back what the run's module got at %w", host.broken)
+	}
 	res.ExitCode = outcome.ExitCode
 	res.Matched = host.answered
 	if host.div != nil {
@@ -139,11 +142,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// replacesAFailure reports whether a divergence is at a call where the
-// run's module submitted a step that did not succeed.
+// replacesAFailure reports whether a divergence leaves the run's history
+// as the module would have made it: at a call where the run's module
+// submitted a step that did not succeed, or after the run's module ended
+// (the module made the same calls, then more, or ended otherwise).
 func replacesAFailure(d *Divergence, results map[uint32]step.ExecResult) bool {
-	if d == nil || d.Recorded == nil {
+	if d == nil {
 		return false
+	}
+	if d.Recorded == nil || d.Function == "(exit)" {
+		return true
 	}
 	switch d.Recorded.Fn {
 	case abi.FuncStepSubmit, abi.FuncStepRun, abi.FuncNotebookSubmit, abi.FuncNotebookRun, abi.FuncNotebookBuild:

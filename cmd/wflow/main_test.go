@@ -100,6 +100,8 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"run wrong ABI", []string{"run", bad, "--rundir", t.TempDir()}, exitUsage, "", `imports ABI "wflow_v2"`},
 		{"run resume nothing", []string{"run", good, "--resume", empty}, exitUsage, "", "no earlier run to resume"},
 		{"run resume empty", []string{"run", good, "--resume", ""}, exitUsage, "", "--resume: give the run directory"},
+		{"run force-resume alone", []string{"run", good, "--force-resume"}, exitUsage, "", "--force-resume goes with --resume"},
+		{"replay no journal", []string{"replay", empty}, exitHostError, "", "no calls journal"},
 		{"run resume missing", []string{"run", good, "--resume", "/nonexistent"}, exitUsage, "", "not a run directory"},
 		{"run resume and another rundir", []string{"run", good, "--resume", empty, "--rundir", t.TempDir()}, exitUsage, "", "give only --resume"},
 		{"validate wrong ABI", []string{"validate", bad}, exitUsage, "wflow_v2", `this wflow speaks "wflow_v1"`},

@@ -62,6 +62,9 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		var err error
 		if modulePath, wasm, err = recordedModule(runDir, *runID); err != nil {
 			fmt.Fprintf(stderr, "wflow replay: %s\n", termsafe.Escape(err.Error()))
+			if errors.Is(err, replay.ErrNoJournal) || errors.Is(err, journal.ErrIncompleteCalls) {
+				return exitHostError
+			}
 			return exitUsage
 		}
 	} else {
@@ -127,11 +130,14 @@ func recordedModule(runDir, runID string) (string, []byte, error) {
 	}
 	for i := len(runs) - 1; i >= 0; i-- {
 		r := runs[i]
+		if runID == "" && journal.HasIncompleteCalls(runDir, r.RunID) && !journal.HasCalls(runDir, r.RunID) {
+			return "", nil, fmt.Errorf("run %s: %w", r.RunID, journal.ErrIncompleteCalls)
+		}
 		if (runID == "" && journal.HasCalls(runDir, r.RunID)) || r.RunID == runID {
 			if r.Module == "" || !filepath.IsAbs(r.Module) {
 				return "", nil, fmt.Errorf("run %s does not name its module by an absolute path: give MODULE.wasm", r.RunID)
 			}
-			if info, err := os.Lstat(r.Module); err != nil || !info.Mode().IsRegular() {
+			if info, err := os.Stat(r.Module); err != nil || !info.Mode().IsRegular() {
 				return "", nil, fmt.Errorf("run %s ran %s, which is no longer a file: give MODULE.wasm", r.RunID, r.Module)
 			}
 			wasm, err := readInput(r.Module, maxModuleFile)

@@ -216,3 +216,31 @@ func TestResumeWithAnEditedModuleIsCheckedByReplay(t *testing.T) {
 		}
 	})
 }
+
+// TestReplayOfAModuleRunThroughALinkAndOfAChangedStreamFile: the default
+// module is the one run.json names, through a link too; a stream file
+// changed since the run is an error (exit 4), not a divergence.
+func TestReplayOfAModuleRunThroughALinkAndOfAChangedStreamFile(t *testing.T) {
+	testenv.Docker(t)
+	link := filepath.Join(t.TempDir(), "workflow.wasm")
+	if err := os.Symlink(testenv.GoGuest(t, "./testdata/guests/rawspecs"), link); err != nil {
+		t.Fatal(err)
+	}
+	rundir := t.TempDir()
+	specs := `[{"name":"big","image":"wflow-test/busybox","commands":["seq 1 3000"]}]`
+	if code, stdout, stderr := wflow(t, "run", link, "--rundir", rundir, "-p", "fn=step", "-p", "specs="+specs); code != exitOK {
+		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	replaysTheSame(t, rundir)
+	out := filepath.Join(rundir, readReport(t, rundir).Steps[0].StdoutFile)
+	f, err := os.OpenFile(out, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("changed\n")
+	f.Close()
+	code, stdout, stderr := wflow(t, "replay", rundir)
+	if code != exitHostError || !strings.Contains(stderr, "cannot give back what the run's module got") {
+		t.Errorf("replay after a stream file changed: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

@@ -209,6 +209,10 @@ func (r *workflowRun) resolve(ctx context.Context, stdout io.Writer) int {
 		fmt.Fprintf(r.stderr, "wflow run: --resume: give the run directory to resume\n")
 		return exitUsage
 	}
+	if r.o.forceResume && r.o.resume == "" {
+		fmt.Fprintf(r.stderr, "wflow run: --force-resume goes with --resume\n")
+		return exitUsage
+	}
 	if r.runDir, err = r.o.runDirectory(r.runID); err != nil {
 		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitUsage
@@ -591,6 +595,8 @@ func (r *workflowRun) finish(outcome runtime.Outcome, runErr error, started, fin
 	}
 	if err := r.calls.Close(); err != nil {
 		r.con.notice("the calls journal could not be written (%v): wflow replay cannot replay this run", err)
+	} else if r.calls.Overflowed() {
+		r.con.notice("the module read the clock or random bytes more often than a calls journal keeps (docs/durability.md, Replay): wflow replay cannot replay this run")
 	}
 	path, err := report.Write(r.runDir, rep)
 	if err != nil {
