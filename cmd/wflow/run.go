@@ -400,13 +400,13 @@ func (r *workflowRun) record(ctx context.Context) int {
 		for _, run := range resume.Runs() {
 			info.Resumes = append(info.Resumes, run.RunID)
 		}
-		r.con.notice("resuming %s: %d step result(s) of run(s) %s can answer steps again", r.runDir, resume.Left(), strings.Join(info.Resumes, ", "))
 		last := resume.Last()
 		if last.ModuleSHA256 != "" && last.ModuleSHA256 != info.ModuleSHA256 {
 			if code := r.checkEditedModule(ctx, last); code != exitOK {
 				return code
 			}
 		}
+		r.con.notice("resuming %s: %d step result(s) of run(s) %s can answer steps again", r.runDir, resume.Left(), strings.Join(info.Resumes, ", "))
 		if len(last.Params) > 0 && !sameJSON(last.Params, info.Params) {
 			r.con.notice("the parameters are not those of run %s: steps they change run again", last.RunID)
 		}
