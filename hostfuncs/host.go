@@ -34,7 +34,8 @@ type StepRunner interface {
 // Observer is told what the run does, for the console and the run report.
 // Its methods are called from several goroutines and must not block long.
 type Observer interface {
-	// StepStarted is called when a step's containers are about to start.
+	// StepStarted is called when a step got its run slot and is about to
+	// run: its containers start, or the step cache or a resume answers it.
 	StepStarted(handle uint32, step step.Step)
 	// StepOutput returns where the step's output goes while it runs.
 	StepOutput(handle uint32, step step.Step) containers.Live
