@@ -64,12 +64,17 @@ func (h *Host) noteResult(kept step.ExecResult, data []byte) {
 		if c.Ans == nil || c.Ans.Data == nil || h.cfg.RunDir == "" {
 			return
 		}
-		root, err := os.OpenRoot(h.cfg.RunDir)
-		if err != nil {
-			return
+		got := kept
+		if kept.StdoutTruncated || kept.StderrTruncated {
+			// A stream the journal cut: read again as a replay will.
+			root, err := os.OpenRoot(h.cfg.RunDir)
+			if err != nil {
+				return
+			}
+			defer root.Close()
+			got = containers.AsTheModuleGotIt(root, kept)
 		}
-		defer root.Close()
-		again, err := step.MarshalJSON(containers.AsTheModuleGotIt(root, kept), false)
+		again, err := step.MarshalJSON(got, false)
 		if err == nil && bytes.Equal(again, data) {
 			c.Ans.Data, c.Ans.Ref = nil, journal.RefResult
 		}
