@@ -97,6 +97,18 @@ type Engine interface {
 	Run(ctx context.Context, spec ContainerSpec, stdout, stderr io.Writer) (Exit, error)
 }
 
+// EngineInfo names the engine a run uses, for `wflow version` and the run
+// report.
+type EngineInfo struct {
+	Name    string `json:"name"`              // docker, podman or swarm
+	Version string `json:"version,omitempty"` // the engine's own version, as it reports it
+	API     string `json:"api,omitempty"`     // the API version wflow speaks with it
+	Host    string `json:"host,omitempty"`    // where wflow reaches it (a socket URL)
+	// Gaps says, a sentence each, where the engine isolates steps less than
+	// docs/security.md promises (a swarm without no-new-privileges, say).
+	Gaps []string `json:"gaps,omitempty"`
+}
+
 // Runner runs steps on an Engine for one workflow run. Its zero value is not
 // usable: Engine, RunDir and RunID are required.
 type Runner struct {

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/rundir"
@@ -24,23 +25,25 @@ var Path = filepath.Join(rundir.Records, "report.json")
 
 // Report is the run report.
 type Report struct {
-	WflowVersion string            `json:"wflow_version"`
-	ABI          string            `json:"abi"`
-	RunID        string            `json:"run_id"`
-	Module       string            `json:"module"`
-	ModuleSHA256 string            `json:"module_sha256"`
-	RunDir       string            `json:"rundir"`
-	Params       json.RawMessage   `json:"params"`
-	Started      time.Time         `json:"started"`
-	Finished     time.Time         `json:"finished"`
-	DurationMS   int64             `json:"duration_ms"`
-	Status       string            `json:"status"`    // runtime.Status*
-	ExitCode     uint32            `json:"exit_code"` // the module's exit code
-	Message      string            `json:"message,omitempty"`
-	Output       json.RawMessage   `json:"output"`    // what the module set with output_set, or null
-	Steps        []step.ExecResult `json:"steps"`     // in the order they finished
-	Decisions    []step.Decision   `json:"decisions"` // every policy decision, in the order taken: the audit trail
-	Journal      string            `json:"journal"`   // this run's journal of results, relative to the run directory
+	WflowVersion string `json:"wflow_version"`
+	ABI          string `json:"abi"`
+	RunID        string `json:"run_id"`
+	Module       string `json:"module"`
+	ModuleSHA256 string `json:"module_sha256"`
+	RunDir       string `json:"rundir"`
+	// Engine names the container engine of the steps and its version.
+	Engine     containers.EngineInfo `json:"engine"`
+	Params     json.RawMessage       `json:"params"`
+	Started    time.Time             `json:"started"`
+	Finished   time.Time             `json:"finished"`
+	DurationMS int64                 `json:"duration_ms"`
+	Status     string                `json:"status"`    // runtime.Status*
+	ExitCode   uint32                `json:"exit_code"` // the module's exit code
+	Message    string                `json:"message,omitempty"`
+	Output     json.RawMessage       `json:"output"`    // what the module set with output_set, or null
+	Steps      []step.ExecResult     `json:"steps"`     // in the order they finished
+	Decisions  []step.Decision       `json:"decisions"` // every policy decision, in the order taken: the audit trail
+	Journal    string                `json:"journal"`   // this run's journal of results, relative to the run directory
 	// Resumes lists the earlier runs of the run directory whose results
 	// could answer this run's steps (`wflow run --resume`).
 	Resumes []string `json:"resumes,omitempty"`

@@ -170,14 +170,14 @@ func (c *console) notice(format string, args ...any) {
 	c.textf("wflow: %s\n", msg)
 }
 
-func (c *console) runStarted(runID, rundir string) {
+func (c *console) runStarted(runID, rundir string, engine containers.EngineInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.json {
-		c.event(map[string]any{"event": "run_started", "run_id": runID, "rundir": rundir})
+		c.event(map[string]any{"event": "run_started", "run_id": runID, "rundir": rundir, "engine": engine})
 		return
 	}
-	c.textf("wflow: run %s in %s\n", runID, rundir)
+	c.textf("wflow: run %s in %s on %s\n", runID, rundir, strings.TrimSpace(engine.Name+" "+engine.Version))
 }
 
 // runFinished prints the end of a run: the summary table, the outcome and

@@ -12,12 +12,12 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wflow/wflow/containers"
-	"github.com/wflow/wflow/containers/docker"
+	"github.com/wflow/wflow/containers/engines"
 	"github.com/wflow/wflow/notebooks"
 	"github.com/wflow/wflow/rundir"
 )
 
-const gcUsage = `Usage: wflow gc [--images]
+const gcUsage = `Usage: wflow gc [--images] [--engine NAME]
 
 Removes the containers that wflow processes of this host started and left
 behind when they died (SIGKILL, a crash): containers labelled io.wflow.run
@@ -33,6 +33,7 @@ Flags:
 func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("wflow gc", pflag.ContinueOnError)
 	images := fs.Bool("images", false, "also remove notebook images no container uses")
+	engineName := fs.String("engine", "", "the engine to clean: docker, podman or swarm (default: $WFLOW_ENGINE, else docker); on a swarm, jobs and their runs' networks")
 	if code, done := parseFlags(fs, args, gcUsage, stdout, stderr); done {
 		return code
 	}
@@ -40,7 +41,12 @@ func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "wflow gc: takes no arguments\n")
 		return exitUsage
 	}
-	engine, err := docker.New(ctx)
+	name, err := engines.Resolve(*engineName)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow gc: %v\n", err)
+		return exitUsage
+	}
+	engine, err := engines.Open(ctx, name)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow gc: %v\n", err)
 		return exitNoEngine

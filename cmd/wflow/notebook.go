@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wflow/wflow/containers"
-	"github.com/wflow/wflow/containers/docker"
+	"github.com/wflow/wflow/containers/engines"
 	"github.com/wflow/wflow/notebooks"
 	"github.com/wflow/wflow/step"
 )
@@ -42,6 +42,7 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	dockerfile := fs.String("notebook-dockerfile", "", "Dockerfile template `file` (default: the built-in one)")
 	network := fs.String("network", "default", "network mode of the build (pip runs there)")
 	timeout := fs.Duration("timeout", notebooks.DefaultBuildTimeout, "wall-clock limit of the build")
+	engineName := fs.String("engine", "", "the engine that builds and keeps the image: docker, podman or swarm (its manager) (default: $WFLOW_ENGINE, else docker)")
 	contextDir := fs.String("context", ".", "folder local requirements (./pkg) are read from: the run directory of the runs to come")
 	if code, done := parseFlags(fs, args, notebookUsage, stdout, stderr); done {
 		return code
@@ -79,7 +80,12 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
 		return exitUsage
 	}
-	engine, err := docker.New(ctx)
+	name, err := engines.Resolve(*engineName)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
+		return exitUsage
+	}
+	engine, err := engines.Open(ctx, name)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
 		return exitNoEngine

@@ -21,7 +21,7 @@ import (
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
-	"github.com/wflow/wflow/containers/docker"
+	"github.com/wflow/wflow/containers/engines"
 	"github.com/wflow/wflow/hostfuncs"
 	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/journal"
@@ -37,6 +37,7 @@ import (
 
 // runOptions are the flags of `wflow run`.
 type runOptions struct {
+	engine      string
 	params      []string
 	paramsFile  string
 	rundir      string
@@ -83,6 +84,7 @@ type runOptions struct {
 func runFlags(o *runOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("wflow run", pflag.ContinueOnError)
 	fs.SortFlags = false
+	fs.StringVar(&o.engine, "engine", "", "container engine of the steps: docker, podman or swarm (default: $WFLOW_ENGINE, else docker; docs/scale-out.md)")
 	fs.StringArrayVarP(&o.params, "param", "p", nil, "workflow parameter `key=value` (a string; repeatable; wins over --params)")
 	fs.StringVar(&o.paramsFile, "params", "", "JSON `file` with a parameter object (typed values)")
 	fs.StringVar(&o.rundir, "rundir", "", "run directory, mounted into every step at "+abi.RunDirMountPoint+" (default: a new folder under ./runs/)")
@@ -175,7 +177,8 @@ type workflowRun struct {
 	chain    policies.Chain
 
 	// wire
-	engine    *docker.Engine
+	engine    engines.Engine
+	info      containers.EngineInfo // the engine's name and version, for the report
 	prep      preparedRunDir
 	keepGuard bool // the nosuid mount stays for wflow gc (a sweep did not finish)
 	journal   *journal.Journal
@@ -256,7 +259,7 @@ func (r *workflowRun) resolve(ctx context.Context, stdout io.Writer) int {
 // prepares and takes the run directory, opens the journal and sets up the
 // steps' runners and the host functions.
 func (r *workflowRun) wire(ctx context.Context) int {
-	engine, err := docker.New(ctx)
+	engine, err := engines.Open(ctx, r.set.engine)
 	if err == nil && ctx.Err() != nil {
 		engine.Close()
 	}
@@ -268,6 +271,10 @@ func (r *workflowRun) wire(ctx context.Context) int {
 		return exitNoEngine
 	}
 	r.engine = engine
+	r.info = engine.Info(ctx)
+	for _, gap := range r.info.Gaps {
+		r.con.notice("engine %s: %s (docs/security.md)", r.info.Name, gap)
+	}
 	r.closers = append(r.closers, func() { engine.Close() })
 	// Created only now, so that a run refused above leaves no empty folder;
 	// made ready while the engine lists what dead processes left, and
@@ -537,7 +544,7 @@ func (r *workflowRun) stepCache() (*stepcache.Cache, error) {
 // stopped, the run directory swept and released, the report written; it
 // returns the exit code.
 func (r *workflowRun) execute(ctx context.Context) int {
-	r.con.runStarted(r.runID, r.runDir)
+	r.con.runStarted(r.runID, r.runDir, r.info)
 	started := time.Now().UTC()
 	outcome, runErr := r.module.Run(ctx, r.host, replay.Recording(r.calls))
 	r.host.Shutdown() // cancels steps the module left running; removes their containers
@@ -571,6 +578,7 @@ func (r *workflowRun) finish(outcome runtime.Outcome, runErr error, started, fin
 		Module:       r.modulePath,
 		ModuleSHA256: r.moduleSHA256(),
 		RunDir:       r.runDir,
+		Engine:       r.info,
 		Params:       r.set.params,
 		Started:      started,
 		Finished:     finished,
@@ -709,6 +717,7 @@ func (o journaled) StepFinished(res step.ExecResult) {
 
 // runSettings is what the flags of `wflow run` resolve to, checked.
 type runSettings struct {
+	engine    string // a name engines.Open knows
 	params    []byte
 	env, vars map[string]string
 	pull      containers.PullPolicy
@@ -725,6 +734,9 @@ type runSettings struct {
 // resolve checks every flag and reads the module and the files the flags
 // name; an error is a usage error.
 func (o *runOptions) resolve(modulePath string) (s runSettings, err error) {
+	if s.engine, err = engines.Resolve(o.engine); err != nil {
+		return s, err
+	}
 	if s.params, err = buildParams(o.paramsFile, o.params); err != nil {
 		return s, err
 	}

@@ -1,5 +1,6 @@
-// Package docker is wflow's container engine on a Docker daemon. It is the
-// only package of wflow that imports the Docker SDK.
+// Package docker is wflow's container engine on a Docker daemon, and on
+// any daemon that speaks its API (the podman and swarm engines build on it).
+// With those two, it is the only package of wflow that imports the Docker SDK.
 package docker
 
 import (
@@ -48,22 +49,58 @@ type Engine struct {
 // the local socket), negotiates the API version (Debian's engine speaks 1.41)
 // and pings it. When nothing answers, the error wraps ErrUnavailable.
 func New(ctx context.Context) (*Engine, error) {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	return Connect(ctx, "", "is dockerd running?")
+}
+
+// Connect connects to the Docker API at host (a URL such as
+// unix:///run/podman/podman.sock; "" reads DOCKER_HOST, default the local
+// Docker socket), negotiates the API version and pings it. When nothing
+// answers, the error wraps ErrUnavailable and ends with hint.
+func Connect(ctx context.Context, host, hint string) (*Engine, error) {
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	cli, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
-	if _, err := cli.Ping(pctx); err != nil {
+	ping, err := cli.Ping(pctx)
+	if err != nil {
 		cli.Close()
-		return nil, fmt.Errorf("%w: no daemon answers at %s (is dockerd running?)", ErrUnavailable, cli.DaemonHost())
+		return nil, fmt.Errorf("%w: no daemon answers at %s (%s)", ErrUnavailable, cli.DaemonHost(), hint)
 	}
-	// The ping has negotiated the API version (WithAPIVersionNegotiation).
+	// Settle the API version now (the client would on its first call), so
+	// that ClientVersion says what the engines built on this one may use.
+	cli.NegotiateAPIVersionPing(ping)
 	return &Engine{cli: cli}, nil
 }
 
 // Close releases the client's connections.
 func (e *Engine) Close() error { return e.cli.Close() }
+
+// Client is the engine's API client, for the engines built on this one.
+func (e *Engine) Client() *client.Client { return e.cli }
+
+// Info names the engine for `wflow version` and the run report: "docker",
+// the daemon's version and the API version negotiated with it.
+func (e *Engine) Info(ctx context.Context) containers.EngineInfo {
+	return Describe(ctx, e.cli, "docker")
+}
+
+// Describe asks the daemon behind cli for its version, naming the engine
+// name; a daemon that does not answer leaves Version empty.
+func Describe(ctx context.Context, cli *client.Client, name string) containers.EngineInfo {
+	info := containers.EngineInfo{Name: name, API: cli.ClientVersion(), Host: cli.DaemonHost()}
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	if v, err := cli.ServerVersion(ctx); err == nil {
+		info.Version = v.Version
+	}
+	return info
+}
 
 // EnsureImage implements containers.Engine.
 func (e *Engine) EnsureImage(ctx context.Context, ref string, pull containers.PullPolicy) (string, error) {
@@ -199,18 +236,18 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 		return exit, fmt.Errorf("wait for container: %w", err)
 	}
 	if exit.Code == 137 && spec.Memory > 0 {
-		exit.OOMKilled = e.oomKilled(ctx, created.ID)
+		exit.OOMKilled = e.OOMKilled(ctx, created.ID)
 	}
 	return exit, nil
 }
 
-// oomKilled reports whether the engine says the OOM killer ended a
+// OOMKilled reports whether the engine says the OOM killer ended a
 // container that exited 137 (killed: by the OOM killer at the memory limit,
 // or by someone else). The engine records the OOM event apart from the
 // exit, and on a busy machine a little after it: ask for up to a second
 // (seen late by more than 200 ms under make test's load); only a container
 // killed at 137 otherwise waits that long.
-func (e *Engine) oomKilled(ctx context.Context, id string) bool {
+func (e *Engine) OOMKilled(ctx context.Context, id string) bool {
 	for try := 0; try < 50; try++ {
 		ictx, cancel := context.WithTimeout(ctx, controlTimeout)
 		info, err := e.cli.ContainerInspect(ictx, id)

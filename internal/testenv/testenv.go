@@ -23,6 +23,8 @@ import (
 
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/containers/docker"
+	"github.com/wflow/wflow/containers/podman"
+	"github.com/wflow/wflow/containers/swarm"
 )
 
 // BusyboxImage is the local shell image built by scripts/build-test-images.sh.
@@ -53,6 +55,37 @@ func Docker(t testing.TB) *docker.Engine {
 	if _, err := e.EnsureImage(context.Background(), BusyboxImage, containers.PullNever); err != nil {
 		Missing(t, "test image missing (run scripts/build-test-images.sh): %v", err)
 	}
+	return e
+}
+
+// Podman returns an engine on Podman's API service (CONTAINER_HOST, default
+// its root socket, which scripts/podman-service.sh starts) and checks that
+// the test image was loaded into it; it skips (fails in CI) when either is
+// missing.
+func Podman(t testing.TB) *podman.Engine {
+	t.Helper()
+	e, err := podman.New(context.Background())
+	if err != nil {
+		Missing(t, "no Podman service (run scripts/podman-service.sh start): %v", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if _, err := e.EnsureImage(context.Background(), BusyboxImage, containers.PullNever); err != nil {
+		Missing(t, "test image missing in Podman (run scripts/podman-service.sh start): %v", err)
+	}
+	return e
+}
+
+// Swarm returns an engine on the local Docker engine as a swarm manager
+// and checks the test image; it skips (fails in CI) when the engine is not
+// in a swarm (docker swarm init --advertise-addr 127.0.0.1).
+func Swarm(t testing.TB) *swarm.Engine {
+	t.Helper()
+	Docker(t)
+	e, err := swarm.New(context.Background())
+	if err != nil {
+		Missing(t, "no swarm: %v", err)
+	}
+	t.Cleanup(func() { e.Close() })
 	return e
 }
 
@@ -156,14 +189,30 @@ func Wat(t testing.TB, file string) []byte {
 // Leftovers returns the ids of containers that this test process started
 // (label io.wflow.pid) and that still exist, or nil when no daemon answers.
 // Packages test in parallel processes, so each checks only its own.
+// On a swarm, its jobs count too; so do Podman's containers when its
+// service answers.
 func Leftovers() []string {
-	e, err := docker.New(context.Background())
-	if err != nil {
-		return nil
+	pid := strconv.Itoa(os.Getpid())
+	var left []string
+	type labelled interface {
+		Labelled(ctx context.Context, key, value string) ([]string, error)
+		Close() error
 	}
-	defer e.Close()
-	ids, _ := e.Labelled(context.Background(), containers.LabelPID, strconv.Itoa(os.Getpid()))
-	return ids
+	var engines []labelled
+	if e, err := swarm.New(context.Background()); err == nil {
+		engines = append(engines, e)
+	} else if e, err := docker.New(context.Background()); err == nil {
+		engines = append(engines, e)
+	}
+	if e, err := podman.New(context.Background()); err == nil {
+		engines = append(engines, e)
+	}
+	for _, e := range engines {
+		ids, _ := e.Labelled(context.Background(), containers.LabelPID, pid)
+		left = append(left, ids...)
+		e.Close()
+	}
+	return left
 }
 
 // MainWithLeakCheck runs the tests, then fails the package when a container

@@ -1,0 +1,49 @@
+package swarm_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/wflow/wflow/containers/enginetest"
+	"github.com/wflow/wflow/containers/swarm"
+	"github.com/wflow/wflow/internal/testenv"
+)
+
+// TestConformance runs the engine conformance suite against the swarm
+// engine, on the local engine as a single-node swarm.
+func TestConformance(t *testing.T) {
+	t.Setenv(swarm.AllowNewPrivileges, "allow") // checked apart below, where the engine is too old
+	e := testenv.Swarm(t)
+	h := enginetest.Harness{
+		Engine:   e,
+		Image:    testenv.BusyboxImage,
+		Missing:  "wflow-test/never-built:conformance",
+		Labelled: e.Labelled,
+		Isolated: true,
+		Gaps: enginetest.Gaps{
+			OnlyLoopback: "swarm has no network \"none\" for services (moby#42204): a job without network is alone with its run on an internal overlay network",
+		},
+	}
+	if !e.NoNewPrivileges() {
+		h.Gaps.NoNewPrivileges = "this engine's API is older than 1.44 (Docker 25), which drops no-new-privileges from a service"
+	}
+	enginetest.Run(t, h)
+}
+
+// TestRefusesWeakerIsolation: on an engine that cannot set
+// no-new-privileges on a job, the engine does not start unless the user
+// accepted it.
+func TestRefusesWeakerIsolation(t *testing.T) {
+	t.Setenv(swarm.AllowNewPrivileges, "allow")
+	e := testenv.Swarm(t)
+	if e.NoNewPrivileges() {
+		t.Skip("this engine sets no-new-privileges on jobs: nothing to refuse")
+	}
+	t.Setenv(swarm.AllowNewPrivileges, "")
+	_, err := swarm.New(context.Background())
+	if !errors.Is(err, swarm.ErrWeaker) || !strings.Contains(err.Error(), swarm.AllowNewPrivileges+"=allow") {
+		t.Fatalf("New without %s: %v, want ErrWeaker naming the variable", swarm.AllowNewPrivileges, err)
+	}
+}
