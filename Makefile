@@ -37,9 +37,12 @@ vet:
 test: vet
 	$(GO) test -p 2 -count=1 -timeout 20m ./...
 	cd sdk/go && $(GO) test -count=1 ./...
-	@left=$$(docker ps -aq --filter label=io.wflow.run 2>/dev/null | wc -l); \
-	if [ "$$left" -ne 0 ]; then echo "FAIL: $$left container(s) labelled io.wflow.run remain after the tests"; exit 1; fi; \
-	echo "no wflow containers remain"
+	@left=$$( { docker ps -aq --filter label=io.wflow.run; \
+	  docker service ls -q --filter label=io.wflow.run; \
+	  docker network ls -q --filter label=io.wflow.run; \
+	  podman --url unix:///run/podman/podman.sock ps -aq --filter label=io.wflow.run; } 2>/dev/null | wc -l); \
+	if [ "$$left" -ne 0 ]; then echo "FAIL: $$left container(s), swarm job(s) or network(s) labelled io.wflow.run remain after the tests"; exit 1; fi; \
+	echo "no wflow containers, jobs or networks remain"
 
 # Each benchmark runs next to its baseline in the same run; the side-by-side
 # suite rewrites the table of docs/benchmarks.md (about 6 minutes on 2 cores).

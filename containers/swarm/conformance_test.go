@@ -14,7 +14,6 @@ import (
 // TestConformance runs the engine conformance suite against the swarm
 // engine, on the local engine as a single-node swarm.
 func TestConformance(t *testing.T) {
-	t.Setenv(swarm.AllowNewPrivileges, "allow") // checked apart below, where the engine is too old
 	e := testenv.Swarm(t)
 	h := enginetest.Harness{
 		Engine:   e,
@@ -36,7 +35,6 @@ func TestConformance(t *testing.T) {
 // no-new-privileges on a job, the engine does not start unless the user
 // accepted it.
 func TestRefusesWeakerIsolation(t *testing.T) {
-	t.Setenv(swarm.AllowNewPrivileges, "allow")
 	e := testenv.Swarm(t)
 	if e.NoNewPrivileges() {
 		t.Skip("this engine sets no-new-privileges on jobs: nothing to refuse")

@@ -488,14 +488,22 @@ func (e *Engine) removeTaskContainers(ctx context.Context, id string) error {
 }
 
 // removeNetwork removes a run's network, waiting a little for the
-// endpoints of removed tasks to go. Not found is success.
+// endpoints of removed tasks to go, and then for the swarm to have
+// forgotten it (a removal is acknowledged before the network is gone from
+// the list). Not found is success.
 func (e *Engine) removeNetwork(ctx context.Context, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
 	for {
 		err := e.cli.NetworkRemove(ctx, id)
-		if err == nil || client.IsErrNotFound(err) {
+		if err == nil {
+			_, err = e.cli.NetworkInspect(ctx, id, network.InspectOptions{})
+		}
+		if client.IsErrNotFound(err) {
 			return nil
+		}
+		if err == nil {
+			err = errors.New("still listed after its removal")
 		}
 		select {
 		case <-time.After(200 * time.Millisecond):

@@ -78,9 +78,15 @@ func Podman(t testing.TB) *podman.Engine {
 // Swarm returns an engine on the local Docker engine as a swarm manager
 // and checks the test image; it skips (fails in CI) when the engine is not
 // in a swarm (docker swarm init --advertise-addr 127.0.0.1).
+//
+// Debian's Docker (20.10) cannot set no-new-privileges on a job, so the
+// test accepts that as a user must (WFLOW_SWARM_NEW_PRIVILEGES=allow, for
+// this test and the wflow processes it starts); swarm's own tests check
+// the refusal without it.
 func Swarm(t testing.TB) *swarm.Engine {
 	t.Helper()
 	Docker(t)
+	t.Setenv(swarm.AllowNewPrivileges, "allow")
 	e, err := swarm.New(context.Background())
 	if err != nil {
 		Missing(t, "no swarm: %v", err)
