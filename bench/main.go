@@ -2,7 +2,7 @@
 // the same run, on the local engine and local images only, and writes the
 // table of docs/benchmarks.md. `make bench` runs it:
 //
-//	go run ./bench [-reps 5] [-cases seq,par,start,hostcall,bigout,cache,replay] [-out docs/benchmarks.md]
+//	go run ./bench [-reps 5] [-cases seq,par,start,hostcall,bigout,cache,replay,engines] [-out docs/benchmarks.md]
 //
 // Every case prints wflow's figure and its baseline's (median, min, max over
 // the repetitions) and their ratio (of the medians). The raw-client
@@ -38,7 +38,7 @@ const image = "wflow-test/busybox:latest"
 
 func main() {
 	reps := flag.Int("reps", 5, "repetitions of each case")
-	cases := flag.String("cases", "seq,par,start,hostcall,bigout,cache,replay", "cases to run")
+	cases := flag.String("cases", "seq,par,start,hostcall,bigout,cache,replay,engines", "cases to run")
 	out := flag.String("out", "", "markdown file whose generated table is replaced (between the bench markers)")
 	bigSize := flag.Int64("bigout-size", 1<<30, "bytes the big-output step prints")
 	flag.Parse()
@@ -160,6 +160,8 @@ func run(reps int, cases []string, out string, bigSize int64) error {
 			rs, err = e.stepCache(reps)
 		case "replay":
 			rs, err = e.replay(reps)
+		case "engines":
+			rs, err = e.engines(reps)
 		default:
 			err = fmt.Errorf("unknown case %q", c)
 		}

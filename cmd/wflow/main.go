@@ -20,7 +20,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
-
 )
 
 // Exit codes of wflow.
