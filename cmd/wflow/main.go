@@ -27,7 +27,7 @@ const (
 	exitOK          = 0   // the workflow succeeded
 	exitFailed      = 1   // the workflow failed: the module exited non-zero, trapped or timed out
 	exitUsage       = 2   // bad flags or arguments, an unreadable or invalid module
-	exitNoEngine    = 3   // no Docker daemon answers
+	exitNoEngine    = 3   // the engine is not there (no daemon answers, not a swarm manager)
 	exitHostError   = 4   // wflow itself failed (run directory, report)
 	exitInterrupted = 130 // cancelled by SIGINT or SIGTERM
 )
