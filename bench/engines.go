@@ -191,12 +191,17 @@ func (p swarmPhases) String() string {
 // container.
 func swarmLoop(cli *client.Client, n int, p *swarmPhases) error {
 	ctx := context.Background()
-	net, err := cli.NetworkCreate(ctx, "wflow-bench-floor", network.CreateOptions{Driver: "overlay", Scope: "swarm", Internal: true})
+	name := fmt.Sprintf("wflow-bench-floor-%d", time.Now().UnixNano())
+	net, err := cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "overlay", Scope: "swarm", Internal: true})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for try := 0; try < 50 && cli.NetworkRemove(ctx, net.ID) != nil; try++ {
+	defer func() { // until the swarm has forgotten it
+		for try := 0; try < 100; try++ {
+			cli.NetworkRemove(ctx, net.ID)
+			if _, err := cli.NetworkInspect(ctx, net.ID, network.InspectOptions{}); client.IsErrNotFound(err) {
+				return
+			}
 			time.Sleep(200 * time.Millisecond)
 		}
 	}()
