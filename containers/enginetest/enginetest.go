@@ -66,6 +66,9 @@ type Gaps struct {
 	// OOMReported: the engine does not say when the OOM killer ended a
 	// container (it must still kill it at the limit).
 	OOMReported string
+	// SwapLimited: the engine cannot keep a container with a memory limit
+	// from swapping.
+	SwapLimited string
 }
 
 // timeout bounds every check: a check that hangs fails instead.
@@ -337,7 +340,7 @@ func records(t *testing.T, h Harness) {
 const cgroupValue = `v() { cat "/sys/fs/cgroup/$1" 2>/dev/null || cat "/sys/fs/cgroup/$2" 2>/dev/null || echo "?"; }; `
 
 func limits(t *testing.T, h Harness) {
-	s := spec(t, h, cgroupValue+`v memory/memory.limit_in_bytes memory.max; v pids/pids.max pids.max; v cpu/cpu.cfs_quota_us cpu.max; id -u; id -g; touch /x 2>/dev/null && echo writable || echo read-only`)
+	s := spec(t, h, cgroupValue+`v memory/memory.limit_in_bytes memory.max; v pids/pids.max pids.max; v cpu/cpu.cfs_quota_us cpu.max; id -u; id -g; touch /x 2>/dev/null && echo writable || echo read-only; v memory/memory.memsw.limit_in_bytes memory.swap.max`)
 	s.Limits = step.Limits{Network: "none", Memory: 32 << 20, Pids: 64, CPUs: 1.5, User: "1234:2345", ReadOnly: true}
 	exit, stdout, stderr := run(t, h, s)
 	var first []string
@@ -346,8 +349,21 @@ func limits(t *testing.T, h Harness) {
 			first = append(first, f[0])
 		}
 	}
-	if want := "33554432 64 150000 1234 2345 read-only"; exit.Code != 0 || strings.Join(first, " ") != want {
-		t.Errorf("exit %+v, got %q, want %q (stderr %q)", exit, strings.Join(first, " "), want, stderr)
+	if len(first) != 7 {
+		t.Fatalf("exit %+v, got %q (stderr %q)", exit, stdout, stderr)
+	}
+	if want := "33554432 64 150000 1234 2345 read-only"; exit.Code != 0 || strings.Join(first[:6], " ") != want {
+		t.Errorf("exit %+v, got %q, want %q (stderr %q)", exit, strings.Join(first[:6], " "), want, stderr)
+	}
+	// No swap beyond the memory limit: memory+swap equal to it (cgroup
+	// v1), or no swap (v2); "?" where the host accounts no swap.
+	switch swap := first[6]; {
+	case swap == "?":
+		t.Logf("swap not checked: the host does not account it")
+	case h.Gaps.SwapLimited != "":
+		t.Logf("swap limit %s not checked: %s", swap, h.Gaps.SwapLimited)
+	case swap != "33554432" && swap != "0":
+		t.Errorf("swap limit %s: want memory+swap at the memory limit (33554432) or no swap (0)", swap)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,7 +58,12 @@ func New(ctx context.Context) (*Engine, error) {
 		e.Close()
 		return nil, fmt.Errorf("%w: %v", docker.ErrUnavailable, err)
 	}
-	return &Engine{Engine: e, host: host, cgroupV1: info.CgroupVersion == "1"}, nil
+	v1 := info.CgroupVersion == "1"
+	if v1 && slices.ContainsFunc(info.SecurityOptions, func(o string) bool { return strings.Contains(o, "name=rootless") }) {
+		e.Close()
+		return nil, fmt.Errorf("%w: rootless Podman on a cgroup v1 host ignores memory, CPU and process limits (it only warns); run its service as root, or on a cgroup v2 host", docker.ErrUnavailable)
+	}
+	return &Engine{Engine: e, host: host, cgroupV1: v1}, nil
 }
 
 // pingTimeout bounds the info call New makes.

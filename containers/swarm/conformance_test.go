@@ -23,6 +23,7 @@ func TestConformance(t *testing.T) {
 		Isolated: true,
 		Gaps: enginetest.Gaps{
 			OnlyLoopback: "swarm has no network \"none\" for services (moby#42204): a job without network is alone with its run on an internal overlay network",
+			SwapLimited:  "a service cannot set its memory+swap limit",
 		},
 	}
 	if !e.NoNewPrivileges() {

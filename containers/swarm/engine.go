@@ -35,6 +35,8 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
@@ -72,7 +74,8 @@ type Engine struct {
 
 	mu       sync.Mutex
 	networks map[string]string // run id → its isolated network's id
-	local    map[string]bool   // image id → exists only on this node
+	pullable map[string]bool   // image ref → the runner let the engine pull it (EnsureImage without PullNever)
+	server   string            // the manager's Docker version
 }
 
 // New connects to the Docker engine named by DOCKER_HOST (default the
@@ -99,7 +102,7 @@ func New(ctx context.Context) (*Engine, error) {
 		d.Close()
 		return nil, fmt.Errorf("%w: the engine at %s is a swarm worker; wflow must talk to a manager (point DOCKER_HOST at one)", docker.ErrUnavailable, cli.DaemonHost())
 	}
-	e := &Engine{Engine: d, cli: cli, nodeID: info.Swarm.NodeID, networks: map[string]string{}, local: map[string]bool{}}
+	e := &Engine{Engine: d, cli: cli, nodeID: info.Swarm.NodeID, networks: map[string]string{}, pullable: map[string]bool{}, server: info.ServerVersion}
 	if !e.NoNewPrivileges() && os.Getenv(AllowNewPrivileges) != "allow" {
 		d.Close()
 		return nil, fmt.Errorf("%w: this swarm's Docker engine (%s, API %s) cannot set no-new-privileges on a job (Docker 25 and API 1.44 can): upgrade it, or run its daemons with --no-new-privileges and accept jobs without wflow's guarantee with %s=allow (docs/security.md)",
@@ -127,11 +130,44 @@ func (e *Engine) NoNewPrivileges() bool {
 // says where jobs are isolated less than containers.
 func (e *Engine) Info(ctx context.Context) containers.EngineInfo {
 	info := docker.Describe(ctx, e.cli, "swarm")
-	info.Gaps = append(info.Gaps, "a step without network is on an internal overlay network of its run (swarm has no network none): it reaches nothing outside, but can reach the run's other steps")
+	info.Gaps = append(info.Gaps,
+		"a step without network is on an internal overlay network of its run (swarm has no network none): it reaches nothing outside, but can reach the run's other steps",
+		"the swap of a step cannot be limited: on a node with swap a step may swap as much again as its memory limit")
+	if olderThan(e.server, 26) {
+		info.Gaps = append(info.Gaps, "on a node whose resolver is on loopback (systemd-resolved), Docker before 26.0.0 (25.0.4, 23.0.11) forwards a step's DNS queries out of its internal network (CVE-2024-29018)")
+	}
 	if !e.NoNewPrivileges() {
 		info.Gaps = append(info.Gaps, "jobs run without no-new-privileges ("+AllowNewPrivileges+"=allow; the swarm's engine is older than Docker 25), unless its daemons run with --no-new-privileges")
 	}
 	return info
+}
+
+// olderThan reports whether a Docker version ("20.10.24+dfsg1", "26.1.0")
+// has a major version below major; an unreadable one is older.
+func olderThan(version string, major int) bool {
+	n := 0
+	for _, c := range version {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n < major
+}
+
+// EnsureImage implements containers.Engine: the manager's engine makes the
+// image available under the pull policy, and the engine remembers whether
+// the runner let it pull (never for an image whose registry the user did
+// not allow, nor under --pull never): only then may other nodes pull it,
+// by digest.
+func (e *Engine) EnsureImage(ctx context.Context, ref string, pull containers.PullPolicy) (string, error) {
+	id, err := e.Engine.EnsureImage(ctx, ref, pull)
+	if err == nil {
+		e.mu.Lock()
+		e.pullable[ref] = pull != containers.PullNever
+		e.mu.Unlock()
+	}
+	return id, err
 }
 
 // Close removes the networks this engine made for its runs, then releases
@@ -205,7 +241,12 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 	if err != nil {
 		return exit, err
 	}
-	if err := e.rest(ctx, created.ID, out, errw); err != nil {
+	// The task has ended: its last output is read even when the step's
+	// time is up meanwhile, within a bound of its own.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	err = e.rest(rctx, created.ID, out, errw)
+	cancel()
+	if err != nil {
 		return exit, err
 	}
 	switch task.Status.State {
@@ -214,6 +255,12 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 			return exit, fmt.Errorf("the job's task ended (%s) without an exit code: %s", task.Status.State, task.Status.Err)
 		}
 		exit.Code = task.Status.ContainerStatus.ExitCode
+		if task.Status.State == swarm.TaskStateFailed && exit.Code == 0 {
+			// Failed without a non-zero exit: the container vanished, or its
+			// engine restarted; its last status is no result.
+			exit.Code = 1
+			return exit, fmt.Errorf("the job's task failed: %s", strings.TrimSpace(task.Status.Err+" "+task.Status.Message))
+		}
 	default:
 		return exit, fmt.Errorf("the job's task ended %s: %s", task.Status.State, strings.TrimSpace(task.Status.Err+" "+task.Status.Message))
 	}
@@ -276,6 +323,7 @@ func (e *Engine) waitTask(ctx context.Context, serviceID string) (swarm.Task, er
 	f := filters.NewArgs(filters.Arg("service", serviceID))
 	delay := 50 * time.Millisecond
 	var pendingSince time.Time
+	failures := 0
 	for {
 		lctx, cancel := context.WithTimeout(ctx, controlTimeout)
 		tasks, err := e.cli.TaskList(lctx, swarm.TaskListOptions{Filters: f})
@@ -284,7 +332,13 @@ func (e *Engine) waitTask(ctx context.Context, serviceID string) (swarm.Task, er
 			return swarm.Task{}, ctx.Err()
 		}
 		if err != nil {
-			return swarm.Task{}, fmt.Errorf("list the job's tasks: %w", err)
+			// A manager electing a leader answers errors for a while.
+			if failures++; failures > 10 {
+				return swarm.Task{}, fmt.Errorf("list the job's tasks: %w", err)
+			}
+			tasks = nil
+		} else {
+			failures = 0
 		}
 		for _, t := range tasks {
 			switch t.Status.State {
@@ -337,9 +391,13 @@ func (e *Engine) serviceSpec(ctx context.Context, spec containers.ContainerSpec)
 		limits.NanoCPUs = int64(spec.CPUs * 1e9)
 	}
 	grace := time.Duration(0) // a cancelled step is killed, as the Docker engine's forced removal does
+	image, pin, err := e.taskImage(ctx, spec.Image)
+	if err != nil {
+		return swarm.ServiceSpec{}, err
+	}
 	task := swarm.TaskSpec{
 		ContainerSpec: &swarm.ContainerSpec{
-			Image:           spec.Image,
+			Image:           image,
 			Args:            spec.Args,
 			Env:             spec.Env,
 			Dir:             spec.WorkDir,
@@ -354,11 +412,7 @@ func (e *Engine) serviceSpec(ctx context.Context, spec containers.ContainerSpec)
 		Resources:     &swarm.ResourceRequirements{Limits: limits},
 		RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone},
 	}
-	local, err := e.localOnly(ctx, spec.Image)
-	if err != nil {
-		return swarm.ServiceSpec{}, err
-	}
-	if local {
+	if pin {
 		task.Placement = &swarm.Placement{Constraints: []string{"node.id==" + e.nodeID}}
 	}
 	switch spec.Network {
@@ -384,34 +438,44 @@ func (e *Engine) serviceSpec(ctx context.Context, spec containers.ContainerSpec)
 	}, nil
 }
 
-// localOnly reports whether the image ref names exists only on this node:
-// it has no registry digest, so no other node can pull it.
-func (e *Engine) localOnly(ctx context.Context, ref string) (bool, error) {
-	e.mu.Lock()
-	local, ok := e.local[ref]
-	e.mu.Unlock()
-	if ok {
-		return local, nil
-	}
+// taskImage returns the image a job's task names, and whether the task
+// must run on this node. A node's agent pulls a task's image by tag before
+// it starts it, whatever wflow's pull policy says, and runs whatever the
+// registry answers: so a task never names a tag. It names the image's id,
+// and runs on this node, where the image is; or, when the runner let the
+// engine pull ref and the image came from a registry, ref's repository at
+// the image's digest, which any node may pull (from that registry, which
+// the user allowed) and this one already has.
+func (e *Engine) taskImage(ctx context.Context, ref string) (image string, pin bool, err error) {
 	ictx, cancel := context.WithTimeout(ctx, controlTimeout)
 	info, err := e.cli.ImageInspect(ictx, ref)
 	cancel()
-	if client.IsErrNotFound(err) {
-		return false, nil // the node that runs it pulls it
-	}
 	if err != nil {
-		return false, fmt.Errorf("inspect image %s: %w", ref, err)
+		return "", false, fmt.Errorf("inspect image %s: %w", ref, err)
 	}
-	local = len(info.RepoDigests) == 0
 	e.mu.Lock()
-	e.local[ref] = local
+	pullable := e.pullable[ref]
 	e.mu.Unlock()
-	return local, nil
+	if pullable {
+		if named, err := reference.ParseNormalizedNamed(ref); err == nil {
+			for _, d := range info.RepoDigests {
+				if dn, err := reference.ParseNormalizedNamed(d); err == nil && dn.Name() == named.Name() {
+					if _, ok := dn.(reference.Canonical); ok {
+						return d, false, nil
+					}
+				}
+			}
+		}
+	}
+	return info.ID, true, nil
 }
 
 // isolated returns the id of the run's internal overlay network, made on
 // first use and labelled like the run's jobs.
 func (e *Engine) isolated(ctx context.Context, run string) (string, error) {
+	if run == "" {
+		return "", errors.New("a job without network needs its run's id (label " + containers.LabelRun + ") to be isolated with its run")
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if id, ok := e.networks[run]; ok {
@@ -475,7 +539,9 @@ func (e *Engine) removeTaskContainers(ctx context.Context, id string) error {
 			return nil
 		}
 		for _, c := range list {
-			if err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+			// The node's agent may be removing it too: the engine answers
+			// one of us with a conflict, and the next round sees it gone.
+			if err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) && !cerrdefs.IsConflict(err) {
 				return fmt.Errorf("remove container %.12s of service %.12s: %w", c.ID, id, err)
 			}
 		}
