@@ -5,6 +5,7 @@
 #
 #   scripts/podman-service.sh start   start it (if nothing answers there) and load the images
 #   scripts/podman-service.sh stop    stop it, if this script started it
+#   scripts/podman-service.sh status  exit 0 when a service answers at the socket
 #
 # The service gets a containers.conf for machines like ours (CI, a
 # container without systemd, cgroup v1), written under /run/wflow-podman:
@@ -88,5 +89,6 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  status) command -v podman >/dev/null 2>&1 && answers ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac
