@@ -31,6 +31,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
@@ -199,6 +201,7 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 	}
 	// Created under a context the run's cancellation does not reach (as in
 	// the Docker engine): a create cut short may still make the service.
+	before := time.Now()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
 	created, err := e.cli.ServiceCreate(cctx, svc, swarm.ServiceCreateOptions{})
 	cancel()
@@ -233,7 +236,7 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 		copied <- err
 	}()
 
-	task, err := e.waitTask(ctx, created.ID)
+	task, err := e.waitTask(ctx, created.ID, before)
 	// A followed log does not end with the task: stop following, then
 	// read what the stream had not delivered yet.
 	stopFollowing()
@@ -318,9 +321,14 @@ func (e *Engine) rest(ctx context.Context, id string, out, errw *counted) error 
 
 // waitTask waits for the job's task to reach a final state and returns
 // it. Swarm has no watch of tasks: it asks every 50 ms at first, then
-// less often, up to every 500 ms.
-func (e *Engine) waitTask(ctx context.Context, serviceID string) (swarm.Task, error) {
+// less often, up to every 500 ms; and at once when this node's engine says
+// the task's container died (a task on this node; since is before the
+// job was created, so that an early death is not missed).
+func (e *Engine) waitTask(ctx context.Context, serviceID string, since time.Time) (swarm.Task, error) {
 	f := filters.NewArgs(filters.Arg("service", serviceID))
+	ectx, stop := context.WithCancel(ctx)
+	defer stop() // ends the event stream
+	died := e.deaths(ectx, serviceID, since)
 	delay := 50 * time.Millisecond
 	var pendingSince time.Time
 	failures := 0
@@ -358,13 +366,47 @@ func (e *Engine) waitTask(ctx context.Context, serviceID string) (swarm.Task, er
 		}
 		select {
 		case <-time.After(delay):
+			if delay < 500*time.Millisecond {
+				delay += delay / 2
+			}
+		case <-died:
+			// The agent reports the task's end a little after its
+			// container's: ask again soon, then back off as before.
+			delay = 20 * time.Millisecond
 		case <-ctx.Done():
 			return swarm.Task{}, ctx.Err()
 		}
-		if delay < 500*time.Millisecond {
-			delay += delay / 2
-		}
 	}
+}
+
+// deaths signals when a container of the service dies on this node, from
+// the engine's events, until ctx ends. A node that does not run the task
+// signals nothing; an event stream that fails only stops signalling.
+func (e *Engine) deaths(ctx context.Context, serviceID string, since time.Time) <-chan struct{} {
+	died := make(chan struct{}, 1)
+	msgs, errs := e.cli.Events(ctx, events.ListOptions{
+		Since: strconv.FormatInt(since.Unix()-1, 10),
+		Filters: filters.NewArgs(
+			filters.Arg("type", "container"),
+			filters.Arg("event", "die"),
+			filters.Arg("label", labelService+"="+serviceID)),
+	})
+	go func() {
+		for {
+			select {
+			case <-msgs:
+				select {
+				case died <- struct{}{}:
+				default:
+				}
+			case <-errs:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return died
 }
 
 // serviceSpec maps a ContainerSpec to a replicated job of one task, with
@@ -538,12 +580,21 @@ func (e *Engine) removeTaskContainers(ctx context.Context, id string) error {
 		if len(list) == 0 && try > 0 {
 			return nil
 		}
+		busy := len(list) == 0 // none yet: a task cut short may be making one
 		for _, c := range list {
 			// The node's agent may be removing it too: the engine answers
-			// one of us with a conflict, and the next round sees it gone.
-			if err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) && !cerrdefs.IsConflict(err) {
+			// one of us with a conflict, and a later round sees it gone.
+			err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+			switch {
+			case err == nil || client.IsErrNotFound(err):
+			case cerrdefs.IsConflict(err):
+				busy = true
+			default:
 				return fmt.Errorf("remove container %.12s of service %.12s: %w", c.ID, id, err)
 			}
+		}
+		if !busy {
+			continue // removed: check at once that nothing is left
 		}
 		select {
 		case <-time.After(100 * time.Millisecond):
