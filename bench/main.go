@@ -28,9 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/wflow/wflow/containers/docker"
 )
 
@@ -323,36 +321,8 @@ func (e *env) sequential(reps int) ([]row, error) {
 }
 
 // rawLoop is the raw-client baseline: what a Go program calling the Docker
-// API for each step does at the least.
-func (e *env) rawLoop(n int) error {
-	ctx := context.Background()
-	for i := 0; i < n; i++ {
-		c, err := e.cli.ContainerCreate(ctx, &container.Config{Image: image, Cmd: []string{"true"}},
-			&container.HostConfig{NetworkMode: "none"}, nil, nil, "")
-		if err != nil {
-			return err
-		}
-		if err := e.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
-			return err
-		}
-		waitc, errc := e.cli.ContainerWait(ctx, c.ID, container.WaitConditionNotRunning)
-		select {
-		case <-waitc:
-		case err := <-errc:
-			return err
-		}
-		logs, err := e.cli.ContainerLogs(ctx, c.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
-		if err != nil {
-			return err
-		}
-		stdcopy.StdCopy(io.Discard, io.Discard, logs)
-		logs.Close()
-		if err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// API for each step does at the least (rawLoopOn, on the local engine).
+func (e *env) rawLoop(n int) error { return rawLoopOn(e.cli, n) }
 
 // parallel: 32 independent steps, 8 at a time.
 func (e *env) parallel(reps int) ([]row, error) {

@@ -64,6 +64,21 @@ var ErrImageUnavailable = errors.New("image unavailable")
 // removed at the end (the engine still busy removing it, say).
 var ErrNotRemoved = errors.New("the container could not be removed")
 
+// NotRemoved adds to err, an engine's Run error (nil when it ran well),
+// that what it started could not be removed (rmErr), wrapping
+// ErrNotRemoved; it returns err when rmErr is nil. Engines call it in the
+// deferred removal of their Run.
+func NotRemoved(err, rmErr error) error {
+	if rmErr == nil {
+		return err
+	}
+	rmErr = fmt.Errorf("%w (wflow gc removes it once this process has ended): %v", ErrNotRemoved, rmErr)
+	if err == nil {
+		return rmErr
+	}
+	return fmt.Errorf("%w; and %w", err, rmErr)
+}
+
 // ContainerSpec is one container of a step, as the Runner asks an Engine to run it.
 type ContainerSpec struct {
 	Image   string

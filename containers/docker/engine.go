@@ -170,16 +170,7 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 	if cerr != nil {
 		return exit, fmt.Errorf("create container: %w", cerr)
 	}
-	defer func() {
-		if rmErr := e.remove(ctx, created.ID); rmErr != nil {
-			rmErr = fmt.Errorf("%w (wflow gc removes it once this process has ended): %v", containers.ErrNotRemoved, rmErr)
-			if err == nil {
-				err = rmErr
-			} else {
-				err = fmt.Errorf("%w; and %w", err, rmErr)
-			}
-		}
-	}()
+	defer func() { err = containers.NotRemoved(err, e.remove(ctx, created.ID)) }()
 	if ctx.Err() != nil {
 		return exit, ctx.Err()
 	}
