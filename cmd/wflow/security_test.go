@@ -7,12 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/wflow/wflow/internal/testenv"
@@ -166,23 +164,7 @@ func TestStepEscapeSequencesAreShownEscaped(t *testing.T) {
 // module's registry counts the daemon's connections.
 func TestModuleCannotMakeTheDaemonContactARegistry(t *testing.T) {
 	testenv.Docker(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var contacts atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			contacts.Add(1)
-			c.Close()
-		}
-	}()
-	registry := ln.Addr().String()
+	registry, contacts := testenv.Knocks(t)
 	image := registry + "/exfiltrated-run-data:latest"
 	guest := testenv.GoGuest(t, "./testdata/guests/stepas")
 	for _, pull := range []string{"missing", "always"} {
@@ -213,14 +195,14 @@ func TestModuleCannotMakeTheDaemonContactARegistry(t *testing.T) {
 	if code != exitOK || nb.Kind != step.ErrorKindBuild || !strings.Contains(nb.Error, "--pull=never") {
 		t.Errorf("notebook base under --pull never: exit %d, %+v\n%s\n%s", code, nb, stdout, stderr)
 	}
-	if n := contacts.Load(); n != 0 {
+	if n := contacts(); n != 0 {
 		t.Fatalf("the daemon contacted the module's registry %d times", n)
 	}
 	// The listener does see the daemon when the user allows the registry:
 	// the check above can fail.
 	code, stdout, stderr = wflow(t, "run", guest, "--rundir", filepath.Join(t.TempDir(), "run"), "-p", "image="+image, "-p", "script=true", "--allow-registry", registry)
-	if code != exitOK || contacts.Load() == 0 {
-		t.Errorf("allowed pull: exit %d, %d contacts\n%s\n%s", code, contacts.Load(), stdout, stderr)
+	if code != exitOK || contacts() == 0 {
+		t.Errorf("allowed pull: exit %d, %d contacts\n%s\n%s", code, contacts(), stdout, stderr)
 	}
 }
 

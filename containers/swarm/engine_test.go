@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,23 +22,8 @@ import (
 func TestJobsNeverPullByTag(t *testing.T) {
 	e := testenv.Swarm(t)
 	ctx := context.Background()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var contacts atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			contacts.Add(1)
-			c.Close()
-		}
-	}()
-	ref := ln.Addr().String() + "/wflow-swarm-probe:latest"
+	registry, contacts := testenv.Knocks(t)
+	ref := registry + "/wflow-swarm-probe:latest"
 	if err := e.Client().ImageTag(ctx, testenv.BusyboxImage, ref); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +40,7 @@ func TestJobsNeverPullByTag(t *testing.T) {
 	if err != nil || exit.Code != 0 {
 		t.Fatalf("exit %+v, %v", exit, err)
 	}
-	if n := contacts.Load(); n != 0 {
+	if n := contacts(); n != 0 {
 		t.Errorf("the registry in the image's name was contacted %d times", n)
 	}
 }

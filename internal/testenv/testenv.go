@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,4 +333,29 @@ func RustGuest(t testing.TB, file string) string {
 	return build(t, "rust:"+file, name, "/usr/bin/rustc", func(out string) []string {
 		return []string{"--edition", "2021", "--target", "wasm32-wasi", "-O", "-o", out, file}
 	}, nil)
+}
+
+// Knocks listens on a free port of 127.0.0.1 and counts the connections
+// made to it, for tests that prove nothing contacts an address (a registry
+// named in an image, say). It returns host:port and the count so far; the
+// listener closes when the test ends.
+func Knocks(t testing.TB) (addr string, count func() int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var n atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			c.Close()
+		}
+	}()
+	return ln.Addr().String(), n.Load
 }
