@@ -12,9 +12,24 @@ import (
 )
 
 // TestConformance runs the engine conformance suite against the swarm
-// engine, on the local engine as a single-node swarm.
+// engine, on the local engine as a single-node swarm: with the services
+// the engine picks for this engine's version, and with replicated jobs
+// (what Docker 24 and later get) when that was not it. On an engine older
+// than 24 the jobs' tasks stay in the swarm's store after the test
+// (moby#42789): the price of testing that path here.
 func TestConformance(t *testing.T) {
 	e := testenv.Swarm(t)
+	if swarm.UsesJobs(e) {
+		t.Run("jobs", func(t *testing.T) { conformance(t, e) })
+		return
+	}
+	t.Run("one-shot services", func(t *testing.T) { conformance(t, e) })
+	jobs := testenv.Swarm(t)
+	swarm.UseJobs(jobs)
+	t.Run("jobs", func(t *testing.T) { conformance(t, jobs) })
+}
+
+func conformance(t *testing.T, e *swarm.Engine) {
 	h := enginetest.Harness{
 		Engine:   e,
 		Image:    testenv.BusyboxImage,

@@ -1,6 +1,8 @@
 // Package swarm is wflow's container engine on Docker Swarm: each command a
 // step runs is a service in replicated-job mode (one task, never
-// restarted), which the swarm places on one of its nodes. wflow talks to a
+// restarted), which the swarm places on one of its nodes; on Docker before
+// 24, whose swarm never deletes the tasks of a removed job, a one-shot
+// service (mode replicated, one replica, restart policy none). wflow talks to a
 // manager node. Images, builds and pulls are the manager's Docker engine's
 // (containers/docker): an image that exists only there (built locally, or
 // loaded, never pushed) pins its steps to that node.
@@ -60,6 +62,9 @@ const (
 	// fails with the scheduler's reason (no node has the image, the
 	// resources, the network).
 	unschedulable = 60 * time.Second
+	// nodeCheck is how often a task running on another node has its node
+	// asked about: a node that goes down leaves its tasks "running".
+	nodeCheck = 5 * time.Second
 )
 
 // labelService is the label Docker puts on a task's container: the id of
@@ -73,6 +78,10 @@ type Engine struct {
 	*docker.Engine
 	cli    *client.Client
 	nodeID string // the manager wflow talks to
+
+	// jobs: a step's service is a replicated job (Docker 24 and later);
+	// else a one-shot replicated service, see oneShotBefore.
+	jobs bool
 
 	mu       sync.Mutex
 	networks map[string]string // run id → its isolated network's id
@@ -104,7 +113,8 @@ func New(ctx context.Context) (*Engine, error) {
 		d.Close()
 		return nil, fmt.Errorf("%w: the engine at %s is a swarm worker; wflow must talk to a manager (point DOCKER_HOST at one)", docker.ErrUnavailable, cli.DaemonHost())
 	}
-	e := &Engine{Engine: d, cli: cli, nodeID: info.Swarm.NodeID, networks: map[string]string{}, pullable: map[string]bool{}, server: info.ServerVersion}
+	e := &Engine{Engine: d, cli: cli, nodeID: info.Swarm.NodeID, networks: map[string]string{}, pullable: map[string]bool{}, server: info.ServerVersion,
+		jobs: !olderThan(info.ServerVersion, oneShotBefore)}
 	if !e.NoNewPrivileges() && os.Getenv(AllowNewPrivileges) != "allow" {
 		d.Close()
 		return nil, fmt.Errorf("%w: this swarm's Docker engine (%s, API %s) cannot set no-new-privileges on a job (Docker 25 and API 1.44 can): upgrade it, or run its daemons with --no-new-privileges and accept jobs without wflow's guarantee with %s=allow (docs/security.md)",
@@ -112,6 +122,16 @@ func New(ctx context.Context) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// oneShotBefore is the first major Docker version whose swarm deletes the
+// tasks of a removed replicated job (moby#45106). Before it, every job
+// leaves its task in the managers' store and its container on its node for
+// good (moby#42789, moby#44312), so a step runs as a one-shot service
+// instead: mode replicated, one replica, restart policy none. For a step
+// the two behave alike (one task, never restarted, its exit code in the
+// task's status); the swarm removes a one-shot service's tasks and their
+// containers, on every node, with the service.
+const oneShotBefore = 24
 
 // AllowNewPrivileges is the environment variable that lets wflow run jobs
 // on a swarm whose engine cannot set no-new-privileges, when set to "allow".
@@ -321,7 +341,7 @@ func (e *Engine) waitTask(ctx context.Context, serviceID string, since time.Time
 	defer stop() // ends the event stream
 	died := e.deaths(ectx, serviceID, since)
 	delay := 50 * time.Millisecond
-	var pendingSince time.Time
+	var pendingSince, nodeChecked time.Time
 	failures := 0
 	for {
 		lctx, cancel := context.WithTimeout(ctx, controlTimeout)
@@ -353,6 +373,16 @@ func (e *Engine) waitTask(ctx context.Context, serviceID string, since time.Time
 				} else if time.Since(pendingSince) > unschedulable {
 					return t, fmt.Errorf("no node takes the job after %s: %s", unschedulable, t.Status.Err)
 				}
+			default:
+				// A task on a node that went down stays "running" in
+				// the swarm: its node is asked after every nodeCheck.
+				if t.NodeID == "" || t.NodeID == e.nodeID || time.Since(nodeChecked) < nodeCheck {
+					break
+				}
+				nodeChecked = time.Now()
+				if err := e.nodeLost(ctx, t.NodeID); err != nil {
+					return t, err
+				}
 			}
 		}
 		select {
@@ -368,6 +398,24 @@ func (e *Engine) waitTask(ctx context.Context, serviceID string, since time.Time
 			return swarm.Task{}, ctx.Err()
 		}
 	}
+}
+
+// nodeLost returns an error when the swarm's manager holds the node down,
+// or no longer knows it: a task there will not report its end. A node the
+// manager cannot be asked about (it answers an error) is not held lost.
+func (e *Engine) nodeLost(ctx context.Context, nodeID string) error {
+	ictx, cancel := context.WithTimeout(ctx, controlTimeout)
+	node, _, err := e.cli.NodeInspectWithRaw(ictx, nodeID)
+	cancel()
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return fmt.Errorf("the node %s that ran the job has left the swarm: the step's end is unknown", nodeID)
+	case err != nil:
+		return nil
+	case node.Status.State == swarm.NodeStateDown:
+		return fmt.Errorf("the node %s (%s) that ran the job is down (the manager has lost its heartbeat): the step's end is unknown", node.Description.Hostname, node.Status.Addr)
+	}
+	return nil
 }
 
 // deaths signals when a container of the service dies on this node, from
@@ -464,10 +512,15 @@ func (e *Engine) serviceSpec(ctx context.Context, spec containers.ContainerSpec)
 	for k, v := range spec.Labels {
 		labels[k] = v
 	}
+	mode := swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{}}
+	if !e.jobs {
+		one := uint64(1)
+		mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}}
+	}
 	return swarm.ServiceSpec{
 		Annotations:  swarm.Annotations{Labels: labels},
 		TaskTemplate: task,
-		Mode:         swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{}},
+		Mode:         mode,
 	}, nil
 }
 

@@ -1,5 +1,6 @@
 // Command group is a test guest: it runs n (parameter "n", default 3)
-// one-second steps with a wflow.Group and sets as its output how many ran,
+// one-second steps (of the image named by the parameter "image", default
+// wflow-test/busybox) with a wflow.Group and sets as its output how many ran,
 // whether they ran at the same time, and the typed parameter "ratio". With
 // -p case=bad it checks instead that WaitAll survives a bad handle and that
 // a Group keeps one result per submit when the host refuses one.
@@ -27,9 +28,13 @@ func main() {
 		wflow.Warn("%v", err)
 		os.Exit(1)
 	}
+	image := wflow.Param("image")
+	if image == "" {
+		image = "wflow-test/busybox"
+	}
 	var g wflow.Group
 	for i := 0; i < n; i++ {
-		g.Submit(wflow.Step{Name: "s" + strconv.Itoa(i), Image: "wflow-test/busybox", Commands: []wflow.Command{wflow.Shell("sleep 1")}})
+		g.Submit(wflow.Step{Name: "s" + strconv.Itoa(i), Image: image, Commands: []wflow.Command{wflow.Shell("sleep 1")}})
 	}
 	results, err := g.Wait()
 	if err != nil {
