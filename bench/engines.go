@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -185,8 +186,9 @@ func (p swarmPhases) String() string {
 		p.n, avg(p.create), avg(p.toRunning), avg(p.toEnd), avg(p.logs), avg(p.remove), avg(p.containerGone))
 }
 
-// swarmLoop is the raw floor of a swarm job: create a one-task job on an
-// internal overlay network (what a step without network gets), poll its
+// swarmLoop is the raw floor of a swarm job: create a one-task job (a
+// one-shot replicated service on Docker before 24, as the engine does) on
+// an internal overlay network (what a step without network gets), poll its
 // task every 20 ms until it ends, read its logs, remove it and its
 // container.
 func swarmLoop(cli *client.Client, n int, p *swarmPhases) error {
@@ -205,6 +207,15 @@ func swarmLoop(cli *client.Client, n int, p *swarmPhases) error {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}()
+	mode := swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{}}
+	v, err := cli.ServerVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if major, _ := strconv.Atoi(strings.SplitN(v.Version, ".", 2)[0]); major < 24 {
+		one := uint64(1)
+		mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}}
+	}
 	for i := 0; i < n; i++ {
 		t0 := time.Now()
 		spec := swarm.ServiceSpec{
@@ -213,7 +224,7 @@ func swarmLoop(cli *client.Client, n int, p *swarmPhases) error {
 				RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone},
 				Networks:      []swarm.NetworkAttachmentConfig{{Target: net.ID}},
 			},
-			Mode: swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{}},
+			Mode: mode,
 		}
 		created, err := cli.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{})
 		if err != nil {

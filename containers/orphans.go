@@ -98,7 +98,10 @@ func Orphaned(labels map[string]string, host string, alive func(pid int, start s
 
 // Labelled is a container and its labels.
 type Labelled struct {
-	ID     string
+	ID string
+	// Kind names what it is, for people: "" for a container; an engine that
+	// lists other things (a swarm's services and networks) names them.
+	Kind   string
 	Labels map[string]string
 }
 
@@ -109,13 +112,13 @@ type Lister interface {
 }
 
 // RemoveOrphans removes every container labelled by a wflow process of this
-// host that no longer runs, and returns the runs they belonged to and how
-// many were removed. It stops at the first engine error.
-func RemoveOrphans(ctx context.Context, l Lister) (removed int, runs []string, err error) {
+// host that no longer runs, and returns those it removed and the runs they
+// belonged to. It stops at the first engine error.
+func RemoveOrphans(ctx context.Context, l Lister) (removed []Labelled, runs []string, err error) {
 	host, _ := os.Hostname()
 	list, err := l.List(ctx, LabelRun)
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
 	seen := map[string]bool{}
 	for _, c := range list {
@@ -125,7 +128,7 @@ func RemoveOrphans(ctx context.Context, l Lister) (removed int, runs []string, e
 		if err := l.Remove(ctx, c.ID); err != nil {
 			return removed, runs, err
 		}
-		removed++
+		removed = append(removed, c)
 		if run := c.Labels[LabelRun]; !seen[run] {
 			seen[run] = true
 			runs = append(runs, run)

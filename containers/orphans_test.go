@@ -126,13 +126,13 @@ func TestRemoveOrphans(t *testing.T) {
 		{ID: "elsewhere", Labels: labels("r4", "another-host", dead)},
 		{ID: "not-wflows", Labels: map[string]string{"other": "x"}},
 	}}
-	n, runs, err := RemoveOrphans(context.Background(), l)
-	if err != nil || n != 3 || strings.Join(l.removed, ",") != "orphan-1,orphan-2,orphan-3" || strings.Join(runs, ",") != "r1,r2" {
-		t.Errorf("removed %d %v, runs %v, err %v", n, l.removed, runs, err)
+	removed, runs, err := RemoveOrphans(context.Background(), l)
+	if n := len(removed); err != nil || n != 3 || strings.Join(l.removed, ",") != "orphan-1,orphan-2,orphan-3" || strings.Join(runs, ",") != "r1,r2" {
+		t.Errorf("removed %v %v, runs %v, err %v", removed, l.removed, runs, err)
 	}
 	l = &fakeLister{list: l.list, failID: "orphan-2"}
-	if n, _, err := RemoveOrphans(context.Background(), l); err == nil || n != 1 {
-		t.Errorf("with a failing removal: %d removed, err %v", n, err)
+	if removed, _, err := RemoveOrphans(context.Background(), l); err == nil || len(removed) != 1 || removed[0].ID != "orphan-1" {
+		t.Errorf("with a failing removal: removed %v, err %v", removed, err)
 	}
 	l = &fakeLister{listErr: errors.New("no daemon")}
 	if _, _, err := RemoveOrphans(context.Background(), l); err == nil {

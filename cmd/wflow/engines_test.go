@@ -162,6 +162,9 @@ func TestSignalsLeaveNothingOnEveryEngine(t *testing.T) {
 			if code != exitOK || !strings.Contains(stdout, "left by wflow processes that no longer run") {
 				t.Errorf("gc: exit %d\n%s\n%s", code, stdout, stderr)
 			}
+			if e.name == "swarm" && !strings.Contains(stdout, "1 swarm service(s), 1 network(s)") {
+				t.Errorf("gc does not name the job and the network it removed: %s", stdout)
+			}
 			if left := e.left(t, containers.LabelPID, pid); len(left) != 0 {
 				t.Errorf("after wflow gc, %v of the killed process remain on %s", left, e.name)
 			}

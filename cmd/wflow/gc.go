@@ -91,22 +91,45 @@ func ownerAlive(owner string) bool {
 
 // leftovers is what removeLeftovers removed.
 type leftovers struct {
-	containers int      // containers removed
-	runs       []string // the runs they belonged to
-	released   []string // run directories whose nosuid mount was released
+	removed  []containers.Labelled // containers (and a swarm's services and networks) removed
+	runs     []string              // the runs they belonged to
+	released []string              // run directories whose nosuid mount was released
 }
 
 // lines says what was removed; with always, also that no container was.
 func (l leftovers) lines(always bool) []string {
 	var out []string
-	if l.containers > 0 || always {
-		out = append(out, fmt.Sprintf("removed %d container(s) left by wflow processes that no longer run%s", l.containers, runList(l.runs)))
+	if len(l.removed) > 0 || always {
+		out = append(out, fmt.Sprintf("removed %s left by wflow processes that no longer run%s", countKinds(l.removed), runList(l.runs)))
 	}
 	if len(l.released) > 0 {
 		out = append(out, fmt.Sprintf("released the nosuid mount of %d run directory(ies) whose wflow process no longer runs: %s",
 			len(l.released), strings.Join(l.released, ", ")))
 	}
 	return out
+}
+
+// countKinds says how many of each kind there are, containers first:
+// "2 container(s)", "1 container(s), 1 swarm service(s), 1 network(s)".
+func countKinds(removed []containers.Labelled) string {
+	kinds, counts := []string{"container"}, map[string]int{}
+	for _, r := range removed {
+		kind := r.Kind
+		if kind == "" {
+			kind = "container"
+		}
+		if _, ok := counts[kind]; !ok && kind != "container" {
+			kinds = append(kinds, kind)
+		}
+		counts[kind]++
+	}
+	var parts []string
+	for _, k := range kinds {
+		if counts[k] > 0 || (k == "container" && len(removed) == 0) {
+			parts = append(parts, fmt.Sprintf("%d %s(s)", counts[k], k))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // errOrphansLeft is wrapped by removeLeftovers when containers of dead
@@ -127,7 +150,7 @@ var errOrphansLeft = errors.New("removing orphaned containers")
 func removeLeftovers(ctx context.Context, l containers.Lister, sweep time.Duration, between func(), mine string) (leftovers, error) {
 	var left leftovers
 	var err error
-	left.containers, left.runs, err = containers.RemoveOrphans(ctx, l)
+	left.removed, left.runs, err = containers.RemoveOrphans(ctx, l)
 	if between != nil {
 		between()
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wflow/wflow/containers"
+
 	"github.com/wflow/wflow/internal/testenv"
 	"github.com/wflow/wflow/report"
 )
@@ -425,5 +427,22 @@ func TestCParams(t *testing.T) {
 	}
 	if out := string(readReport(t, rundir).Output); out != `{"a":"xé🎉/y","image":"wflow-test/busybox","num_null":true,"missing_null":true}` {
 		t.Errorf("output %s", out)
+	}
+}
+
+// TestCountKinds: wflow gc names what it removed by kind, containers first.
+func TestCountKinds(t *testing.T) {
+	for _, c := range []struct {
+		removed []containers.Labelled
+		want    string
+	}{
+		{nil, "0 container(s)"},
+		{[]containers.Labelled{{ID: "a"}, {ID: "b"}}, "2 container(s)"},
+		{[]containers.Labelled{{ID: "s", Kind: "swarm service"}, {ID: "n", Kind: "network"}}, "1 swarm service(s), 1 network(s)"},
+		{[]containers.Labelled{{ID: "n", Kind: "network"}, {ID: "c"}, {ID: "s", Kind: "swarm service"}}, "1 container(s), 1 network(s), 1 swarm service(s)"},
+	} {
+		if got := countKinds(c.removed); got != c.want {
+			t.Errorf("countKinds(%v) = %q, want %q", c.removed, got, c.want)
+		}
 	}
 }

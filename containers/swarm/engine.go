@@ -696,7 +696,7 @@ func (e *Engine) List(ctx context.Context, key string) ([]containers.Labelled, e
 	live := map[string]bool{}
 	for _, s := range services {
 		live[s.ID] = true
-		out = append(out, containers.Labelled{ID: kindService + s.ID, Labels: s.Spec.Labels})
+		out = append(out, containers.Labelled{ID: kindService + s.ID, Kind: "swarm service", Labels: s.Spec.Labels})
 	}
 	list, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
@@ -712,7 +712,7 @@ func (e *Engine) List(ctx context.Context, key string) ([]containers.Labelled, e
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range nets {
-		out = append(out, containers.Labelled{ID: kindNetwork + n.ID, Labels: n.Labels})
+		out = append(out, containers.Labelled{ID: kindNetwork + n.ID, Kind: "network", Labels: n.Labels})
 	}
 	return out, nil
 }
