@@ -40,9 +40,14 @@ test: vet
 	@left=$$( { docker ps -aq --filter label=io.wflow.run; \
 	  docker service ls -q --filter label=io.wflow.run; \
 	  docker network ls -q --filter label=io.wflow.run; \
-	  podman --url unix:///run/podman/podman.sock ps -aq --filter label=io.wflow.run; } 2>/dev/null | wc -l); \
-	if [ "$$left" -ne 0 ]; then echo "FAIL: $$left container(s), swarm job(s) or network(s) labelled io.wflow.run remain after the tests"; exit 1; fi; \
-	echo "no wflow containers, jobs or networks remain"
+	  podman --url unix:///run/podman/podman.sock ps -aq --filter label=io.wflow.run; \
+	  for n in n1 n2 n3; do sim="docker -H unix:///run/wflow-swarm-sim/$$n/docker.sock"; \
+	    [ -S /run/wflow-swarm-sim/$$n/docker.sock ] || continue; \
+	    $$sim ps -aq --filter label=io.wflow.run; \
+	    [ $$n != n1 ] || { $$sim service ls -q --filter label=io.wflow.run; $$sim network ls -q --filter label=io.wflow.run; }; done; \
+	  } 2>/dev/null | wc -l); \
+	if [ "$$left" -ne 0 ]; then echo "FAIL: $$left container(s), swarm service(s) or network(s) labelled io.wflow.run remain after the tests"; exit 1; fi; \
+	echo "no wflow containers, services or networks remain (Docker, Podman, the swarms)"
 
 # Each benchmark runs next to its baseline in the same run; the side-by-side
 # suite rewrites the table of docs/benchmarks.md (about 6 minutes on 2 cores).

@@ -96,7 +96,8 @@ func Orphaned(labels map[string]string, host string, alive func(pid int, start s
 	return !alive(pid, labels[LabelPIDStart])
 }
 
-// Labelled is a container and its labels.
+// Labelled is a container (or, on a swarm, a service or a network) and
+// its labels.
 type Labelled struct {
 	ID string
 	// Kind names what it is, for people: "" for a container; an engine that

@@ -21,7 +21,8 @@ const gcUsage = `Usage: wflow gc [--images] [--engine NAME]
 
 Removes the containers that wflow processes of this host started and left
 behind when they died (SIGKILL, a crash): containers labelled io.wflow.run
-whose io.wflow.pid process no longer runs. wflow run does the same when it
+whose io.wflow.pid process no longer runs (on a swarm, also their services
+and their runs' networks). wflow run does the same when it
 starts. Containers of live wflow processes and of other hosts are kept.
 Then releases the nosuid mounts of run directories of such processes.
 With --images, also removes the notebook images (wflow-notebook:<hash>) no
@@ -33,7 +34,7 @@ Flags:
 func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("wflow gc", pflag.ContinueOnError)
 	images := fs.Bool("images", false, "also remove notebook images no container uses")
-	engineName := fs.String("engine", "", "the engine to clean: docker, podman or swarm (default: $WFLOW_ENGINE, else docker); on a swarm, jobs and their runs' networks")
+	engineName := fs.String("engine", "", "the engine to clean: docker, podman or swarm (default: $WFLOW_ENGINE, else docker); on a swarm, also services and their runs' networks")
 	if code, done := parseFlags(fs, args, gcUsage, stdout, stderr); done {
 		return code
 	}

@@ -1,14 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/testenv"
@@ -48,12 +49,13 @@ func TestSwarmAcrossNodes(t *testing.T) {
 	}
 
 	// The Go example, unchanged, with its image from the registry: its
-	// steps may run on any node (they name the image by digest), and what
-	// one step writes in the run directory on one node, the next reads on
-	// another.
+	// steps name the image by digest, so they may run on any node (its two
+	// steps at once land on two), and the last reads in the run directory
+	// what the first two wrote, wherever they ran.
 	t.Run("example", func(t *testing.T) {
 		module := testenv.GoGuest(t, "./examples/go-pipeline")
 		rundir := t.TempDir()
+		since := time.Now()
 		code, stdout, stderr := wflow(t, "run", module, "--rundir", rundir, "--engine", "swarm",
 			"-p", "image="+sim.Image, "--allow-registry", sim.Registry)
 		if code != exitOK {
@@ -66,10 +68,21 @@ func TestSwarmAcrossNodes(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(rundir, "summary.txt")); string(b) != "words=4 lines=3\n" {
 			t.Errorf("summary.txt = %q", b)
 		}
-		for _, s := range r.Steps {
-			if !strings.HasPrefix(s.ImageID, "sha256:") {
-				t.Errorf("step %s: image digest %q", s.Step, s.ImageID)
+		started := sim.Started(t, since, containers.LabelRun, r.RunID)
+		t.Logf("3 steps, started on the nodes %d, %d and %d times", len(started[0]), len(started[1]), len(started[2]))
+		nodes := 0
+		for _, images := range started {
+			if len(images) > 0 {
+				nodes++
 			}
+			for _, image := range images {
+				if !strings.HasPrefix(image, sim.Image+"@sha256:") {
+					t.Errorf("a step's container runs image %q, want %s by digest", image, sim.Image)
+				}
+			}
+		}
+		if nodes < 2 {
+			t.Errorf("the steps ran on %d node(s), want 2 or more: %v", nodes, started)
 		}
 		left(t, r.RunID)
 	})
@@ -94,22 +107,23 @@ func TestSwarmAcrossNodes(t *testing.T) {
 			t.Fatalf("output %s", r.Output)
 		}
 		started := sim.Started(t, since, containers.LabelRun, r.RunID)
-		t.Logf("containers started per node: %v", started)
 		nodes, total := 0, 0
-		for _, n := range started {
-			total += n
-			if n > 0 {
+		for _, images := range started {
+			total += len(images)
+			if len(images) > 0 {
 				nodes++
 			}
 		}
+		t.Logf("6 steps, started on the nodes %d, %d and %d times", len(started[0]), len(started[1]), len(started[2]))
 		if total != 6 || nodes < 2 {
 			t.Errorf("6 steps started %d containers on %d node(s) (%v), want 6 on more than one", total, nodes, started)
 		}
 		left(t, r.RunID)
 	})
 
-	// An image of the manager alone (loaded there, in no registry): every
-	// step is pinned to the manager, so none lands on a node without it.
+	// An image of the manager alone (loaded there, in no registry): the
+	// steps name it by id and are pinned to the manager, the one node sure
+	// to have it.
 	t.Run("local image", func(t *testing.T) {
 		module := testenv.GoGuest(t, "./testdata/guests/group")
 		rundir := t.TempDir()
@@ -119,7 +133,7 @@ func TestSwarmAcrossNodes(t *testing.T) {
 			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 		}
 		r := readReport(t, rundir)
-		if started := sim.Started(t, since, containers.LabelRun, r.RunID); started[0] != 4 || started[1]+started[2] != 0 {
+		if started := sim.Started(t, since, containers.LabelRun, r.RunID); len(started[0]) != 4 || len(started[1])+len(started[2]) != 0 {
 			t.Errorf("containers started per node: %v, want all 4 on the manager", started)
 		}
 		left(t, r.RunID)
@@ -131,27 +145,40 @@ func TestSwarmAcrossNodes(t *testing.T) {
 	// removes the container of the job wflow removed.
 	t.Run("node lost", func(t *testing.T) {
 		module := testenv.GoGuest(t, "./testdata/guests/rawspecs")
-		sim.Availability(t, 0, swarm.NodeAvailabilityPause)
-		sim.Availability(t, 1, swarm.NodeAvailabilityPause)
+		sim.Pause(t, 0)
+		sim.Pause(t, 1)
 		rundir := t.TempDir()
 		specs := `[{"name":"far","image":"` + sim.Image + `","commands":["echo started; sleep 300"],"timeout":"240s"}]`
 		type result struct {
 			code           int
 			stdout, stderr string
 		}
+		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan result, 1)
 		go func() {
-			code, stdout, stderr := wflow(t, "run", module, "--rundir", rundir, "--engine", "swarm",
-				"-p", "fn=step", "-p", "specs="+specs, "--allow-registry", sim.Registry)
-			done <- result{code, stdout, stderr}
+			var stdout, stderr bytes.Buffer
+			code := run(ctx, []string{"run", module, "--rundir", rundir, "--engine", "swarm",
+				"-p", "fn=step", "-p", "specs=" + specs, "--allow-registry", sim.Registry}, &stdout, &stderr)
+			done <- result{code, stdout.String(), stderr.String()}
 		}()
-		// Wait for the step's container to run on the third node.
+		// Whatever happens below, the run ends before the test does.
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(60 * time.Second):
+				t.Error("the run did not end within 60 s of its cancellation")
+			}
+		})
+		// Wait for the step's container (labelled with this process's
+		// pid) to run on the third node.
+		pid := strconv.Itoa(os.Getpid())
 		deadline := time.Now().Add(60 * time.Second)
 		for running := false; !running; {
 			if time.Now().After(deadline) {
 				t.Fatal("the step's container never ran on node 3")
 			}
-			for _, c := range sim.Left(t, containers.LabelStep, "far", 0)[2] {
+			for _, c := range sim.Left(t, containers.LabelPID, pid, 0)[2] {
 				running = running || strings.HasSuffix(c, " running")
 			}
 			time.Sleep(200 * time.Millisecond)
@@ -161,12 +188,13 @@ func TestSwarmAcrossNodes(t *testing.T) {
 		var res result
 		select {
 		case res = <-done:
+			done <- res // for the cleanup
 		case <-time.After(90 * time.Second):
 			t.Fatal("the run did not end within 90 s of its node going down")
 		}
 		t.Logf("the run ended %s after the node was cut off", time.Since(cut).Round(time.Second))
 		r := readReport(t, rundir)
-		if len(r.Steps) != 1 || r.Steps[0].ReturnCode == 0 || !strings.Contains(r.Steps[0].Error, "is down") {
+		if len(r.Steps) != 1 || r.Steps[0].ReturnCode == 0 || !strings.Contains(r.Steps[0].Error, "wflsim-n3") || !strings.Contains(r.Steps[0].Error, " is down") {
 			t.Fatalf("exit %d, steps %+v\n%s\n%s", res.code, r.Steps, res.stdout, res.stderr)
 		}
 		if strings.Contains(r.Steps[0].ErrorKind, "timeout") {

@@ -3,6 +3,7 @@ package swarm_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -15,8 +16,9 @@ import (
 // engine, on the local engine as a single-node swarm: with the services
 // the engine picks for this engine's version, and with replicated jobs
 // (what Docker 24 and later get) when that was not it. On an engine older
-// than 24 the jobs' tasks stay in the swarm's store after the test
-// (moby#42789): the price of testing that path here.
+// than 24 the jobs' tasks stay in the swarm's store for good (moby#42789,
+// about 26 a run): so that path runs in CI, whose swarm is thrown away,
+// or where WFLOW_TEST_SWARM_JOBS=1 accepts it.
 func TestConformance(t *testing.T) {
 	e := testenv.Swarm(t)
 	if swarm.UsesJobs(e) {
@@ -24,9 +26,14 @@ func TestConformance(t *testing.T) {
 		return
 	}
 	t.Run("one-shot services", func(t *testing.T) { conformance(t, e) })
-	jobs := testenv.Swarm(t)
-	swarm.UseJobs(jobs)
-	t.Run("jobs", func(t *testing.T) { conformance(t, jobs) })
+	t.Run("jobs", func(t *testing.T) {
+		if !testenv.InCI() && os.Getenv("WFLOW_TEST_SWARM_JOBS") != "1" {
+			t.Skip("jobs on this engine (older than Docker 24) leave their tasks in the swarm for good (moby#42789): set WFLOW_TEST_SWARM_JOBS=1 to test them anyway")
+		}
+		jobs := testenv.Swarm(t)
+		swarm.UseJobs(jobs)
+		conformance(t, jobs)
+	})
 }
 
 func conformance(t *testing.T, e *swarm.Engine) {

@@ -71,7 +71,8 @@ const (
 // its service.
 const labelService = "com.docker.swarm.service.id"
 
-// Engine runs wflow's containers as Swarm jobs. It implements
+// Engine runs wflow's containers as Swarm services of one task (replicated
+// jobs, or one-shot services on Docker before 24). It implements
 // containers.Engine and containers.Lister; images are the manager's
 // (docker.Engine's methods).
 type Engine struct {
@@ -334,7 +335,9 @@ func (e *Engine) rest(ctx context.Context, id string, out, errw *counted) error 
 // it. Swarm has no watch of tasks: it asks every 50 ms at first, then
 // less often, up to every 500 ms; and at once when this node's engine says
 // the task's container died (a task on this node; since is before the
-// job was created, so that an early death is not missed).
+// job was created, so that an early death is not missed). A task on
+// another node has its node asked about every nodeCheck: a node the
+// manager holds down or disconnected, or no longer knows, fails the wait.
 func (e *Engine) waitTask(ctx context.Context, serviceID string, since time.Time) (swarm.Task, error) {
 	f := filters.NewArgs(filters.Arg("service", serviceID))
 	ectx, stop := context.WithCancel(ctx)
@@ -400,20 +403,22 @@ func (e *Engine) waitTask(ctx context.Context, serviceID string, since time.Time
 	}
 }
 
-// nodeLost returns an error when the swarm's manager holds the node down,
-// or no longer knows it: a task there will not report its end. A node the
-// manager cannot be asked about (it answers an error) is not held lost.
+// nodeLost returns an error when the swarm's manager holds the node down
+// or disconnected, or no longer knows it: a task there will not report its
+// end. A node the manager cannot be asked about (it answers an error) is
+// not held lost.
 func (e *Engine) nodeLost(ctx context.Context, nodeID string) error {
 	ictx, cancel := context.WithTimeout(ctx, controlTimeout)
 	node, _, err := e.cli.NodeInspectWithRaw(ictx, nodeID)
 	cancel()
 	switch {
 	case cerrdefs.IsNotFound(err):
-		return fmt.Errorf("the node %s that ran the job has left the swarm: the step's end is unknown", nodeID)
+		return fmt.Errorf("the node %s that ran the job was removed from the swarm: the step's end is unknown", nodeID)
 	case err != nil:
 		return nil
-	case node.Status.State == swarm.NodeStateDown:
-		return fmt.Errorf("the node %s (%s) that ran the job is down (the manager has lost its heartbeat): the step's end is unknown", node.Description.Hostname, node.Status.Addr)
+	case node.Status.State == swarm.NodeStateDown, node.Status.State == swarm.NodeStateDisconnected:
+		return fmt.Errorf("the node %s (%s) that ran the job is %s (the manager has lost its heartbeat): the step's end is unknown, and it may still run there until the node is back",
+			node.Description.Hostname, node.Status.Addr, node.Status.State)
 	}
 	return nil
 }
@@ -448,7 +453,8 @@ func (e *Engine) deaths(ctx context.Context, serviceID string, since time.Time) 
 	return died
 }
 
-// serviceSpec maps a ContainerSpec to a replicated job of one task, with
+// serviceSpec maps a ContainerSpec to a service of one task (a replicated
+// job, or a one-shot service, see oneShotBefore), with
 // the same hardening as the Docker engine where Swarm has it (no
 // capabilities; no-new-privileges on engines that honour it, see
 // docs/security.md), limits as the task's resource limits, the run
@@ -616,6 +622,7 @@ func (e *Engine) removeService(ctx context.Context, id string) error {
 // one.
 func (e *Engine) removeTaskContainers(ctx context.Context, id string) error {
 	f := filters.NewArgs(filters.Arg("label", labelService+"="+id))
+	delay := 10 * time.Millisecond // the agent's removal takes tens of ms
 	for try := 0; ; try++ {
 		list, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 		if err != nil {
@@ -641,7 +648,10 @@ func (e *Engine) removeTaskContainers(ctx context.Context, id string) error {
 			continue // removed: check at once that nothing is left
 		}
 		select {
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(delay):
+			if delay < 100*time.Millisecond {
+				delay *= 2
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}

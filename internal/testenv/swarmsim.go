@@ -106,11 +106,11 @@ func (c *SwarmCluster) NodeID(t testing.TB, i int) string {
 	return info.Swarm.NodeID
 }
 
-// Started returns, for each node, how many containers labelled key=value
-// its engine started since the given time.
-func (c *SwarmCluster) Started(t testing.TB, since time.Time, key, value string) []int {
+// Started returns, for each node, the image of each container labelled
+// key=value that its engine started since the given time.
+func (c *SwarmCluster) Started(t testing.TB, since time.Time, key, value string) [][]string {
 	t.Helper()
-	counts := make([]int, len(c.Nodes))
+	started := make([][]string, len(c.Nodes))
 	opts := events.ListOptions{
 		Since: strconv.FormatInt(since.Unix()-1, 10),
 		Until: strconv.FormatInt(time.Now().Unix()+1, 10),
@@ -125,8 +125,8 @@ func (c *SwarmCluster) Started(t testing.TB, since time.Time, key, value string)
 	read:
 		for {
 			select {
-			case <-msgs:
-				counts[i]++
+			case m := <-msgs:
+				started[i] = append(started[i], m.Actor.Attributes["image"])
 			case err := <-errs:
 				if !errors.Is(err, io.EOF) {
 					cancel()
@@ -137,7 +137,7 @@ func (c *SwarmCluster) Started(t testing.TB, since time.Time, key, value string)
 		}
 		cancel()
 	}
-	return counts
+	return started
 }
 
 // Left returns the containers labelled key=value that remain on each
@@ -187,27 +187,38 @@ func (c *SwarmCluster) Tasks(t testing.TB, key, value string, limit time.Duratio
 	}
 }
 
-// Availability sets node i's availability ("active", "pause", "drain"),
-// and sets it back to active when the test ends.
-func (c *SwarmCluster) Availability(t testing.TB, i int, availability swarm.NodeAvailability) {
+// Pause stops the swarm from placing new tasks on node i (availability
+// "pause"), until the test ends.
+func (c *SwarmCluster) Pause(t testing.TB, i int) {
 	t.Helper()
-	set := func(a swarm.NodeAvailability) error {
-		ctx := context.Background()
-		node, _, err := c.Nodes[0].NodeInspectWithRaw(ctx, c.NodeID(t, i))
-		if err != nil {
-			return err
-		}
-		node.Spec.Availability = a
-		return c.Nodes[0].NodeUpdate(ctx, node.ID, node.Version, node.Spec)
-	}
-	if err := set(availability); err != nil {
+	if err := c.availability(t, i, swarm.NodeAvailabilityPause); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := set(swarm.NodeAvailabilityActive); err != nil {
-			t.Errorf("set node %d active again: %v", i, err)
+		if err := c.availability(t, i, swarm.NodeAvailabilityActive); err != nil {
+			t.Errorf("set node %d active again: %v", i+1, err)
 		}
 	})
+}
+
+// availability sets node i's availability, again when the node changed
+// between reading and updating it (the update is then out of sequence).
+func (c *SwarmCluster) availability(t testing.TB, i int, a swarm.NodeAvailability) error {
+	id := c.NodeID(t, i)
+	var err error
+	for try := 0; try < 5; try++ {
+		ctx := context.Background()
+		var node swarm.Node
+		if node, _, err = c.Nodes[0].NodeInspectWithRaw(ctx, id); err != nil {
+			return err
+		}
+		node.Spec.Availability = a
+		if err = c.Nodes[0].NodeUpdate(ctx, node.ID, node.Version, node.Spec); err == nil {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return err
 }
 
 // Partition cuts node i (a worker) off the others, as a pulled cable
@@ -215,6 +226,9 @@ func (c *SwarmCluster) Availability(t testing.TB, i int, availability swarm.Node
 // the node, also called when the test ends.
 func (c *SwarmCluster) Partition(t testing.TB, i int) (heal func()) {
 	t.Helper()
+	if os.Geteuid() != 0 {
+		Missing(t, "cutting a node off takes root (scripts/swarm-sim.sh partition)")
+	}
 	node := "n" + strconv.Itoa(i+1)
 	sim := func(verb string) error {
 		if out, err := exec.Command(filepath.Join(Root(), "scripts", "swarm-sim.sh"), verb, node).CombinedOutput(); err != nil {
