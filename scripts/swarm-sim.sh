@@ -151,6 +151,11 @@ start() {
   fi
   need
   stop quiet # what a start cut short left
+  # The bridge's subnet must be free on this machine.
+  if ip -4 route show | grep -q "^$subnet\."; then
+    echo "swarm-sim: this machine already routes $subnet.0/24 ($(ip -4 route show | grep "^$subnet\." | head -1)); the simulation needs it" >&2
+    exit 1
+  fi
   mkdir -p "$state" "$data"
   ip link add "$bridge" type bridge
   ip addr add "$subnet.1/24" dev "$bridge"
