@@ -20,6 +20,7 @@
 # pod goes at once. The binaries are cached under
 # ${WFLOW_K8S_CACHE:-~/.cache/wflow-k8s}/<versions>.
 set -euo pipefail
+. "$(dirname "$0")/lib/procs.sh"
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
@@ -39,13 +40,6 @@ kwok_version=$(modversion kwok sigs.k8s.io/kwok)
 cache=${WFLOW_K8S_CACHE:-$HOME/.cache/wflow-k8s}/k8s-$k8s_version-etcd-$etcd_version-kwok-$kwok_version
 bin=$cache/bin
 
-wait_for() { # wait_for SECONDS CMD...: run CMD until it succeeds or time is up
-  local until=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $until ] || return 1
-    sleep 0.2
-  done
-}
 
 build() {
   if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/kube-scheduler" ] &&
@@ -276,16 +270,6 @@ spec:
 EOF
 }
 
-# stop_pid FILE NAME: stop the process FILE names, if it is still NAME (a
-# pid from a file may have been reused since).
-stop_pid() {
-  local pid
-  pid=$(cat "$1" 2>/dev/null) || return 0
-  rm -f "$1"
-  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] || return 0
-  kill "$pid" 2>/dev/null || true
-  wait_for 20 sh -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null || true
-}
 
 stop() {
   [ "${1:-}" = quiet ] || echo "kube-sim: stopping"

@@ -25,6 +25,7 @@
 # wflow reaches the manager at unix:///run/wflow-swarm-sim/n1/docker.sock;
 # /run/wflow-swarm-sim/cluster.env, written last, says so for tests and users.
 set -euo pipefail
+. "$(dirname "$0")/lib/procs.sh"
 
 state=/run/wflow-swarm-sim
 data=/var/lib/wflow-swarm-sim
@@ -37,13 +38,6 @@ image=wflow-test/busybox
 sock() { echo "unix://$state/$1/docker.sock"; }
 on() { local n=$1; shift; timeout 30 docker -H "$(sock "$n")" "$@"; }
 addr() { echo "$subnet.1${1#n}"; }
-wait_for() { # wait_for SECONDS CMD...: run CMD until it succeeds or time is up
-  local until=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $until ] || return 1
-    sleep 0.2
-  done
-}
 
 # ready: a whole simulation answers (a start cut short is not one).
 ready() {
@@ -197,16 +191,6 @@ EOF
   echo "swarm-sim: ready: manager $(sock n1), workers on n2 and n3, registry $registry (see $state/cluster.env)"
 }
 
-# stop_pid FILE NAME: stop the process FILE names, if it is still NAME (a
-# pid from a file may have been reused since).
-stop_pid() {
-  local pid
-  pid=$(cat "$1" 2>/dev/null) || return 0
-  rm -f "$1"
-  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] || return 0
-  kill "$pid" 2>/dev/null || true
-  wait_for 20 sh -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null || true
-}
 
 stop() {
   [ "${1:-}" = quiet ] || echo "swarm-sim: stopping"
