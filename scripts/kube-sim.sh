@@ -13,12 +13,22 @@
 # the API server as an administrator (system:masters), verifying its
 # self-signed certificate.
 #
-# The fake node's pods (kwok stages written for wflow, below): a pod bound
-# to the node runs at once; a pod of a Job then ends after the
-# milliseconds of its annotation wflow.test/run-ms (default 100) with the
-# exit code of its annotation wflow.test/exit-code (default 0); a deleted
-# pod goes at once. The binaries are cached under
-# ${WFLOW_K8S_CACHE:-~/.cache/wflow-k8s}/<versions>.
+# The fake node's pods (kwok stages written for wflow, below) take what
+# they do from the environment of their first container, as a step's env
+# gives it:
+#   WFLOW_KWOK_WAITING=REASON   the container never starts, waiting with
+#                               REASON (ErrImageNeverPull, say)
+#   WFLOW_KWOK_RUN_TIME=DUR     a pod of a Job runs for DUR (a Go duration;
+#                               default 100ms), then ends with
+#   WFLOW_KWOK_EXIT_CODE=N      exit code N (default 0) and
+#   WFLOW_KWOK_REASON=WORD      reason WORD (default Completed or Error;
+#                               OOMKilled, say)
+# Every other pod bound to the node runs until deleted; a deleted pod goes
+# at once. The pods of namespace wflow-kwok-logs all have the log of
+# $state/pod.log (CRI format; kwok's own log server), the others an empty
+# one. A PersistentVolume
+# wflow-kube-sim-runs (hostPath $data/runs) is there to be claimed.
+# The binaries are cached under ${WFLOW_K8S_CACHE:-~/.cache/wflow-k8s}/<versions>.
 set -euo pipefail
 . "$(dirname "$0")/lib/procs.sh"
 cd "$(dirname "$0")/.."
@@ -59,6 +69,15 @@ build() {
 
 kubectl_get() { # kubectl_get PATH: GET an API path as the administrator
   curl -sf --cacert "$state/apiserver/apiserver.crt" -H "Authorization: Bearer $(cat "$state/token")" "https://$api$1"
+}
+
+kubectl_send() { # kubectl_send METHOD PATH JSON: send an object as the administrator
+  curl -sf --cacert "$state/apiserver/apiserver.crt" -H "Authorization: Bearer $(cat "$state/token")" \
+    -H "Content-Type: application/${4:-json}" -X "$1" "https://$api$2" -d "$3" >/dev/null
+}
+
+claim_bound() {
+  kubectl_get /api/v1/namespaces/default/persistentvolumeclaims/wflow-runs | tr -d ' \n' | grep -q '"phase":"Bound"'
 }
 
 node_ready() {
@@ -121,8 +140,9 @@ contexts:
 current-context: wflow-kube-sim
 EOF
   spawn kube-controller-manager "$bin/kube-controller-manager" --kubeconfig "$state/kubeconfig" \
-    --controllers job-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,ttl-after-finished-controller,root-ca-certificate-publisher-controller \
+    --controllers job-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,ttl-after-finished-controller,persistentvolume-binder-controller,root-ca-certificate-publisher-controller \
     --service-account-private-key-file "$state/sa.key" --root-ca-file "$state/apiserver/apiserver.crt" \
+    --pvclaimbinder-sync-period 1s \
     --leader-elect=false --bind-address 127.0.0.1 --secure-port 10357
   spawn kube-scheduler "$bin/kube-scheduler" --kubeconfig "$state/kubeconfig" \
     --leader-elect=false --bind-address 127.0.0.1 --secure-port 10359
@@ -131,18 +151,21 @@ EOF
     --manage-single-node "$node" --node-ip 127.0.0.1 --node-port "$kwok_port" \
     --server-address "127.0.0.1:$kwok_port" --tls-cert-file "$state/kwok.crt" --tls-private-key-file "$state/kwok.key"
 
-  curl -sf --cacert "$state/apiserver/apiserver.crt" -H "Authorization: Bearer $(cat "$state/token")" \
-    -H 'Content-Type: application/json' -X POST "https://$api/api/v1/nodes" \
-    -d "{\"metadata\":{\"name\":\"$node\",\"labels\":{\"kubernetes.io/hostname\":\"$node\",\"type\":\"kwok\"}}}" >/dev/null
+  kubectl_send POST /api/v1/nodes "{\"metadata\":{\"name\":\"$node\",\"labels\":{\"kubernetes.io/hostname\":\"$node\",\"type\":\"kwok\"}}}"
   wait_for 60 node_ready || { echo "kube-sim: the fake node did not get ready:" >&2; tail -20 "$state/kwok.log" >&2; exit 1; }
   # The API server taints a new node not-ready (admission plugin
   # TaintNodesByCondition); the node lifecycle controller, which would lift
   # it, is not run (it would also evict the pods of a node whose heartbeats
   # it misses): the taint is lifted here, once.
-  curl -sf --cacert "$state/apiserver/apiserver.crt" -H "Authorization: Bearer $(cat "$state/token")" \
-    -H 'Content-Type: application/merge-patch+json' -X PATCH "https://$api/api/v1/nodes/$node" \
-    -d '{"spec":{"taints":null}}' >/dev/null
+  kubectl_send PATCH "/api/v1/nodes/$node" '{"spec":{"taints":null}}' merge-patch+json
+  # The run directories' storage: a volume on this machine, claimed in
+  # namespace default, which wflow sees at the same path.
+  mkdir -p "$data/runs"
+  kubectl_send POST /api/v1/persistentvolumes "{\"metadata\":{\"name\":\"wflow-kube-sim-runs\"},\"spec\":{\"capacity\":{\"storage\":\"10Gi\"},\"accessModes\":[\"ReadWriteMany\"],\"persistentVolumeReclaimPolicy\":\"Retain\",\"storageClassName\":\"\",\"hostPath\":{\"path\":\"$data/runs\"},\"claimRef\":{\"namespace\":\"default\",\"name\":\"wflow-runs\"}}}"
+  kubectl_send POST /api/v1/namespaces/default/persistentvolumeclaims '{"metadata":{"name":"wflow-runs"},"spec":{"accessModes":["ReadWriteMany"],"storageClassName":"","volumeName":"wflow-kube-sim-runs","resources":{"requests":{"storage":"10Gi"}}}}'
+  wait_for 60 claim_bound || { echo "kube-sim: the claim wflow-runs was not bound:" >&2; tail -20 "$state/kube-controller-manager.log" >&2; exit 1; }
   echo "kube-sim: ready: Kubernetes $k8s_version at https://$api, one fake node; KUBECONFIG=$state/kubeconfig"
+  echo "kube-sim: run directories: --k8s-volume-claim wflow-runs --k8s-volume-root $data/runs (namespace default)"
 }
 
 # write_stages writes kwok's configuration: the stages of the fake node and
@@ -194,6 +217,7 @@ spec:
     matchExpressions:
     - {key: '.metadata.deletionTimestamp', operator: DoesNotExist}
     - {key: '.status.podIP', operator: DoesNotExist}
+    - {key: '.spec.containers.[0].env.[] | select( .name == "WFLOW_KWOK_WAITING" ) | .value', operator: DoesNotExist}
   next:
     statusTemplate: |
       {{ $now := Now }}
@@ -231,12 +255,16 @@ spec:
   delay:
     durationMilliseconds: 100
     durationFrom:
-      expressionFrom: '.metadata.annotations["wflow.test/run-ms"]'
+      expressionFrom: '.spec.containers.[0].env.[] | select( .name == "WFLOW_KWOK_RUN_TIME" ) | .value'
   next:
     statusTemplate: |
       {{ $now := Now }}
-      {{ $code := "0" }}
-      {{ with .metadata.annotations }}{{ with index . "wflow.test/exit-code" }}{{ $code = . }}{{ end }}{{ end }}
+      {{ $code := "0" }}{{ $reason := "" }}
+      {{ range (index .spec.containers 0).env }}
+      {{ if eq .name "WFLOW_KWOK_EXIT_CODE" }}{{ $code = .value }}{{ end }}
+      {{ if eq .name "WFLOW_KWOK_REASON" }}{{ $reason = .value }}{{ end }}
+      {{ end }}
+      {{ if eq $reason "" }}{{ if eq $code "0" }}{{ $reason = "Completed" }}{{ else }}{{ $reason = "Error" }}{{ end }}{{ end }}
       phase: {{ if eq $code "0" }}Succeeded{{ else }}Failed{{ end }}
       conditions:
       - {type: Ready, status: "False", reason: PodCompleted, lastTransitionTime: {{ $now | Quote }}}
@@ -251,9 +279,61 @@ spec:
         state:
           terminated:
             exitCode: {{ $code }}
-            reason: {{ if eq $code "0" }}Completed{{ else }}Error{{ end }}
+            reason: {{ $reason | Quote }}
             finishedAt: {{ $now | Quote }}
       {{ end }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: wflow-pod-waiting
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - {key: '.metadata.deletionTimestamp', operator: DoesNotExist}
+    - {key: '.status.containerStatuses', operator: DoesNotExist}
+    - {key: '.spec.containers.[0].env.[] | select( .name == "WFLOW_KWOK_WAITING" ) | .value', operator: Exists}
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      {{ $reason := "" }}
+      {{ range (index .spec.containers 0).env }}{{ if eq .name "WFLOW_KWOK_WAITING" }}{{ $reason = .value }}{{ end }}{{ end }}
+      phase: Pending
+      hostIP: {{ NodeIP | Quote }}
+      startTime: {{ $now | Quote }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        ready: false
+        started: false
+        restartCount: 0
+        state:
+          waiting:
+            reason: {{ $reason | Quote }}
+            message: kwok keeps this container waiting (WFLOW_KWOK_WAITING)
+      {{ end }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: wflow-kwok-logs
+spec:
+  selector:
+    matchNamespaces: [wflow-kwok-logs]
+  logs:
+  - logsFile: STATE/pod.log
+    follow: true
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: wflow-kwok-no-logs
+spec:
+  logs:
+  - logsFile: STATE/empty.log
+    follow: true
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -268,6 +348,9 @@ spec:
     finalizers: {empty: true}
     delete: true
 EOF
+  sed -i "s|STATE/|$state/|" "$state/kwok.yaml"
+  : >"$state/pod.log"
+  : >"$state/empty.log"
 }
 
 

@@ -34,7 +34,9 @@ Flags:
 func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("wflow gc", pflag.ContinueOnError)
 	images := fs.Bool("images", false, "also remove notebook images no container uses")
-	engineName := fs.String("engine", "", "the engine to clean: docker, podman or swarm (default: $WFLOW_ENGINE, else docker); on a swarm, also services and their runs' networks")
+	engineName := fs.String("engine", "", "the engine to clean: "+engineUsage+" (default: $WFLOW_ENGINE, else docker); on a swarm, also services and their runs' networks; on kubernetes, Jobs, pods and NetworkPolicies")
+	var opts engines.Options
+	addKubernetesFlags(fs, &opts, false)
 	if code, done := parseFlags(fs, args, gcUsage, stdout, stderr); done {
 		return code
 	}
@@ -47,7 +49,11 @@ func gcCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "wflow gc: %v\n", err)
 		return exitUsage
 	}
-	engine, err := engines.Open(ctx, name)
+	if err := checkEngineOptions(name, opts, false); err != nil {
+		fmt.Fprintf(stderr, "wflow gc: %v\n", err)
+		return exitUsage
+	}
+	engine, err := engines.Open(ctx, name, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow gc: %v\n", err)
 		return exitNoEngine

@@ -42,7 +42,7 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	dockerfile := fs.String("notebook-dockerfile", "", "Dockerfile template `file` (default: the built-in one)")
 	network := fs.String("network", "default", "network mode of the build (pip runs there)")
 	timeout := fs.Duration("timeout", notebooks.DefaultBuildTimeout, "wall-clock limit of the build")
-	engineName := fs.String("engine", "", "the engine that builds and keeps the image: docker, podman or swarm (its manager) (default: $WFLOW_ENGINE, else docker)")
+	engineName := fs.String("engine", "", "the engine that builds and keeps the image: docker, podman or swarm (its manager; kubernetes builds none) (default: $WFLOW_ENGINE, else docker)")
 	contextDir := fs.String("context", ".", "folder local requirements (./pkg) are read from: the run directory of the runs to come")
 	if code, done := parseFlags(fs, args, notebookUsage, stdout, stderr); done {
 		return code
@@ -85,7 +85,7 @@ func notebookCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
 		return exitUsage
 	}
-	engine, err := engines.Open(ctx, name)
+	engine, err := engines.Open(ctx, name, engines.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow notebook build: %v\n", err)
 		return exitNoEngine

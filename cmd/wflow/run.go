@@ -22,6 +22,7 @@ import (
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/containers/engines"
+	"github.com/wflow/wflow/containers/kubernetes"
 	"github.com/wflow/wflow/hostfuncs"
 	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/journal"
@@ -37,24 +38,25 @@ import (
 
 // runOptions are the flags of `wflow run`.
 type runOptions struct {
-	engine      string
-	params      []string
-	paramsFile  string
-	rundir      string
-	resume      string
-	forceResume bool
-	env         []string
-	vars        []string
-	parallel    int
-	json        bool
-	pull        string
-	network     string
-	timeout     time.Duration
-	memoryMiB   uint32
-	cacheDir    string
-	noCache     bool
-	cacheStrict bool
-	explain     bool
+	engine        string
+	engineOptions engines.Options
+	params        []string
+	paramsFile    string
+	rundir        string
+	resume        string
+	forceResume   bool
+	env           []string
+	vars          []string
+	parallel      int
+	json          bool
+	pull          string
+	network       string
+	timeout       time.Duration
+	memoryMiB     uint32
+	cacheDir      string
+	noCache       bool
+	cacheStrict   bool
+	explain       bool
 
 	maxSteps       int
 	maxResultBytes string
@@ -84,7 +86,8 @@ type runOptions struct {
 func runFlags(o *runOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("wflow run", pflag.ContinueOnError)
 	fs.SortFlags = false
-	fs.StringVar(&o.engine, "engine", "", "container engine of the steps: docker, podman or swarm (default: $WFLOW_ENGINE, else docker; docs/scale-out.md)")
+	fs.StringVar(&o.engine, "engine", "", "container engine of the steps: "+engineUsage+" (default: $WFLOW_ENGINE, else docker; docs/scale-out.md)")
+	addKubernetesFlags(fs, &o.engineOptions, true)
 	fs.StringArrayVarP(&o.params, "param", "p", nil, "workflow parameter `key=value` (a string; repeatable; wins over --params)")
 	fs.StringVar(&o.paramsFile, "params", "", "JSON `file` with a parameter object (typed values)")
 	fs.StringVar(&o.rundir, "rundir", "", "run directory, mounted into every step at "+abi.RunDirMountPoint+" (default: a new folder under ./runs/)")
@@ -259,7 +262,7 @@ func (r *workflowRun) resolve(ctx context.Context, stdout io.Writer) int {
 // prepares and takes the run directory, opens the journal and sets up the
 // steps' runners and the host functions.
 func (r *workflowRun) wire(ctx context.Context) int {
-	engine, err := engines.Open(ctx, r.set.engine)
+	engine, err := engines.Open(ctx, r.set.engine, r.o.engineOptions)
 	if err == nil && ctx.Err() != nil {
 		engine.Close()
 	}
@@ -269,6 +272,13 @@ func (r *workflowRun) wire(ctx context.Context) int {
 	if err != nil {
 		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitNoEngine
+	}
+	if k, ok := engine.(*kubernetes.Engine); ok {
+		if err := k.CheckRunDir(r.runDir); err != nil {
+			engine.Close()
+			fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
+			return exitUsage
+		}
 	}
 	r.engine = engine
 	r.info = engine.Info(ctx)
@@ -735,6 +745,9 @@ type runSettings struct {
 // name; an error is a usage error.
 func (o *runOptions) resolve(modulePath string) (s runSettings, err error) {
 	if s.engine, err = engines.Resolve(o.engine); err != nil {
+		return s, err
+	}
+	if err = checkEngineOptions(s.engine, o.engineOptions, true); err != nil {
 		return s, err
 	}
 	if s.params, err = buildParams(o.paramsFile, o.params); err != nil {

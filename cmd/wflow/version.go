@@ -23,7 +23,9 @@ Flags:
 
 func versionCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("wflow version", pflag.ContinueOnError)
-	engineName := fs.String("engine", "", "the engine to describe: docker, podman or swarm")
+	engineName := fs.String("engine", "", "the engine to describe: "+engineUsage)
+	var opts engines.Options
+	addKubernetesFlags(fs, &opts, false)
 	if code, done := parseFlags(fs, args, versionUsage, stdout, stderr); done {
 		return code
 	}
@@ -37,7 +39,11 @@ func versionCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return exitUsage
 	}
 	fmt.Fprintf(stdout, "wflow %s (ABI %s)\n", wflowVersion(), abi.ModuleName)
-	e, err := engines.Open(ctx, name)
+	if err := checkEngineOptions(name, opts, false); err != nil {
+		fmt.Fprintf(stderr, "wflow version: %v\n", err)
+		return exitUsage
+	}
+	e, err := engines.Open(ctx, name, opts)
 	if err != nil {
 		fmt.Fprintf(stdout, "engine: %s, not reachable: %v\n", name, err)
 		return exitOK

@@ -1,5 +1,5 @@
 // Package engines opens the container engine a command uses, by name:
-// docker (the default), podman or swarm. Each engine lives in its own
+// docker (the default), podman, swarm or kubernetes. Each engine lives in its own
 // package; this one only knows their names and what wflow needs of all
 // of them.
 package engines
@@ -12,6 +12,7 @@ import (
 
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/containers/docker"
+	"github.com/wflow/wflow/containers/kubernetes"
 	"github.com/wflow/wflow/containers/podman"
 	"github.com/wflow/wflow/containers/swarm"
 	"github.com/wflow/wflow/notebooks"
@@ -35,7 +36,13 @@ type Engine interface {
 }
 
 // Names are the engines Open knows, the default first.
-var Names = []string{"docker", "podman", "swarm"}
+var Names = []string{"docker", "podman", "swarm", "kubernetes"}
+
+// Options are what an engine needs besides its name; only the kubernetes
+// engine has any.
+type Options struct {
+	Kubernetes kubernetes.Options
+}
 
 // EnvVar is the environment variable naming the engine when --engine does not.
 const EnvVar = "WFLOW_ENGINE"
@@ -59,8 +66,8 @@ func Resolve(flag string) (string, error) {
 }
 
 // Open connects to the named engine (a name Resolve returned). When it is
-// not there, the error wraps docker.ErrUnavailable.
-func Open(ctx context.Context, name string) (Engine, error) {
+// not there, the error wraps docker.ErrUnavailable (kubernetes.ErrUnavailable).
+func Open(ctx context.Context, name string, opts Options) (Engine, error) {
 	var (
 		e   Engine
 		err error
@@ -81,6 +88,11 @@ func Open(ctx context.Context, name string) (Engine, error) {
 		var s *swarm.Engine
 		if s, err = swarm.New(ctx); err == nil {
 			e = s
+		}
+	case "kubernetes":
+		var k *kubernetes.Engine
+		if k, err = kubernetes.New(ctx, opts.Kubernetes); err == nil {
+			e = k
 		}
 	default:
 		err = fmt.Errorf("engine %q: use %s", name, strings.Join(Names, ", "))

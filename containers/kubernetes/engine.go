@@ -1,0 +1,304 @@
+// Package kubernetes is wflow's container engine on Kubernetes: each
+// command a step runs is a Job of one pod (restartPolicy Never,
+// backoffLimit 0: wflow owns retries), in one namespace, with the run
+// directory a sub-path of a PersistentVolumeClaim that wflow sees too.
+//
+// What a Job needs that a container does not, and what it costs, is in
+// docs/scale-out.md. In short:
+//   - The pod is watched (one watch per command), never polled: its
+//     container's state gives the exit code and OOMKilled.
+//   - Output comes from the pods/log API, followed while the container
+//     runs. Kubernetes keeps one log per container, stdout and stderr
+//     interleaved: a step's stderr reaches wflow in its stdout, and its
+//     stderr file stays empty.
+//   - Kubernetes expands $(VAR) in a container's args and env values:
+//     wflow escapes every $ so that a step gets its commands as written.
+//   - A step without network carries a label that a NetworkPolicy of its
+//     run selects and denies all traffic to and from; only a cluster whose
+//     network plugin enforces NetworkPolicy isolates it.
+//   - The cluster pulls images; wflow cannot look at a node's images, so
+//     a missing image shows when its pod cannot start, and the image's id
+//     wflow reports is the reference the step gave.
+//   - Deletion is by background propagation, and the pod is deleted too
+//     and waited for, so that nothing of a step is left when Run returns.
+package kubernetes
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8s "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/wflow/wflow/containers"
+)
+
+// Timeouts of control calls, as in containers/docker.
+const (
+	controlTimeout = 60 * time.Second
+	cleanupTimeout = 30 * time.Second
+	// unschedulable is how long a step's pod may wait for a node, or its
+	// Job for a pod, before the step fails with the reason the cluster
+	// gives.
+	unschedulable = 60 * time.Second
+)
+
+// ErrUnavailable is wrapped by New when the cluster cannot be reached or
+// wflow is not allowed to run Jobs there.
+var ErrUnavailable = errors.New("kubernetes is not available")
+
+// Options say where the engine runs steps.
+type Options struct {
+	// Namespace of the Jobs; "" means the kubeconfig context's (in a pod,
+	// its own), else "default".
+	Namespace string
+	// VolumeClaim names the PersistentVolumeClaim that holds run
+	// directories (--k8s-volume-claim); required to run steps.
+	VolumeClaim string
+	// VolumeRoot is where this process sees the claim's root
+	// (--k8s-volume-root): a run directory must be inside it, and is
+	// mounted into a step as the sub-path it has there.
+	VolumeRoot string
+}
+
+// Engine runs wflow's containers as Kubernetes Jobs. It implements
+// containers.Engine, containers.Lister and what else engines.Engine asks.
+type Engine struct {
+	cs        k8s.Interface
+	config    *rest.Config
+	namespace string
+	opts      Options
+
+	mu       sync.Mutex
+	policies map[string]string // run id → its NetworkPolicy's name
+	pullable map[string]bool   // image ref → the runner let the engine pull it
+}
+
+// New connects to the cluster of the kubeconfig ($KUBECONFIG, else
+// ~/.kube/config), or the one it runs in, and checks that it may run and
+// watch Jobs in the namespace. When it cannot, the error wraps
+// ErrUnavailable and says what is missing.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
+	config, err := loader.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("%w: no cluster to talk to (set KUBECONFIG, or run in a pod): %v", ErrUnavailable, err)
+	}
+	if opts.Namespace == "" {
+		if opts.Namespace, _, err = loader.Namespace(); err != nil || opts.Namespace == "" {
+			opts.Namespace = "default"
+		}
+	}
+	if opts.VolumeRoot != "" {
+		if opts.VolumeRoot, err = filepath.Abs(opts.VolumeRoot); err != nil {
+			return nil, err
+		}
+	}
+	config = rest.CopyConfig(config)
+	config.UserAgent = "wflow"
+	// A run of many steps at once must not wait on client-go's default
+	// client-side rate limit (5 requests a second).
+	config.QPS, config.Burst = 100, 200
+	cs, err := k8s.NewForConfig(config)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	e := &Engine{cs: cs, config: config, namespace: opts.Namespace, opts: opts, policies: map[string]string{}, pullable: map[string]bool{}}
+	vctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	if _, err := cs.Discovery().ServerVersion(); err != nil {
+		return nil, fmt.Errorf("%w: the API server at %s does not answer: %v", ErrUnavailable, config.Host, err)
+	}
+	if err := e.checkAccess(vctx); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return e, nil
+}
+
+// Namespace is the namespace of the engine's Jobs.
+func (e *Engine) Namespace() string { return e.namespace }
+
+// Info names the engine "kubernetes", with the API server's version, and
+// says where steps are isolated less than with the Docker engine.
+func (e *Engine) Info(ctx context.Context) containers.EngineInfo {
+	info := containers.EngineInfo{Name: "kubernetes", API: "batch/v1", Host: e.config.Host + " namespace " + e.namespace}
+	if v, err := e.cs.Discovery().ServerVersion(); err == nil {
+		info.Version = v.GitVersion
+	}
+	info.Gaps = []string{
+		"a step without network is isolated by a NetworkPolicy that denies all its traffic: only a cluster whose network plugin enforces NetworkPolicy keeps it from the network",
+		"the processes of a step cannot be limited per pod (the kubelet's podPidsLimit is the node's)",
+	}
+	return info
+}
+
+// Close deletes the NetworkPolicies this engine made for its runs.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	names := e.policies
+	e.policies = map[string]string{}
+	e.mu.Unlock()
+	var errs []error
+	for _, name := range names {
+		errs = append(errs, e.deletePolicy(context.Background(), name))
+	}
+	return errors.Join(errs...)
+}
+
+// EnsureImage implements containers.Engine. The images are the nodes',
+// which wflow cannot list: it remembers whether the runner let the
+// cluster pull the image (not under PullNever) and returns the reference
+// as the image's id. A missing image shows when its pod cannot start.
+func (e *Engine) EnsureImage(ctx context.Context, ref string, pull containers.PullPolicy) (string, error) {
+	e.mu.Lock()
+	e.pullable[ref] = pull != containers.PullNever
+	e.mu.Unlock()
+	return ref, nil
+}
+
+// pullPolicy is the pod's image pull policy for ref: the node pulls only
+// what the runner let the engine pull.
+func (e *Engine) pullPolicy(ref string) corev1.PullPolicy {
+	e.mu.Lock()
+	pullable, known := e.pullable[ref]
+	e.mu.Unlock()
+	switch {
+	case !known || !pullable:
+		return corev1.PullNever
+	default:
+		return corev1.PullIfNotPresent
+	}
+}
+
+// Run implements containers.Engine: create the Job, follow its pod's log
+// while it runs, wait for its container to end, and delete the Job and
+// its pod on every path, even when ctx is cancelled.
+func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout, stderr io.Writer) (exit containers.Exit, err error) {
+	exit.Code = 1 // until the container tells
+	if e.opts.VolumeClaim == "" {
+		return exit, errors.New("the kubernetes engine needs the volume claim that holds run directories (--k8s-volume-claim, docs/scale-out.md)")
+	}
+	if !isolated(spec.Network) && spec.Network != "bridge" {
+		return exit, fmt.Errorf("network %q: on the kubernetes engine a step has network none or bridge (the cluster's pod network)", spec.Network)
+	}
+	if isolated(spec.Network) {
+		if err := e.isolate(ctx, spec.Labels[containers.LabelRun]); err != nil {
+			return exit, err
+		}
+	}
+	id := newID()
+	job, err := e.jobSpec(spec, id, e.pullPolicy(spec.Image))
+	if err != nil {
+		return exit, err
+	}
+	w, err := e.watchPod(ctx, id)
+	if err != nil {
+		return exit, err
+	}
+	defer w.stop()
+	// Created under a context the run's cancellation does not reach (as in
+	// the Docker engine): a create cut short may still make the Job.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
+	created, err := e.cs.BatchV1().Jobs(e.namespace).Create(cctx, job, metav1.CreateOptions{})
+	cancel()
+	if err != nil {
+		return exit, fmt.Errorf("create Job: %w", explain(err))
+	}
+	defer func() { err = containers.NotRemoved(err, e.deleteJob(ctx, created.Name, id, w)) }()
+	if ctx.Err() != nil {
+		return exit, ctx.Err()
+	}
+	logs := &follower{e: e, out: stdout}
+	defer logs.stop()
+	pod, state, err := w.untilEnded(ctx, created, logs.start)
+	if err != nil {
+		return exit, err
+	}
+	// The container has ended: its last output is read even when the
+	// step's time is up meanwhile, within a bound of its own.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	err = logs.finish(rctx, pod)
+	cancel()
+	if err != nil {
+		return exit, err
+	}
+	exit.Code = int(state.ExitCode)
+	exit.OOMKilled = state.Reason == "OOMKilled"
+	return exit, nil
+}
+
+// deleteJob deletes a step's Job (background propagation: the Job goes at
+// once) and its pod, under a fresh context, and waits until the pod is
+// gone. Not found is success.
+func (e *Engine) deleteJob(ctx context.Context, name, id string, w *podWatch) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	background := metav1.DeletePropagationBackground
+	err := e.cs.BatchV1().Jobs(e.namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &background})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete Job %s: %w", name, explain(err))
+	}
+	// The garbage collector would delete the pod too, later: deleting it
+	// here ends a cancelled step now.
+	for _, pod := range w.names() {
+		err := e.cs.CoreV1().Pods(e.namespace).Delete(ctx, pod, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete pod %s: %w", pod, explain(err))
+		}
+	}
+	if err := w.untilGone(ctx); err != nil {
+		return fmt.Errorf("the pod of Job %s is still there: %w", name, err)
+	}
+	return nil
+}
+
+// podState reads the step container's state from a pod.
+func podState(pod *corev1.Pod) (corev1.ContainerState, bool) {
+	for _, s := range pod.Status.ContainerStatuses {
+		if s.Name == containerName {
+			return s.State, true
+		}
+	}
+	return corev1.ContainerState{}, false
+}
+
+// explain adds to an API error what wflow was missing, when the cluster
+// refused it: the RBAC Role wflow needs is in docs/scale-out.md.
+func explain(err error) error {
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("%w (the Role wflow needs is in docs/scale-out.md)", err)
+	}
+	return err
+}
+
+// jobFailure describes why a Job failed without its pod saying so (its
+// deadline passed, the cluster refused to make its pod), from its
+// conditions; "" when it did not.
+func jobFailure(job *batchv1.Job) string {
+	for _, c := range job.Status.Conditions {
+		if (c.Type == batchv1.JobFailed || c.Type == batchv1.JobFailureTarget) && c.Status == corev1.ConditionTrue {
+			return strings.TrimSpace(c.Reason + ": " + c.Message)
+		}
+	}
+	return ""
+}
+
+// newID returns a random id for a Job's label.
+func newID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

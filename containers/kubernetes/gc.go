@@ -1,0 +1,203 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/step"
+)
+
+// Kinds of what List returns, as the prefix of its ids.
+const (
+	kindJob    = "job/"
+	kindPod    = "pod/"
+	kindPolicy = "networkpolicy/"
+)
+
+// List returns the Jobs, the pods whose Job is gone, and the runs'
+// NetworkPolicies that carry label key, with their annotations as labels
+// (the values as wflow gave them); each id says which it is. It
+// implements containers.Lister, for wflow gc.
+func (e *Engine) List(ctx context.Context, key string) ([]containers.Labelled, error) {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	opts := metav1.ListOptions{LabelSelector: key}
+	jobs, err := e.cs.BatchV1().Jobs(e.namespace).List(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list Jobs: %w", explain(err))
+	}
+	var out []containers.Labelled
+	live := map[string]bool{}
+	for _, j := range jobs.Items {
+		live[j.Labels[labelJob]] = true
+		out = append(out, containers.Labelled{ID: kindJob + j.Name, Kind: "kubernetes Job", Labels: trueLabels(j.Labels, j.Annotations)})
+	}
+	pods, err := e.cs.CoreV1().Pods(e.namespace).List(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list pods: %w", explain(err))
+	}
+	for _, p := range pods.Items {
+		if !live[p.Labels[labelJob]] && p.DeletionTimestamp == nil {
+			out = append(out, containers.Labelled{ID: kindPod + p.Name, Kind: "kubernetes pod", Labels: trueLabels(p.Labels, p.Annotations)})
+		}
+	}
+	policies, err := e.cs.NetworkingV1().NetworkPolicies(e.namespace).List(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list NetworkPolicies: %w", explain(err))
+	}
+	for _, p := range policies.Items {
+		out = append(out, containers.Labelled{ID: kindPolicy + p.Name, Kind: "kubernetes NetworkPolicy", Labels: trueLabels(p.Labels, p.Annotations)})
+	}
+	return out, nil
+}
+
+// trueLabels returns labels with the values of wflow's own labels taken
+// from the annotations of the same names (a label value is cut to fit).
+func trueLabels(labels, annotations map[string]string) map[string]string {
+	out := maps.Clone(labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for k, v := range annotations {
+		if strings.HasPrefix(k, "io.wflow.") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Remove deletes what List returned, and waits for a Job's pods to go; it
+// implements containers.Lister.
+func (e *Engine) Remove(ctx context.Context, id string) error {
+	switch {
+	case strings.HasPrefix(id, kindJob):
+		name := strings.TrimPrefix(id, kindJob)
+		job, err := e.cs.BatchV1().Jobs(e.namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get Job %s: %w", name, explain(err))
+		}
+		w, err := e.watchPod(ctx, job.Labels[labelJob])
+		if err != nil {
+			return err
+		}
+		defer w.stop()
+		return e.deleteJob(ctx, name, job.Labels[labelJob], w)
+	case strings.HasPrefix(id, kindPod):
+		name := strings.TrimPrefix(id, kindPod)
+		err := e.cs.CoreV1().Pods(e.namespace).Delete(ctx, name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete pod %s: %w", name, explain(err))
+		}
+		return nil
+	case strings.HasPrefix(id, kindPolicy):
+		return e.deletePolicy(ctx, strings.TrimPrefix(id, kindPolicy))
+	}
+	return fmt.Errorf("%s: not something the kubernetes engine made", id)
+}
+
+// Labelled lists the Jobs and pods whose label key has value (made to fit
+// a label, as Run makes it); the conformance checks use it.
+func (e *Engine) Labelled(ctx context.Context, key, value string) ([]string, error) {
+	sel := key
+	if value != "" {
+		sel += "=" + labelValue(value)
+	}
+	opts := metav1.ListOptions{LabelSelector: sel}
+	jobs, err := e.cs.BatchV1().Jobs(e.namespace).List(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	pods, err := e.cs.CoreV1().Pods(e.namespace).List(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, j := range jobs.Items {
+		ids = append(ids, kindJob+j.Name)
+	}
+	for _, p := range pods.Items {
+		ids = append(ids, kindPod+p.Name)
+	}
+	return ids, nil
+}
+
+// isolate makes, on first use, the NetworkPolicy of a run: every pod of
+// the run labelled labelNetwork=none gets no traffic in or out.
+func (e *Engine) isolate(ctx context.Context, run string) error {
+	if run == "" {
+		return errors.New("a step without network needs its run's id (label " + containers.LabelRun + ") to be isolated with its run")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.policies[run]; ok {
+		return nil
+	}
+	labels := map[string]string{containers.LabelRun: labelValue(run), labelManagedBy: managedBy}
+	annotations := map[string]string{containers.LabelRun: run}
+	for k, v := range containers.ProcessLabels() {
+		labels[k] = labelValue(v)
+		annotations[k] = v
+	}
+	policy := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "wflow-" + dnsLabel(run, 40) + "-", Namespace: e.namespace, Labels: labels, Annotations: annotations},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{containers.LabelRun: labelValue(run), labelNetwork: "none"}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+		},
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
+	defer cancel()
+	created, err := e.cs.NetworkingV1().NetworkPolicies(e.namespace).Create(cctx, policy, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("create the run's NetworkPolicy: %w", explain(err))
+	}
+	e.policies[run] = created.Name
+	return nil
+}
+
+// deletePolicy deletes a run's NetworkPolicy; not found is success.
+func (e *Engine) deletePolicy(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	err := e.cs.NetworkingV1().NetworkPolicies(e.namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete NetworkPolicy %s: %w", name, explain(err))
+	}
+	return nil
+}
+
+// ErrNoBuilds is returned by what builds or lists images: a cluster runs
+// images, it does not build them for wflow.
+var ErrNoBuilds = errors.New("the kubernetes engine builds no images: notebook steps need the docker, podman or swarm engine for now (docs/scale-out.md)")
+
+// ImageExists implements notebooks.Engine: the nodes' images cannot be
+// listed, so it fails with ErrNoBuilds.
+func (e *Engine) ImageExists(ctx context.Context, ref string) (bool, error) {
+	return false, ErrNoBuilds
+}
+
+// ImageID implements notebooks.Engine; it fails with ErrNoBuilds.
+func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) { return "", ErrNoBuilds }
+
+// BuildImage implements notebooks.Engine; it fails with ErrNoBuilds.
+func (e *Engine) BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, limits step.Limits, log io.Writer) error {
+	return ErrNoBuilds
+}
+
+// PruneImages implements what wflow gc --images needs; it fails with
+// ErrNoBuilds.
+func (e *Engine) PruneImages(ctx context.Context, key string) ([]string, error) {
+	return nil, ErrNoBuilds
+}
