@@ -236,10 +236,12 @@ func TestDeadline(t *testing.T) {
 	defer kubernetes.SetDeadlineGrace(0)()
 	s := kwokSpec(t, c, "WFLOW_KWOK_RUN_TIME=5m")
 	s.Timeout = step.Duration(2 * time.Second)
+	start := time.Now()
 	_, _, _, err := runSpec(t, e, s)
 	if err == nil || !strings.Contains(err.Error(), "DeadlineExceeded") {
 		t.Errorf("Run past the Job's deadline: %v", err)
 	}
+	t.Logf("after %s: %v", time.Since(start).Round(time.Millisecond), err)
 	assertGone(t, c, s)
 }
 

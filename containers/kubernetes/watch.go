@@ -271,9 +271,12 @@ func (w *podWatch) untilEnded(ctx context.Context, job *batchv1.Job, running fun
 			if t := state.Terminated; t != nil {
 				return pod, t, nil
 			}
-			if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
-				return nil, nil, w.lost(ctx, job, strings.TrimSpace(fmt.Sprintf("its pod %s ended (%s) before its container did: %s %s",
-					pod.Name, pod.Status.Phase, pod.Status.Reason, pod.Status.Message)))
+			if pod.DeletionTimestamp != nil {
+				return nil, nil, w.lost(ctx, job, fmt.Sprintf("its pod %s was deleted while its container ran", pod.Name))
+			}
+			if pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
+				return nil, nil, w.lost(ctx, job, strings.TrimSuffix(fmt.Sprintf("its pod %s ended (%s) before its container did: %s",
+					pod.Name, pod.Status.Phase, strings.TrimSpace(pod.Status.Reason+" "+pod.Status.Message)), ": "))
 			}
 			if wait := state.Waiting; wait != nil && waitingFatal[wait.Reason] {
 				err := fmt.Errorf("its container cannot start: %s: %s", wait.Reason, wait.Message)
