@@ -17,13 +17,15 @@ type Permission struct {
 }
 
 // Permissions are what the engine needs in its namespace, the rules of
-// the Role in docs/scale-out.md (a test checks they are the same). Events
-// are read, when allowed, only to say why a Job made no pod.
+// the Role in docs/scale-out.md (a test checks they are the same, and runs
+// a step with that Role). Events are read only to say why a Job made no
+// pod.
 var Permissions = []Permission{
 	{Group: "batch", Resource: "jobs", Verbs: []string{"create", "get", "list", "delete"}},
 	{Resource: "pods", Verbs: []string{"list", "watch", "delete"}},
 	{Resource: "pods", Subresource: "log", Verbs: []string{"get"}},
 	{Group: "networking.k8s.io", Resource: "networkpolicies", Verbs: []string{"create", "list", "delete"}},
+	{Resource: "events", Verbs: []string{"list"}},
 }
 
 // checkAccess asks the API server whether this client may do everything
