@@ -46,8 +46,9 @@ test: vet
 	    $$sim ps -aq --filter label=io.wflow.run; \
 	    [ $$n != n1 ] || { $$sim service ls -q --filter label=io.wflow.run; $$sim network ls -q --filter label=io.wflow.run; }; done; \
 	  } 2>/dev/null | wc -l); \
-	if [ "$$left" -ne 0 ]; then echo "FAIL: $$left container(s), swarm service(s) or network(s) labelled io.wflow.run remain after the tests"; exit 1; fi; \
-	echo "no wflow containers, services or networks remain (Docker, Podman, the swarms)"
+	left=$$((left + $$(scripts/kube-sim.sh leftovers))); \
+	if [ "$$left" -ne 0 ]; then echo "FAIL: $$left container(s), swarm service(s), network(s), Kubernetes Job(s), pod(s) or NetworkPolicy(s) labelled io.wflow.run remain after the tests"; exit 1; fi; \
+	echo "no wflow containers, services, networks, Jobs, pods or NetworkPolicies remain (Docker, Podman, the swarms, the Kubernetes cluster)"
 
 # Each benchmark runs next to its baseline in the same run; the side-by-side
 # suite rewrites the table of docs/benchmarks.md (about 6 minutes on 2 cores).

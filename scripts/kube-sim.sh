@@ -8,6 +8,8 @@
 #   scripts/kube-sim.sh start    build if needed, start it all, wait for the node to be ready
 #   scripts/kube-sim.sh stop     stop it and remove its state
 #   scripts/kube-sim.sh status   exit 0 when the API server answers and the node is ready
+#   scripts/kube-sim.sh leftovers  print how many Jobs, pods and NetworkPolicies wflow
+#                                  made are left, in every namespace (0 when it is not running)
 #
 # Everything listens on 127.0.0.1. /run/wflow-kube-sim/kubeconfig reaches
 # the API server as an administrator (system:masters), verifying its
@@ -354,6 +356,17 @@ EOF
 }
 
 
+# leftovers counts the objects labelled io.wflow.run (wflow names them all
+# wflow-..., and kube's own generated names keep that prefix).
+leftovers() {
+  ready || { echo 0; return; }
+  local n=0 path
+  for path in /apis/batch/v1/jobs /api/v1/pods /apis/networking.k8s.io/v1/networkpolicies; do
+    n=$((n + $(kubectl_get "$path?labelSelector=io.wflow.run" | tr -d ' \n' | { grep -o '"generateName":"wflow-' || true; } | wc -l)))
+  done
+  echo "$n"
+}
+
 stop() {
   [ "${1:-}" = quiet ] || echo "kube-sim: stopping"
   rm -f "$state/kubeconfig"
@@ -376,5 +389,6 @@ case "${1:-}" in
     "$1" 9>&-
     ;;
   status) ready ;;
-  *) echo "usage: $0 build|start|stop|status" >&2; exit 2 ;;
+  leftovers) leftovers ;;
+  *) echo "usage: $0 build|start|stop|status|leftovers" >&2; exit 2 ;;
 esac
