@@ -22,11 +22,12 @@ import (
 // engineSteps is how many one-command steps the engines case runs in a row.
 const engineSteps = 10
 
-// engines: the same sequential steps on docker, podman and swarm, each
+// engines: the same sequential steps on docker, podman, swarm and the
+// simulated Kubernetes cluster, each
 // next to its own raw floor (the least a Go program calling that engine's
 // API does per step), and podman and swarm next to docker. An engine that
 // is not there is left out of the table, saying so.
-func (e *env) engines(reps int) ([]row, error) {
+func (e *env) engines(reps int) (rows []row, err error) {
 	args := []string{"-p", "n=" + strconv.Itoa(engineSteps)}
 	perStep := func(s stats) stats {
 		out := make(stats, len(s))
@@ -65,7 +66,6 @@ func (e *env) engines(reps int) ([]row, error) {
 		return perStep(s), nil
 	}
 
-	var rows []row
 	onDocker, err := timed("docker")
 	if err != nil {
 		return nil, err
@@ -105,6 +105,12 @@ func (e *env) engines(reps int) ([]row, error) {
 			fmt.Println("  podman: no service answers; left out (scripts/podman-service.sh start)")
 		}
 	}
+
+	kube, err := e.kubernetesRows(reps, onDocker)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { rows = append(rows, kube...) }() // last in the table, after swarm's
 
 	info, err := e.cli.Info(context.Background())
 	if err != nil || info.Swarm.LocalNodeState != swarm.LocalNodeStateActive {

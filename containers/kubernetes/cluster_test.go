@@ -306,3 +306,40 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestPodSecurityRestricted: in a namespace that enforces the restricted
+// Pod Security Standard, the API server's own admission admits a step's
+// pod; a step as root is refused there, and the step fails within
+// seconds, quoting the refusal, not after the 60 s wait for a pod.
+func TestPodSecurityRestricted(t *testing.T) {
+	e, c := open(t, "wflow-restricted")
+	ctx := context.Background()
+	ns, err := c.Client.CoreV1().Namespaces().Get(ctx, c.Namespace, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	ns.Labels["pod-security.kubernetes.io/enforce"] = "restricted"
+	if _, err := c.Client.CoreV1().Namespaces().Update(ctx, ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s := kwokSpec(t, c, "WFLOW_KWOK_EXIT_CODE=5")
+	s.ReadOnly, s.Memory, s.CPUs = true, 64<<20, 0.5
+	if exit, _, _, err := runSpec(t, e, s); err != nil || exit.Code != 5 {
+		t.Errorf("a step in a restricted namespace: %+v, %v", exit, err)
+	}
+	assertGone(t, c, s)
+	root := kwokSpec(t, c)
+	root.User = "0:0"
+	start := time.Now()
+	_, _, _, err = runSpec(t, e, root)
+	if err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
+		t.Errorf("a step as root in a restricted namespace: %v", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("the refusal took %s to reach the step", d)
+	}
+	assertGone(t, c, root)
+}

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -72,6 +73,9 @@ type Options struct {
 	// (--k8s-volume-root): a run directory must be inside it, and is
 	// mounted into a step as the sub-path it has there.
 	VolumeRoot string
+	// WrapTransport, when set, wraps the client's HTTP transport (the
+	// bench counts API calls with it).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Engine runs wflow's containers as Kubernetes Jobs. It implements
@@ -112,6 +116,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	// A run of many steps at once must not wait on client-go's default
 	// client-side rate limit (5 requests a second).
 	config.QPS, config.Burst = 100, 200
+	if opts.WrapTransport != nil {
+		config.Wrap(opts.WrapTransport)
+	}
 	cs, err := k8s.NewForConfig(config)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)

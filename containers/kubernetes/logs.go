@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -54,9 +53,11 @@ func (f *follower) stop() {
 	}
 }
 
-// finish writes the rest of the ended container's log. A follow that
-// ends by itself within followGrace has written it all; otherwise it is
-// stopped and the log read again.
+// finish writes the rest of the ended container's log. A follow that has
+// ended by itself has written it all; otherwise it is stopped at once and
+// the log read again, skipping what was written. (A kubelet ends a
+// followed log within seconds of the container's end, checking every 5 s
+// when the log is quiet; kwok never does: one more read is faster.)
 func (f *follower) finish(ctx context.Context, pod *corev1.Pod) error {
 	if f.cancel != nil {
 		select {
@@ -66,7 +67,7 @@ func (f *follower) finish(ctx context.Context, pod *corev1.Pod) error {
 			if err == nil {
 				return nil
 			}
-		case <-time.After(followGrace):
+		default:
 			f.stop()
 		}
 	}
@@ -80,12 +81,6 @@ func (f *follower) finish(ctx context.Context, pod *corev1.Pod) error {
 	}
 	return nil
 }
-
-// followGrace is how long a followed log may take to end by itself once
-// the container has ended. A kubelet notices the end of a container whose
-// log it follows within seconds (it checks every 5 s when the log is
-// quiet): reading the log again is faster.
-const followGrace = 250 * time.Millisecond
 
 // skipping writes to w what comes after its first n bytes.
 type skipping struct {

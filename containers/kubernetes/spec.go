@@ -171,6 +171,9 @@ func securityContexts(spec containers.ContainerSpec) (*corev1.SecurityContext, *
 		return nil, nil, fmt.Errorf("user %q: the kubernetes engine runs a step as a numeric uid[:gid] only (a pod cannot name a user of its image)", spec.User)
 	}
 	pod.RunAsUser = &u
+	// A namespace that enforces the restricted Pod Security Standard
+	// admits a pod that says it runs as non-root.
+	pod.RunAsNonRoot = ptr(u != 0)
 	if hasGroup {
 		g, err := strconv.ParseInt(gid, 10, 64)
 		if err != nil || g < 0 {

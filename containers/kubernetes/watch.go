@@ -260,6 +260,11 @@ func (w *podWatch) untilEnded(ctx context.Context, job *batchv1.Job, running fun
 			if time.Since(created) > unschedulable {
 				return nil, nil, w.lost(ctx, job, fmt.Sprintf("the cluster made no pod for it in %s", unschedulable))
 			}
+			if time.Since(created) > refusedAfter {
+				if why := w.refused(ctx, job); why != "" {
+					return nil, nil, fmt.Errorf("Job %s: the cluster refuses its pod: %s", job.Name, why)
+				}
+			}
 			continue
 		}
 		for _, pod := range w.pods {
@@ -302,6 +307,29 @@ func unscheduled(pod *corev1.Pod) string {
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
 			return strings.TrimSpace(c.Reason + ": " + c.Message)
+		}
+	}
+	return ""
+}
+
+// refusedAfter is how long a Job may have no pod before its events are
+// read, every second, for a refusal that will not go away.
+const refusedAfter = 2 * time.Second
+
+// refused returns the message of the Job's FailedCreate event when its
+// pod was refused for what retries cannot change (the namespace's Pod
+// Security level), or "".
+func (w *podWatch) refused(ctx context.Context, job *batchv1.Job) string {
+	lctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	events, err := w.e.cs.CoreV1().Events(w.e.namespace).List(lctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + job.Name + ",reason=FailedCreate"})
+	if err != nil {
+		return ""
+	}
+	for _, ev := range events.Items {
+		if strings.Contains(ev.Message, "violates PodSecurity") {
+			return ev.Message
 		}
 	}
 	return ""
