@@ -3,6 +3,7 @@
 // table of docs/benchmarks.md. `make bench` runs it:
 //
 //	go run ./bench [-reps 5] [-cases seq,par,start,hostcall,bigout,cache,replay,engines] [-out docs/benchmarks.md]
+//	go run ./bench -cases kubernetes   (the simulated cluster alone; engines has it too)
 //
 // Every case prints wflow's figure and its baseline's (median, min, max over
 // the repetitions) and their ratio (of the medians). The raw-client
@@ -160,6 +161,8 @@ func run(reps int, cases []string, out string, bigSize int64) error {
 			rs, err = e.replay(reps)
 		case "engines":
 			rs, err = e.engines(reps)
+		case "kubernetes": // also in engines; alone, without the row against docker
+			rs, err = e.kubernetesRows(reps, nil)
 		default:
 			err = fmt.Errorf("unknown case %q", c)
 		}
