@@ -21,7 +21,7 @@ var layers = [][]string{
 	{"runtime"},
 	{"containers"},
 	{"containers/docker", "containers/fakeengine", "containers/enginetest"},
-	{"containers/podman", "containers/swarm"},
+	{"containers/podman", "containers/swarm", "containers/kubernetes"},
 	{"notebooks"},
 	{"containers/engines"},
 	{"internal/guestmem"},

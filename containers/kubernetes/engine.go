@@ -27,6 +27,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,8 +54,8 @@ const (
 	cleanupTimeout = 30 * time.Second
 	// unschedulable is how long a step's pod may wait for a node, or its
 	// Job for a pod, before the step fails with the reason the cluster
-	// gives.
-	unschedulable = 60 * time.Second
+	// gives: long enough for a cluster autoscaler to add a node.
+	unschedulable = 3 * time.Minute
 )
 
 // ErrUnavailable is wrapped by New when the cluster cannot be reached or
@@ -86,9 +87,11 @@ type Engine struct {
 	namespace string
 	opts      Options
 
-	mu       sync.Mutex
+	mu    sync.Mutex
+	pulls map[string]containers.PullPolicy // image ref → the policy the runner gave EnsureImage
+
+	policyMu sync.Mutex        // held while a run's NetworkPolicy is made
 	policies map[string]string // run id → its NetworkPolicy's name
-	pullable map[string]bool   // image ref → the runner let the engine pull it
 }
 
 // New connects to the cluster of the kubeconfig ($KUBECONFIG, else
@@ -113,6 +116,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	config = rest.CopyConfig(config)
 	config.UserAgent = "wflow"
+	// The API server's warnings (a pod the namespace's Pod Security level
+	// would refuse, say) would reach the console as klog lines; wflow says
+	// what matters in the step's result.
+	config.WarningHandler = rest.NoWarnings{}
 	// A run of many steps at once must not wait on client-go's default
 	// client-side rate limit (5 requests a second).
 	config.QPS, config.Burst = 100, 200
@@ -123,10 +130,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	e := &Engine{cs: cs, config: config, namespace: opts.Namespace, opts: opts, policies: map[string]string{}, pullable: map[string]bool{}}
+	e := &Engine{cs: cs, config: config, namespace: opts.Namespace, opts: opts, policies: map[string]string{}, pulls: map[string]containers.PullPolicy{}}
 	vctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
-	if _, err := cs.Discovery().ServerVersion(); err != nil {
+	if _, err := e.serverVersion(vctx); err != nil {
 		return nil, fmt.Errorf("%w: the API server at %s does not answer: %v", ErrUnavailable, config.Host, err)
 	}
 	if err := e.checkAccess(vctx); err != nil {
@@ -142,22 +149,41 @@ func (e *Engine) Namespace() string { return e.namespace }
 // says where steps are isolated less than with the Docker engine.
 func (e *Engine) Info(ctx context.Context) containers.EngineInfo {
 	info := containers.EngineInfo{Name: "kubernetes", API: "batch/v1", Host: e.config.Host + " namespace " + e.namespace}
-	if v, err := e.cs.Discovery().ServerVersion(); err == nil {
-		info.Version = v.GitVersion
+	vctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	if v, err := e.serverVersion(vctx); err == nil {
+		info.Version = v
 	}
 	info.Gaps = []string{
 		"a step without network is isolated by a NetworkPolicy that denies all its traffic: only a cluster whose network plugin enforces NetworkPolicy keeps it from the network",
 		"the processes of a step cannot be limited per pod (the kubelet's podPidsLimit is the node's)",
+		"the swap of a step cannot be limited: on a node with swap (LimitedSwap), a step with a memory limit and no CPU limit may swap",
 	}
 	return info
 }
 
+// serverVersion asks the API server its version (GET /version), within
+// ctx (the discovery client's own call takes no context).
+func (e *Engine) serverVersion(ctx context.Context) (string, error) {
+	raw, err := e.cs.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	if err != nil {
+		return "", err
+	}
+	var v struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", fmt.Errorf("/version: %w", err)
+	}
+	return v.GitVersion, nil
+}
+
 // Close deletes the NetworkPolicies this engine made for its runs.
 func (e *Engine) Close() error {
-	e.mu.Lock()
+	e.policyMu.Lock()
 	names := e.policies
 	e.policies = map[string]string{}
-	e.mu.Unlock()
+	e.policyMu.Unlock()
 	var errs []error
 	for _, name := range names {
 		errs = append(errs, e.deletePolicy(context.Background(), name))
@@ -166,25 +192,30 @@ func (e *Engine) Close() error {
 }
 
 // EnsureImage implements containers.Engine. The images are the nodes',
-// which wflow cannot list: it remembers whether the runner let the
-// cluster pull the image (not under PullNever) and returns the reference
-// as the image's id. A missing image shows when its pod cannot start.
+// which wflow cannot list: it remembers the pull policy the runner gave
+// for the image (PullNever when the run may not pull it) and returns the
+// reference as the image's id. A missing image shows when its pod cannot
+// start.
 func (e *Engine) EnsureImage(ctx context.Context, ref string, pull containers.PullPolicy) (string, error) {
 	e.mu.Lock()
-	e.pullable[ref] = pull != containers.PullNever
+	e.pulls[ref] = pull
 	e.mu.Unlock()
 	return ref, nil
 }
 
-// pullPolicy is the pod's image pull policy for ref: the node pulls only
-// what the runner let the engine pull.
+// pullPolicy is the pod's image pull policy for ref, from what the runner
+// last gave EnsureImage for it (a run gives one image the same policy
+// every time: it depends on the reference and the run's flags): Never
+// when the run may not pull it, or when EnsureImage was not asked.
 func (e *Engine) pullPolicy(ref string) corev1.PullPolicy {
 	e.mu.Lock()
-	pullable, known := e.pullable[ref]
+	pull, known := e.pulls[ref]
 	e.mu.Unlock()
 	switch {
-	case !known || !pullable:
+	case !known || pull == containers.PullNever:
 		return corev1.PullNever
+	case pull == containers.PullAlways:
+		return corev1.PullAlways
 	default:
 		return corev1.PullIfNotPresent
 	}
@@ -222,13 +253,15 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 	created, err := e.cs.BatchV1().Jobs(e.namespace).Create(cctx, job, metav1.CreateOptions{})
 	cancel()
 	if err != nil {
-		return exit, fmt.Errorf("create Job: %w", explain(err))
+		// The server may have made it (a create whose answer was lost):
+		// whatever carries this Job's id goes.
+		return exit, containers.NotRemoved(fmt.Errorf("create Job: %w", explain(err)), e.deleteByID(ctx, id, w))
 	}
 	defer func() { err = containers.NotRemoved(err, e.deleteJob(ctx, created.Name, id, w)) }()
 	if ctx.Err() != nil {
 		return exit, ctx.Err()
 	}
-	logs := &follower{e: e, out: stdout}
+	logs := &follower{e: e, out: stdout, errw: stderr}
 	defer logs.stop()
 	pod, state, err := w.untilEnded(ctx, created, logs.start)
 	if err != nil {
@@ -268,6 +301,23 @@ func (e *Engine) deleteJob(ctx context.Context, name, id string, w *podWatch) er
 	}
 	if err := w.untilGone(ctx); err != nil {
 		return fmt.Errorf("the pod of Job %s is still there: %w", name, err)
+	}
+	return nil
+}
+
+// deleteByID deletes the Jobs labelled with id (at most the one a create
+// whose answer was lost made) and their pods.
+func (e *Engine) deleteByID(ctx context.Context, id string, w *podWatch) error {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	jobs, err := e.cs.BatchV1().Jobs(e.namespace).List(lctx, metav1.ListOptions{LabelSelector: labelJob + "=" + id})
+	if err != nil {
+		return fmt.Errorf("list the Job a failed create may have made: %w", explain(err))
+	}
+	for _, j := range jobs.Items {
+		if err := e.deleteJob(ctx, j.Name, id, w); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 
 // ForSpecs is an engine that only makes Job specs, with no cluster.
 func ForSpecs(namespace string, opts Options) *Engine {
-	return &Engine{namespace: namespace, opts: opts, policies: map[string]string{}, pullable: map[string]bool{}}
+	return &Engine{namespace: namespace, opts: opts, policies: map[string]string{}, pulls: map[string]containers.PullPolicy{}}
 }
 
 // JobSpec is jobSpec for tests.

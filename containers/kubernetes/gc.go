@@ -139,8 +139,8 @@ func (e *Engine) isolate(ctx context.Context, run string) error {
 	if run == "" {
 		return errors.New("a step without network needs its run's id (label " + containers.LabelRun + ") to be isolated with its run")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.policyMu.Lock()
+	defer e.policyMu.Unlock()
 	if _, ok := e.policies[run]; ok {
 		return nil
 	}

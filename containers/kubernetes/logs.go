@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,38 +10,54 @@ import (
 )
 
 // follower copies a step's log to out: followed from when its container
-// starts, then, once it has ended, the rest. A kubelet ends a followed log
-// when the container ends; a stream that ends any other way (a broken
-// connection, a node that never ends it, as kwok's) is read again without
-// following, and only the bytes not yet written are written.
+// starts, then, once it has ended, the rest, from the log read again
+// without following. A followed log need not end with the container (a
+// kubelet notices a quiet log's end within 5 s; kwok never does), and a
+// stream that ends early (a broken connection) is no sign that all was
+// read: the re-read is what says so. Only the bytes not yet written are
+// written, found by position, or, when the node has rotated the log
+// meanwhile, after the last bytes written.
 type follower struct {
-	e   *Engine
-	out io.Writer
+	e    *Engine
+	out  io.Writer
+	errw io.Writer // where a log wflow could not line up is said
 
-	n      int64 // bytes written to out
+	n      int64  // bytes written to out
+	tail   []byte // the last bytes written, up to tailSize
 	cancel context.CancelFunc
-	done   chan error // the follow's end: nil when the stream ended by itself
+	done   chan struct{}
 }
+
+// tailSize is how much of what was written the follower keeps to find its
+// place in a rotated log.
+const tailSize = 4096
+
+// rereadLimit bounds the re-read log held in memory (a node rotates a
+// container's log at 10 MiB by default).
+const rereadLimit = 64 << 20
 
 // start follows pod's log, from its first byte.
 func (f *follower) start(pod string) {
 	ctx, cancel := context.WithCancel(context.Background())
-	f.cancel, f.done = cancel, make(chan error, 1)
+	f.cancel, f.done = cancel, make(chan struct{})
 	go func() {
+		defer close(f.done)
 		rc, err := f.e.cs.CoreV1().Pods(f.e.namespace).GetLogs(pod, &corev1.PodLogOptions{Container: containerName, Follow: true}).Stream(ctx)
 		if err != nil {
-			f.done <- err
 			return
 		}
 		defer rc.Close()
-		_, err = io.Copy(f, rc)
-		f.done <- err
+		io.Copy(f, rc)
 	}()
 }
 
 func (f *follower) Write(p []byte) (int, error) {
 	n, err := f.out.Write(p)
 	f.n += int64(n)
+	f.tail = append(f.tail, p[:n]...)
+	if len(f.tail) > tailSize {
+		f.tail = append(f.tail[:0], f.tail[len(f.tail)-tailSize:]...)
+	}
 	return n, err
 }
 
@@ -53,51 +70,50 @@ func (f *follower) stop() {
 	}
 }
 
-// finish writes the rest of the ended container's log. A follow that has
-// ended by itself has written it all; otherwise it is stopped at once and
-// the log read again, skipping what was written. (A kubelet ends a
-// followed log within seconds of the container's end, checking every 5 s
-// when the log is quiet; kwok never does: one more read is faster.)
+// finish stops the follow and writes the rest of the ended container's
+// log.
 func (f *follower) finish(ctx context.Context, pod *corev1.Pod) error {
-	if f.cancel != nil {
-		select {
-		case err := <-f.done:
-			f.cancel()
-			f.cancel = nil
-			if err == nil {
-				return nil
-			}
-		default:
-			f.stop()
-		}
-	}
+	f.stop()
 	rc, err := f.e.cs.CoreV1().Pods(f.e.namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: containerName}).Stream(ctx)
 	if err != nil {
 		return fmt.Errorf("read the log of pod %s: %w", pod.Name, explain(err))
 	}
 	defer rc.Close()
-	if _, err := io.Copy(&skipping{w: f, n: f.n}, rc); err != nil {
+	var log bytes.Buffer
+	if _, err := io.Copy(&log, io.LimitReader(rc, rereadLimit)); err != nil {
 		return fmt.Errorf("read the log of pod %s: %w", pod.Name, err)
 	}
-	return nil
+	rest, ok := f.after(log.Bytes())
+	if !ok {
+		fmt.Fprintf(f.errw, "wflow: the node rotated the log of pod %s while wflow read it: some of the step's output before what follows may be missing\n", pod.Name)
+	}
+	_, err = f.Write(rest)
+	return err
 }
 
-// skipping writes to w what comes after its first n bytes.
-type skipping struct {
-	w io.Writer
-	n int64
+// after returns what log holds past what was written: past the same
+// position when the bytes before it are the ones written last; else (the
+// node rotated the log: its start is gone) past the last place those
+// bytes are, or past the longest end of them the log begins with. ok is
+// false when the log holds none of them: then it is all new, and what
+// came between may be lost.
+func (f *follower) after(log []byte) (rest []byte, ok bool) {
+	if f.n == 0 {
+		return log, true
+	}
+	if int64(len(log)) >= f.n && bytes.Equal(log[f.n-int64(len(f.tail)):f.n], f.tail) {
+		return log[f.n:], true
+	}
+	if i := bytes.LastIndex(log, f.tail); i >= 0 {
+		return log[i+len(f.tail):], true
+	}
+	for k := len(f.tail) - 1; k >= minOverlap; k-- {
+		if bytes.HasPrefix(log, f.tail[len(f.tail)-k:]) {
+			return log[k:], true
+		}
+	}
+	return log, false
 }
 
-func (s *skipping) Write(p []byte) (int, error) {
-	all := len(p)
-	if s.n >= int64(len(p)) {
-		s.n -= int64(len(p))
-		return all, nil
-	}
-	p = p[s.n:]
-	s.n = 0
-	if _, err := s.w.Write(p); err != nil {
-		return 0, err
-	}
-	return all, nil
-}
+// minOverlap is the fewest bytes taken to line up a rotated log.
+const minOverlap = 64

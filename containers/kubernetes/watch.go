@@ -60,17 +60,26 @@ func (e *Engine) watchPod(ctx context.Context, id string) (*podWatch, error) {
 		defer close(done)
 		rv := list.ResourceVersion
 		delay := 100 * time.Millisecond
+		failures := 0
 		for ctx.Err() == nil {
 			if rv == "" {
 				lctx, lcancel := context.WithTimeout(ctx, controlTimeout)
 				list, err := e.cs.CoreV1().Pods(e.namespace).List(lctx, metav1.ListOptions{LabelSelector: selector})
 				lcancel()
 				if err != nil {
-					if !send(ctx, events, podEvent{err: fmt.Errorf("list pods: %w", explain(err))}) || !sleep(ctx, &delay) {
+					// An API server restarting answers errors for a while:
+					// only a refusal, or failures that go on, fail the step.
+					if failures++; apierrors.IsForbidden(err) || failures > 10 {
+						if !send(ctx, events, podEvent{err: fmt.Errorf("list pods: %w", explain(err))}) {
+							return
+						}
+					}
+					if !sleep(ctx, &delay) {
 						return
 					}
 					continue
 				}
+				failures = 0
 				if !send(ctx, events, podEvent{listed: list.Items}) {
 					return
 				}
@@ -273,8 +282,18 @@ func (w *podWatch) untilEnded(ctx context.Context, job *batchv1.Job, running fun
 				started = pod.Name
 				running(pod.Name)
 			}
-			if t := state.Terminated; t != nil {
-				return pod, t, nil
+			// A pod that someone deletes (the Job controller past the
+			// Job's deadline, wflow gc) or that the node evicts may show
+			// its container terminated (137) in the same update: that is
+			// no exit of the step's own.
+			if pod.DeletionTimestamp == nil && pod.Status.Reason == "" {
+				if t := state.Terminated; t != nil {
+					return pod, t, nil
+				}
+			}
+			if pod.Status.Reason != "" && pod.DeletionTimestamp == nil {
+				return nil, nil, w.lost(ctx, job, strings.TrimSpace(fmt.Sprintf("its pod %s ended (%s): %s %s",
+					pod.Name, pod.Status.Phase, pod.Status.Reason, pod.Status.Message)))
 			}
 			if pod.DeletionTimestamp != nil {
 				return nil, nil, w.lost(ctx, job, fmt.Sprintf("its pod %s was deleted while its container ran", pod.Name))
