@@ -27,8 +27,8 @@
 #                               OOMKilled, say)
 # Every other pod bound to the node runs until deleted; a deleted pod goes
 # at once. The pods of namespace wflow-kwok-logs all have the log of
-# $state/pod.log (CRI format; kwok's own log server), the others an empty
-# one. A PersistentVolume
+# $state/pod.log (CRI format; kwok's own log server), those of
+# wflow-kwok-cli that of $state/cli-pod.log, the others an empty one. A PersistentVolume
 # wflow-kube-sim-runs (hostPath $data/runs) is there to be claimed.
 # The binaries are cached under ${WFLOW_K8S_CACHE:-~/.cache/wflow-k8s}/<versions>.
 set -euo pipefail
@@ -331,6 +331,17 @@ spec:
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: ClusterLogs
 metadata:
+  name: wflow-kwok-cli
+spec:
+  selector:
+    matchNamespaces: [wflow-kwok-cli]
+  logs:
+  - logsFile: STATE/cli-pod.log
+    follow: true
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
   name: wflow-kwok-no-logs
 spec:
   logs:
@@ -352,6 +363,7 @@ spec:
 EOF
   sed -i "s|STATE/|$state/|" "$state/kwok.yaml"
   : >"$state/pod.log"
+  : >"$state/cli-pod.log"
   : >"$state/empty.log"
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -193,5 +194,52 @@ func TestKubernetesUsage(t *testing.T) {
 	code, _, stderr := wflow(t, "run", module, "--rundir", t.TempDir(), "--engine", "kubernetes", "--k8s-volume-claim", kube.Claim, "--k8s-volume-root", kube.Root)
 	if code != exitUsage || !strings.Contains(stderr, "is not inside "+kube.Root) {
 		t.Errorf("run directory outside the claim: exit %d, %s", code, stderr)
+	}
+}
+
+// TestKubernetesExamples runs the Go and C examples, unchanged, as Jobs on
+// the simulated cluster. The fake node runs nothing: every pod's log is
+// the one the test writes ("4"), every command exits 0, and no step writes
+// a file, so the test writes the summary.txt that the Go example's last
+// step would (the module reads it from the run directory). The Go
+// example's two parallel steps each "count" 4, which reach the module from
+// the pods' logs; the C example takes its "found" branch and reads 4 lines.
+func TestKubernetesExamples(t *testing.T) {
+	c := testenv.KubeSim(t, testenv.CLILogsNamespace)
+	c.WriteLog(t, [2]string{"stdout", "4"})
+	for _, ex := range []struct {
+		name, module string
+		steps        []string
+		output       string
+	}{
+		{"go", testenv.GoGuest(t, "./examples/go-pipeline"), []string{"count-words", "count-lines", "summarize"},
+			`{"lines":"4","summary":"words=4 lines=4","words":"4"}`},
+		{"c", testenv.CGuest(t, "examples/c-branch/main.c"), []string{"check", "summarize"}, `{"branch":"found","lines":4}`},
+	} {
+		t.Run(ex.name, func(t *testing.T) {
+			flags, rundir := kubeFlags(t, c)
+			if err := os.WriteFile(filepath.Join(rundir, "summary.txt"), []byte("words=4 lines=4\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := wflow(t, append([]string{"run", ex.module, "--namespace", c.Namespace}, flags...)...)
+			if code != exitOK {
+				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			r := readReport(t, rundir)
+			var names []string
+			for _, s := range r.Steps {
+				names = append(names, s.Step)
+			}
+			slices.Sort(names)
+			want := slices.Clone(ex.steps)
+			slices.Sort(want)
+			if r.Status != "succeeded" || r.Engine.Name != "kubernetes" || !slices.Equal(names, want) {
+				t.Errorf("report: status %s, engine %s, steps %v", r.Status, r.Engine.Name, names)
+			}
+			if string(r.Output) != ex.output {
+				t.Errorf("output %s, want %s", r.Output, ex.output)
+			}
+			kubeAssertGone(t, c, r.RunID)
+		})
 	}
 }

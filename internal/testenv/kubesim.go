@@ -35,13 +35,19 @@ type KubeCluster struct {
 	// Namespace has the claim Claim of the run directories, which wflow
 	// sees at Root.
 	Namespace, Claim, Root string
-	// PodLog is the CRI-format log file of every pod of namespace
-	// LogsNamespace (kwok serves it as each pod's log).
+	// PodLog is the CRI-format log file of every pod of the namespace
+	// (kwok serves it as each pod's log) when it is one of LogsNamespace
+	// and CLILogsNamespace; "" for the others (their pods' log is empty).
 	PodLog string
 }
 
-// LogsNamespace is the namespace whose pods' log is KubeCluster.PodLog.
-const LogsNamespace = "wflow-kwok-logs"
+// The namespaces whose pods have a log of their own on the fake node: one
+// for the engine's tests, one for the CLI's, which may run at the same
+// time.
+const (
+	LogsNamespace    = "wflow-kwok-logs"
+	CLILogsNamespace = "wflow-kwok-cli"
+)
 
 // KubeSim returns the simulated cluster with a claim of run directories
 // in namespace (made, with its volume, when missing), and KUBECONFIG set
@@ -62,7 +68,13 @@ func KubeSim(t testing.TB, namespace string) *KubeCluster {
 		t.Fatal(err)
 	}
 	c := &KubeCluster{Client: cs, Kubeconfig: kubeconfig, Namespace: namespace, Claim: "wflow-runs",
-		Root: filepath.Join(kubeSimData, "runs"), PodLog: filepath.Join(kubeSimState, "pod.log")}
+		Root: filepath.Join(kubeSimData, "runs")}
+	switch namespace {
+	case LogsNamespace:
+		c.PodLog = filepath.Join(kubeSimState, "pod.log")
+	case CLILogsNamespace:
+		c.PodLog = filepath.Join(kubeSimState, "cli-pod.log")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := cs.Discovery().ServerVersion(); err != nil {
@@ -129,10 +141,14 @@ func (c *KubeCluster) claim(ctx context.Context) error {
 	}
 }
 
-// WriteLog makes lines the log of every pod of LogsNamespace, in the CRI
-// format a kubelet writes: each line "TIME STREAM F TEXT".
+// WriteLog makes lines the log of every pod of the namespace (one of
+// LogsNamespace and CLILogsNamespace), in the CRI format a kubelet writes:
+// each line "TIME STREAM F TEXT".
 func (c *KubeCluster) WriteLog(t testing.TB, lines ...[2]string) {
 	t.Helper()
+	if c.PodLog == "" {
+		t.Fatalf("the pods of namespace %s have no log of their own", c.Namespace)
+	}
 	var b strings.Builder
 	now := time.Now().UTC()
 	for i, l := range lines {
