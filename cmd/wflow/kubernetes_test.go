@@ -170,8 +170,9 @@ func signalWhenRunning(t *testing.T, c *testenv.KubeCluster, cmd *exec.Cmd, sig 
 }
 
 // TestKubernetesUsage: the kubernetes engine's flags are refused with
-// another engine, its claim is required, and a run directory outside the
-// claim's root is refused before anything runs.
+// another engine, its claim is required, no cluster is said plainly (exit
+// 3), and a run directory outside the claim's root is refused before
+// anything runs.
 func TestKubernetesUsage(t *testing.T) {
 	module := filepath.Join(t.TempDir(), "hello.wasm")
 	if err := os.WriteFile(module, testenv.Wat(t, "testdata/hello.wat"), 0o644); err != nil {
@@ -190,8 +191,13 @@ func TestKubernetesUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, %s", c.args, code, stderr)
 		}
 	}
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
+	code, _, stderr := wflow(t, "run", module, "--engine", "kubernetes", "--k8s-volume-claim", "c", "--k8s-volume-root", "/tmp")
+	if code != exitNoEngine || !strings.Contains(stderr, "no kubeconfig ($KUBECONFIG, ~/.kube/config)") {
+		t.Errorf("no cluster: exit %d, %s", code, stderr)
+	}
 	kube := testenv.KubeSim(t, "default")
-	code, _, stderr := wflow(t, "run", module, "--rundir", t.TempDir(), "--engine", "kubernetes", "--k8s-volume-claim", kube.Claim, "--k8s-volume-root", kube.Root)
+	code, _, stderr = wflow(t, "run", module, "--rundir", t.TempDir(), "--engine", "kubernetes", "--k8s-volume-claim", kube.Claim, "--k8s-volume-root", kube.Root)
 	if code != exitUsage || !strings.Contains(stderr, "is not inside "+kube.Root) {
 		t.Errorf("run directory outside the claim: exit %d, %s", code, stderr)
 	}

@@ -101,8 +101,11 @@ type Engine struct {
 func New(ctx context.Context, opts Options) (*Engine, error) {
 	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
 	config, err := loader.ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		return nil, fmt.Errorf("%w: no cluster to talk to: no kubeconfig ($KUBECONFIG, ~/.kube/config), and wflow does not run in a pod", ErrUnavailable)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: no cluster to talk to (set KUBECONFIG, or run in a pod): %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: the kubeconfig: %v", ErrUnavailable, err)
 	}
 	if opts.Namespace == "" {
 		if opts.Namespace, _, err = loader.Namespace(); err != nil || opts.Namespace == "" {
