@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Permission is one thing wflow does in its namespace: a verb on a
@@ -38,7 +37,8 @@ func (e *Engine) checkAccess(ctx context.Context) error {
 				ResourceAttributes: &authorizationv1.ResourceAttributes{
 					Namespace: e.namespace, Verb: verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource},
 			}}
-			got, err := e.cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+			got := &authorizationv1.SelfSubjectAccessReview{}
+			err := e.api.accessReviews().create(ctx, review, got)
 			if err != nil {
 				return fmt.Errorf("ask the API server what wflow may do in namespace %s: %w", e.namespace, err)
 			}

@@ -41,7 +41,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -82,7 +81,7 @@ type Options struct {
 // Engine runs wflow's containers as Kubernetes Jobs. It implements
 // containers.Engine, containers.Lister and what else engines.Engine asks.
 type Engine struct {
-	cs        k8s.Interface
+	api       *api
 	config    *rest.Config
 	namespace string
 	opts      Options
@@ -129,11 +128,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.WrapTransport != nil {
 		config.Wrap(opts.WrapTransport)
 	}
-	cs, err := k8s.NewForConfig(config)
+	a, err := newAPI(config)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	e := &Engine{cs: cs, config: config, namespace: opts.Namespace, opts: opts, policies: map[string]string{}, pulls: map[string]containers.PullPolicy{}}
+	e := &Engine{api: a, config: config, namespace: opts.Namespace, opts: opts, policies: map[string]string{}, pulls: map[string]containers.PullPolicy{}}
 	vctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	if _, err := e.serverVersion(vctx); err != nil {
@@ -168,7 +167,7 @@ func (e *Engine) Info(ctx context.Context) containers.EngineInfo {
 // serverVersion asks the API server its version (GET /version), within
 // ctx (the discovery client's own call takes no context).
 func (e *Engine) serverVersion(ctx context.Context) (string, error) {
-	raw, err := e.cs.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	raw, err := e.api.core.Get().AbsPath("/version").Do(ctx).Raw()
 	if err != nil {
 		return "", err
 	}
@@ -253,7 +252,8 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 	// Created under a context the run's cancellation does not reach (as in
 	// the Docker engine): a create cut short may still make the Job.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
-	created, err := e.cs.BatchV1().Jobs(e.namespace).Create(cctx, job, metav1.CreateOptions{})
+	created := &batchv1.Job{}
+	err = e.api.jobs(e.namespace).create(cctx, job, created)
 	cancel()
 	if err != nil {
 		// The server may have made it (a create whose answer was lost):
@@ -290,14 +290,14 @@ func (e *Engine) deleteJob(ctx context.Context, name, id string, w *podWatch) er
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	background := metav1.DeletePropagationBackground
-	err := e.cs.BatchV1().Jobs(e.namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &background})
+	err := e.api.jobs(e.namespace).delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &background})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete Job %s: %w", name, explain(err))
 	}
 	// The garbage collector would delete the pod too, later: deleting it
 	// here ends a cancelled step now.
 	for _, pod := range w.names() {
-		err := e.cs.CoreV1().Pods(e.namespace).Delete(ctx, pod, metav1.DeleteOptions{})
+		err := e.api.pods(e.namespace).delete(ctx, pod, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete pod %s: %w", pod, explain(err))
 		}
@@ -313,7 +313,8 @@ func (e *Engine) deleteJob(ctx context.Context, name, id string, w *podWatch) er
 func (e *Engine) deleteByID(ctx context.Context, id string, w *podWatch) error {
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	jobs, err := e.cs.BatchV1().Jobs(e.namespace).List(lctx, metav1.ListOptions{LabelSelector: labelJob + "=" + id})
+	jobs := &batchv1.JobList{}
+	err := e.api.jobs(e.namespace).list(lctx, metav1.ListOptions{LabelSelector: labelJob + "=" + id}, jobs)
 	if err != nil {
 		return fmt.Errorf("list the Job a failed create may have made: %w", explain(err))
 	}

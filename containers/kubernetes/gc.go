@@ -8,6 +8,8 @@ import (
 	"maps"
 	"strings"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,8 +33,8 @@ func (e *Engine) List(ctx context.Context, key string) ([]containers.Labelled, e
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	opts := metav1.ListOptions{LabelSelector: key}
-	jobs, err := e.cs.BatchV1().Jobs(e.namespace).List(ctx, opts)
-	if err != nil {
+	jobs := &batchv1.JobList{}
+	if err := e.api.jobs(e.namespace).list(ctx, opts, jobs); err != nil {
 		return nil, fmt.Errorf("list Jobs: %w", explain(err))
 	}
 	var out []containers.Labelled
@@ -41,8 +43,8 @@ func (e *Engine) List(ctx context.Context, key string) ([]containers.Labelled, e
 		live[j.Labels[labelJob]] = true
 		out = append(out, containers.Labelled{ID: kindJob + j.Name, Kind: "kubernetes Job", Labels: trueLabels(j.Labels, j.Annotations)})
 	}
-	pods, err := e.cs.CoreV1().Pods(e.namespace).List(ctx, opts)
-	if err != nil {
+	pods := &corev1.PodList{}
+	if err := e.api.pods(e.namespace).list(ctx, opts, pods); err != nil {
 		return nil, fmt.Errorf("list pods: %w", explain(err))
 	}
 	for _, p := range pods.Items {
@@ -50,8 +52,8 @@ func (e *Engine) List(ctx context.Context, key string) ([]containers.Labelled, e
 			out = append(out, containers.Labelled{ID: kindPod + p.Name, Kind: "kubernetes pod", Labels: trueLabels(p.Labels, p.Annotations)})
 		}
 	}
-	policies, err := e.cs.NetworkingV1().NetworkPolicies(e.namespace).List(ctx, opts)
-	if err != nil {
+	policies := &networkingv1.NetworkPolicyList{}
+	if err := e.api.networkPolicies(e.namespace).list(ctx, opts, policies); err != nil {
 		return nil, fmt.Errorf("list NetworkPolicies: %w", explain(err))
 	}
 	for _, p := range policies.Items {
@@ -81,7 +83,8 @@ func (e *Engine) Remove(ctx context.Context, id string) error {
 	switch {
 	case strings.HasPrefix(id, kindJob):
 		name := strings.TrimPrefix(id, kindJob)
-		job, err := e.cs.BatchV1().Jobs(e.namespace).Get(ctx, name, metav1.GetOptions{})
+		job := &batchv1.Job{}
+		err := e.api.jobs(e.namespace).get(ctx, name, job)
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
@@ -96,7 +99,7 @@ func (e *Engine) Remove(ctx context.Context, id string) error {
 		return e.deleteJob(ctx, name, job.Labels[labelJob], w)
 	case strings.HasPrefix(id, kindPod):
 		name := strings.TrimPrefix(id, kindPod)
-		err := e.cs.CoreV1().Pods(e.namespace).Delete(ctx, name, metav1.DeleteOptions{})
+		err := e.api.pods(e.namespace).delete(ctx, name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete pod %s: %w", name, explain(err))
 		}
@@ -115,12 +118,11 @@ func (e *Engine) Labelled(ctx context.Context, key, value string) ([]string, err
 		sel += "=" + labelValue(value)
 	}
 	opts := metav1.ListOptions{LabelSelector: sel}
-	jobs, err := e.cs.BatchV1().Jobs(e.namespace).List(ctx, opts)
-	if err != nil {
+	jobs, pods := &batchv1.JobList{}, &corev1.PodList{}
+	if err := e.api.jobs(e.namespace).list(ctx, opts, jobs); err != nil {
 		return nil, err
 	}
-	pods, err := e.cs.CoreV1().Pods(e.namespace).List(ctx, opts)
-	if err != nil {
+	if err := e.api.pods(e.namespace).list(ctx, opts, pods); err != nil {
 		return nil, err
 	}
 	var ids []string
@@ -159,8 +161,8 @@ func (e *Engine) isolate(ctx context.Context, run string) error {
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
 	defer cancel()
-	created, err := e.cs.NetworkingV1().NetworkPolicies(e.namespace).Create(cctx, policy, metav1.CreateOptions{})
-	if err != nil {
+	created := &networkingv1.NetworkPolicy{}
+	if err := e.api.networkPolicies(e.namespace).create(cctx, policy, created); err != nil {
 		return fmt.Errorf("create the run's NetworkPolicy: %w", explain(err))
 	}
 	e.policies[run] = created.Name
@@ -171,7 +173,7 @@ func (e *Engine) isolate(ctx context.Context, run string) error {
 func (e *Engine) deletePolicy(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
-	err := e.cs.NetworkingV1().NetworkPolicies(e.namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	err := e.api.networkPolicies(e.namespace).delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete NetworkPolicy %s: %w", name, explain(err))
 	}

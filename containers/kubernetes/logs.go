@@ -42,7 +42,7 @@ func (f *follower) start(pod string) {
 	f.cancel, f.done = cancel, make(chan struct{})
 	go func() {
 		defer close(f.done)
-		rc, err := f.e.cs.CoreV1().Pods(f.e.namespace).GetLogs(pod, &corev1.PodLogOptions{Container: containerName, Follow: true}).Stream(ctx)
+		rc, err := f.e.api.pods(f.e.namespace).logs(ctx, pod, &corev1.PodLogOptions{Container: containerName, Follow: true})
 		if err != nil {
 			return
 		}
@@ -74,7 +74,7 @@ func (f *follower) stop() {
 // log.
 func (f *follower) finish(ctx context.Context, pod *corev1.Pod) error {
 	f.stop()
-	rc, err := f.e.cs.CoreV1().Pods(f.e.namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: containerName}).Stream(ctx)
+	rc, err := f.e.api.pods(f.e.namespace).logs(ctx, pod.Name, &corev1.PodLogOptions{Container: containerName})
 	if err != nil {
 		return fmt.Errorf("read the log of pod %s: %w", pod.Name, explain(err))
 	}

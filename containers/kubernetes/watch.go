@@ -47,7 +47,8 @@ func (e *Engine) watchPod(ctx context.Context, id string) (*podWatch, error) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	selector := labelJob + "=" + id
 	lctx, lcancel := context.WithTimeout(ctx, controlTimeout)
-	list, err := e.cs.CoreV1().Pods(e.namespace).List(lctx, metav1.ListOptions{LabelSelector: selector})
+	list := &corev1.PodList{}
+	err := e.api.pods(e.namespace).list(lctx, metav1.ListOptions{LabelSelector: selector}, list)
 	lcancel()
 	if err != nil {
 		cancel()
@@ -64,7 +65,8 @@ func (e *Engine) watchPod(ctx context.Context, id string) (*podWatch, error) {
 		for ctx.Err() == nil {
 			if rv == "" {
 				lctx, lcancel := context.WithTimeout(ctx, controlTimeout)
-				list, err := e.cs.CoreV1().Pods(e.namespace).List(lctx, metav1.ListOptions{LabelSelector: selector})
+				list := &corev1.PodList{}
+				err := e.api.pods(e.namespace).list(lctx, metav1.ListOptions{LabelSelector: selector}, list)
 				lcancel()
 				if err != nil {
 					// An API server restarting answers errors for a while:
@@ -98,7 +100,7 @@ func (e *Engine) watchPod(ctx context.Context, id string) (*podWatch, error) {
 // resource version seen, or "" when the watch must start from a new list
 // (it failed, or rv is too old).
 func (w *podWatch) follow(ctx context.Context, selector, rv string, events chan<- podEvent) string {
-	wi, err := w.e.cs.CoreV1().Pods(w.e.namespace).Watch(ctx, metav1.ListOptions{
+	wi, err := w.e.api.pods(w.e.namespace).watch(ctx, metav1.ListOptions{
 		LabelSelector: selector, ResourceVersion: rv, AllowWatchBookmarks: true})
 	if err != nil {
 		return ""
@@ -196,8 +198,8 @@ func (w *podWatch) names() []string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
 	defer cancel()
-	list, err := w.e.cs.CoreV1().Pods(w.e.namespace).List(ctx, metav1.ListOptions{LabelSelector: labelJob + "=" + w.id})
-	if err != nil {
+	list := &corev1.PodList{}
+	if err := w.e.api.pods(w.e.namespace).list(ctx, metav1.ListOptions{LabelSelector: labelJob + "=" + w.id}, list); err != nil {
 		return names
 	}
 	for _, p := range list.Items {
@@ -341,9 +343,9 @@ const refusedAfter = 2 * time.Second
 func (w *podWatch) refused(ctx context.Context, job *batchv1.Job) string {
 	lctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
-	events, err := w.e.cs.CoreV1().Events(w.e.namespace).List(lctx, metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + job.Name + ",reason=FailedCreate"})
-	if err != nil {
+	events := &corev1.EventList{}
+	if err := w.e.api.events(w.e.namespace).list(lctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + job.Name + ",reason=FailedCreate"}, events); err != nil {
 		return ""
 	}
 	for _, ev := range events.Items {
@@ -366,7 +368,8 @@ func (w *podWatch) lost(ctx context.Context, job *batchv1.Job, what string) erro
 	// The Job controller deletes the pods of a Job past its deadline
 	// before it says so in the Job's status: it is given explainFor.
 	for deadline := time.Now().Add(explainFor); ; {
-		j, err := w.e.cs.BatchV1().Jobs(w.e.namespace).Get(gctx, job.Name, metav1.GetOptions{})
+		j := &batchv1.Job{}
+		err := w.e.api.jobs(w.e.namespace).get(gctx, job.Name, j)
 		if err == nil {
 			if why := jobFailure(j); why != "" {
 				return fmt.Errorf("Job %s failed: %s; %s", job.Name, why, what)
@@ -384,9 +387,9 @@ func (w *podWatch) lost(ctx context.Context, job *batchv1.Job, what string) erro
 		}
 	}
 	// The Job controller says why it made no pod in an event.
-	events, err := w.e.cs.CoreV1().Events(w.e.namespace).List(gctx, metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + job.Name})
-	if err == nil {
+	events := &corev1.EventList{}
+	if err := w.e.api.events(w.e.namespace).list(gctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + job.Name}, events); err == nil {
 		for i := len(events.Items) - 1; i >= 0; i-- {
 			if ev := events.Items[i]; ev.Type == corev1.EventTypeWarning {
 				return fmt.Errorf("Job %s: %s; %s: %s", job.Name, what, ev.Reason, ev.Message)
