@@ -201,6 +201,29 @@ func TestKubernetesUsage(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, "is not inside "+kube.Root) {
 		t.Errorf("run directory outside the claim: exit %d, %s", code, stderr)
 	}
+	code, _, stderr = wflow(t, "run", module, "--engine", "kubernetes", "--k8s-volume-claim", kube.Claim, "--k8s-volume-root", kube.Root)
+	if code != exitUsage || !strings.Contains(stderr, "without --rundir") {
+		t.Errorf("no --rundir: exit %d, %s", code, stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--k8s-volume-root", "/nonexistent/root", "--rundir", "/nonexistent/root/r"}, exitUsage, "--k8s-volume-root /nonexistent/root is not a directory"},
+		{[]string{"--k8s-volume-claim", "no-such-claim"}, exitUsage, "--k8s-volume-claim no-such-claim: no such PersistentVolumeClaim in namespace default"},
+		{[]string{"--namespace", "no-such-namespace"}, exitNoEngine, "namespace no-such-namespace does not exist"},
+		{[]string{"--namespace", "Bad_NS"}, exitNoEngine, `namespace "Bad_NS": not a namespace name`},
+	} {
+		flags, _ := kubeFlags(t, kube)
+		code, _, stderr := wflow(t, append(append([]string{"run", module}, flags...), c.args...)...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, %s; want %d, %q", c.args, code, stderr, c.code, c.want)
+		}
+	}
+	if _, err := os.Stat("/nonexistent/root"); err == nil {
+		t.Error("wflow made the --k8s-volume-root that was not there")
+	}
 }
 
 // TestKubernetesExamples runs the Go and C examples, unchanged, as Jobs on

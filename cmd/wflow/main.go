@@ -1,5 +1,6 @@
 // Command wflow runs workflows whose logic is a WebAssembly module and whose
-// steps are containers on the local Docker engine.
+// steps are containers on the local Docker engine (or Podman, a swarm,
+// Kubernetes: --engine).
 //
 //	wflow run MODULE.wasm [-p key=value]...   run a workflow
 //	wflow validate MODULE.wasm                list a module's imports, name what wflow lacks

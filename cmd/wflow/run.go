@@ -98,7 +98,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.IntVar(&o.parallel, "parallel", 4, "steps running at once")
 	fs.BoolVar(&o.json, "json", false, "print one JSON event per line (run_started, step_started, output, log, step_finished, notice, run_finished) instead of text")
 	fs.StringVar(&o.pull, "pull", "missing", "when to pull step images: missing, always or never")
-	fs.StringVar(&o.network, "network", "none", "Docker network mode of steps, and the only one besides none a step may ask for")
+	fs.StringVar(&o.network, "network", "none", "network mode of steps (Docker's; on kubernetes none or bridge), and the only one besides none a step may ask for")
 	fs.DurationVar(&o.stepTimeout, "step-timeout", 0, "default wall-clock limit of a step, e.g. 10m (0: none)")
 	fs.Float64Var(&o.cpus, "cpus", 0, "default CPU cores of a step, e.g. 1.5 (0: no limit)")
 	fs.StringVar(&o.memory, "memory", "", "default memory limit of a step, e.g. 512m (none: no limit)")
@@ -131,7 +131,8 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 const runUsage = `Usage: wflow run MODULE.wasm [flags]
 
 Runs the workflow module: its main decides which steps run, in which order,
-with what environment. Steps are containers on the local Docker engine.
+with what environment. Steps are containers on the local Docker engine, or
+on the engine --engine names.
 Exit code 0 only when the module exits 0.
 
 Flags:
@@ -274,9 +275,12 @@ func (r *workflowRun) wire(ctx context.Context) int {
 		return exitNoEngine
 	}
 	if k, ok := engine.(*kubernetes.Engine); ok {
-		if err := k.CheckRunDir(r.runDir); err != nil {
+		if err := k.CheckRunDir(ctx, r.runDir); err != nil {
 			engine.Close()
 			fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
+			if r.o.rundir == "" && r.o.resume == "" {
+				fmt.Fprintf(r.stderr, "wflow run: (the run directory is ./runs/<id> without --rundir: give one inside --k8s-volume-root)\n")
+			}
 			return exitUsage
 		}
 	}

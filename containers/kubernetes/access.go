@@ -3,7 +3,12 @@ package kubernetes
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 )
@@ -18,13 +23,15 @@ type Permission struct {
 // Permissions are what the engine needs in its namespace, the rules of
 // the Role in docs/scale-out.md (a test checks they are the same, and runs
 // a step with that Role). Events are read only to say why a Job made no
-// pod.
+// pod; the claim of run directories only to check, before a run, that it
+// is there.
 var Permissions = []Permission{
 	{Group: "batch", Resource: "jobs", Verbs: []string{"create", "get", "list", "delete"}},
 	{Resource: "pods", Verbs: []string{"list", "watch", "delete"}},
 	{Resource: "pods", Subresource: "log", Verbs: []string{"get"}},
 	{Group: "networking.k8s.io", Resource: "networkpolicies", Verbs: []string{"create", "list", "delete"}},
 	{Resource: "events", Verbs: []string{"list"}},
+	{Resource: "persistentvolumeclaims", Verbs: []string{"get"}},
 }
 
 // checkAccess asks the API server whether this client may do everything
@@ -50,8 +57,19 @@ func (e *Engine) checkAccess(ctx context.Context) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("in namespace %s, wflow may not %s (the Role wflow needs is in docs/scale-out.md)", e.namespace, strings.Join(missing, ", "))
 	}
+	// An administrator may do anything in a namespace that does not
+	// exist: a dry run of the run's NetworkPolicy says whether it does.
+	probe := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{GenerateName: "wflow-probe-"},
+		Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}}
+	if err := e.api.networkPolicies(e.namespace).createDryRun(ctx, probe); apierrors.IsNotFound(err) {
+		return fmt.Errorf("namespace %s does not exist (--namespace, or the kubeconfig context's)", e.namespace)
+	} else if err != nil {
+		return fmt.Errorf("a dry run in namespace %s: %w", e.namespace, explain(err))
+	}
 	return nil
 }
+
+var namespacePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
 // name is the resource as kubectl names it: pods/log, jobs.batch.
 func (p Permission) name() string {

@@ -73,13 +73,20 @@ type resourceClient struct {
 	namespace bool
 }
 
-func (a *api) jobs(ns string) resourceClient { return resourceClient{a.batch, a.params, "jobs", ns, true} }
-func (a *api) pods(ns string) resourceClient { return resourceClient{a.core, a.params, "pods", ns, true} }
+func (a *api) jobs(ns string) resourceClient {
+	return resourceClient{a.batch, a.params, "jobs", ns, true}
+}
+func (a *api) pods(ns string) resourceClient {
+	return resourceClient{a.core, a.params, "pods", ns, true}
+}
 func (a *api) events(ns string) resourceClient {
 	return resourceClient{a.core, a.params, "events", ns, true}
 }
 func (a *api) networkPolicies(ns string) resourceClient {
 	return resourceClient{a.networking, a.params, "networkpolicies", ns, true}
+}
+func (a *api) claims(ns string) resourceClient {
+	return resourceClient{a.core, a.params, "persistentvolumeclaims", ns, true}
 }
 func (a *api) accessReviews() resourceClient {
 	return resourceClient{a.authorization, a.params, "selfsubjectaccessreviews", "", false}
@@ -95,6 +102,13 @@ func (r resourceClient) request(req *rest.Request) *rest.Request {
 // create makes obj and decodes what the server made into out.
 func (r resourceClient) create(ctx context.Context, obj, out runtime.Object) error {
 	return r.request(r.rc.Post()).Body(obj).Do(ctx).Into(out)
+}
+
+// createDryRun asks the server to check obj as a create, without making
+// it.
+func (r resourceClient) createDryRun(ctx context.Context, obj runtime.Object) error {
+	opts := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	return r.request(r.rc.Post()).VersionedParams(&opts, r.params).Body(obj).Do(ctx).Error()
 }
 
 // get decodes the object named name into out.

@@ -111,6 +111,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 			opts.Namespace = "default"
 		}
 	}
+	if !namespacePattern.MatchString(opts.Namespace) {
+		return nil, fmt.Errorf("namespace %q: not a namespace name (lower-case letters, digits and -, at most 63)", opts.Namespace)
+	}
 	if opts.VolumeRoot != "" {
 		if opts.VolumeRoot, err = filepath.Abs(opts.VolumeRoot); err != nil {
 			return nil, err

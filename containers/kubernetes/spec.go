@@ -1,9 +1,11 @@
 package kubernetes
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -13,6 +15,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -130,14 +133,30 @@ func (e *Engine) jobSpec(spec containers.ContainerSpec, id string, pull corev1.P
 	return job, nil
 }
 
-// CheckRunDir fails when the run directory is not inside the claim's root
-// as wflow sees it (Options.VolumeRoot): no step could see it.
-func (e *Engine) CheckRunDir(runDir string) error {
+// CheckRunDir fails when the run directory could not be the steps' own:
+// the claim's root as wflow sees it (Options.VolumeRoot) is not an
+// existing directory, the run directory is not inside it, or the claim is
+// not in the namespace.
+func (e *Engine) CheckRunDir(ctx context.Context, runDir string) error {
 	if e.opts.VolumeClaim == "" {
 		return errors.New("the kubernetes engine needs the volume claim that holds run directories (--k8s-volume-claim, docs/scale-out.md)")
 	}
-	_, err := e.subPath(runDir)
-	return err
+	if fi, err := os.Stat(e.opts.VolumeRoot); err != nil || !fi.IsDir() {
+		return fmt.Errorf("--k8s-volume-root %s is not a directory: it must be where this machine sees the volume claim %s (docs/scale-out.md)", e.opts.VolumeRoot, e.opts.VolumeClaim)
+	}
+	if _, err := e.subPath(runDir); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	err := e.api.claims(e.namespace).get(cctx, e.opts.VolumeClaim, &corev1.PersistentVolumeClaim{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("--k8s-volume-claim %s: no such PersistentVolumeClaim in namespace %s", e.opts.VolumeClaim, e.namespace)
+	}
+	if err != nil {
+		return fmt.Errorf("--k8s-volume-claim %s: %w", e.opts.VolumeClaim, explain(err))
+	}
+	return nil
 }
 
 // subPath returns the run directory's path in the claim: relative to
