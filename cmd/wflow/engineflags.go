@@ -19,6 +19,7 @@ func addKubernetesFlags(fs *pflag.FlagSet, o *engines.Options, run bool) {
 	if run {
 		fs.StringVar(&o.Kubernetes.VolumeClaim, "k8s-volume-claim", "", "kubernetes engine: `NAME` of the PersistentVolumeClaim that holds run directories; every step mounts its run's sub-path")
 		fs.StringVar(&o.Kubernetes.VolumeRoot, "k8s-volume-root", "", "kubernetes engine: `DIR` where wflow sees that claim's root; --rundir must be inside it (docs/scale-out.md)")
+		fs.StringVar(&o.Kubernetes.NotebookRegistry, "notebook-registry", "", "kubernetes engine: registry `HOST[:PORT][/PATH]` notebook images are pushed to, built by the Docker engine of DOCKER_HOST; steps run them by digest")
 	}
 }
 
@@ -28,7 +29,7 @@ func addKubernetesFlags(fs *pflag.FlagSet, o *engines.Options, run bool) {
 func checkEngineOptions(name string, o engines.Options, run bool) error {
 	k := o.Kubernetes
 	if name != "kubernetes" {
-		for flag, v := range map[string]string{"--namespace": k.Namespace, "--k8s-volume-claim": k.VolumeClaim, "--k8s-volume-root": k.VolumeRoot} {
+		for flag, v := range map[string]string{"--namespace": k.Namespace, "--k8s-volume-claim": k.VolumeClaim, "--k8s-volume-root": k.VolumeRoot, "--notebook-registry": k.NotebookRegistry} {
 			if v != "" {
 				return fmt.Errorf("%s: only with --engine kubernetes (the engine is %s)", flag, name)
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -271,4 +272,62 @@ func TestKubernetesExamples(t *testing.T) {
 			kubeAssertGone(t, c, r.RunID)
 		})
 	}
+}
+
+// TestKubernetesNotebooks runs the notebook example, unchanged, on the
+// simulated cluster with --notebook-registry: the Docker engine builds the
+// notebook image, wflow pushes it to a registry (Debian's docker-registry
+// on loopback), and each notebook step's Job runs it by digest from there.
+// The fake node runs nothing, so the test writes the results the notebooks
+// would write, which the module reads. Without the flag, a notebook step
+// fails, saying what to do.
+func TestKubernetesNotebooks(t *testing.T) {
+	testenv.Python(t)
+	c := testenv.KubeSim(t, "default")
+	registry := testenv.Registry(t)
+	module := testenv.GoGuest(t, "./examples/notebook-params")
+
+	flags, rundir := kubeFlags(t, c)
+	code, _, stderr := wflow(t, append(append([]string{"run", module}, flags...), testenv.NotebookFlags()...)...)
+	if code != exitFailed {
+		t.Errorf("without --notebook-registry: exit %d\n%s", code, stderr)
+	}
+	if r := readReport(t, rundir); len(r.Steps) != 1 || !strings.Contains(r.Steps[0].Error, "--notebook-registry") {
+		t.Errorf("without --notebook-registry, the notebook step says: %+v", r.Steps)
+	}
+
+	flags, rundir = kubeFlags(t, c)
+	if err := os.MkdirAll(filepath.Join(rundir, "results"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, label := range []string{"first", "second"} {
+		os.WriteFile(filepath.Join(rundir, "results", label+".json"), []byte(`{"label":"`+label+`"}`), 0o644)
+	}
+	args := append(append([]string{"run", module, "--notebook-registry", registry + "/wflow"}, flags...), testenv.NotebookFlags()...)
+	code, stdout, stderr := wflow(t, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	r := readReport(t, rundir)
+	if len(r.Steps) != 2 {
+		t.Fatalf("%d steps", len(r.Steps))
+	}
+	for _, s := range r.Steps {
+		prefix := registry + "/wflow/wflow-notebook@sha256:"
+		if !strings.HasPrefix(s.ImageID, prefix) {
+			t.Errorf("step %s ran image id %q, want %s…", s.Step, s.ImageID, prefix)
+			continue
+		}
+		t.Logf("step %s ran %s", s.Step, s.ImageID)
+		digest := strings.TrimPrefix(s.ImageID, registry+"/wflow/wflow-notebook@")
+		req, _ := http.NewRequest(http.MethodHead, "http://"+registry+"/v2/wflow/wflow-notebook/manifests/"+digest, nil)
+		req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("the registry does not have %s: %v %v", s.ImageID, resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	kubeAssertGone(t, c, r.RunID)
 }

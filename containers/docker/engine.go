@@ -5,12 +5,14 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -478,4 +480,42 @@ func (e *Engine) Labelled(ctx context.Context, key, value string) ([]string, err
 		ids[i] = c.ID
 	}
 	return ids, nil
+}
+
+// Push tags the local image ref as repo (a registry's repository, with
+// ref's tag) and pushes it there, streaming nothing; it returns the pushed
+// image as repo@digest, which any node that may pull from the registry can
+// pull and no one can move. A registry that asks for credentials is not
+// supported yet: push to one this engine may push to without them.
+func (e *Engine) Push(ctx context.Context, ref, repo string) (string, error) {
+	tag := "latest"
+	if i := strings.LastIndexByte(ref, ':'); i >= 0 && !strings.Contains(ref[i:], "/") {
+		tag = ref[i+1:]
+	}
+	target := repo + ":" + tag
+	if err := e.cli.ImageTag(ctx, ref, target); err != nil {
+		return "", fmt.Errorf("tag %s as %s: %w", ref, target, err)
+	}
+	// Any non-empty base64 JSON serves as "no credentials".
+	rc, err := e.cli.ImagePush(ctx, target, image.PushOptions{RegistryAuth: "e30="})
+	if err != nil {
+		return "", fmt.Errorf("push %s: %w", target, err)
+	}
+	defer rc.Close()
+	digest := ""
+	err = jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, func(m jsonmessage.JSONMessage) {
+		var aux struct{ Digest string }
+		if m.Aux != nil && json.Unmarshal(*m.Aux, &aux) == nil && aux.Digest != "" {
+			digest = aux.Digest
+		}
+	})
+	if err != nil {
+		return "", fmt.Errorf("push %s: %w", target, err)
+	}
+	if digest == "" {
+		return "", fmt.Errorf("push %s: the engine did not say the pushed digest", target)
+	}
+	// The registry's tag was only for the push: the image keeps ref.
+	e.cli.ImageRemove(ctx, target, image.RemoveOptions{})
+	return repo + "@" + digest, nil
 }

@@ -45,6 +45,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/containers/docker"
 )
 
 // Timeouts of control calls, as in containers/docker.
@@ -73,6 +74,10 @@ type Options struct {
 	// (--k8s-volume-root): a run directory must be inside it, and is
 	// mounted into a step as the sub-path it has there.
 	VolumeRoot string
+	// NotebookRegistry (--notebook-registry HOST[:PORT][/PATH]) is where
+	// notebook images go: built by the Docker engine of DOCKER_HOST,
+	// pushed there, and run by digest. "" means notebook steps cannot run.
+	NotebookRegistry string
 	// WrapTransport, when set, wraps the client's HTTP transport (the
 	// bench counts API calls with it).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
@@ -88,6 +93,12 @@ type Engine struct {
 
 	mu    sync.Mutex
 	pulls map[string]containers.PullPolicy // image ref → the policy the runner gave EnsureImage
+
+	// builder builds notebook images and pushes them to the registry
+	// (Options.NotebookRegistry); nil without one.
+	builder *docker.Engine
+	built   map[string]bool   // notebook image tags the builder has
+	pushed  map[string]string // notebook image tag → registry repo@digest
 
 	policyMu sync.Mutex        // held while a run's NetworkPolicy is made
 	policies map[string]string // run id → its NetworkPolicy's name
@@ -135,7 +146,16 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	e := &Engine{api: a, config: config, namespace: opts.Namespace, opts: opts, policies: map[string]string{}, pulls: map[string]containers.PullPolicy{}}
+	e := &Engine{api: a, config: config, namespace: opts.Namespace, opts: opts, policies: map[string]string{}, pulls: map[string]containers.PullPolicy{},
+		built: map[string]bool{}, pushed: map[string]string{}}
+	if opts.NotebookRegistry != "" {
+		if err := checkRegistry(opts.NotebookRegistry); err != nil {
+			return nil, err
+		}
+		if e.builder, err = docker.Connect(ctx, "", "is dockerd running? With --notebook-registry, the Docker engine of DOCKER_HOST builds notebook images"); err != nil {
+			return nil, err
+		}
+	}
 	vctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	if _, err := e.serverVersion(vctx); err != nil {
@@ -193,6 +213,9 @@ func (e *Engine) Close() error {
 	for _, name := range names {
 		errs = append(errs, e.deletePolicy(context.Background(), name))
 	}
+	if e.builder != nil {
+		errs = append(errs, e.builder.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -202,6 +225,9 @@ func (e *Engine) Close() error {
 // reference as the image's id. A missing image shows when its pod cannot
 // start.
 func (e *Engine) EnsureImage(ctx context.Context, ref string, pull containers.PullPolicy) (string, error) {
+	if pushed, ok, err := e.pushNotebook(ctx, ref); ok || err != nil {
+		return pushed, err
+	}
 	e.mu.Lock()
 	e.pulls[ref] = pull
 	e.mu.Unlock()
@@ -243,6 +269,11 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 		}
 	}
 	id := newID()
+	e.mu.Lock()
+	if pushed, ok := e.pushed[spec.Image]; ok {
+		spec.Image = pushed // a notebook image, by digest in the registry
+	}
+	e.mu.Unlock()
 	job, err := e.jobSpec(spec, id, e.pullPolicy(spec.Image))
 	if err != nil {
 		return exit, err

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path"
+	"regexp"
 	"strings"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -180,26 +183,95 @@ func (e *Engine) deletePolicy(ctx context.Context, name string) error {
 	return nil
 }
 
-// ErrNoBuilds is returned by what builds or lists images: a cluster runs
-// images, it does not build them for wflow.
-var ErrNoBuilds = errors.New("the kubernetes engine builds no images: notebook steps need the docker, podman or swarm engine for now (docs/scale-out.md)")
+// ErrNoBuilds is returned by what builds or lists images without
+// --notebook-registry: a cluster runs images, it does not build them.
+var ErrNoBuilds = errors.New("the kubernetes engine builds notebook images only with --notebook-registry (the Docker engine of DOCKER_HOST builds them and pushes them there; docs/scale-out.md)")
 
-// ImageExists implements notebooks.Engine: the nodes' images cannot be
-// listed, so it fails with ErrNoBuilds.
+// ImageExists implements notebooks.Engine: whether the builder has the
+// image (ErrNoBuilds without one).
 func (e *Engine) ImageExists(ctx context.Context, ref string) (bool, error) {
-	return false, ErrNoBuilds
+	if e.builder == nil {
+		return false, ErrNoBuilds
+	}
+	ok, err := e.builder.ImageExists(ctx, ref)
+	if ok {
+		e.mu.Lock()
+		e.built[ref] = true
+		e.mu.Unlock()
+	}
+	return ok, err
 }
 
-// ImageID implements notebooks.Engine; it fails with ErrNoBuilds.
-func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) { return "", ErrNoBuilds }
+// ImageID implements notebooks.Engine: the builder's id of the image.
+func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
+	if e.builder == nil {
+		return "", ErrNoBuilds
+	}
+	return e.builder.ImageID(ctx, ref)
+}
 
-// BuildImage implements notebooks.Engine; it fails with ErrNoBuilds.
+// BuildImage implements notebooks.Engine: the builder builds the image;
+// EnsureImage pushes it when a step asks for it.
 func (e *Engine) BuildImage(ctx context.Context, tag string, buildContext io.Reader, labels map[string]string, limits step.Limits, log io.Writer) error {
-	return ErrNoBuilds
+	if e.builder == nil {
+		return ErrNoBuilds
+	}
+	if err := e.builder.BuildImage(ctx, tag, buildContext, labels, limits, log); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.built[tag] = true
+	e.mu.Unlock()
+	return nil
 }
 
-// PruneImages implements what wflow gc --images needs; it fails with
-// ErrNoBuilds.
+// pushNotebook pushes a notebook image the builder has (one BuildImage
+// made or ImageExists found) to the registry, once per process, and
+// returns it by digest there; ok is false for any other image.
+func (e *Engine) pushNotebook(ctx context.Context, ref string) (pushed string, ok bool, err error) {
+	e.mu.Lock()
+	pushed, done := e.pushed[ref]
+	built := e.built[ref]
+	e.mu.Unlock()
+	switch {
+	case done:
+		return pushed, true, nil
+	case !built || e.builder == nil:
+		return "", false, nil
+	}
+	name, _, _ := strings.Cut(path.Base(ref), ":")
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
+	defer cancel()
+	pushed, err = e.builder.Push(pctx, ref, strings.TrimSuffix(e.opts.NotebookRegistry, "/")+"/"+name)
+	if err != nil {
+		return "", true, fmt.Errorf("%w: %v (--notebook-registry)", containers.ErrImageUnavailable, err)
+	}
+	e.mu.Lock()
+	e.pushed[ref] = pushed
+	e.pulls[pushed] = containers.PullMissing // by digest: nothing else can come of it
+	e.mu.Unlock()
+	return pushed, true, nil
+}
+
+// pushTimeout bounds the push of one notebook image.
+const pushTimeout = 10 * time.Minute
+
+var registryPattern = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
+
+// checkRegistry refuses a --notebook-registry that is not HOST[:PORT][/PATH].
+func checkRegistry(r string) error {
+	if !registryPattern.MatchString(r) {
+		return fmt.Errorf("--notebook-registry %q: give HOST[:PORT][/PATH], like registry.example:5000/wflow (no scheme, no tag)", r)
+	}
+	return nil
+}
+
+// PruneImages implements what wflow gc --images needs: the builder's
+// notebook images (ErrNoBuilds without one; the registry's copies are
+// the registry's to expire).
 func (e *Engine) PruneImages(ctx context.Context, key string) ([]string, error) {
-	return nil, ErrNoBuilds
+	if e.builder == nil {
+		return nil, ErrNoBuilds
+	}
+	return e.builder.PruneImages(ctx, key)
 }

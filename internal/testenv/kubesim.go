@@ -2,7 +2,10 @@ package testenv
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -186,4 +189,42 @@ func (c *KubeCluster) Objects(t testing.TB, key, value string) []string {
 		out = append(out, "pod/"+p.Name)
 	}
 	return out
+}
+
+// Registry starts Debian's docker-registry (which scripts/swarm-sim.sh
+// installs) on a free port of 127.0.0.1 for the test, with its storage in
+// a temporary folder, and returns its host:port; it skips (fails in CI)
+// when the program is missing. Docker pushes to a registry on loopback
+// without TLS.
+func Registry(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		Missing(t, "no docker-registry (apt-get install -y docker-registry): %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "config.yml")
+	os.WriteFile(config, []byte("version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: "+filepath.Join(dir, "data")+"}\nhttp:\n  addr: "+addr+"\n"), 0o644)
+	cmd := exec.Command(bin, "serve", config)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker-registry did not answer at %s", addr)
+		}
+	}
 }
