@@ -33,6 +33,9 @@ const (
 	LabelStep   = "io.wflow.step"   // the step name
 	LabelHandle = "io.wflow.handle" // the step's handle in its run
 	LabelPID    = "io.wflow.pid"    // the wflow process that started it
+	// LabelNotebook marks the images wflow builds for notebook steps
+	// (package notebooks); its value is the content hash.
+	LabelNotebook = "io.wflow.notebook"
 )
 
 // PullPolicy says when an engine pulls a step's image.

@@ -89,7 +89,7 @@ type build struct {
 const DefaultBuildTimeout = 30 * time.Minute
 
 // LabelNotebook marks notebook images; its value is the content hash.
-const LabelNotebook = "io.wflow.notebook"
+const LabelNotebook = containers.LabelNotebook
 
 // Template parses a Dockerfile template, so the CLI can refuse a bad one
 // before a run.

@@ -194,10 +194,14 @@ func (e *Engine) ImageExists(ctx context.Context, ref string) (bool, error) {
 		return false, ErrNoBuilds
 	}
 	ok, err := e.builder.ImageExists(ctx, ref)
-	if ok {
-		e.mu.Lock()
-		e.built[ref] = true
-		e.mu.Unlock()
+	if ok && err == nil {
+		// Only the images wflow built for notebook steps are ever
+		// pushed: not the base images the notebook runner looks for.
+		if info, err := e.builder.Client().ImageInspect(ctx, ref); err == nil && info.Config != nil && info.Config.Labels[containers.LabelNotebook] != "" {
+			e.mu.Lock()
+			e.built[ref] = true
+			e.mu.Unlock()
+		}
 	}
 	return ok, err
 }
@@ -219,15 +223,18 @@ func (e *Engine) BuildImage(ctx context.Context, tag string, buildContext io.Rea
 	if err := e.builder.BuildImage(ctx, tag, buildContext, labels, limits, log); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	e.built[tag] = true
-	e.mu.Unlock()
+	if labels[containers.LabelNotebook] != "" {
+		e.mu.Lock()
+		e.built[tag] = true
+		e.mu.Unlock()
+	}
 	return nil
 }
 
 // pushNotebook pushes a notebook image the builder has (one BuildImage
-// made or ImageExists found) to the registry, once per process, and
-// returns it by digest there; ok is false for any other image.
+// made, or ImageExists found, carrying containers.LabelNotebook) to the
+// registry, once per process, and returns it by digest there; ok is false
+// for any other image.
 func (e *Engine) pushNotebook(ctx context.Context, ref string) (pushed string, ok bool, err error) {
 	e.mu.Lock()
 	pushed, done := e.pushed[ref]
