@@ -38,6 +38,10 @@ const (
 	LabelNotebook = "io.wflow.notebook"
 )
 
+// NotebookImagePrefix is the repository of every notebook image wflow
+// builds; the tag is the value of its LabelNotebook.
+const NotebookImagePrefix = "wflow-notebook"
+
 // PullPolicy says when an engine pulls a step's image.
 type PullPolicy string
 

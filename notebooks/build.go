@@ -15,6 +15,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/rundir"
 )
 
@@ -43,7 +44,7 @@ const PapermillVersion = "2.6.0"
 
 // ImagePrefix is the repository of every notebook image; the tag is the
 // content hash of its build context.
-const ImagePrefix = "wflow-notebook"
+const ImagePrefix = containers.NotebookImagePrefix
 
 // buildContext is a notebook image's build context, made in memory.
 type buildContext struct {

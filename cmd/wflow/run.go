@@ -277,6 +277,9 @@ func (r *workflowRun) wire(ctx context.Context) int {
 	if k, ok := engine.(*kubernetes.Engine); ok {
 		if err := k.CheckRunDir(ctx, r.runDir); err != nil {
 			engine.Close()
+			if ctx.Err() != nil {
+				return interruptedBeforeStart(r.stderr)
+			}
 			fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 			if r.o.rundir == "" && r.o.resume == "" {
 				fmt.Fprintf(r.stderr, "wflow run: (the run directory is ./runs/<id> without --rundir: give one inside --k8s-volume-root)\n")

@@ -482,12 +482,16 @@ func (e *Engine) Labelled(ctx context.Context, key, value string) ([]string, err
 	return ids, nil
 }
 
-// Push tags the local image ref as repo (a registry's repository, with
-// ref's tag) and pushes it there, streaming nothing; it returns the pushed
-// image as repo@digest, which any node that may pull from the registry can
-// pull and no one can move. A registry that asks for credentials is not
-// supported yet: push to one this engine may push to without them.
+// Push tags the local image ref (NAME:TAG, not a digest) as repo:TAG (a
+// registry's repository) and pushes it there; it returns the pushed image
+// as repo@digest, which any node that may pull from the registry can pull
+// and no one can move. The tag stays (another push of the same image may
+// use it at the same time). No credentials are sent: the registry must
+// take pushes without them.
 func (e *Engine) Push(ctx context.Context, ref, repo string) (string, error) {
+	if strings.Contains(ref, "@") {
+		return "", fmt.Errorf("push %s: a reference by digest has no tag to push", ref)
+	}
 	tag := "latest"
 	if i := strings.LastIndexByte(ref, ':'); i >= 0 && !strings.Contains(ref[i:], "/") {
 		tag = ref[i+1:]
@@ -515,7 +519,5 @@ func (e *Engine) Push(ctx context.Context, ref, repo string) (string, error) {
 	if digest == "" {
 		return "", fmt.Errorf("push %s: the engine did not say the pushed digest", target)
 	}
-	// The registry's tag was only for the push: the image keeps ref.
-	e.cli.ImageRemove(ctx, target, image.RemoveOptions{})
 	return repo + "@" + digest, nil
 }

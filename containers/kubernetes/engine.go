@@ -99,6 +99,7 @@ type Engine struct {
 	builder *docker.Engine
 	built   map[string]bool   // notebook image tags the builder has
 	pushed  map[string]string // notebook image tag → registry repo@digest
+	pushMu  sync.Mutex        // held while an image is pushed
 
 	policyMu sync.Mutex        // held while a run's NetworkPolicy is made
 	policies map[string]string // run id → its NetworkPolicy's name
@@ -159,9 +160,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	vctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	if _, err := e.serverVersion(vctx); err != nil {
+		e.Close()
 		return nil, fmt.Errorf("%w: the API server at %s does not answer: %v", ErrUnavailable, config.Host, err)
 	}
 	if err := e.checkAccess(vctx); err != nil {
+		e.Close()
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return e, nil
@@ -304,16 +307,17 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 	if err != nil {
 		return exit, err
 	}
-	// The container has ended: its last output is read even when the
-	// step's time is up meanwhile, within a bound of its own.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	err = logs.finish(rctx, pod)
-	cancel()
-	if err != nil {
-		return exit, err
-	}
 	exit.Code = int(state.ExitCode)
 	exit.OOMKilled = state.Reason == "OOMKilled"
+	// The container has ended: its last output is read even when the
+	// step's time is up meanwhile, within a bound of its own. The step's
+	// end is known: a log that cannot be read again costs output, not
+	// the result, and the step's stderr says so.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	if err := logs.finish(rctx, pod); err != nil {
+		fmt.Fprintf(stderr, "wflow: %v: the end of the step's output may be missing\n", err)
+	}
+	cancel()
 	return exit, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -196,11 +195,15 @@ func (e *Engine) ImageExists(ctx context.Context, ref string) (bool, error) {
 	ok, err := e.builder.ImageExists(ctx, ref)
 	if ok && err == nil {
 		// Only the images wflow built for notebook steps are ever
-		// pushed: not the base images the notebook runner looks for.
-		if info, err := e.builder.Client().ImageInspect(ctx, ref); err == nil && info.Config != nil && info.Config.Labels[containers.LabelNotebook] != "" {
-			e.mu.Lock()
-			e.built[ref] = true
-			e.mu.Unlock()
+		// pushed (named wflow-notebook:<the hash their label holds>): not
+		// the base images the notebook runner looks for, nor an image
+		// built from one (labels are inherited).
+		if info, err := e.builder.Client().ImageInspect(ctx, ref); err == nil && info.Config != nil {
+			if hash := info.Config.Labels[containers.LabelNotebook]; hash != "" && ref == containers.NotebookImagePrefix+":"+hash {
+				e.mu.Lock()
+				e.built[ref] = true
+				e.mu.Unlock()
+			}
 		}
 	}
 	return ok, err
@@ -223,7 +226,7 @@ func (e *Engine) BuildImage(ctx context.Context, tag string, buildContext io.Rea
 	if err := e.builder.BuildImage(ctx, tag, buildContext, labels, limits, log); err != nil {
 		return err
 	}
-	if labels[containers.LabelNotebook] != "" {
+	if hash := labels[containers.LabelNotebook]; hash != "" && tag == containers.NotebookImagePrefix+":"+hash {
 		e.mu.Lock()
 		e.built[tag] = true
 		e.mu.Unlock()
@@ -236,6 +239,13 @@ func (e *Engine) BuildImage(ctx context.Context, tag string, buildContext io.Rea
 // registry, once per process, and returns it by digest there; ok is false
 // for any other image.
 func (e *Engine) pushNotebook(ctx context.Context, ref string) (pushed string, ok bool, err error) {
+	if e.builder == nil {
+		return "", false, nil
+	}
+	// One push per image at a time: the steps of a notebook that runs
+	// twice at once wait for the first.
+	e.pushMu.Lock()
+	defer e.pushMu.Unlock()
 	e.mu.Lock()
 	pushed, done := e.pushed[ref]
 	built := e.built[ref]
@@ -243,13 +253,12 @@ func (e *Engine) pushNotebook(ctx context.Context, ref string) (pushed string, o
 	switch {
 	case done:
 		return pushed, true, nil
-	case !built || e.builder == nil:
+	case !built:
 		return "", false, nil
 	}
-	name, _, _ := strings.Cut(path.Base(ref), ":")
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
+	pctx, cancel := context.WithTimeout(ctx, pushTimeout)
 	defer cancel()
-	pushed, err = e.builder.Push(pctx, ref, strings.TrimSuffix(e.opts.NotebookRegistry, "/")+"/"+name)
+	pushed, err = e.builder.Push(pctx, ref, strings.TrimSuffix(e.opts.NotebookRegistry, "/")+"/"+containers.NotebookImagePrefix)
 	if err != nil {
 		return "", true, fmt.Errorf("%w: %v (--notebook-registry)", containers.ErrImageUnavailable, err)
 	}
@@ -263,22 +272,21 @@ func (e *Engine) pushNotebook(ctx context.Context, ref string) (pushed string, o
 // pushTimeout bounds the push of one notebook image.
 const pushTimeout = 10 * time.Minute
 
-var registryPattern = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
+var registryPattern = regexp.MustCompile(`^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:[0-9]+)?|[A-Za-z0-9-]+:[0-9]+|localhost)(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
 
-// checkRegistry refuses a --notebook-registry that is not HOST[:PORT][/PATH].
+// checkRegistry refuses a --notebook-registry that is not HOST[:PORT][/PATH]
+// with a host Docker takes for a registry (a dot, a port, or localhost):
+// "myreg/x" would be pushed to Docker Hub's namespace myreg.
 func checkRegistry(r string) error {
-	if !registryPattern.MatchString(r) {
-		return fmt.Errorf("--notebook-registry %q: give HOST[:PORT][/PATH], like registry.example:5000/wflow (no scheme, no tag)", r)
+	if !registryPattern.MatchString(r) || strings.HasPrefix(r, "docker.io") || strings.HasPrefix(r, "index.docker.io") {
+		return fmt.Errorf("--notebook-registry %q: give HOST[:PORT][/PATH] of a registry of your own, like registry.example:5000/wflow or localhost:5000 (no scheme, no tag, not Docker Hub)", r)
 	}
 	return nil
 }
 
-// PruneImages implements what wflow gc --images needs: the builder's
-// notebook images (ErrNoBuilds without one; the registry's copies are
-// the registry's to expire).
+// PruneImages implements what wflow gc --images needs: the kubernetes
+// engine keeps no images (the builder's are the Docker engine's, the
+// registry's the registry's to expire).
 func (e *Engine) PruneImages(ctx context.Context, key string) ([]string, error) {
-	if e.builder == nil {
-		return nil, ErrNoBuilds
-	}
-	return e.builder.PruneImages(ctx, key)
+	return nil, errors.New("the kubernetes engine keeps no images: notebook images are the local Docker engine's (wflow gc --images --engine docker) and the registry's")
 }

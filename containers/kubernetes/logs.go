@@ -80,8 +80,12 @@ func (f *follower) finish(ctx context.Context, pod *corev1.Pod) error {
 	}
 	defer rc.Close()
 	var log bytes.Buffer
-	if _, err := io.Copy(&log, io.LimitReader(rc, rereadLimit)); err != nil {
+	if _, err := io.Copy(&log, io.LimitReader(rc, rereadLimit+1)); err != nil {
 		return fmt.Errorf("read the log of pod %s: %w", pod.Name, err)
+	}
+	if log.Len() > rereadLimit {
+		fmt.Fprintf(f.errw, "wflow: the log of pod %s is over %d MiB: wflow kept what it followed, and its end may be missing\n", pod.Name, rereadLimit>>20)
+		return nil
 	}
 	rest, ok := f.after(log.Bytes())
 	if !ok {
