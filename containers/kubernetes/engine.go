@@ -21,6 +21,9 @@
 //     wflow reports is the reference the step gave.
 //   - Deletion is by background propagation, and the pod is deleted too
 //     and waited for, so that nothing of a step is left when Run returns.
+//   - Notebook images are built by a Docker engine on wflow's machine,
+//     pushed to the registry of Options.NotebookRegistry, and run by
+//     digest; without one, notebook steps fail with ErrNoBuilds.
 package kubernetes
 
 import (
