@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,23 +36,42 @@ var Permissions = []Permission{
 }
 
 // checkAccess asks the API server whether this client may do everything
-// in Permissions in the namespace, and names what it may not.
+// in Permissions in the namespace, and names what it may not. The reviews
+// are asked at once: every wflow command that opens the engine waits for
+// them, one round trip to a distant API server rather than thirteen.
 func (e *Engine) checkAccess(ctx context.Context) error {
-	var missing []string
+	type check struct {
+		what    string
+		allowed bool
+		err     error
+	}
+	var checks []*check
+	var wg sync.WaitGroup
 	for _, p := range Permissions {
 		for _, verb := range p.Verbs {
+			c := &check{what: verb + " " + p.name()}
+			checks = append(checks, c)
 			review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
 				ResourceAttributes: &authorizationv1.ResourceAttributes{
 					Namespace: e.namespace, Verb: verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource},
 			}}
-			got := &authorizationv1.SelfSubjectAccessReview{}
-			err := e.api.accessReviews().create(ctx, review, got)
-			if err != nil {
-				return fmt.Errorf("ask the API server what wflow may do in namespace %s: %w", e.namespace, err)
-			}
-			if !got.Status.Allowed {
-				missing = append(missing, verb+" "+p.name())
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got := &authorizationv1.SelfSubjectAccessReview{}
+				c.err = e.api.accessReviews().create(ctx, review, got)
+				c.allowed = got.Status.Allowed
+			}()
+		}
+	}
+	wg.Wait()
+	var missing []string
+	for _, c := range checks {
+		if c.err != nil {
+			return fmt.Errorf("ask the API server what wflow may do in namespace %s: %w", e.namespace, c.err)
+		}
+		if !c.allowed {
+			missing = append(missing, c.what)
 		}
 	}
 	if len(missing) > 0 {
