@@ -96,7 +96,7 @@ func (e *env) kubernetesRows(reps int, onDocker stats) ([]row, error) {
 	}
 	r := row{Case: "a step on kubernetes (kwok node) vs its raw floor", Unit: "ms", Wflow: ms(onKube), Baseline: ms(floor),
 		BaselineName: "Go loop: create Job, watch its pod to its end, log, delete Job and pod", Target: "-", Met: true}
-	r.Note = fmt.Sprintf("API calls per one-command step: wflow's engine %.1f, the floor %.1f (a run adds %d access reviews, a NetworkPolicy and wflow gc's lists); %s",
+	r.Note = fmt.Sprintf("API calls per one-command step: wflow's engine %.1f, the floor %.1f (a run adds %d access reviews, a dry run, a read of the claim, a NetworkPolicy and wflow gc's lists); %s",
 		perStep, perFloor, kubeReviews(), phases)
 	rows := []row{r}
 	if onDocker != nil {
