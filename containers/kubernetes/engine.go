@@ -5,8 +5,10 @@
 //
 // What a Job needs that a container does not, and what it costs, is in
 // docs/scale-out.md. In short:
-//   - The pod is watched (one watch per command), never polled: its
-//     container's state gives the exit code and OOMKilled.
+//   - The pod is watched (one list and one watch per command): its
+//     container's state gives the exit code and OOMKilled; the step's end
+//     is not polled (the Job and its events are read only to explain a
+//     pod that went wrong or never came).
 //   - Output comes from the pods/log API, followed while the container
 //     runs. Kubernetes keeps one log per container, stdout and stderr
 //     interleaved: a step's stderr reaches wflow in its stdout, and its
@@ -18,7 +20,8 @@
 //     network plugin enforces NetworkPolicy isolates it.
 //   - The cluster pulls images; wflow cannot look at a node's images, so
 //     a missing image shows when its pod cannot start, and the image's id
-//     wflow reports is the reference the step gave.
+//     wflow reports is the reference the step gave (a notebook image's is
+//     its digest in the registry).
 //   - Deletion is by background propagation, and the pod is deleted too
 //     and waited for, so that nothing of a step is left when Run returns.
 //   - Notebook images are built by a Docker engine on wflow's machine,
