@@ -17,6 +17,11 @@ const ModuleName = "wflow_v1"
 // ModulePrefix is the prefix every versioned wflow import module starts with.
 const ModulePrefix = "wflow_v"
 
+// Revision is the latest minor revision of ABI v1: each revision only adds
+// functions (Signature.Since), so a module needs the revision of the newest
+// function it imports, and runs on every wflow that speaks it or a later one.
+const Revision = 2
+
 // Names of the host functions in ModuleName. Every function takes and returns
 // i32 values only; the result is an Errno.
 const (
@@ -53,30 +58,40 @@ const (
 	// FuncNotebookBuild builds (or finds) a notebook image, returning once done.
 	// (spec_ptr, spec_len, handle_ptr) -> errno
 	FuncNotebookBuild = "notebook_build"
+	// FuncStepCancel cancels a queued or running step; returns at once, and
+	// the handle becomes ready once its containers are removed. (handle) -> errno
+	FuncStepCancel = "step_cancel"
+	// FuncStepWaitTimeout is FuncStepWait giving up with ErrTimeout after
+	// timeout_ms milliseconds. (handles_ptr, handles_count, timeout_ms, ready_ptr) -> errno
+	FuncStepWaitTimeout = "step_wait_timeout"
 )
 
-// Signature declares a host function: its name and its parameters' names.
-// Every parameter and the single result are i32. The host exports each
-// function from its Signature, `wflow validate` checks imports against it,
-// and docs/abi.md's headings are checked against it.
+// Signature declares a host function: its name, its parameters' names and
+// the ABI revision that added it. Every parameter and the single result are
+// i32. The host exports each function from its Signature, `wflow validate`
+// checks imports against it, and docs/abi.md's headings are checked against
+// it.
 type Signature struct {
 	Name   string
 	Params []string
+	Since  int // the minor revision of the ABI that added it (v1.Since)
 }
 
 // Functions lists every host function of this ABI version.
 var Functions = []Signature{
-	{FuncParamsGet, []string{"buf_ptr", "buf_cap", "len_ptr"}},
-	{FuncStepSubmit, []string{"spec_ptr", "spec_len", "handle_ptr"}},
-	{FuncStepRun, []string{"spec_ptr", "spec_len", "handle_ptr"}},
-	{FuncStepWait, []string{"handles_ptr", "handles_count", "ready_ptr"}},
-	{FuncStepResult, []string{"handle", "buf_ptr", "buf_cap", "len_ptr"}},
-	{FuncLogWrite, []string{"level", "msg_ptr", "msg_len"}},
-	{FuncOutputSet, []string{"json_ptr", "json_len"}},
-	{FuncErrorGet, []string{"buf_ptr", "buf_cap", "len_ptr"}},
-	{FuncNotebookSubmit, []string{"spec_ptr", "spec_len", "handle_ptr"}},
-	{FuncNotebookRun, []string{"spec_ptr", "spec_len", "handle_ptr"}},
-	{FuncNotebookBuild, []string{"spec_ptr", "spec_len", "handle_ptr"}},
+	{FuncParamsGet, []string{"buf_ptr", "buf_cap", "len_ptr"}, 0},
+	{FuncStepSubmit, []string{"spec_ptr", "spec_len", "handle_ptr"}, 0},
+	{FuncStepRun, []string{"spec_ptr", "spec_len", "handle_ptr"}, 0},
+	{FuncStepWait, []string{"handles_ptr", "handles_count", "ready_ptr"}, 0},
+	{FuncStepResult, []string{"handle", "buf_ptr", "buf_cap", "len_ptr"}, 0},
+	{FuncLogWrite, []string{"level", "msg_ptr", "msg_len"}, 0},
+	{FuncOutputSet, []string{"json_ptr", "json_len"}, 0},
+	{FuncErrorGet, []string{"buf_ptr", "buf_cap", "len_ptr"}, 0},
+	{FuncNotebookSubmit, []string{"spec_ptr", "spec_len", "handle_ptr"}, 1},
+	{FuncNotebookRun, []string{"spec_ptr", "spec_len", "handle_ptr"}, 1},
+	{FuncNotebookBuild, []string{"spec_ptr", "spec_len", "handle_ptr"}, 1},
+	{FuncStepCancel, []string{"handle"}, 2},
+	{FuncStepWaitTimeout, []string{"handles_ptr", "handles_count", "timeout_ms", "ready_ptr"}, 2},
 }
 
 // Lookup returns the signature of the function name in sigs.
@@ -118,6 +133,9 @@ const (
 	ErrInvalidArgument Errno = 9
 	// ErrCancelled: the run is being cancelled; the guest should exit.
 	ErrCancelled Errno = 10
+	// ErrTimeout: FuncStepWaitTimeout's timeout passed before any of its
+	// steps finished; nothing was consumed. (ABI v1.2)
+	ErrTimeout Errno = 11
 )
 
 var errnoNames = [...]string{
@@ -132,6 +150,7 @@ var errnoNames = [...]string{
 	ErrLimit:           "limit",
 	ErrInvalidArgument: "invalid_argument",
 	ErrCancelled:       "cancelled",
+	ErrTimeout:         "timeout",
 }
 
 // String returns the errno's stable snake_case name, as used in error JSON.
@@ -191,8 +210,8 @@ const (
 
 // PolicyFunctions lists every host function of the policy ABI.
 var PolicyFunctions = []Signature{
-	{FuncPolicyInputGet, []string{"buf_ptr", "buf_cap", "len_ptr"}},
-	{FuncPolicyDecide, []string{"json_ptr", "json_len"}},
+	{FuncPolicyInputGet, []string{"buf_ptr", "buf_cap", "len_ptr"}, 0},
+	{FuncPolicyDecide, []string{"json_ptr", "json_len"}, 0},
 }
 
 // Error kinds: an ExecResult's error_kind, set when a step did not run its
@@ -201,7 +220,7 @@ var PolicyFunctions = []Signature{
 const (
 	ErrorKindImage     = "image"      // the image is missing and could not be pulled
 	ErrorKindEngine    = "engine"     // the container engine failed
-	ErrorKindCancelled = "cancelled"  // the run was cancelled while the step ran or waited
+	ErrorKindCancelled = "cancelled"  // the module cancelled the step (step_cancel), or the run was cancelled, while it ran or waited
 	ErrorKindIO        = "io"         // the step's output files could not be written
 	ErrorKindTimeout   = "timeout"    // the step ran past its timeout and was killed
 	ErrorKindOOM       = "oom"        // a command was killed by the OOM killer at the step's memory limit

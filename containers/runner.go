@@ -244,7 +244,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 			if errors.Is(err, ErrImageUnavailable) {
 				kind = step.ErrorKindImage
 			}
-			a.fail(kind, err)
+			a.fail(ctx, kind, err)
 			a.Finished = time.Now().UTC()
 			break
 		}
@@ -298,6 +298,10 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 			case <-ctx.Done():
 			}
 			if ctx.Err() != nil {
+				// Cancelled while it waited to run again: the step's
+				// result says so; its attempts say how each run ended.
+				a.ReturnCode, a.ErrorKind = 1, step.ErrorKindCancelled
+				a.Error = step.CancelledBy(ctx) + " while the step waited to run again"
 				break
 			}
 		}
@@ -394,13 +398,15 @@ type attempt struct {
 	stdoutCut, stderrCut bool
 }
 
-func (a *attempt) fail(kind string, err error) {
+// fail ends the attempt with err; an err that is ctx ending makes it
+// cancelled, naming who cancelled it (step.CancelledBy).
+func (a *attempt) fail(ctx context.Context, kind string, err error) {
 	a.ReturnCode, a.ErrorKind, a.Error = 1, kind, err.Error()
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		a.ErrorKind = step.ErrorKindCancelled
-		a.Error = "the run was cancelled while the step ran; its container was removed"
+		a.Error = step.CancelledBy(ctx) + " while the step ran; its container was removed"
 		if errors.Is(err, ErrNotRemoved) {
-			a.Error = "the run was cancelled while the step ran; its container could not be removed yet (wflow gc removes it once this process has ended)"
+			a.Error = step.CancelledBy(ctx) + " while the step ran; its container could not be removed yet (wflow gc removes it once this process has ended)"
 		}
 	}
 }
@@ -434,20 +440,20 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, dirs stepFil
 	a.StdoutFile, a.StderrFile = dirs.stdout(n), dirs.stderr(n)
 	stdout, err := NewOutput(r.RunDir, a.StdoutFile, live.Stdout)
 	if err != nil {
-		a.fail(step.ErrorKindIO, fmt.Errorf("step output file: %w", err))
+		a.fail(ctx, step.ErrorKindIO, fmt.Errorf("step output file: %w", err))
 		return a
 	}
 	stderr, err := NewOutput(r.RunDir, a.StderrFile, live.Stderr)
 	if err != nil {
 		stdout.Close()
-		a.fail(step.ErrorKindIO, err)
+		a.fail(ctx, step.ErrorKindIO, err)
 		return a
 	}
 	defer func() {
 		a.stdout, a.stdoutCut = stdout.Text()
 		a.stderr, a.stderrCut = stderr.Text()
 		if err := errors.Join(stdout.Close(), stderr.Close()); err != nil && a.Error == "" {
-			a.fail(step.ErrorKindIO, fmt.Errorf("writing step output: %w", err))
+			a.fail(ctx, step.ErrorKindIO, fmt.Errorf("writing step output: %w", err))
 		}
 	}()
 
@@ -488,7 +494,7 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, dirs stepFil
 		case err != nil:
 			cr.ReturnCode = 1
 			a.Commands = append(a.Commands, cr)
-			a.fail(step.ErrorKindEngine, err)
+			a.fail(ctx, step.ErrorKindEngine, err)
 			return a
 		}
 		a.Commands = append(a.Commands, cr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
@@ -128,7 +129,7 @@ func (h *Host) start(ctx context.Context, mem guestmem.Memory, a []uint32, parse
 	mem.WriteU32("handle_ptr", a[2], t.handle) // checked by submit
 	h.note(func(c *journal.Call) { answered(c).Handle, c.Step = u32(t.handle), t.step.Name })
 	if wait {
-		if _, err := h.waitAny(ctx, []uint32{t.handle}); err != nil {
+		if _, err := h.waitAny(ctx, []uint32{t.handle}, -1); err != nil {
 			return err
 		}
 	}
@@ -173,6 +174,7 @@ func (h *Host) submit(mem guestmem.Memory, specPtr, specLen, handlePtr uint32, p
 	h.started++
 	h.next++
 	t.handle = h.next
+	t.ctx, t.cancel = context.WithCancelCause(h.ctx)
 	t.slot = h.slots.take() // in submission order, so steps start in that order
 	h.tasks[t.handle] = t
 	h.wg.Add(1)
@@ -185,25 +187,31 @@ func (h *Host) submit(mem guestmem.Memory, specPtr, specLen, handlePtr uint32, p
 // execute runs a task once its slot is granted and records its result.
 func (h *Host) execute(t *task) {
 	defer h.wg.Done()
+	defer t.cancel(nil)
 	var res step.ExecResult
 	granted := false
 	select {
 	case <-t.slot.granted:
 		granted = true
-	case <-h.ctx.Done():
+	case <-t.ctx.Done():
 	}
-	if granted && h.ctx.Err() == nil {
+	if granted && t.ctx.Err() == nil {
 		h.cfg.Observer.StepStarted(t.handle, t.step)
-		res = t.run(h.ctx, t.handle, h.cfg.Observer.StepOutput(t.handle, t.step))
+		res = t.run(t.ctx, t.handle, h.cfg.Observer.StepOutput(t.handle, t.step))
 		h.slots.release()
 	} else {
-		// The run ended first (a slot granted as it ended is given back): no
-		// step starts after the run was cancelled.
+		// Cancelled first, by the run or the module (a slot granted as it
+		// was cancelled is given back): no step starts after that.
 		h.slots.withdraw(t.slot)
+		why := "the run ended before the step started"
+		if h.ctx.Err() == nil {
+			why = step.CancelledBy(t.ctx) + " before it started"
+		}
+		now := time.Now().UTC()
 		res = step.ExecResult{
 			Step: t.step.Name, Handle: t.handle, Image: t.step.Image, ReturnCode: 1,
-			ErrorKind: step.ErrorKindCancelled, Error: "the run ended before the step started",
-			Commands: []step.CommandResult{},
+			ErrorKind: step.ErrorKindCancelled, Error: why,
+			Started: now, Finished: now, Commands: []step.CommandResult{},
 		}
 	}
 	res.Handle = t.handle
@@ -224,7 +232,18 @@ func (h *Host) execute(t *task) {
 
 // step_wait(handles_ptr, handles_count, ready_ptr) -> errno
 func (h *Host) stepWait(ctx context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
-	ptr, count, readyPtr := a[0], a[1], a[2]
+	return h.wait(ctx, mem, a[0], a[1], a[2], -1)
+}
+
+// step_wait_timeout(handles_ptr, handles_count, timeout_ms, ready_ptr) -> errno
+func (h *Host) stepWaitTimeout(ctx context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
+	h.note(func(c *journal.Call) { c.Req.Timeout = u32(a[2]) })
+	return h.wait(ctx, mem, a[0], a[1], a[3], time.Duration(a[2])*time.Millisecond)
+}
+
+// wait reads handles_count handles at ptr, waits for one of them at most
+// timeout (none when negative) and writes the one that finished at readyPtr.
+func (h *Host) wait(ctx context.Context, mem guestmem.Memory, ptr, count, readyPtr uint32, timeout time.Duration) *guestmem.Error {
 	if count == 0 {
 		return guestmem.Fail(abi.ErrInvalidArgument, "handles_count is 0")
 	}
@@ -243,7 +262,7 @@ func (h *Host) stepWait(ctx context.Context, mem guestmem.Memory, a []uint32) *g
 		handles[i] = uint32(raw[4*i]) | uint32(raw[4*i+1])<<8 | uint32(raw[4*i+2])<<16 | uint32(raw[4*i+3])<<24
 	}
 	h.note(func(c *journal.Call) { c.Req.Handles = handles })
-	ready, err := h.waitAny(ctx, handles)
+	ready, err := h.waitAny(ctx, handles, timeout)
 	if err != nil {
 		return err
 	}
@@ -253,8 +272,16 @@ func (h *Host) stepWait(ctx context.Context, mem guestmem.Memory, a []uint32) *g
 }
 
 // waitAny blocks until one of the handles has finished and returns the one
-// that finished first. Every handle must be open.
-func (h *Host) waitAny(ctx context.Context, handles []uint32) (uint32, *guestmem.Error) {
+// that finished first. Every handle must be open. A timeout that is not
+// negative gives up after that long with abi.ErrTimeout (0: at once, when
+// none has finished).
+func (h *Host) waitAny(ctx context.Context, handles []uint32, timeout time.Duration) (uint32, *guestmem.Error) {
+	var expired <-chan time.Time
+	if timeout >= 0 {
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		expired = timer.C
+	}
 	for {
 		h.mu.Lock()
 		var best *task
@@ -275,12 +302,31 @@ func (h *Host) waitAny(ctx context.Context, handles []uint32) (uint32, *guestmem
 		}
 		select {
 		case <-changed:
+		case <-expired:
+			return 0, guestmem.Fail(abi.ErrTimeout, "none of the %d steps waited for finished within %d ms", len(handles), timeout.Milliseconds())
 		case <-ctx.Done():
 			return 0, guestmem.Fail(abi.ErrCancelled, "the run is being cancelled")
 		case <-h.ctx.Done():
 			return 0, guestmem.Fail(abi.ErrCancelled, "the run is being cancelled")
 		}
 	}
+}
+
+// step_cancel(handle) -> errno
+func (h *Host) stepCancel(_ context.Context, _ guestmem.Memory, a []uint32) *guestmem.Error {
+	handle := a[0]
+	h.note(func(c *journal.Call) { c.Req.Handle = u32(handle) })
+	h.mu.Lock()
+	t, ok := h.tasks[handle]
+	h.mu.Unlock()
+	if !ok {
+		return unknownHandle(handle)
+	}
+	// Ends the step's context: a queued step never starts, a running one
+	// has its containers removed; either way it finishes soon with
+	// error_kind cancelled. A finished step keeps its result.
+	t.cancel(step.ErrCancelledByModule)
+	return nil
 }
 
 // step_result(handle, buf_ptr, buf_cap, len_ptr) -> errno

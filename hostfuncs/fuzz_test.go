@@ -41,10 +41,13 @@ func FuzzHostCalls(f *testing.F) {
 		sig := abi.Functions[int(fn)%len(abi.Functions)]
 		mod.Memory().Write(0, data[:min(len(data), 32768)])
 		args := []uint64{api.EncodeU32(a), api.EncodeU32(b), api.EncodeU32(c), api.EncodeU32(d)}[:len(sig.Params)]
-		if sig.Name == abi.FuncStepRun || sig.Name == abi.FuncStepWait {
-			// Both block until a step finishes; the fake runner finishes at
-			// once, so they return, but keep their counts small.
+		if sig.Name == abi.FuncStepRun || sig.Name == abi.FuncStepWait || sig.Name == abi.FuncStepWaitTimeout {
+			// They block until a step finishes; the fake runner finishes at
+			// once, so they return, but keep their counts (and timeouts) small.
 			args[1] = api.EncodeU32(b % 8)
+		}
+		if sig.Name == abi.FuncStepWaitTimeout {
+			args[2] = api.EncodeU32(c % 20)
 		}
 		res, err := mod.ExportedFunction(sig.Name).Call(ctx, args...)
 		if err != nil {

@@ -121,6 +121,10 @@ type task struct {
 	step   step.Step // what the observer is told: the step, or a stand-in naming the notebook
 	run    func(ctx context.Context, handle uint32, live containers.Live) step.ExecResult
 	slot   *ticket // its request for a run slot
+	// ctx is the task's own context, below the Host's: step_cancel ends it
+	// with the cause step.ErrCancelledByModule.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 	done   bool
 	seq    uint64          // completion order, valid when done
 	json   []byte          // the ExecResult, valid when done
@@ -177,6 +181,8 @@ func (h *Host) Instantiate(ctx context.Context, r wazero.Runtime) error {
 		{abi.FuncNotebookSubmit, h.notebookSubmit},
 		{abi.FuncNotebookRun, h.notebookRun},
 		{abi.FuncNotebookBuild, h.notebookBuild},
+		{abi.FuncStepCancel, h.stepCancel},
+		{abi.FuncStepWaitTimeout, h.stepWaitTimeout},
 	} {
 		sig, ok := abi.Lookup(abi.Functions, f.name)
 		if !ok {

@@ -97,18 +97,19 @@ type Call struct {
 // Request is what the host read from the module for a call; a field the
 // call does not take, or could not read (errno fault), is absent.
 type Request struct {
-	Spec    *Bytes   `json:"spec,omitempty"`    // the submit functions
-	Handles []uint32 `json:"handles,omitempty"` // step_wait
-	Handle  *uint32  `json:"handle,omitempty"`  // step_result
-	Level   *uint32  `json:"level,omitempty"`   // log_write
-	Msg     *Bytes   `json:"msg,omitempty"`     // log_write
-	JSON    *Bytes   `json:"json,omitempty"`    // output_set
+	Spec    *Bytes   `json:"spec,omitempty"`       // the submit functions
+	Handles []uint32 `json:"handles,omitempty"`    // step_wait, step_wait_timeout
+	Timeout *uint32  `json:"timeout_ms,omitempty"` // step_wait_timeout
+	Handle  *uint32  `json:"handle,omitempty"`     // step_result, step_cancel
+	Level   *uint32  `json:"level,omitempty"`      // log_write
+	Msg     *Bytes   `json:"msg,omitempty"`        // log_write
+	JSON    *Bytes   `json:"json,omitempty"`       // output_set
 }
 
 // Answer is what a call gave the module besides its errno.
 type Answer struct {
 	Handle *uint32 `json:"handle,omitempty"` // the submit functions: the handle issued
-	Ready  *uint32 `json:"ready,omitempty"`  // step_wait
+	Ready  *uint32 `json:"ready,omitempty"`  // step_wait, step_wait_timeout
 	// Buffer answers (params_get, step_result, error_get): the answer's
 	// length and SHA-256, and its bytes: inline (Data), or by reference to
 	// where the run directory keeps them (Ref: RefParams, the header's

@@ -138,7 +138,8 @@ func (r *Runner) Build(ctx context.Context, handle uint32, b Build, live contain
 	res.Stdout, res.StdoutTruncated = out.text, out.cut
 	res.StdoutFile = logFile
 	if err != nil {
-		res.ReturnCode, res.ErrorKind, res.Error = 1, step.ErrorKindBuild, err.Error()
+		res.ReturnCode = 1
+		res.ErrorKind, res.Error = buildFailure(ctx, err)
 	}
 	return finish(res)
 }
@@ -153,8 +154,12 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 	started := time.Now().UTC()
 	info := &step.NotebookInfo{Notebook: s.Notebook, Output: s.Output}
 	fail := func(kind string, err error, out logText, logFile string) step.ExecResult {
+		msg := err.Error()
+		if kind == step.ErrorKindBuild {
+			kind, msg = buildFailure(ctx, err)
+		}
 		return finish(step.ExecResult{Step: s.Name, Handle: handle, Image: info.Image, ReturnCode: 1,
-			ErrorKind: kind, Error: err.Error(), Stdout: out.text, StdoutTruncated: out.cut,
+			ErrorKind: kind, Error: msg, Stdout: out.text, StdoutTruncated: out.cut,
 			StdoutFile: logFile, Started: started, Commands: []step.CommandResult{}, Notebook: info})
 	}
 	in, kind, err := inspect(r.RunDir, s)
@@ -372,6 +377,15 @@ func (r *Runner) admitted(ctx context.Context, handle uint32, name, base string,
 	}
 	bc, err = r.context(ctx, amended, reqs)
 	return bc, decisions, nil, err
+}
+
+// buildFailure is the error kind and message of a build that failed with
+// err: cancelled, naming who cancelled it, when ctx ended.
+func buildFailure(ctx context.Context, err error) (kind, msg string) {
+	if ctx.Err() != nil {
+		return step.ErrorKindCancelled, step.CancelledBy(ctx) + " while its notebook image was built"
+	}
+	return step.ErrorKindBuild, err.Error()
 }
 
 // ensure builds the image of bc unless it exists. Concurrent steps asking

@@ -90,8 +90,11 @@ func read(fn string, mem guestmem.Memory, a []uint32) request {
 		}
 		r.req.Spec = journal.Bytes(spec).Ptr()
 		r.err = mem.CheckWritable("handle_ptr", a[2], 4)
-	case abi.FuncStepWait:
-		count := a[1]
+	case abi.FuncStepWait, abi.FuncStepWaitTimeout:
+		count, readyPtr := a[1], a[2]
+		if fn == abi.FuncStepWaitTimeout {
+			r.req.Timeout, readyPtr = u32(a[2]), a[3]
+		}
 		switch {
 		case count == 0:
 			r.err = guestmem.Fail(abi.ErrInvalidArgument, "handles_count is 0")
@@ -100,7 +103,7 @@ func read(fn string, mem guestmem.Memory, a []uint32) request {
 		default:
 			raw, err := mem.Read("handles", a[0], count*4, abi.MaxWaitHandles*4)
 			if err == nil {
-				err = mem.CheckWritable("ready_ptr", a[2], 4)
+				err = mem.CheckWritable("ready_ptr", readyPtr, 4)
 			}
 			if err != nil {
 				r.err = err
@@ -110,7 +113,7 @@ func read(fn string, mem guestmem.Memory, a []uint32) request {
 				r.req.Handles = append(r.req.Handles, uint32(raw[4*i])|uint32(raw[4*i+1])<<8|uint32(raw[4*i+2])<<16|uint32(raw[4*i+3])<<24)
 			}
 		}
-	case abi.FuncStepResult:
+	case abi.FuncStepResult, abi.FuncStepCancel:
 		r.req.Handle = u32(a[0])
 	case abi.FuncLogWrite:
 		r.req.Level = u32(a[0])
@@ -190,6 +193,12 @@ func (h *Host) handler(fn string) guestmem.Handler {
 				return stop()
 			}
 			mem.WriteU32("ready_ptr", a[2], *was.Ans.Ready)
+		case abi.FuncStepWaitTimeout:
+			if was.Ans == nil || was.Ans.Ready == nil {
+				h.diverge(n, fn, &was, now, "the journal holds no ready handle for this call")
+				return stop()
+			}
+			mem.WriteU32("ready_ptr", a[3], *was.Ans.Ready)
 		}
 		return nil
 	}
@@ -206,8 +215,10 @@ func compare(was journal.Call, fn string, now request) string {
 		return "the step spec differs"
 	case !slices.Equal(r.Handles, n.Handles):
 		return fmt.Sprintf("it waits for handles %v; the run's module waited for %v", n.Handles, r.Handles)
+	case !sameU32(r.Timeout, n.Timeout):
+		return "its wait has another timeout"
 	case !sameU32(r.Handle, n.Handle):
-		return "it asks for the result of another handle"
+		return "it names another handle"
 	case !sameU32(r.Level, n.Level) || !sameExact(r.Msg, n.Msg):
 		return "the log line differs"
 	case !sameBytes(r.JSON, n.JSON):

@@ -28,6 +28,12 @@ type Import struct {
 type Validation struct {
 	Imports  []Import `json:"imports"`
 	Problems []string `json:"problems"` // one sentence each; empty when the module can run
+	// Needs is the ABI revision the module needs, e.g. "ABI v1.2": that of
+	// the newest host function it imports (abi.Signature.Since); a wflow
+	// that speaks an older revision refuses the module, naming the function.
+	Needs string `json:"needs"`
+	// NeedsFor lists the imported host functions that revision added.
+	NeedsFor []string `json:"needs_for,omitempty"`
 }
 
 // OK reports whether the module can run.
@@ -56,6 +62,15 @@ type HostABI struct {
 	Functions []abi.Signature
 }
 
+// Revision names the latest revision of the ABI, e.g. "ABI v1.2".
+func (h HostABI) Revision() string {
+	rev := 0
+	for _, f := range h.Functions {
+		rev = max(rev, f.Since)
+	}
+	return fmt.Sprintf("%s.%d", h.Name, rev)
+}
+
 // The host ABIs of workflow modules and of policy modules.
 var (
 	WorkflowABI = HostABI{Name: fmt.Sprintf("ABI v%d", abi.Version), Module: abi.ModuleName, Prefix: abi.ModulePrefix, Functions: abi.Functions}
@@ -70,12 +85,13 @@ func CheckImports(ctx context.Context, r wazero.Runtime, compiled wazero.Compile
 	if err != nil {
 		return Validation{}, err
 	}
-	wflowFuncs := map[string]int{}
+	wflowFuncs := map[string]abi.Signature{}
 	for _, f := range host.Functions {
-		wflowFuncs[f.Name] = len(f.Params)
+		wflowFuncs[f.Name] = f
 	}
 
 	var v Validation
+	revision := 0
 	for _, f := range compiled.ImportedFunctions() {
 		mod, name, _ := f.Import()
 		imp := Import{Module: mod, Name: name, Kind: "func", Signature: signature(f)}
@@ -88,8 +104,15 @@ func CheckImports(ctx context.Context, r wazero.Runtime, compiled wazero.Compile
 				imp.Problem = fmt.Sprintf("%s.%s has signature %s, WASI defines %s", mod, name, imp.Signature, want)
 			}
 		case mod == host.Module:
-			n, ok := wflowFuncs[name]
-			want := "(" + strings.TrimSuffix(strings.Repeat("i32,", n), ",") + ")->i32"
+			sig, ok := wflowFuncs[name]
+			want := "(" + strings.TrimSuffix(strings.Repeat("i32,", len(sig.Params)), ",") + ")->i32"
+			switch {
+			case !ok:
+			case sig.Since > revision:
+				revision, v.NeedsFor = sig.Since, []string{name}
+			case sig.Since == revision:
+				v.NeedsFor = append(v.NeedsFor, name)
+			}
 			if !ok {
 				imp.Problem = fmt.Sprintf("unknown function %s.%s: %s has %s", mod, name, host.Name, knownNames(host.Functions))
 			} else if want != imp.Signature {
@@ -107,6 +130,11 @@ func CheckImports(ctx context.Context, r wazero.Runtime, compiled wazero.Compile
 		v.Imports = append(v.Imports, Import{Module: mod, Name: name, Kind: "memory",
 			Problem: fmt.Sprintf("imports memory %s.%s; wflow provides no memory, a module must define its own", mod, name)})
 	}
+	v.Needs = fmt.Sprintf("%s.%d", host.Name, revision)
+	if revision == 0 {
+		v.NeedsFor = nil // the functions every wflow of the version has
+	}
+	sort.Strings(v.NeedsFor)
 	seen := map[string]bool{}
 	for _, imp := range v.Imports {
 		if imp.Problem != "" && !seen[imp.Problem] {

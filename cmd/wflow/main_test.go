@@ -81,7 +81,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"no command", nil, exitUsage, "", "Usage:"},
 		{"unknown command", []string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
 		{"help", []string{"help"}, exitOK, "wflow run MODULE.wasm", ""},
-		{"version", []string{"version"}, exitOK, "(ABI wflow_v1)", ""},
+		{"version", []string{"version"}, exitOK, "(ABI wflow_v1, revision v1.2)", ""},
 		{"run help", []string{"run", "--help"}, exitOK, "--parallel", ""},
 		{"validate help", []string{"validate", "-h"}, exitOK, "--json", ""},
 		{"run no module", []string{"run"}, exitUsage, "", "want one MODULE.wasm"},
@@ -107,8 +107,8 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"run resume missing", []string{"run", good, "--resume", "/nonexistent"}, exitUsage, "", "not a run directory"},
 		{"run resume and another rundir", []string{"run", good, "--resume", empty, "--rundir", t.TempDir()}, exitUsage, "", "give only --resume"},
 		{"validate wrong ABI", []string{"validate", bad}, exitUsage, "wflow_v2", `this wflow speaks "wflow_v1"`},
-		{"validate ok", []string{"validate", good}, exitOK, ": ok", ""},
-		{"validate json", []string{"validate", "--json", good}, exitOK, `"problems": []`, ""},
+		{"validate ok", []string{"validate", good}, exitOK, ": ok, needs ABI v1.0; this wflow speaks ABI v1.2", ""},
+		{"validate json", []string{"validate", "--json", good}, exitOK, `"needs": "ABI v1.0"`, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

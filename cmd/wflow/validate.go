@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/pflag"
@@ -17,7 +18,8 @@ const validateUsage = `Usage: wflow validate MODULE.wasm [--json]
 
 Lists the module's imports and checks them against this wflow: each must be a
 WASI preview1 function or a function of the ABI it speaks, with the right
-signature, and the module must be a WASI command (export _start).
+signature, and the module must be a WASI command (export _start). Names the
+ABI revision the module needs: that of the newest host function it imports.
 Exit code 0 when the module can run, 2 when it cannot.
 
 Flags:
@@ -68,7 +70,11 @@ func validateCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		return exitUsage
 	}
 	if !*asJSON {
-		fmt.Fprintf(stdout, "%s: ok\n", fs.Arg(0))
+		needs := v.Needs
+		if len(v.NeedsFor) > 0 {
+			needs += " (for " + strings.Join(v.NeedsFor, ", ") + ")"
+		}
+		fmt.Fprintf(stdout, "%s: ok, needs %s; this wflow speaks %s\n", fs.Arg(0), needs, runtime.WorkflowABI.Revision())
 	}
 	return exitOK
 }

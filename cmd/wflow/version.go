@@ -38,7 +38,7 @@ func versionCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "wflow version: %v\n", err)
 		return exitUsage
 	}
-	fmt.Fprintf(stdout, "wflow %s (ABI %s)\n", wflowVersion(), abi.ModuleName)
+	fmt.Fprintf(stdout, "wflow %s (ABI %s, revision v%d.%d)\n", wflowVersion(), abi.ModuleName, abi.Version, abi.Revision)
 	if err := checkEngineOptions(name, opts, false); err != nil {
 		fmt.Fprintf(stderr, "wflow version: %v\n", err)
 		return exitUsage

@@ -36,6 +36,7 @@ enum {
   WFLOW_ERR_LIMIT = 8,
   WFLOW_ERR_INVALID_ARGUMENT = 9,
   WFLOW_ERR_CANCELLED = 10,
+  WFLOW_ERR_TIMEOUT = 11, /* ABI v1.2: wflow_v1_step_wait_timeout's timeout passed */
 };
 
 /* Log levels of wflow_v1_log_write. */
@@ -82,6 +83,16 @@ wflow_errno_t wflow_v1_notebook_run(const char *spec, uint32_t spec_len, wflow_h
 
 WFLOW_IMPORT("notebook_build")
 wflow_errno_t wflow_v1_notebook_build(const char *spec, uint32_t spec_len, wflow_handle_t *handle);
+
+/* ABI v1.2: a module that calls these is refused, by name, by a wflow older
+ * than v1.2; one that does not call them runs on every v1 wflow. */
+
+WFLOW_IMPORT("step_cancel")
+wflow_errno_t wflow_v1_step_cancel(wflow_handle_t handle);
+
+WFLOW_IMPORT("step_wait_timeout")
+wflow_errno_t wflow_v1_step_wait_timeout(const wflow_handle_t *handles, uint32_t count, uint32_t timeout_ms,
+                                         wflow_handle_t *ready);
 
 /* ---- Helpers ---- */
 
@@ -165,6 +176,21 @@ static inline char *wflow_wait(const wflow_handle_t *handles, uint32_t count, wf
   if (*err != WFLOW_OK) return NULL;
   return wflow_result(*ready, err);
 }
+
+/* wflow_wait giving up after timeout_ms milliseconds: NULL with *err set to
+ * WFLOW_ERR_TIMEOUT when none of the handles finished by then (they stay
+ * open). ABI v1.2. */
+static inline char *wflow_wait_timeout(const wflow_handle_t *handles, uint32_t count, uint32_t timeout_ms,
+                                       wflow_handle_t *ready, wflow_errno_t *err) {
+  *err = wflow_v1_step_wait_timeout(handles, count, timeout_ms, ready);
+  if (*err != WFLOW_OK) return NULL;
+  return wflow_result(*ready, err);
+}
+
+/* Cancels a queued or running step and returns at once; its result (with
+ * "error_kind":"cancelled" unless it had finished) is read as any other.
+ * ABI v1.2. */
+static inline wflow_errno_t wflow_cancel(wflow_handle_t handle) { return wflow_v1_step_cancel(handle); }
 
 /* Writes an info line to the run's log. */
 static inline void wflow_log(const char *msg) {

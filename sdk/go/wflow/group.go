@@ -1,6 +1,7 @@
 package wflow
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -42,9 +43,34 @@ func WaitAll(handles ...Handle) ([]ExecResult, error) {
 //		g.Submit(wflow.Step{Name: "count-" + f, Image: "busybox", Commands: ...})
 //	}
 //	results, err := g.Wait()
+//
+// The zero Group waits for every step whatever happens; a group made by
+// NewGroup stops at the first failure, as golang.org/x/sync/errgroup does.
 type Group struct {
 	submits []submitted
 	err     error // the first submit error
+
+	// Set by NewGroup: Wait cancels the rest at the first failure, and
+	// everything when ctx ends.
+	failFast bool
+	ctx      context.Context
+}
+
+// NewGroup returns a group that stops early, like errgroup.WithContext:
+// when one of its steps fails (ExecResult.OK is false, or the host refused
+// its submit) or ctx ends (its deadline passes), Wait cancels every step of
+// the group still queued or running (Cancel) and returns once they have
+// ended. Wait's error is then a *StepError with the first failed step's
+// result, or ctx's error. Needs ABI v1.2.
+//
+//	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+//	defer cancel()
+//	g := wflow.NewGroup(ctx)
+//	g.Submit(lint)
+//	g.Submit(test)
+//	results, err := g.Wait() // a failed lint cancels test
+func NewGroup(ctx context.Context) *Group {
+	return &Group{failFast: true, ctx: ctx}
 }
 
 // submitted is one submit of a group: its handle, or the error that
@@ -79,6 +105,9 @@ func (g *Group) add(name string, h Handle, err error) {
 // error; the steps that did start are waited for all the same. The group
 // is empty afterwards, ready for reuse.
 func (g *Group) Wait() ([]ExecResult, error) {
+	if g.failFast {
+		return g.waitFailFast()
+	}
 	var handles []Handle
 	for _, s := range g.submits {
 		if s.err == nil {
@@ -96,6 +125,75 @@ func (g *Group) Wait() ([]ExecResult, error) {
 			continue
 		}
 		results[i], waited = waited[0], waited[1:]
+	}
+	g.submits, g.err = nil, nil
+	return results, err
+}
+
+// waitFailFast is Wait for a group made by NewGroup.
+func (g *Group) waitFailFast() ([]ExecResult, error) {
+	results := make([]ExecResult, len(g.submits))
+	index := map[Handle]int{} // open handles, to their submit
+	var open []Handle         // in submission order
+	for i, s := range g.submits {
+		if s.err != nil {
+			results[i] = ExecResult{Step: s.name, ReturnCode: 1, Error: s.err.Error()}
+			continue
+		}
+		index[s.handle] = i
+		open = append(open, s.handle)
+	}
+	err := g.err
+	stopping := false
+	stop := func() {
+		if stopping {
+			return
+		}
+		stopping = true
+		for _, h := range open {
+			Cancel(h) // a step that has just finished keeps its result
+		}
+	}
+	if err != nil {
+		stop()
+	}
+	for len(open) > 0 {
+		var res ExecResult
+		var werr error
+		if stopping {
+			res, werr = Wait(open...) // cancelled: they end promptly
+		} else {
+			res, werr = WaitAny(g.ctx, open...)
+		}
+		if werr != nil {
+			if g.ctx.Err() != nil || werr == context.DeadlineExceeded {
+				if err == nil {
+					err = werr
+				}
+				stop()
+				continue
+			}
+			// The host failed the wait (the run is ending): the steps
+			// still open are the host's to cancel.
+			if err == nil {
+				err = werr
+			}
+			break
+		}
+		i := index[res.Handle]
+		results[i] = res
+		for j, h := range open {
+			if h == res.Handle {
+				open = append(open[:j], open[j+1:]...)
+				break
+			}
+		}
+		if !res.OK() && !stopping {
+			if err == nil {
+				err = &StepError{Result: res}
+			}
+			stop()
+		}
 	}
 	g.submits, g.err = nil, nil
 	return results, err

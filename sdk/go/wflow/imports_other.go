@@ -26,3 +26,6 @@ func errorGet(unsafe.Pointer, uint32, unsafe.Pointer) uint32           { return 
 func notebookSubmit(unsafe.Pointer, uint32, unsafe.Pointer) uint32 { return notWasm }
 func notebookRun(unsafe.Pointer, uint32, unsafe.Pointer) uint32    { return notWasm }
 func notebookBuild(unsafe.Pointer, uint32, unsafe.Pointer) uint32  { return notWasm }
+
+func stepCancel(uint32) uint32                                              { return notWasm }
+func stepWaitTimeout(unsafe.Pointer, uint32, uint32, unsafe.Pointer) uint32 { return notWasm }

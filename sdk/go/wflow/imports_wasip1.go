@@ -39,3 +39,11 @@ func notebookRun(spec unsafe.Pointer, specLen uint32, handlePtr unsafe.Pointer) 
 
 //go:wasmimport wflow_v1 notebook_build
 func notebookBuild(spec unsafe.Pointer, specLen uint32, handlePtr unsafe.Pointer) uint32
+
+// ABI v1.2.
+
+//go:wasmimport wflow_v1 step_cancel
+func stepCancel(handle uint32) uint32
+
+//go:wasmimport wflow_v1 step_wait_timeout
+func stepWaitTimeout(handles unsafe.Pointer, count uint32, timeoutMS uint32, readyPtr unsafe.Pointer) uint32
