@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/step"
@@ -204,6 +205,36 @@ func TestCancelledStepSaysWhetherItsContainerWasRemoved(t *testing.T) {
 	res = newTestRunner(t, e).Run(context.Background(), 1, step.Step{Name: "s", Image: "img", Commands: []step.Command{{Argv: []string{"exit 0"}}}}, Live{})
 	if !strings.Contains(res.Error, "its container was removed") {
 		t.Errorf("result %+v", res)
+	}
+}
+
+// TestCancelledBetweenRetries: a step cancelled while it waits to run
+// again ends cancelled at once, naming who cancelled it; its attempts say
+// how each run ended.
+func TestCancelledBetweenRetries(t *testing.T) {
+	e := &scriptedEngine{}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan step.ExecResult, 1)
+	go func() {
+		done <- newTestRunner(t, e).Run(ctx, 1, step.Step{Name: "s", Image: "img", Commands: []step.Command{{Argv: []string{"exit 3"}}},
+			Retry: &step.Retry{Retries: 5, Initial: step.Duration(time.Hour), Max: step.Duration(time.Hour)}}, Live{})
+	}()
+	cancel(step.ErrCancelledByModule)
+	select {
+	case res := <-done:
+		// The scripted engine ignores ctx: the first run ends with exit 3
+		// whenever the cancel came, and the wait for the second ends.
+		if len(res.Attempts) != 1 {
+			t.Fatalf("%d attempts, want 1", len(res.Attempts))
+		}
+		if res.Attempts[0].ReturnCode != 3 || res.Error != "the module cancelled the step (step_cancel) while the step waited to run again" {
+			t.Errorf("result %q, attempt %+v", res.Error, res.Attempts[0])
+		}
+		if res.ErrorKind != step.ErrorKindCancelled || res.ReturnCode != 1 {
+			t.Errorf("result %s %d %q", res.ErrorKind, res.ReturnCode, res.Error)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a cancelled step waited out its retry delay")
 	}
 }
 

@@ -157,3 +157,37 @@ func TestNotebookImageIsNeverPulled(t *testing.T) {
 		t.Errorf("ran %+v", steps.ran)
 	}
 }
+
+// TestCancelledBuild: a notebook step cancelled while its image is built
+// says who cancelled it (not a build failure), and a step that needs the
+// same image builds it itself.
+func TestCancelledBuild(t *testing.T) {
+	r, images, _ := newFakeRunner(t)
+	images.release = make(chan struct{})
+	ctx, cancel := context.WithCancelCause(context.Background())
+	first := make(chan step.ExecResult, 1)
+	go func() {
+		first <- r.Run(ctx, 1, Step{Name: "cancelled", Notebook: "a.ipynb", Output: "a.out.ipynb"}, containers.Live{})
+	}()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		images.mu.Lock()
+		started := images.builds
+		images.mu.Unlock()
+		if started > 0 {
+			break
+		}
+	}
+	second := make(chan step.ExecResult, 1)
+	go func() {
+		second <- r.Run(context.Background(), 2, Step{Name: "other", Notebook: "a.ipynb", Output: "a.out.ipynb"}, containers.Live{})
+	}()
+	cancel(step.ErrCancelledByModule)
+	res := <-first
+	if res.ErrorKind != step.ErrorKindCancelled || res.Error != "the module cancelled the step (step_cancel) while its notebook image was built" {
+		t.Errorf("the cancelled step: %s %q", res.ErrorKind, res.Error)
+	}
+	close(images.release)
+	if res := <-second; res.Error != "" || res.Notebook == nil || !res.Notebook.Built {
+		t.Errorf("the other step: %+v", res)
+	}
+}
