@@ -17,6 +17,12 @@
 // run in the host, up to the run's --parallel at once, started in the order
 // submitted.
 //
+// Cancellation and deadlines (ABI v1.2): Cancel stops one step, queued or
+// running; WaitAny bounds a wait by a context.Context's deadline; a group
+// made by NewGroup cancels the rest of its steps at the first failure or
+// when its context ends. A module that calls none of them imports none of
+// the v1.2 functions, and runs on every v1 wflow.
+//
 // Parameters: Param returns one as a string; ParamInt, ParamFloat,
 // ParamBool and ParamDuration convert a -p string or a typed --params value;
 // Params decodes them all into a struct.
@@ -172,7 +178,7 @@ const (
 	ErrorOOM       = abi.ErrorKindOOM       // killed by the OOM killer at its memory limit
 	ErrorImage     = abi.ErrorKindImage     // the image is missing and could not be pulled
 	ErrorEngine    = abi.ErrorKindEngine    // the container engine failed
-	ErrorCancelled = abi.ErrorKindCancelled // the run ended first
+	ErrorCancelled = abi.ErrorKindCancelled // the module cancelled it (Cancel), or the run ended first
 	ErrorIO        = abi.ErrorKindIO        // the output files could not be written
 	ErrorDenied    = abi.ErrorKindDenied    // refused before it ran: by a policy (builtin:network for a network the run does not allow), or a user the run does not allow
 	ErrorBuild     = abi.ErrorKindBuild     // the notebook image could not be built
@@ -354,7 +360,8 @@ func Run(s Step) (ExecResult, error) {
 }
 
 // Wait blocks until one of the handles' steps has finished and returns its
-// result (whose Handle says which); the handle is then freed. Among steps
+// result (whose Handle says which); the handle is then freed. WaitAny is
+// Wait with a deadline. Among steps
 // already finished, the one that finished first is returned, so calling Wait
 // in a loop sees results in the order they landed.
 func Wait(handles ...Handle) (ExecResult, error) {
