@@ -14,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/rundir"
+	"github.com/wflow/wflow/secrets"
 	"github.com/wflow/wflow/step"
 	"github.com/wflow/wflow/stepcache"
 )
@@ -155,6 +158,10 @@ type Runner struct {
 	// AllowRoot lets steps ask for root or a user name (`--allow-root`);
 	// without it, only the default user or a numeric non-root uid:gid.
 	AllowRoot bool
+	// Secrets are the run's secrets (--secret): put in the environment of
+	// the steps that name them, and masked in every step's streams and
+	// errors. nil for none.
+	Secrets *secrets.Set
 }
 
 // Live receives a step's output while it runs, for the console. Either may be nil.
@@ -232,9 +239,12 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 			Started: res.Started, Finished: res.Started, Commands: []step.CommandResult{}}}
 	}
 	userErr := step.CheckUser(limits.User, r.Defaults.User, r.AllowRoot)
+	secretErr := r.checkSecrets(st)
 	switch {
 	case userErr != nil:
 		refuse(step.ErrorKindDenied, userErr.Error())
+	case secretErr != nil:
+		refuse(step.ErrorKindDenied, secretErr.Error())
 	default:
 		id, err := r.ensureImage(ctx, st.Image, st.LocalImage)
 		res.ImageID = id
@@ -248,7 +258,12 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 			a.Finished = time.Now().UTC()
 			break
 		}
-		if r.Keys || r.Cache != nil || r.Resume != nil {
+		if len(st.Secrets) > 0 && r.Cache != nil {
+			// No key holds a secret's value, or a hash of it: a step that
+			// uses secrets is never cached or resumed.
+			look.Miss = "the step uses secrets, which are never cached"
+		}
+		if (r.Keys || r.Cache != nil || r.Resume != nil) && len(st.Secrets) == 0 {
 			root, err := os.OpenRoot(r.RunDir)
 			if err != nil {
 				refuse(step.ErrorKindIO, fmt.Sprintf("the run directory: %v", err))
@@ -307,6 +322,10 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 		}
 	}
 
+	a.Error = r.Secrets.String(a.Error)
+	for i := range res.Attempts {
+		res.Attempts[i].Error = r.Secrets.String(res.Attempts[i].Error)
+	}
 	res.ReturnCode, res.Error, res.ErrorKind = a.ReturnCode, a.Error, a.ErrorKind
 	res.StdoutFile, res.StderrFile, res.Commands = a.StdoutFile, a.StderrFile, a.Commands
 	res.Stdout, res.StdoutTruncated, res.Stderr, res.StderrTruncated = a.stdout, a.stdoutCut, a.stderr, a.stderrCut
@@ -463,9 +482,14 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, dirs stepFil
 		runCtx, cancel = context.WithTimeout(ctx, time.Duration(limits.Timeout))
 		defer cancel()
 	}
+	env, err := r.stepEnv(st)
+	if err != nil {
+		a.fail(ctx, step.ErrorKindDenied, err)
+		return a
+	}
 	spec := ContainerSpec{
 		Image:   st.Image,
-		Env:     r.env(st.Env),
+		Env:     env,
 		RunDir:  r.RunDir,
 		WorkDir: abi.RunDirMountPoint,
 		Records: rundir.Records,
@@ -479,10 +503,16 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, dirs stepFil
 	for k, v := range ProcessLabels() {
 		spec.Labels[k] = v
 	}
+	// Every step's streams are masked, not only those of steps that name a
+	// secret: a step may print what another wrote into the run directory.
+	maskedOut, maskedErr := r.Secrets.Writer(stdout), r.Secrets.Writer(stderr)
 	for _, c := range st.Commands {
 		spec.Args = c.Args()
 		start := time.Now()
-		exit, err := r.Engine.Run(runCtx, spec, stdout, stderr)
+		exit, err := r.Engine.Run(runCtx, spec, maskedOut, maskedErr)
+		if ferr := errors.Join(secrets.Flush(maskedOut), secrets.Flush(maskedErr)); ferr != nil && err == nil {
+			err = ferr
+		}
 		cr := step.CommandResult{Args: step.ResultArgs(spec.Args), ReturnCode: exit.Code, DurationMS: time.Since(start).Milliseconds()}
 		switch {
 		case err != nil && ctx.Err() == nil && runCtx.Err() != nil:
@@ -512,6 +542,37 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, dirs stepFil
 }
 
 // env merges the run's defaults with the step's env, the step winning.
+// checkSecrets says which secret a step names that the run was not given.
+func (r *Runner) checkSecrets(st step.Step) error {
+	for _, k := range slices.Sorted(maps.Keys(st.Secrets)) {
+		if name := st.Secrets[k]; !r.Secrets.Has(name) {
+			_, err := r.Secrets.Value(name)
+			return fmt.Errorf("secrets: %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// stepEnv is the environment of a step's containers: the run's --env, the
+// step's env, and the values of the secrets it names, which win.
+func (r *Runner) stepEnv(st step.Step) ([]string, error) {
+	if len(st.Secrets) == 0 {
+		return r.env(st.Env), nil
+	}
+	merged := make(map[string]string, len(st.Env)+len(st.Secrets))
+	for k, v := range st.Env {
+		merged[k] = v
+	}
+	for k, name := range st.Secrets {
+		v, err := r.Secrets.Value(name)
+		if err != nil {
+			return nil, fmt.Errorf("secrets: %s: %w", k, err)
+		}
+		merged[k] = v
+	}
+	return r.env(merged), nil
+}
+
 func (r *Runner) env(step map[string]string) []string {
 	merged := make(map[string]string, len(r.Env)+len(step))
 	for k, v := range r.Env {

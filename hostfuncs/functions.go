@@ -3,6 +3,9 @@ package hostfuncs
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +58,9 @@ func (h *Host) containerStep(spec []byte) (*task, error) {
 	if err == nil {
 		s, err = step.ExpandVars(s, h.cfg.Vars)
 	}
+	if err == nil {
+		err = h.checkSecrets(s.Name, s.Secrets)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +75,9 @@ func (h *Host) notebookStep(spec []byte) (*task, error) {
 		return nil, errNoNotebooks
 	}
 	nb, err := notebooks.ParseStep(spec)
+	if err == nil {
+		err = h.checkSecrets(nb.Name, nb.Secrets)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +101,16 @@ func (h *Host) notebookBuildSpec(spec []byte) (*task, error) {
 }
 
 var errNoNotebooks = errors.New("this host runs no notebook steps")
+
+// checkSecrets refuses a step that names a secret the run was not given.
+func (h *Host) checkSecrets(stepName string, refs map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(refs)) {
+		if _, err := h.cfg.Secrets.Value(refs[k]); err != nil {
+			return fmt.Errorf("%w: step %s: secrets: %s: %v", step.ErrInvalidStep, stepName, k, err)
+		}
+	}
+	return nil
+}
 
 // step_submit(spec_ptr, spec_len, handle_ptr) -> errno
 func (h *Host) stepSubmit(ctx context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {

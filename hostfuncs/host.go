@@ -23,6 +23,7 @@ import (
 	"github.com/wflow/wflow/internal/guestmem"
 	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/notebooks"
+	"github.com/wflow/wflow/secrets"
 	"github.com/wflow/wflow/step"
 )
 
@@ -67,6 +68,9 @@ type Config struct {
 	// a result's answer may be recorded by reference to.
 	Calls  *journal.Calls
 	RunDir string
+	// Secrets are the run's secrets: a step naming one the run was not
+	// given is refused at submit (invalid_step). nil for none.
+	Secrets *secrets.Set
 }
 
 // Budget caps what one module may ask of the host over its whole run. A

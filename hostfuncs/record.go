@@ -23,9 +23,26 @@ func (h *Host) recorded(name string, fn guestmem.Handler) guestmem.Handler {
 		if err != nil {
 			c.Errno, c.Error, c.Fatal = uint32(err.Errno), err.Msg, err.Fatal
 		}
+		h.maskCall(c)
 		h.cfg.Calls.Call(*c)
 		return err
 	}
+}
+
+// maskCall masks the run's secrets in what the module sent: wflow never
+// gives a module a value, but a module may read one a step wrote into the
+// run directory, and the journal must not keep it. (A replay of such a
+// call, which has no secrets to mask, differs from the record there.)
+func (h *Host) maskCall(c *journal.Call) {
+	if h.cfg.Secrets.Empty() {
+		return
+	}
+	for _, b := range []*journal.Bytes{c.Req.Spec, c.Req.Msg, c.Req.JSON} {
+		if b != nil {
+			*b = h.cfg.Secrets.Bytes(*b)
+		}
+	}
+	c.Error = h.cfg.Secrets.String(c.Error)
 }
 
 // note lets f fill in the call being recorded, if any.

@@ -203,6 +203,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, s Step, live containers
 		Name:     s.Name,
 		Image:    bc.tag,
 		Env:      env,
+		Secrets:  s.Secrets,
 		Commands: []step.Command{{Argv: argv}},
 		Limits:   s.Limits,
 		Inputs:   withFirst(relRunDir(s.Notebook), s.Inputs),

@@ -31,6 +31,7 @@ type Step struct {
 	Base         string            `json:"base,omitempty"`   // base image; default --notebook-base
 	Kernel       string            `json:"kernel,omitempty"` // papermill -k; default the notebook's metadata.kernelspec.name
 	Env          map[string]string `json:"env,omitempty"`
+	Secrets      map[string]string `json:"secrets,omitempty"` // as a container step's: variable name to secret name
 	step.Limits
 	// The step cache's fields, as for a container step; the notebook is
 	// always an input and the output notebook always an output.
@@ -64,7 +65,7 @@ func ParseStep(spec []byte) (Step, error) {
 	// holding only those fields, so they follow exactly its rules.
 	limits := map[string]string{}
 	err := step.Fields(gjson.ParseBytes(spec), "a notebook step spec", func(key string, v gjson.Result) (err error) {
-		if key == "env" || slices.Contains(step.LimitFields, key) || slices.Contains(step.CacheFields, key) {
+		if key == "env" || key == "secrets" || slices.Contains(step.LimitFields, key) || slices.Contains(step.CacheFields, key) {
 			// read by the step parser, with its rules (below)
 			limits[key] = v.Raw
 			return nil
@@ -95,7 +96,7 @@ func ParseStep(spec []byte) (Step, error) {
 		case "requirements":
 			s.Requirements, err = requirements(v)
 		default:
-			err = invalid("unknown field %q (notebook steps know name, notebook, output, parameters, requirements, base, kernel, env, %s, %s)", clip.String(key, 80), strings.Join(step.LimitFields, ", "), strings.Join(step.CacheFields, ", "))
+			err = invalid("unknown field %q (notebook steps know name, notebook, output, parameters, requirements, base, kernel, env, secrets, %s, %s)", clip.String(key, 80), strings.Join(step.LimitFields, ", "), strings.Join(step.CacheFields, ", "))
 		}
 		return err
 	})
@@ -119,7 +120,7 @@ func ParseStep(spec []byte) (Step, error) {
 		if err != nil {
 			return s, err
 		}
-		s.Env, s.Limits, s.Inputs, s.Outputs, s.Cache = c.Env, c.Limits, c.Inputs, c.Outputs, c.Cache
+		s.Env, s.Secrets, s.Limits, s.Inputs, s.Outputs, s.Cache = c.Env, c.Secrets, c.Limits, c.Inputs, c.Outputs, c.Cache
 	}
 	if s.Output == "" && s.Notebook != "" {
 		s.Output = strings.TrimSuffix(s.Notebook, ".ipynb") + ".out.ipynb"

@@ -13,6 +13,7 @@ import (
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/rundir"
+	"github.com/wflow/wflow/secrets"
 )
 
 // stepNamePattern is what a step name may be: it becomes a container label, a
@@ -104,6 +105,8 @@ func ParseStep(spec []byte) (Step, error) {
 			s.Commands, err = parseCommands(value)
 		case "env":
 			s.Env, err = parseEnv(value)
+		case "secrets":
+			s.Secrets, err = parseSecrets(value)
 		case "timeout":
 			s.Timeout, err = durationField("timeout", value)
 		case "cpus":
@@ -149,7 +152,7 @@ var CacheFields = []string{"inputs", "outputs", "cache"}
 
 // SpecFields are every field of a step spec (docs/abi.md), in the order the
 // docs give them.
-var SpecFields = append(append(append([]string{"name", "image", "commands", "env"}, LimitFields...), "retry"), CacheFields...)
+var SpecFields = append(append(append([]string{"name", "image", "commands", "env", "secrets"}, LimitFields...), "retry"), CacheFields...)
 
 // RunDirPaths reads a list of paths in the run directory (relative to it,
 // or under abi.RunDirMountPoint) and returns them relative and cleaned, in
@@ -234,6 +237,20 @@ func (s Step) Validate() error {
 	for k := range s.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return invalidStep("step %s: env name %q is not valid", s.Name, clip.String(k, 80))
+		}
+	}
+	if len(s.Env)+len(s.Secrets) > abi.MaxEnv {
+		return invalidStep("step %s: %d env and secrets entries, at most %d", s.Name, len(s.Env)+len(s.Secrets), abi.MaxEnv)
+	}
+	for k, name := range s.Secrets {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return invalidStep("step %s: secrets: env name %q is not valid", s.Name, clip.String(k, 80))
+		}
+		if _, both := s.Env[k]; both {
+			return invalidStep("step %s: %s is in both env and secrets", s.Name, clip.String(k, 80))
+		}
+		if err := secrets.CheckName(name); err != nil {
+			return invalidStep("step %s: secrets: %s: %q: %v", s.Name, clip.String(k, 80), clip.String(name, 80), err)
 		}
 	}
 	if err := s.Limits.Validate(); err != nil {
@@ -412,6 +429,22 @@ func parseCommands(v gjson.Result) ([]Command, error) {
 		}
 	}
 	return cmds, nil
+}
+
+// parseSecrets reads "secrets": {"ENV": "secret-name"}; Validate checks the names.
+func parseSecrets(v gjson.Result) (map[string]string, error) {
+	refs := map[string]string{}
+	err := Fields(v, `field "secrets"`, func(k string, value gjson.Result) error {
+		if len(refs) >= abi.MaxEnv {
+			return invalidStep("more than %d secrets entries", abi.MaxEnv)
+		}
+		if value.Type != gjson.String {
+			return invalidStep("secrets %q must be the name of a secret (a string)", clip.String(k, 80))
+		}
+		refs[k] = value.String()
+		return nil
+	})
+	return refs, err
 }
 
 func parseEnv(v gjson.Result) (map[string]string, error) {

@@ -46,8 +46,12 @@ type Step struct {
 	Image    string            `json:"image"`
 	Commands []Command         `json:"commands"`
 	Env      map[string]string `json:"env,omitempty"`
-	Limits                     // timeout, cpus, memory, pids, network, read_only, user
-	Retry    *Retry            `json:"retry,omitempty"`
+	// Secrets puts secrets of the run (--secret) in the step's environment:
+	// variable name to secret name. The spec, and so the module, the
+	// policies and the records, hold only the names (package secrets).
+	Secrets map[string]string `json:"secrets,omitempty"`
+	Limits                    // timeout, cpus, memory, pids, network, read_only, user
+	Retry   *Retry            `json:"retry,omitempty"`
 	// Inputs are paths in the run directory (relative to it, cleaned) whose
 	// content is part of the step's cache key; Outputs are the paths it
 	// writes, which the step cache stores and restores. Cache false keeps

@@ -17,10 +17,11 @@ import (
 func ExpandVars(s Step, vars map[string]string) (Step, error) {
 	out := s
 	out.Commands = make([]Command, len(s.Commands))
+	unknown := func(name, written string) error { return unknownVar(s, name, written) }
 	for i, c := range s.Commands {
 		what := fmt.Sprintf("step %s: command %d", s.Name, i+1)
 		if c.Argv == nil {
-			sh, err := expand(c.Shell, vars)
+			sh, err := expand(c.Shell, vars, unknown)
 			if err != nil {
 				return Step{}, fmt.Errorf("%w: %s: %v", ErrInvalidStep, what, err)
 			}
@@ -29,7 +30,7 @@ func ExpandVars(s Step, vars map[string]string) (Step, error) {
 		}
 		argv := make([]string, len(c.Argv))
 		for j, a := range c.Argv {
-			v, err := expand(a, vars)
+			v, err := expand(a, vars, unknown)
 			if err != nil {
 				return Step{}, fmt.Errorf("%w: %s argument %d: %v", ErrInvalidStep, what, j+1, err)
 			}
@@ -40,8 +41,19 @@ func ExpandVars(s Step, vars map[string]string) (Step, error) {
 	return out, nil
 }
 
+// unknownVar is the error of $name with no --var name: with a hint when
+// name is a variable of the step's environment, which the shell expands.
+func unknownVar(s Step, name, written string) error {
+	_, inEnv := s.Env[name]
+	_, inSecrets := s.Secrets[name]
+	if inEnv || inSecrets {
+		return fmt.Errorf("unknown variable %s: %s is in the step's environment; write $%s for the shell to expand it (wflow substitutes only --var)", written, name, written)
+	}
+	return fmt.Errorf("unknown variable %s (define it with --var %s=VALUE, or write $$ for a literal $)", written, name)
+}
+
 // expand applies the substitution rules of ExpandVars to one string.
-func expand(s string, vars map[string]string) (string, error) {
+func expand(s string, vars map[string]string, unknown func(name, written string) error) (string, error) {
 	if strings.IndexByte(s, '$') < 0 {
 		return s, nil
 	}
@@ -69,7 +81,7 @@ func expand(s string, vars map[string]string) (string, error) {
 			}
 			v, ok := vars[name]
 			if !ok {
-				return "", fmt.Errorf("unknown variable ${%s} (define it with --var %s=VALUE, or write $$ for a literal $)", name, name)
+				return "", unknown(name, "${"+name+"}")
 			}
 			b.WriteString(v)
 			i += 2 + end
@@ -81,7 +93,7 @@ func expand(s string, vars map[string]string) (string, error) {
 			name := rest[:n]
 			v, ok := vars[name]
 			if !ok {
-				return "", fmt.Errorf("unknown variable $%s (define it with --var %s=VALUE, or write $$ for a literal $)", name, name)
+				return "", unknown(name, "$"+name)
 			}
 			b.WriteString(v)
 			i += 1 + n

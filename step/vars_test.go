@@ -27,7 +27,7 @@ func TestExpandVars(t *testing.T) {
 		{in: "${}", err: "not a variable name"},
 	}
 	for _, c := range cases {
-		got, err := expand(c.in, vars)
+		got, err := expand(c.in, vars, func(n, w string) error { return unknownVar(Step{}, n, w) })
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("expand(%q) = %q, %v; want error %q", c.in, got, err, c.err)

@@ -16,6 +16,7 @@ import (
 	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/internal/termsafe"
 	"github.com/wflow/wflow/report"
+	"github.com/wflow/wflow/secrets"
 	"github.com/wflow/wflow/step"
 )
 
@@ -37,9 +38,10 @@ type console struct {
 	mu      sync.Mutex
 	out     *bufio.Writer
 	json    bool
-	explain bool // say why the step cache missed (--explain)
-	status  bool // draw the live status line (a terminal, not --json)
-	shown   bool // the status line is on the screen now
+	explain bool         // say why the step cache missed (--explain)
+	mask    *secrets.Set // the run's secrets, masked in every line (nil: none)
+	status  bool         // draw the live status line (a terminal, not --json)
+	shown   bool         // the status line is on the screen now
 	stop    chan struct{}
 	done    chan struct{}
 
@@ -268,6 +270,7 @@ var levelNames = [...]string{abi.LogDebug: "debug", abi.LogInfo: "info", abi.Log
 
 // Log implements hostfuncs.Observer.
 func (c *console) Log(level int, msg string) {
+	msg = c.mask.String(msg)
 	name := "info"
 	if level >= 0 && level < len(levelNames) {
 		name = levelNames[level]
@@ -338,6 +341,9 @@ func (w *lineWriter) emit(line []byte) {
 	c := w.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// Steps' streams come masked (containers.Runner); the module's own are
+	// masked here, a line at a time.
+	line = c.mask.Bytes(line)
 	if c.json {
 		ev := map[string]any{"event": "output", "source": w.source, "stream": w.stream, "line": string(line)}
 		if w.handle != 0 {

@@ -32,6 +32,7 @@ import (
 	"github.com/wflow/wflow/report"
 	"github.com/wflow/wflow/rundir"
 	"github.com/wflow/wflow/runtime"
+	"github.com/wflow/wflow/secrets"
 	"github.com/wflow/wflow/step"
 	"github.com/wflow/wflow/stepcache"
 )
@@ -81,6 +82,7 @@ type runOptions struct {
 	readOnly    bool
 	user        string
 	allowRoot   bool
+	secrets     []string
 }
 
 func runFlags(o *runOptions) *pflag.FlagSet {
@@ -95,6 +97,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.BoolVar(&o.forceResume, "force-resume", false, "with --resume and another module than the run's: resume without replaying the module against the run's journal first")
 	fs.StringArrayVar(&o.env, "env", nil, "default environment variable `K=V` of every step; a step's env wins (repeatable)")
 	fs.StringArrayVar(&o.vars, "var", nil, "fixed variable `name=value` substituted for $name in commands (repeatable)")
+	fs.StringArrayVar(&o.secrets, "secret", nil, "secret `NAME=env:VAR` or NAME=file:PATH that steps name in their \"secrets\"; masked as *** in all wflow prints and records (repeatable; docs/secrets.md)")
 	fs.IntVar(&o.parallel, "parallel", 4, "steps running at once")
 	fs.BoolVar(&o.json, "json", false, "print one JSON event per line (run_started, step_started, output, log, step_finished, notice, run_finished) instead of text")
 	fs.StringVar(&o.pull, "pull", "missing", "when to pull step images: missing, always or never")
@@ -226,6 +229,7 @@ func (r *workflowRun) resolve(ctx context.Context, stdout io.Writer) int {
 	}
 	r.con = newConsole(stdout, r.o.json)
 	r.con.explain = r.o.explain
+	r.con.mask = r.set.secrets
 	r.closers = append(r.closers, func() { r.con.Close() })
 	r.guestOut, r.guestErr = r.con.guestOutput()
 	r.module, err = runtime.Compile(ctx, runtime.Config{
@@ -351,6 +355,7 @@ func (r *workflowRun) wire(ctx context.Context) int {
 			AllowRoot: r.o.allowRoot,
 			Pulls:     r.set.pulls,
 			StepDirs:  r.stepDirs,
+			Secrets:   r.set.secrets,
 		},
 		Chain: r.chain,
 		Info:  policies.RunInfo{RunID: r.runID, Module: filepath.Base(r.modulePath), Network: r.set.limits.Network},
@@ -367,8 +372,23 @@ func (r *workflowRun) wire(ctx context.Context) int {
 		Budget:   r.set.budget,
 		Calls:    r.calls,
 		RunDir:   r.runDir,
+		Secrets:  r.set.secrets,
 	})
 	return exitOK
+}
+
+// maskOutput masks the run's secrets in the module's output, should the
+// module have read one (from a file a step wrote); output that masking
+// would make invalid JSON is replaced by a string saying so.
+func maskOutput(set *secrets.Set, output json.RawMessage) json.RawMessage {
+	masked := set.Bytes(output)
+	if bytes.Equal(masked, output) {
+		return output
+	}
+	if !json.Valid(masked) {
+		return json.RawMessage(`"(the output held a secret; masking it left no valid JSON)"`)
+	}
+	return masked
 }
 
 // runDirectory is the absolute path of the run's directory: --resume's,
@@ -603,7 +623,7 @@ func (r *workflowRun) finish(outcome runtime.Outcome, runErr error, started, fin
 		Status:       outcome.Status,
 		ExitCode:     outcome.ExitCode,
 		Message:      outcome.Message,
-		Output:       r.host.Output(),
+		Output:       maskOutput(r.set.secrets, r.host.Output()),
 		Steps:        r.host.Results(),
 		Decisions:    r.audit.Decisions(),
 	}
@@ -746,6 +766,7 @@ type runSettings struct {
 	budget      hostfuncs.Budget
 	limits      step.Limits
 	wasm        []byte
+	secrets     *secrets.Set // --secret; nil for none
 }
 
 // resolve checks every flag and reads the module and the files the flags
@@ -761,6 +782,9 @@ func (o *runOptions) resolve(modulePath string) (s runSettings, err error) {
 		return s, err
 	}
 	if s.env, err = keyValues("--env", o.env); err != nil {
+		return s, err
+	}
+	if s.secrets, err = secrets.Parse(o.secrets, os.LookupEnv, secrets.ReadFile); err != nil {
 		return s, err
 	}
 	if s.vars, err = keyValues("--var", o.vars); err != nil {

@@ -57,6 +57,19 @@ func (r Request) Image() string { s, _ := r.Step["image"].(string); return s }
 // Name returns the step's name.
 func (r Request) Name() string { s, _ := r.Step["name"].(string); return s }
 
+// Secrets returns the secrets the step names (its "secrets" field):
+// environment variable to secret name. A policy sees names, never values.
+func (r Request) Secrets() map[string]string {
+	refs := map[string]string{}
+	m, _ := r.Step["secrets"].(map[string]any)
+	for k, v := range m {
+		if name, ok := v.(string); ok {
+			refs[k] = name
+		}
+	}
+	return refs
+}
+
 // Input reads the request.
 func Input() (Request, error) {
 	buf := make([]byte, 4096)

@@ -75,6 +75,11 @@ type Step struct {
 	Image    string
 	Commands []Command
 	Env      map[string]string
+	// Secrets puts secrets of the run (wflow run --secret NAME=...) in the
+	// step's environment: variable name to secret name. The module never
+	// sees the values; wflow masks them as *** in all it prints and records
+	// (docs/secrets.md).
+	Secrets map[string]string
 
 	Timeout  time.Duration // wall clock of all its commands
 	CPUs     float64       // CPU cores
@@ -114,6 +119,7 @@ type stepSpec struct {
 	Image    string            `json:"image"`
 	Commands []Command         `json:"commands"`
 	Env      map[string]string `json:"env,omitempty"`
+	Secrets  map[string]string `json:"secrets,omitempty"`
 	Timeout  string            `json:"timeout,omitempty"`
 	CPUs     float64           `json:"cpus,omitempty"`
 	Memory   string            `json:"memory,omitempty"`
@@ -157,7 +163,7 @@ func retryDelay(d time.Duration) string {
 
 // MarshalJSON writes the step spec of docs/abi.md.
 func (s Step) MarshalJSON() ([]byte, error) {
-	spec := stepSpec{Name: s.Name, Image: s.Image, Commands: s.Commands, Env: s.Env, Timeout: duration(s.Timeout),
+	spec := stepSpec{Name: s.Name, Image: s.Image, Commands: s.Commands, Env: s.Env, Secrets: s.Secrets, Timeout: duration(s.Timeout),
 		CPUs: s.CPUs, Memory: s.Memory, Pids: s.Pids, Network: s.Network, ReadOnly: s.ReadOnly, User: s.User,
 		Inputs: s.Inputs, Outputs: s.Outputs}
 	if s.NoCache {
