@@ -50,12 +50,14 @@ func Parse(flags []string, lookupEnv func(string) (string, bool), readFile func(
 		return nil, fmt.Errorf("--secret: %d secrets, at most %d", len(flags), MaxSecrets)
 	}
 	for _, f := range flags {
+		// A mistaken flag may hold a value (--secret token=s3cr3t): the
+		// messages name the flag by its NAME only.
 		name, source, ok := strings.Cut(f, "=")
 		if !ok {
-			return nil, fmt.Errorf("--secret %q: want NAME=env:VAR or NAME=file:PATH", f)
+			return nil, fmt.Errorf("--secret: want NAME=env:VAR or NAME=file:PATH (the flag given is not shown: it may hold a value)")
 		}
 		if err := CheckName(name); err != nil {
-			return nil, fmt.Errorf("--secret %s: %v", name, err)
+			return nil, fmt.Errorf("--secret: %v", err)
 		}
 		if _, dup := s.values[name]; dup {
 			return nil, fmt.Errorf("--secret %s is given twice", name)
@@ -76,7 +78,7 @@ func Parse(flags []string, lookupEnv func(string) (string, bool), readFile func(
 			}
 			value = trimNewline(b)
 		default:
-			return nil, fmt.Errorf("--secret %s=%s: the source must be env:VAR or file:PATH", name, source)
+			return nil, fmt.Errorf("--secret %s: the source must be env:VAR or file:PATH (what follows = is not shown: it may be a value)", name)
 		}
 		switch {
 		case len(value) > MaxValueLen:

@@ -14,6 +14,7 @@ import (
 var layers = [][]string{
 	{"abi"},
 	{"internal/clip", "internal/termsafe", "internal/scaffold"},
+	{"secrets"},
 	{"rundir"},
 	{"step"},
 	{"journal"},

@@ -145,6 +145,8 @@ func TestSecretFlags(t *testing.T) {
 		{"token=file:/nonexistent/secret", "no such file"},
 		{"token=file:" + short, "at least 4"},
 		{"-x=env:WFLOW_TEST_TOKEN", "a secret's name"},
+		{"token=" + testToken, "the source must be"}, // a value given by mistake is not echoed
+		{testToken, "want NAME=env:VAR"},
 	} {
 		code, stdout, stderr := wflow(t, "run", module, "--rundir", t.TempDir(), "--secret", c.flag)
 		if code != exitUsage || !strings.Contains(stderr, c.msg) || leaked([]byte(stdout+stderr)) != "" {
