@@ -158,6 +158,9 @@ type Runner struct {
 	// AllowRoot lets steps ask for root or a user name (`--allow-root`);
 	// without it, only the default user or a numeric non-root uid:gid.
 	AllowRoot bool
+	// Services runs the run's services and their execs; nil when the
+	// engine runs none (containers/engines.Services).
+	Services ServiceEngine
 	// Secrets are the run's secrets (--secret): put in the environment of
 	// the steps that name them, and masked in every step's streams and
 	// errors. nil for none.
@@ -247,6 +250,10 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 		refuse(step.ErrorKindDenied, secretErr.Error())
 	default:
 		id, err := r.ensureImage(ctx, st.Image, st.LocalImage)
+		if st.ExecIn != "" {
+			id, err = "", nil // its service's container has it
+			res.Service = st.ServiceName
+		}
 		res.ImageID = id
 		if err != nil {
 			a = attempt{Attempt: step.Attempt{Attempt: 1, ReturnCode: 1, Started: res.Started, Commands: []step.CommandResult{}}}
@@ -263,7 +270,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 			// uses secrets is never cached or resumed.
 			look.Miss = "the step uses secrets, which are never cached"
 		}
-		if (r.Keys || r.Cache != nil || r.Resume != nil) && len(st.Secrets) == 0 {
+		if (r.Keys || r.Cache != nil || r.Resume != nil) && len(st.Secrets) == 0 && st.ExecIn == "" {
 			root, err := os.OpenRoot(r.RunDir)
 			if err != nil {
 				refuse(step.ErrorKindIO, fmt.Sprintf("the run directory: %v", err))
@@ -509,7 +516,13 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, dirs stepFil
 	for _, c := range st.Commands {
 		spec.Args = c.Args()
 		start := time.Now()
-		exit, err := r.Engine.Run(runCtx, spec, maskedOut, maskedErr)
+		var exit Exit
+		var err error
+		if st.ExecIn != "" {
+			exit, err = r.exec(runCtx, st, spec, maskedOut, maskedErr)
+		} else {
+			exit, err = r.Engine.Run(runCtx, spec, maskedOut, maskedErr)
+		}
 		if ferr := errors.Join(secrets.Flush(maskedOut), secrets.Flush(maskedErr)); ferr != nil && err == nil {
 			err = ferr
 		}

@@ -3,12 +3,14 @@ package hostfuncs
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wflow/wflow/abi"
 	"github.com/wflow/wflow/containers"
+	"github.com/wflow/wflow/secrets"
 	"github.com/wflow/wflow/step"
 )
 
@@ -137,5 +139,32 @@ func TestStepCancelCause(t *testing.T) {
 	p.expect(p.call(abi.FuncStepCancel, h), abi.OK, "", "")
 	if why := <-got; !strings.Contains(why, "the module cancelled the step") {
 		t.Errorf("the runner was told %q", why)
+	}
+}
+
+// TestResultsAreMasked: whatever a runner returns, the host masks the
+// run's secrets in the result before anything records, prints or hands it
+// to the module (a notebook's failed cell comes after the runner's own
+// masking).
+func TestResultsAreMasked(t *testing.T) {
+	const value = "hunter2-value"
+	set, err := secrets.Parse([]string{"pw=env:PW"}, func(string) (string, bool) { return value, true }, secrets.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProbe(t, Config{Secrets: set, Runner: runnerFunc(func(_ context.Context, st step.Step) step.ExecResult {
+		return step.ExecResult{Step: st.Name, ReturnCode: 1, ErrorKind: step.ErrorKindCell, Error: "ValueError: " + value,
+			Stdout: value, Attempts: []step.Attempt{{Error: value}},
+			Notebook: &step.NotebookInfo{FailedCell: &step.FailedCell{EName: "ValueError", EValue: "bad " + value}, Warnings: []string{value}}}
+	})})
+	h := p.submit("s")
+	p.wait(h)
+	p.expect(p.call(abi.FuncStepResult, h, 10000, 20000, 9996), abi.OK, "", "")
+	answer := string(p.read(10000, p.u32(9996)))
+	recorded, _ := json.Marshal(p.host.Results())
+	for what, text := range map[string]string{"the answer": answer, "the recorded result": string(recorded)} {
+		if strings.Contains(text, value) || !strings.Contains(text, `"evalue":"bad ***"`) {
+			t.Errorf("%s is not masked: %s", what, text)
+		}
 	}
 }

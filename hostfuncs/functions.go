@@ -234,6 +234,12 @@ func (h *Host) execute(t *task) {
 		}
 	}
 	res.Handle = t.handle
+	if !h.cfg.Secrets.Empty() {
+		// The runner masks what it can as it streams; this catches what
+		// comes after it (a notebook's failed cell, read from the output
+		// notebook), before anything records or prints the result.
+		res = res.MapText(h.cfg.Secrets.String)
+	}
 	b, err := step.MarshalJSON(res, false)
 	if err != nil { // cannot happen for this type; keep a valid answer anyway
 		b = []byte(`{"step":"` + t.step.Name + `","returncode":1,"error":"result encoding failed"}`)

@@ -43,6 +43,11 @@ func (h *Host) maskCall(c *journal.Call) {
 		}
 	}
 	c.Error = h.cfg.Secrets.String(c.Error)
+	if c.Ans != nil && c.Ans.Data != nil {
+		// An error_get answer may quote what the module sent. (A replay
+		// then finds the answer changed: the run gave the module more.)
+		*c.Ans.Data = h.cfg.Secrets.Bytes(*c.Ans.Data)
+	}
 }
 
 // note lets f fill in the call being recorded, if any.

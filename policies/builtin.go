@@ -17,9 +17,12 @@ import (
 // refuses such fields (errno invalid_step) before any policy runs.
 
 // Network refuses a step that asks for a network mode the run does not
-// allow (`--network`). On by default; it never refuses what the flag allows.
+// allow (`--network`). On by default; it never refuses what the flag allows,
+// nor "none", nor "run" (containers.NetworkRun: the run's own internal
+// network, which reaches nothing outside the run) where the engine has one.
 type Network struct {
-	Allowed string // the run's --network; "" means "none"
+	Allowed    string // the run's --network; "" means "none"
+	RunNetwork bool   // the engine gives runs their own network (it runs services)
 }
 
 // Name implements Policy.
@@ -31,7 +34,10 @@ func (p Network) Decide(_ context.Context, req Request) (Verdict, error) {
 	if allowed == "" {
 		allowed = "none"
 	}
-	if n := req.Step.Network; n != "" && n != "none" && n != allowed {
+	if n := req.Step.Network; n == containers.NetworkRun && !p.RunNetwork {
+		return Verdict{Verdict: step.VerdictDeny, Reason: "network \"run\" (the run's own network) is not on this engine: it runs no services (docs/services.md)"}, nil
+	}
+	if n := req.Step.Network; n != "" && n != "none" && n != allowed && !(n == containers.NetworkRun && p.RunNetwork) {
 		return Verdict{Verdict: step.VerdictDeny, Reason: fmt.Sprintf("network %q is not allowed in this run (run with --network %s to allow it)", n, n)}, nil
 	}
 	return Verdict{Verdict: step.VerdictAllow}, nil
@@ -88,7 +94,9 @@ func (p Ceilings) Decide(_ context.Context, req Request) (Verdict, error) {
 		return Verdict{Verdict: step.VerdictDeny, Reason: fmt.Sprintf(format, args...)}, nil
 	}
 	switch {
-	case p.Max.Timeout > 0 && (l.Timeout == 0 || l.Timeout > p.Max.Timeout):
+	case p.Max.Timeout > 0 && req.Kind != KindService && (l.Timeout == 0 || l.Timeout > p.Max.Timeout):
+		// A service has no timeout: it runs until stopped, at the latest
+		// when its run ends. Its execs have theirs.
 		return deny("timeout %s is over the ceiling of %s (--max-step-timeout); set a timeout", stringOr(time.Duration(l.Timeout), "none"), time.Duration(p.Max.Timeout))
 	case p.Max.CPUs > 0 && (l.CPUs == 0 || l.CPUs > p.Max.CPUs):
 		return deny("cpus %g is over the ceiling of %g (--max-step-cpus); set cpus", l.CPUs, p.Max.CPUs)

@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -23,6 +25,7 @@ import (
 const (
 	KindContainer     = "container"      // a step about to run (notebook runs too: the container they become)
 	KindNotebookBuild = "notebook-build" // a notebook image about to be built
+	KindService       = "service"        // a service about to start: its command as the step's one command
 )
 
 // Request is what a policy decides on: a step and the run it belongs to.
@@ -242,8 +245,14 @@ type Runner struct {
 	Audit *Audit // may be nil
 }
 
-// Run runs a step (hostfuncs.StepRunner): Admit, then RunAdmitted.
+// Run runs a step (hostfuncs.StepRunner): Admit, then RunAdmitted. An
+// exec (step.ExecIn set) runs in a service the policies admitted when it
+// started, as a step's commands run in the container they admitted: it is
+// not put to them again.
 func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live containers.Live) step.ExecResult {
+	if st.ExecIn != "" {
+		return r.Next.Run(ctx, handle, st, live)
+	}
 	final, decisions, refused := r.Admit(ctx, handle, st)
 	if refused != nil {
 		return *refused
@@ -321,6 +330,54 @@ func (r *Runner) RunAdmitted(ctx context.Context, handle uint32, st step.Step, d
 	res := r.Next.Run(ctx, handle, st, live)
 	res.Decisions = decisions
 	return res
+}
+
+// ServiceRunner starts and stops services; containers.Runner implements it.
+type ServiceRunner interface {
+	StartService(ctx context.Context, handle uint32, svc step.Service) (string, error)
+	StopService(ctx context.Context, id string) error
+}
+
+// ErrRefused wraps the error of a service the policies refused.
+var ErrRefused = errors.New("refused by a policy")
+
+// StartService puts a service to the chain (kind "service": the step that
+// stands for it, step.Service.AsStep) and starts it as the chain left it.
+// A policy may amend its image, command, env, secrets and limits; an
+// amendment of anything else refuses it. The decisions land in Audit.
+func (r *Runner) StartService(ctx context.Context, handle uint32, svc step.Service) (string, []step.Decision, error) {
+	next, ok := r.Next.(ServiceRunner)
+	if !ok {
+		return "", nil, containers.ErrNoServices
+	}
+	st := svc.AsStep()
+	final, decisions, refused := r.admit(ctx, handle, Request{Kind: KindService, Step: st, Run: r.Info})
+	if refused != nil {
+		return "", decisions, fmt.Errorf("%w: %s", ErrRefused, refused.Error)
+	}
+	changes, err := Diff(st, final)
+	if err != nil {
+		return "", decisions, err
+	}
+	for _, c := range changes {
+		if !slices.Contains(step.ServiceStepFields, c.Field) {
+			d := step.Decision{Policy: "wflow", Step: svc.Name, Handle: handle, Verdict: step.VerdictDeny,
+				Reason: fmt.Sprintf("a service can be amended in %s only; the policies changed %s", strings.Join(step.ServiceStepFields, ", "), c.Field)}
+			r.Audit.add([]step.Decision{d})
+			return "", append(decisions, d), fmt.Errorf("%w: %s", ErrRefused, d.Reason)
+		}
+	}
+	id, err := next.StartService(ctx, handle, svc.WithStep(final))
+	return id, decisions, err
+}
+
+// StopService stops a service.
+func (r *Runner) StopService(ctx context.Context, id string) error {
+	next, ok := r.Next.(ServiceRunner)
+	if !ok {
+		return containers.ErrNoServices
+	}
+	return next.StopService(ctx, id)
 }
 
 // Audit collects every decision of a run, for the run report.

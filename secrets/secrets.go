@@ -10,6 +10,7 @@ package secrets
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -124,10 +125,24 @@ func patterns(values map[string][]byte) [][]byte {
 			ps = append(ps, p)
 		}
 	}
+	var plain [][]byte
 	for _, v := range values {
-		add(v)
+		plain = append(plain, v)
 		for _, line := range bytes.Split(v, []byte("\n")) {
-			add(bytes.TrimSuffix(line, []byte("\r")))
+			plain = append(plain, bytes.TrimSuffix(line, []byte("\r")))
+		}
+	}
+	for _, p := range plain {
+		add(p)
+		// As it appears inside JSON (a report's output, a spec, a step
+		// that prints JSON): escaped, with and without HTML escaping.
+		for _, html := range []bool{true, false} {
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(html)
+			if enc.Encode(string(p)) == nil {
+				add(bytes.TrimSuffix(bytes.TrimPrefix(bytes.TrimSuffix(b.Bytes(), []byte("\n")), []byte(`"`)), []byte(`"`)))
+			}
 		}
 	}
 	sort.Slice(ps, func(i, j int) bool {
@@ -203,35 +218,38 @@ func (s *Set) Bytes(b []byte) []byte {
 }
 
 // mask writes b to out with every secret masked, and returns how much of
-// b it consumed: all of it when final, else all but a tail that may be the
-// start of a secret the next bytes complete. Where two secrets start at
-// the same byte, the longer is masked.
+// b it consumed: all of it when final; else all but a tail that could
+// still become (part of) a secret once more bytes come. Secrets that
+// overlap are masked together, as one ***.
 func (s *Set) mask(out *bytes.Buffer, b []byte, final bool) int {
-	safe := len(b) // every secret starting before safe lies whole inside b
+	safe := len(b) // no secret can start at or after safe and end past b
 	if !final {
-		safe = max(0, len(b)-(len(s.patterns[0])-1))
+		safe = s.undecided(b)
 	}
-	next := make([]int, len(s.patterns)) // where each pattern occurs next, from i; -1: nowhere
-	for j, p := range s.patterns {
-		next[j] = index(b, 0, p)
-	}
-	i := 0
+	i := 0 // b[:i] is written
 	for {
-		best := -1
-		for j, p := range s.patterns {
-			if next[j] >= 0 && next[j] < i {
-				next[j] = index(b, i, p)
-			}
-			if next[j] >= 0 && (best < 0 || next[j] < next[best]) {
-				best = j
-			}
-		}
-		if best < 0 || next[best] >= safe {
+		start, end := s.nextMatch(b, i)
+		if start < 0 || start >= safe {
 			break
 		}
-		out.Write(b[i:next[best]])
+		// Grow the match over every secret that overlaps it.
+		for grown := true; grown; {
+			grown = false
+			for _, p := range s.patterns {
+				for k := index(b, start+1, p); k >= 0 && k < end; k = index(b, k+1, p) {
+					if k+len(p) > end {
+						end, grown = k+len(p), true
+					}
+				}
+			}
+		}
+		if end > safe && !final {
+			safe = start // it may grow into bytes still to come: decide then
+			break
+		}
+		out.Write(b[i:start])
 		out.WriteString(Mask)
-		i = next[best] + len(s.patterns[best])
+		i = end
 	}
 	if i < safe {
 		out.Write(b[i:safe])
@@ -240,8 +258,39 @@ func (s *Set) mask(out *bytes.Buffer, b []byte, final bool) int {
 	return i
 }
 
+// nextMatch returns where the first secret at or after from starts and
+// ends (the longest, of those starting there), or -1.
+func (s *Set) nextMatch(b []byte, from int) (start, end int) {
+	start = -1
+	for _, p := range s.patterns {
+		k := index(b, from, p)
+		if k >= 0 && (start < 0 || k < start || k == start && k+len(p) > end) {
+			start, end = k, k+len(p)
+		}
+	}
+	return start, end
+}
+
+// undecided returns where the tail of b begins that is the start of some
+// secret, and so could become one with the bytes still to come: len(b)
+// when no tail is.
+func (s *Set) undecided(b []byte) int {
+	from := max(0, len(b)-(len(s.patterns[0])-1))
+	for i := from; i < len(b); i++ {
+		for _, p := range s.patterns {
+			if len(b)-i < len(p) && bytes.HasPrefix(p, b[i:]) {
+				return i
+			}
+		}
+	}
+	return len(b)
+}
+
 // index is the position of p in b at or after from, or -1.
 func index(b []byte, from int, p []byte) int {
+	if from > len(b) {
+		return -1
+	}
 	k := bytes.Index(b[from:], p)
 	if k < 0 {
 		return -1
@@ -270,10 +319,13 @@ func (s *Set) Writer(w io.Writer) io.Writer {
 // Write masks p (with the tail held back from earlier writes) and writes
 // what cannot be the start of a secret. It reports len(p) once written.
 func (m *Writer) Write(p []byte) (int, error) {
-	buf := append(m.carry, p...)
+	buf := p
+	if len(m.carry) > 0 {
+		buf = append(m.carry, p...)
+	}
 	m.out.Reset()
 	n := m.set.mask(&m.out, buf, false)
-	m.carry = append(m.carry[:0:0], buf[n:]...)
+	m.carry = append(m.carry[:0], buf[n:]...)
 	if m.out.Len() > 0 {
 		if _, err := m.w.Write(m.out.Bytes()); err != nil {
 			return 0, err

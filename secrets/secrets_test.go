@@ -119,3 +119,63 @@ func BenchmarkWriter(b *testing.B) {
 		w.Write(chunk)
 	}
 }
+
+// TestMaskOverlapsPrefixesAndJSON: secrets that overlap are masked
+// together; a secret that starts another is not masked before it is known
+// which one it is; a value is masked as JSON writes it too.
+func TestMaskOverlapsPrefixesAndJSON(t *testing.T) {
+	s, err := Parse([]string{"a=env:A", "b=env:B", "c=env:C", "d=env:D"}, env(map[string]string{
+		"A": "abcdWXYZ", "B": "WXYZ1234", "C": "prefix", "D": `p&ss"w<rd>\x`,
+	}), ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		"abcdWXYZ1234 end":                       "*** end",
+		"x WXYZ1234abcdWXYZ y":                   "x ****** y", // adjacent: two secrets, no overlap
+		`{"pw":"p\u0026ss\"w\u003crd\u003e\\x"}`: `{"pw":"***"}`,
+		`{"pw":"p&ss\"w<rd>\\x"}`:                `{"pw":"***"}`,
+	} {
+		if got := s.String(in); got != want {
+			t.Errorf("mask %q = %q, want %q", in, got, want)
+		}
+	}
+	// Cut anywhere, the stream comes out the same.
+	stream := []byte("..abcdWXYZ1234..WXYZ12..prefix..abcdWX")
+	want := s.Bytes(stream)
+	for cut := 0; cut <= len(stream); cut++ {
+		var out bytes.Buffer
+		w := s.Writer(&out)
+		w.Write(stream[:cut])
+		w.Write(stream[cut:])
+		Flush(w)
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Errorf("cut at %d: %q, want %q", cut, out.Bytes(), want)
+		}
+	}
+}
+
+// TestWriterHoldsBackOnlyWhatCouldBeASecret: with a long secret, ordinary
+// output still goes out at once.
+func TestWriterHoldsBackOnlyWhatCouldBeASecret(t *testing.T) {
+	key := "-----BEGIN" + strings.Repeat("K", 4000)
+	s, err := Parse([]string{"key=env:KEY"}, env(map[string]string{"KEY": key}), ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	w := s.Writer(&out)
+	w.Write([]byte("progress 10%\nprogress 20%\n"))
+	if out.String() != "progress 10%\nprogress 20%\n" {
+		t.Errorf("written %q", out.String())
+	}
+	w.Write([]byte("then -----BEG"))
+	if out.String() != "progress 10%\nprogress 20%\nthen " {
+		t.Errorf("written %q: only the start of the secret is held back", out.String())
+	}
+	w.Write([]byte("INNOT\n"))
+	Flush(w)
+	if !strings.HasSuffix(out.String(), "then -----BEGINNOT\n") {
+		t.Errorf("written %q", out.String())
+	}
+}

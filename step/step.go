@@ -63,6 +63,11 @@ type Step struct {
 	// notebook image): it is never pulled, whatever --pull says. Not part of
 	// the spec: a module or a policy cannot set it.
 	LocalImage bool `json:"-"`
+	// ExecIn is the container of the service whose commands these are
+	// (service_exec): they run there, with exec, not in containers of
+	// Image. Set by the host, never by a spec; ServiceName names it.
+	ExecIn      string `json:"-"`
+	ServiceName string `json:"-"`
 }
 
 // Error kinds of an ExecResult whose step could not run to completion (the
@@ -222,6 +227,9 @@ type ExecResult struct {
 	// OriginResumed; "" for a step that never got as far as its containers
 	// (refused, its image missing, a --cache-strict miss).
 	Origin string `json:"origin,omitempty"`
+	// Service names the service whose container ran the commands (an exec,
+	// service_exec); "" for a step's own containers.
+	Service string `json:"service,omitempty"`
 }
 
 // Origins of a result (ExecResult.Origin).
@@ -267,4 +275,37 @@ var (
 
 func invalidStep(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidStep, fmt.Sprintf(format, args...))
+}
+
+// MapText returns the result with f applied to every text a step's
+// processes could have written into it: its streams, its errors (and each
+// attempt's), a failed notebook cell's exception and the notebook's
+// warnings. The host masks the run's secrets with it (package secrets).
+func (r ExecResult) MapText(f func(string) string) ExecResult {
+	r.Stdout, r.Stderr, r.Error = f(r.Stdout), f(r.Stderr), f(r.Error)
+	if r.Attempts != nil {
+		attempts := make([]Attempt, len(r.Attempts))
+		for i, a := range r.Attempts {
+			a.Error = f(a.Error)
+			attempts[i] = a
+		}
+		r.Attempts = attempts
+	}
+	if r.Notebook != nil {
+		nb := *r.Notebook
+		if nb.FailedCell != nil {
+			cell := *nb.FailedCell
+			cell.EName, cell.EValue = f(cell.EName), f(cell.EValue)
+			nb.FailedCell = &cell
+		}
+		if nb.Warnings != nil {
+			warnings := make([]string, len(nb.Warnings))
+			for i, w := range nb.Warnings {
+				warnings[i] = f(w)
+			}
+			nb.Warnings = warnings
+		}
+		r.Notebook = &nb
+	}
+	return r
 }

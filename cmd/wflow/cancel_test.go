@@ -115,6 +115,7 @@ func TestCHeaderCancel(t *testing.T) {
 func TestModulesBeforeV12StillRun(t *testing.T) {
 	for _, c := range []struct{ module, needs string }{
 		{testenv.GoGuest(t, "./examples/go-pipeline"), "needs ABI v1.0;"},
+		{testenv.GoGuest(t, "./testdata/guests/group"), "needs ABI v1.0;"}, // a Group, not NewGroup
 		{testenv.CGuest(t, "examples/c-branch/main.c"), "needs ABI v1.0;"},
 		{testenv.GoGuest(t, "./examples/notebook-params"), "needs ABI v1.1 (for notebook_run);"},
 		{testenv.GoGuest(t, "./testdata/guests/cancel"), "needs ABI v1.2 (for step_cancel, step_wait_timeout);"},

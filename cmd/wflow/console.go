@@ -341,9 +341,6 @@ func (w *lineWriter) emit(line []byte) {
 	c := w.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// Steps' streams come masked (containers.Runner); the module's own are
-	// masked here, a line at a time.
-	line = c.mask.Bytes(line)
 	if c.json {
 		ev := map[string]any{"event": "output", "source": w.source, "stream": w.stream, "line": string(line)}
 		if w.handle != 0 {

@@ -179,6 +179,9 @@ type workflowRun struct {
 	runDir   string
 	con      *console
 	guestOut *lineWriter
+	// guestStdout and guestStderr are the module's stdout and stderr:
+	// guestOut and guestErr behind the masking of the run's secrets.
+	guestStdout, guestStderr io.Writer
 	guestErr *lineWriter
 	module   *runtime.Module
 	chain    policies.Chain
@@ -232,6 +235,9 @@ func (r *workflowRun) resolve(ctx context.Context, stdout io.Writer) int {
 	r.con.mask = r.set.secrets
 	r.closers = append(r.closers, func() { r.con.Close() })
 	r.guestOut, r.guestErr = r.con.guestOutput()
+	// The module's own output is masked as a stream (a value may straddle
+	// two of the console's line pieces); steps' streams come masked.
+	r.guestStdout, r.guestStderr = r.set.secrets.Writer(r.guestOut), r.set.secrets.Writer(r.guestErr)
 	r.module, err = runtime.Compile(ctx, runtime.Config{
 		RunDir:         r.runDir,
 		Records:        rundir.Records,
@@ -239,8 +245,8 @@ func (r *workflowRun) resolve(ctx context.Context, stdout io.Writer) int {
 		Timeout:        r.o.timeout,
 		CacheDir:       r.o.cacheDir,
 		Args:           r.moduleArgs(),
-		Stdout:         r.guestOut,
-		Stderr:         r.guestErr,
+		Stdout:         r.guestStdout,
+		Stderr:         r.guestStderr,
 	}, r.set.wasm)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -250,7 +256,7 @@ func (r *workflowRun) resolve(ctx context.Context, stdout io.Writer) int {
 		return exitUsage
 	}
 	r.closers = append(r.closers, func() { r.module.Close(ctx) })
-	chain, closePolicies, err := r.o.policyChain(ctx, r.set.limits)
+	chain, closePolicies, err := r.o.policyChain(ctx, r.set.limits, engines.HasServices(r.set.engine))
 	if err != nil {
 		if ctx.Err() != nil {
 			return interruptedBeforeStart(r.stderr)
@@ -592,6 +598,8 @@ func (r *workflowRun) execute(ctx context.Context) int {
 		}
 		r.keepGuard = true // released: the closer has nothing left to do
 	}
+	secrets.Flush(r.guestStdout)
+	secrets.Flush(r.guestStderr)
 	r.guestOut.flush()
 	r.guestErr.flush()
 	finished := time.Now().UTC()
@@ -867,7 +875,7 @@ func (o *runOptions) budget() (hostfuncs.Budget, error) {
 
 // policyChain builds the chain every step passes: the built-ins, then the
 // --policy modules in order; the built-ins check an amended step again.
-func (o *runOptions) policyChain(ctx context.Context, defaults step.Limits) (policies.Chain, func(), error) {
+func (o *runOptions) policyChain(ctx context.Context, defaults step.Limits, runNetwork bool) (policies.Chain, func(), error) {
 	if err := policies.ValidateImagePatterns(o.allowImages); err != nil {
 		return policies.Chain{}, nil, err
 	}
@@ -879,7 +887,7 @@ func (o *runOptions) policyChain(ctx context.Context, defaults step.Limits) (pol
 		}
 		ceil.Max.Memory = m
 	}
-	builtins := []policies.Policy{policies.Network{Allowed: defaults.Network}, ceil}
+	builtins := []policies.Policy{policies.Network{Allowed: defaults.Network, RunNetwork: runNetwork}, ceil}
 	if len(o.allowImages) > 0 {
 		builtins = append(builtins, policies.Images{Patterns: o.allowImages})
 	}

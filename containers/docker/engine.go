@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -45,6 +46,9 @@ const (
 // containers.Engine.
 type Engine struct {
 	cli *client.Client
+
+	mu       sync.Mutex
+	networks map[string]string // run id to the name of its internal network, made on first use
 }
 
 // New connects to the daemon named by the environment (DOCKER_HOST, default
@@ -80,8 +84,9 @@ func Connect(ctx context.Context, host, hint string) (*Engine, error) {
 	return &Engine{cli: cli}, nil
 }
 
-// Close releases the client's connections.
-func (e *Engine) Close() error { return e.cli.Close() }
+// Close removes the run networks this engine made, then releases the
+// client's connections.
+func (e *Engine) Close() error { return errors.Join(e.closeNetworks(), e.cli.Close()) }
 
 // Client is the engine's API client, for the engines built on this one.
 func (e *Engine) Client() *client.Client { return e.cli }
@@ -156,6 +161,13 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 	// Create under a context the run's cancellation does not reach: a create
 	// cancelled in flight may still make a container on the engine, one whose
 	// id wflow would never learn and so never remove. ctx is checked after.
+	if spec.Network == containers.NetworkRun {
+		name, err := e.runNetwork(ctx, spec.Labels[containers.LabelRun])
+		if err != nil {
+			return exit, err
+		}
+		spec.Network = name
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
 	created, cerr := e.cli.ContainerCreate(cctx,
 		&container.Config{
@@ -328,7 +340,9 @@ func (e *Engine) List(ctx context.Context, key string) ([]containers.Labelled, e
 	for i, c := range list {
 		out[i] = containers.Labelled{ID: c.ID, Labels: c.Labels}
 	}
-	return out, nil
+	// The runs' networks last: they are removed after their containers.
+	nets, err := e.listNetworks(ctx, key)
+	return append(out, nets...), err
 }
 
 // Created counts the containers the engine created between since and until
@@ -459,8 +473,14 @@ func (e *Engine) PruneImages(ctx context.Context, key string) ([]string, error) 
 	return removed, nil
 }
 
-// Remove force-removes a container; a container already gone is not an error.
-func (e *Engine) Remove(ctx context.Context, id string) error { return e.remove(ctx, id) }
+// Remove force-removes a container, or a run's network List listed; one
+// already gone is not an error.
+func (e *Engine) Remove(ctx context.Context, id string) error {
+	if name, ok := strings.CutPrefix(id, kindNetwork); ok {
+		return e.removeNetwork(ctx, name)
+	}
+	return e.remove(ctx, id)
+}
 
 // Labelled lists the ids of containers carrying label key (with value, when
 // value is not empty), running or not.

@@ -99,3 +99,20 @@ func Open(ctx context.Context, name string, opts Options) (Engine, error) {
 	}
 	return e, err
 }
+
+// Services returns what runs the run's services (docs/services.md) on e,
+// or nil when e runs none: the Docker engine does; Podman, a swarm and
+// Kubernetes do not yet (their steps run, and a module that starts a
+// service is told so).
+func Services(e Engine) containers.ServiceEngine {
+	// Podman's and the swarm's engines embed the Docker engine, whose
+	// methods they would lend: only the Docker engine itself qualifies.
+	if d, ok := e.(*docker.Engine); ok {
+		return d
+	}
+	return nil
+}
+
+// HasServices reports whether the engine of that name runs services, and
+// so gives each run its own network (Services).
+func HasServices(name string) bool { return name == "docker" }

@@ -23,18 +23,19 @@ func Cancel(h Handle) error {
 	return nil
 }
 
-// pollEvery is how often WaitAny looks at a context that can be cancelled
-// but has no deadline. In wasip1 nothing else runs while the module waits
-// in the host, so only this module's own goroutines can cancel it, and they
-// run between two waits.
-const pollEvery = 100 * time.Millisecond
+// pollEvery is how often WaitAny looks at its context between waits in the
+// host. In wasip1 nothing else of the module runs while it waits there, so
+// a cancel from another of its goroutines is seen at the next look; each
+// look is one more host call (and one more line of the calls journal).
+const pollEvery = time.Second
 
 // WaitAny is Wait bounded by ctx: it returns the result of the first of the
 // handles' steps to finish, or ctx's error (context.DeadlineExceeded,
 // context.Canceled) when ctx ends first; the handles then stay open, their
-// steps still running (Cancel them, or wait again). ctx's deadline is
-// handed to the host (step_wait_timeout), so a wait with a deadline costs
-// one host call. Needs ABI v1.2 unless ctx can never end.
+// steps still running (Cancel them, or wait again). The host waits
+// (step_wait_timeout) until ctx's deadline, a second at a time, so a
+// cancel of ctx by another goroutine of the module is seen within a
+// second. Needs ABI v1.2 unless ctx can never end.
 func WaitAny(ctx context.Context, handles ...Handle) (ExecResult, error) {
 	if ctx.Done() == nil {
 		return Wait(handles...)
@@ -52,12 +53,12 @@ func WaitAny(ctx context.Context, handles ...Handle) (ExecResult, error) {
 			return ExecResult{}, err
 		}
 		wait := pollEvery
-		deadline, hasDeadline := ctx.Deadline()
-		if hasDeadline {
-			wait = time.Until(deadline)
-			if wait <= 0 {
+		if deadline, ok := ctx.Deadline(); ok {
+			left := time.Until(deadline)
+			if left <= 0 {
 				return ExecResult{}, context.DeadlineExceeded
 			}
+			wait = min(wait, left)
 		}
 		ms := uint32(math.MaxUint32)
 		if wait < time.Duration(math.MaxUint32)*time.Millisecond {

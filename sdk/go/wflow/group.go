@@ -51,9 +51,11 @@ type Group struct {
 	err     error // the first submit error
 
 	// Set by NewGroup: Wait cancels the rest at the first failure, and
-	// everything when ctx ends.
-	failFast bool
-	ctx      context.Context
+	// everything when ctx ends. A function value, not a flag: a module
+	// that never calls NewGroup then never links Cancel and WaitAny, and
+	// imports no ABI v1.2 function.
+	waitFailFast func(*Group) ([]ExecResult, error)
+	ctx          context.Context
 }
 
 // NewGroup returns a group that stops early, like errgroup.WithContext:
@@ -61,7 +63,8 @@ type Group struct {
 // its submit) or ctx ends (its deadline passes), Wait cancels every step of
 // the group still queued or running (Cancel) and returns once they have
 // ended. Wait's error is then a *StepError with the first failed step's
-// result, or ctx's error. Needs ABI v1.2.
+// result, the error of a submit the host refused, or ctx's error. Needs
+// ABI v1.2.
 //
 //	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 //	defer cancel()
@@ -70,7 +73,7 @@ type Group struct {
 //	g.Submit(test)
 //	results, err := g.Wait() // a failed lint cancels test
 func NewGroup(ctx context.Context) *Group {
-	return &Group{failFast: true, ctx: ctx}
+	return &Group{waitFailFast: (*Group).failFast, ctx: ctx}
 }
 
 // submitted is one submit of a group: its handle, or the error that
@@ -105,8 +108,8 @@ func (g *Group) add(name string, h Handle, err error) {
 // error; the steps that did start are waited for all the same. The group
 // is empty afterwards, ready for reuse.
 func (g *Group) Wait() ([]ExecResult, error) {
-	if g.failFast {
-		return g.waitFailFast()
+	if g.waitFailFast != nil {
+		return g.waitFailFast(g)
 	}
 	var handles []Handle
 	for _, s := range g.submits {
@@ -130,8 +133,8 @@ func (g *Group) Wait() ([]ExecResult, error) {
 	return results, err
 }
 
-// waitFailFast is Wait for a group made by NewGroup.
-func (g *Group) waitFailFast() ([]ExecResult, error) {
+// failFast is Wait for a group made by NewGroup.
+func (g *Group) failFast() ([]ExecResult, error) {
 	results := make([]ExecResult, len(g.submits))
 	index := map[Handle]int{} // open handles, to their submit
 	var open []Handle         // in submission order
@@ -166,7 +169,7 @@ func (g *Group) waitFailFast() ([]ExecResult, error) {
 			res, werr = WaitAny(g.ctx, open...)
 		}
 		if werr != nil {
-			if g.ctx.Err() != nil || werr == context.DeadlineExceeded {
+			if !stopping && (g.ctx.Err() != nil || werr == context.DeadlineExceeded) {
 				if err == nil {
 					err = werr
 				}

@@ -254,6 +254,7 @@ type ExecResult struct {
 	Resumed     bool   `json:"resumed"`
 	ResumedFrom string `json:"resumed_from"` // the earlier run that ran it
 	Origin      string `json:"origin"`       // "ran", "cached" or "resumed"; "" when refused before it ran
+	Service     string `json:"service"`      // the service whose container ran it (Service.Exec)
 }
 
 // Decision is what one policy decided about a step (docs/policies.md).

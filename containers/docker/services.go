@@ -1,0 +1,295 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/wflow/wflow/containers"
+)
+
+// kindNetwork prefixes the ids List gives a run's network, which Remove
+// then knows for a network.
+const kindNetwork = "network/"
+
+// runNetwork returns the name of the run's internal network, made on first
+// use and labelled like the run's containers, so that wflow gc finds it.
+func (e *Engine) runNetwork(ctx context.Context, run string) (string, error) {
+	if run == "" {
+		return "", errors.New("a container on the run's network needs its run's id (label " + containers.LabelRun + ")")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if name, ok := e.networks[run]; ok {
+		return name, nil
+	}
+	labels := map[string]string{containers.LabelRun: run}
+	for k, v := range containers.ProcessLabels() {
+		labels[k] = v
+	}
+	name := NetworkName(run)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
+	defer cancel()
+	if _, err := e.cli.NetworkCreate(cctx, name, network.CreateOptions{Driver: "bridge", Internal: true, Labels: labels}); err != nil {
+		return "", fmt.Errorf("create the run's network: %w", err)
+	}
+	if e.networks == nil {
+		e.networks = map[string]string{}
+	}
+	e.networks[run] = name
+	return name, nil
+}
+
+// NetworkName is the name of run's internal network.
+func NetworkName(run string) string {
+	b := []byte(run)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 40 {
+		b = b[:40]
+	}
+	return "wflow-run-" + string(b)
+}
+
+// removeNetwork removes a network; one already gone is not an error.
+func (e *Engine) removeNetwork(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := e.cli.NetworkRemove(ctx, name); err != nil && !client.IsErrNotFound(err) {
+		return fmt.Errorf("remove network %s: %w", name, err)
+	}
+	return nil
+}
+
+// closeNetworks removes the networks this engine made; called by Close,
+// once every container of its runs is gone.
+func (e *Engine) closeNetworks() error {
+	e.mu.Lock()
+	nets := e.networks
+	e.networks = nil
+	e.mu.Unlock()
+	var errs []error
+	for _, name := range nets {
+		errs = append(errs, e.removeNetwork(context.Background(), name))
+	}
+	return errors.Join(errs...)
+}
+
+// networks lists the run networks carrying label key, for List.
+func (e *Engine) listNetworks(ctx context.Context, key string) ([]containers.Labelled, error) {
+	nets, err := e.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", key))})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	out := make([]containers.Labelled, 0, len(nets))
+	for _, n := range nets {
+		out = append(out, containers.Labelled{ID: kindNetwork + n.Name, Kind: "network", Labels: n.Labels})
+	}
+	return out, nil
+}
+
+// StartService implements containers.ServiceEngine.
+func (e *Engine) StartService(ctx context.Context, spec containers.ContainerSpec, name string) (string, error) {
+	net, err := e.runNetwork(ctx, spec.Labels[containers.LabelRun])
+	if err != nil {
+		return "", err
+	}
+	spec.Network = net
+	hc := hostConfig(spec)
+	var cmd []string
+	if len(spec.Args) > 0 {
+		cmd = spec.Args
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
+	created, err := e.cli.ContainerCreate(cctx,
+		&container.Config{Image: spec.Image, Cmd: cmd, Env: spec.Env, WorkingDir: spec.WorkDir, Labels: spec.Labels, User: spec.User, Hostname: name},
+		hc,
+		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{net: {Aliases: []string{name}}}},
+		nil, "")
+	cancel()
+	if err != nil {
+		return "", fmt.Errorf("create the service's container: %w", err)
+	}
+	if ctx.Err() != nil {
+		return "", containers.NotRemoved(ctx.Err(), e.remove(ctx, created.ID))
+	}
+	cctx, cancel = context.WithTimeout(ctx, controlTimeout)
+	err = e.cli.ContainerStart(cctx, created.ID, container.StartOptions{})
+	cancel()
+	if err != nil {
+		return "", containers.NotRemoved(fmt.Errorf("start the service's container: %w", err), e.remove(ctx, created.ID))
+	}
+	return created.ID, nil
+}
+
+// ServiceState implements containers.ServiceEngine.
+func (e *Engine) ServiceState(ctx context.Context, id string) (bool, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	info, err := e.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return false, 0, fmt.Errorf("inspect the service's container: %w", err)
+	}
+	if info.State == nil {
+		return false, 0, errors.New("the engine says nothing of the service's state")
+	}
+	return info.State.Running, info.State.ExitCode, nil
+}
+
+// ServiceLogs implements containers.ServiceEngine.
+func (e *Engine) ServiceLogs(ctx context.Context, id string, tail int, w io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	rc, err := e.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(tail)})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = stdcopy.StdCopy(w, w, rc)
+	return err
+}
+
+// ServiceAddr implements containers.ServiceEngine: the container's address
+// on the run's network, which this host reaches when the engine runs here.
+func (e *Engine) ServiceAddr(ctx context.Context, id string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	info, err := e.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("inspect the service's container: %w", err)
+	}
+	if info.NetworkSettings != nil {
+		for _, ep := range info.NetworkSettings.Networks {
+			if ep != nil && ep.IPAddress != "" {
+				return ep.IPAddress, nil
+			}
+		}
+	}
+	return "", errors.New("the service's container has no address")
+}
+
+// Exec implements containers.ServiceEngine. The engine's API cannot stop
+// an exec: when ctx ends, its processes are killed from this host by their
+// process ids (which needs the engine on this host, and processes of this
+// user or a wflow running as root); err then says whether that worked.
+func (e *Engine) Exec(ctx context.Context, id string, spec containers.ExecSpec, stdout, stderr io.Writer) (exit containers.Exit, err error) {
+	exit.Code = 1
+	cctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	created, err := e.cli.ContainerExecCreate(cctx, id, container.ExecOptions{
+		Cmd: spec.Args, Env: spec.Env, User: spec.User, WorkingDir: spec.WorkDir, AttachStdout: true, AttachStderr: true,
+	})
+	cancel()
+	if err != nil {
+		return exit, fmt.Errorf("create exec: %w", err)
+	}
+	cctx, cancel = context.WithTimeout(ctx, controlTimeout)
+	att, err := e.cli.ContainerExecAttach(cctx, created.ID, container.ExecAttachOptions{})
+	cancel()
+	if err != nil {
+		return exit, fmt.Errorf("attach to exec: %w", err)
+	}
+	defer att.Close()
+	copied := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(stdout, stderr, att.Reader)
+		copied <- err
+	}()
+	select {
+	case err := <-copied:
+		if err != nil {
+			return exit, fmt.Errorf("exec output: %w", err)
+		}
+	case <-ctx.Done():
+		kerr := e.killExec(created.ID)
+		att.Close()
+		<-copied
+		if kerr != nil {
+			return exit, fmt.Errorf("%w; %w", ctx.Err(), kerr)
+		}
+		return exit, ctx.Err()
+	}
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
+	defer cancel()
+	info, err := e.cli.ContainerExecInspect(ictx, created.ID)
+	if err != nil {
+		return exit, fmt.Errorf("inspect exec: %w", err)
+	}
+	exit.Code = info.ExitCode
+	return exit, nil
+}
+
+// ErrExecNotKilled is wrapped when an exec's processes could not be killed.
+var ErrExecNotKilled = errors.New("its processes could not be stopped and run on in the service until it is stopped")
+
+// killExec kills an exec's process and every process below it, by their
+// ids on this host.
+func (e *Engine) killExec(execID string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+	defer cancel()
+	info, err := e.cli.ContainerExecInspect(ctx, execID)
+	if err != nil || info.Pid <= 0 {
+		return fmt.Errorf("%w (the engine gives no process id: %v)", ErrExecNotKilled, err)
+	}
+	if !info.Running {
+		return nil
+	}
+	var failed error
+	for _, pid := range processTree(info.Pid) {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			failed = fmt.Errorf("%w (kill %d: %v)", ErrExecNotKilled, pid, err)
+		}
+	}
+	return failed
+}
+
+// processTree returns pid and its descendants, from /proc: parents first.
+func processTree(pid int) []int {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, d := range entries {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(fields[1]); err == nil {
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	tree := []int{pid}
+	for i := 0; i < len(tree); i++ {
+		tree = append(tree, children[tree[i]]...)
+	}
+	return tree
+}
+
+// StopService implements containers.ServiceEngine.
+func (e *Engine) StopService(ctx context.Context, id string) error { return e.remove(ctx, id) }
+
