@@ -182,9 +182,9 @@ type workflowRun struct {
 	// guestStdout and guestStderr are the module's stdout and stderr:
 	// guestOut and guestErr behind the masking of the run's secrets.
 	guestStdout, guestStderr io.Writer
-	guestErr *lineWriter
-	module   *runtime.Module
-	chain    policies.Chain
+	guestErr                 *lineWriter
+	module                   *runtime.Module
+	chain                    policies.Chain
 
 	// wire
 	engine    engines.Engine

@@ -292,4 +292,3 @@ func processTree(pid int) []int {
 
 // StopService implements containers.ServiceEngine.
 func (e *Engine) StopService(ctx context.Context, id string) error { return e.remove(ctx, id) }
-
