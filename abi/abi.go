@@ -64,6 +64,17 @@ const (
 	// FuncStepWaitTimeout is FuncStepWait giving up with ErrTimeout after
 	// timeout_ms milliseconds. (handles_ptr, handles_count, timeout_ms, ready_ptr) -> errno
 	FuncStepWaitTimeout = "step_wait_timeout"
+	// FuncServiceStart starts a service (a long-lived container on the
+	// run's network) and returns once it is ready, with its service id.
+	// (spec_ptr, spec_len, service_ptr) -> errno
+	FuncServiceStart = "service_start"
+	// FuncServiceExec runs an exec spec's commands in a service's
+	// container, in the background, like FuncStepSubmit.
+	// (service, spec_ptr, spec_len, handle_ptr) -> errno
+	FuncServiceExec = "service_exec"
+	// FuncServiceStop stops a service and removes its container, returning
+	// once it is gone. (service) -> errno
+	FuncServiceStop = "service_stop"
 )
 
 // Signature declares a host function: its name, its parameters' names and
@@ -92,6 +103,9 @@ var Functions = []Signature{
 	{FuncNotebookBuild, []string{"spec_ptr", "spec_len", "handle_ptr"}, 1},
 	{FuncStepCancel, []string{"handle"}, 2},
 	{FuncStepWaitTimeout, []string{"handles_ptr", "handles_count", "timeout_ms", "ready_ptr"}, 2},
+	{FuncServiceStart, []string{"spec_ptr", "spec_len", "service_ptr"}, 2},
+	{FuncServiceExec, []string{"service", "spec_ptr", "spec_len", "handle_ptr"}, 2},
+	{FuncServiceStop, []string{"service"}, 2},
 }
 
 // Lookup returns the signature of the function name in sigs.
@@ -136,6 +150,10 @@ const (
 	// ErrTimeout: FuncStepWaitTimeout's timeout passed before any of its
 	// steps finished; nothing was consumed. (ABI v1.2)
 	ErrTimeout Errno = 11
+	// ErrServiceFailed: FuncServiceStart could not start the service, or
+	// it was not ready in time, or a policy refused it; its container is
+	// removed, and the message says why. (ABI v1.2)
+	ErrServiceFailed Errno = 12
 )
 
 var errnoNames = [...]string{
@@ -151,6 +169,7 @@ var errnoNames = [...]string{
 	ErrInvalidArgument: "invalid_argument",
 	ErrCancelled:       "cancelled",
 	ErrTimeout:         "timeout",
+	ErrServiceFailed:   "service_failed",
 }
 
 // String returns the errno's stable snake_case name, as used in error JSON.
@@ -186,6 +205,7 @@ const (
 	MaxImageRefLen   = 512
 	MaxStringLen     = 256 << 10 // bytes of any one string in a step spec
 	MaxStepPaths     = 256       // entries of a step's inputs, and of its outputs
+	MaxServices      = 64        // services running at once in a run
 	InvalidHandle    = 0         // never issued
 	RunDirMountPoint = "/wflow"  // where the run directory is seen, by steps and by the module
 )

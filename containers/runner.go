@@ -249,10 +249,12 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 	case secretErr != nil:
 		refuse(step.ErrorKindDenied, secretErr.Error())
 	default:
-		id, err := r.ensureImage(ctx, st.Image, st.LocalImage)
-		if st.ExecIn != "" {
-			id, err = "", nil // its service's container has it
-			res.Service = st.ServiceName
+		var id string
+		var err error
+		if st.ExecIn == "" {
+			id, err = r.ensureImage(ctx, st.Image, st.LocalImage)
+		} else {
+			res.Service = st.ServiceName // its service's container has the image
 		}
 		res.ImageID = id
 		if err != nil {

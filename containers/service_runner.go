@@ -24,7 +24,7 @@ import (
 var ErrNoServices = errors.New("this engine runs no services (docs/services.md)")
 
 // ErrNotReady wraps the error of a service that did not become ready.
-var ErrNotReady = errors.New("the service did not become ready")
+var ErrNotReady = errors.New("not ready")
 
 // serviceLogTail is how many lines of a failed service's output its error
 // quotes.
@@ -41,20 +41,21 @@ func (r *Runner) StartService(ctx context.Context, handle uint32, svc step.Servi
 	if r.Services == nil {
 		return "", ErrNoServices
 	}
+	fail := func(err error) (string, error) { return "", fmt.Errorf("service %s: %w", svc.Name, err) }
 	st := svc.AsStep()
 	limits := st.Limits.Merge(r.Defaults)
 	if err := step.CheckUser(limits.User, r.Defaults.User, r.AllowRoot); err != nil {
-		return "", err
+		return fail(err)
 	}
 	if err := r.checkSecrets(st); err != nil {
-		return "", err
+		return fail(err)
 	}
 	if _, err := r.ensureImage(ctx, svc.Image, false); err != nil {
-		return "", err
+		return fail(err)
 	}
 	env, err := r.stepEnv(st)
 	if err != nil {
-		return "", err
+		return fail(err)
 	}
 	limits.Timeout, limits.Network = 0, NetworkRun
 	spec := ContainerSpec{
@@ -70,10 +71,10 @@ func (r *Runner) StartService(ctx context.Context, handle uint32, svc step.Servi
 	}
 	id, err := r.Services.StartService(ctx, spec, svc.Name)
 	if err != nil {
-		return "", r.maskErr(err)
+		return "", r.maskErr(fmt.Errorf("service %s: %w", svc.Name, err))
 	}
 	if err := r.waitReady(ctx, id, svc); err != nil {
-		return "", r.maskErr(NotRemoved(err, r.Services.StopService(ctx, id)))
+		return "", r.maskErr(fmt.Errorf("service %s: %w", svc.Name, NotRemoved(err, r.Services.StopService(ctx, id))))
 	}
 	return id, nil
 }
@@ -105,36 +106,46 @@ type maskedError struct {
 func (e maskedError) Error() string { return e.msg }
 func (e maskedError) Unwrap() error { return e.err }
 
+// checkTimeout bounds one readiness check.
+const checkTimeout = 10 * time.Second
+
 // waitReady polls the service's readiness check every interval until it
 // passes, the service exits, or the timeout passes.
 func (r *Runner) waitReady(ctx context.Context, id string, svc step.Service) error {
 	ready := svc.Ready
 	deadline := time.Now().Add(time.Duration(ready.Timeout))
 	var addr string
-	last := ""
+	last := "" // what the last check that ran said
 	for {
 		running, code, err := r.Services.ServiceState(ctx, id)
 		switch {
 		case err != nil:
 			return err
 		case !running:
-			return fmt.Errorf("%w: service %s exited with code %d before it was ready%s", ErrNotReady, svc.Name, code, r.logTail(ctx, id))
+			return fmt.Errorf("%w: it exited with code %d%s%s", ErrNotReady, code, last, r.logTail(ctx, id))
 		}
 		ok := true
 		switch {
 		case ready.Command != nil:
 			var out bytes.Buffer
 			w := r.Secrets.Writer(&out)
-			cctx, cancel := context.WithDeadline(ctx, deadline)
+			cctx, cancel := context.WithTimeout(ctx, checkTimeout)
 			exit, err := r.Services.Exec(cctx, id, ExecSpec{Args: ready.Command.Args(), WorkDir: abi.RunDirMountPoint}, w, w)
+			timedOut := cctx.Err() != nil
 			cancel()
 			secrets.Flush(w)
 			ok = err == nil && exit.Code == 0
-			if !ok {
-				last = fmt.Sprintf("; its last check exited %d: %s", exit.Code, clip.String(strings.TrimSpace(out.String()), 400))
-				if err != nil {
-					last = "; its last check failed: " + err.Error()
+			switch {
+			case ok:
+			case err == nil:
+				last = fmt.Sprintf("; its last check exited %d", exit.Code)
+				if text := strings.TrimSpace(out.String()); text != "" {
+					last += ": " + clip.String(text, 400)
 				}
+			case timedOut && ctx.Err() == nil:
+				last = fmt.Sprintf("; its last check ran past %s", checkTimeout)
+			case ctx.Err() == nil:
+				last = "; its last check failed: " + err.Error()
 			}
 		case ready.Port != 0:
 			if addr == "" {
@@ -145,7 +156,7 @@ func (r *Runner) waitReady(ctx context.Context, id string, svc step.Service) err
 			dctx, cancel := context.WithTimeout(ctx, time.Second)
 			ok = CanDial(dctx, addr, ready.Port)
 			cancel()
-			last = fmt.Sprintf("; port %d of %s accepts no connection", ready.Port, addr)
+			last = fmt.Sprintf("; its port %d (at %s) took no connection", ready.Port, addr)
 		}
 		if ok {
 			return nil
@@ -153,11 +164,11 @@ func (r *Runner) waitReady(ctx context.Context, id string, svc step.Service) err
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: service %s was not ready within %s%s%s", ErrNotReady, svc.Name, time.Duration(ready.Timeout), last, r.logTail(ctx, id))
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("%w within %s%s%s", ErrNotReady, time.Duration(ready.Timeout), last, r.logTail(ctx, id))
 		}
 		select {
-		case <-time.After(time.Duration(ready.Interval)):
+		case <-time.After(min(time.Duration(ready.Interval), time.Until(deadline))):
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -168,14 +168,8 @@ func (h *Host) submit(mem guestmem.Memory, specPtr, specLen, handlePtr uint32, p
 		return nil, err
 	}
 	t, perr := parse(spec)
-	switch {
-	case perr == nil:
-	case errors.Is(perr, step.ErrInvalidJSON):
-		return nil, guestmem.Fail(abi.ErrInvalidJSON, "step spec: %v", perr)
-	case errors.Is(perr, step.ErrInvalidStep):
-		return nil, guestmem.Fail(abi.ErrInvalidStep, "%v", perr)
-	default:
-		return nil, guestmem.Fail(abi.ErrInvalidArgument, "%v", perr)
+	if err := specError("step spec", perr); err != nil {
+		return nil, err
 	}
 	if h.ctx.Err() != nil {
 		return nil, guestmem.Fail(abi.ErrCancelled, "the run is being cancelled")
@@ -249,6 +243,7 @@ func (h *Host) execute(t *task) {
 	h.mu.Lock()
 	h.finished++
 	t.done, t.seq, t.json, t.kept = true, h.finished, b, res.ForReport()
+	h.execDone(t)
 	h.results = append(h.results, t.kept)
 	close(h.changed)
 	h.changed = make(chan struct{})

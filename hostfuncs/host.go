@@ -103,6 +103,7 @@ type Host struct {
 
 	mu       sync.Mutex
 	tasks    map[uint32]*task
+	running  map[uint32]*service // services started (or starting) and not stopped
 	next     uint32        // last handle issued
 	finished uint64        // completion counter
 	changed  chan struct{} // closed and replaced whenever a step finishes
@@ -162,6 +163,7 @@ func New(ctx context.Context, cfg Config) *Host {
 		cancel:  cancel,
 		slots:   newSlots(cfg.Parallel),
 		tasks:   map[uint32]*task{},
+		running: map[uint32]*service{},
 		changed: make(chan struct{}),
 		lastErr: errorJSON("", nil),
 	}
@@ -187,6 +189,9 @@ func (h *Host) Instantiate(ctx context.Context, r wazero.Runtime) error {
 		{abi.FuncNotebookBuild, h.notebookBuild},
 		{abi.FuncStepCancel, h.stepCancel},
 		{abi.FuncStepWaitTimeout, h.stepWaitTimeout},
+		{abi.FuncServiceStart, h.serviceStart},
+		{abi.FuncServiceExec, h.serviceExec},
+		{abi.FuncServiceStop, h.serviceStop},
 	} {
 		sig, ok := abi.Lookup(abi.Functions, f.name)
 		if !ok {
@@ -260,12 +265,14 @@ func (h *Host) Output() json.RawMessage {
 	return h.output
 }
 
-// Shutdown cancels every step still running or waiting for a slot and
-// returns once each has finished (their containers removed). Call it when
+// Shutdown cancels every step still running or waiting for a slot, and
+// stops every service, and returns once each has finished (their
+// containers removed). Call it when
 // the module has exited, whatever the way.
 func (h *Host) Shutdown() {
 	h.cancel()
 	h.wg.Wait()
+	h.stopAll()
 }
 
 type nopObserver struct{}

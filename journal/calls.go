@@ -108,7 +108,7 @@ type Request struct {
 
 // Answer is what a call gave the module besides its errno.
 type Answer struct {
-	Handle *uint32 `json:"handle,omitempty"` // the submit functions: the handle issued
+	Handle *uint32 `json:"handle,omitempty"` // the submit functions and service_exec: the handle issued; service_start: the service
 	Ready  *uint32 `json:"ready,omitempty"`  // step_wait, step_wait_timeout
 	// Buffer answers (params_get, step_result, error_get): the answer's
 	// length and SHA-256, and its bytes: inline (Data), or by reference to

@@ -353,7 +353,7 @@ func (r *Runner) StartService(ctx context.Context, handle uint32, svc step.Servi
 	st := svc.AsStep()
 	final, decisions, refused := r.admit(ctx, handle, Request{Kind: KindService, Step: st, Run: r.Info})
 	if refused != nil {
-		return "", decisions, fmt.Errorf("%w: %s", ErrRefused, refused.Error)
+		return "", decisions, fmt.Errorf("service %s: %w: %s", svc.Name, ErrRefused, refused.Error)
 	}
 	changes, err := Diff(st, final)
 	if err != nil {
@@ -364,7 +364,7 @@ func (r *Runner) StartService(ctx context.Context, handle uint32, svc step.Servi
 			d := step.Decision{Policy: "wflow", Step: svc.Name, Handle: handle, Verdict: step.VerdictDeny,
 				Reason: fmt.Sprintf("a service can be amended in %s only; the policies changed %s", strings.Join(step.ServiceStepFields, ", "), c.Field)}
 			r.Audit.add([]step.Decision{d})
-			return "", append(decisions, d), fmt.Errorf("%w: %s", ErrRefused, d.Reason)
+			return "", append(decisions, d), fmt.Errorf("service %s: %w: %s", svc.Name, ErrRefused, d.Reason)
 		}
 	}
 	id, err := next.StartService(ctx, handle, svc.WithStep(final))

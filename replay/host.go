@@ -82,6 +82,23 @@ type request struct {
 func read(fn string, mem guestmem.Memory, a []uint32) request {
 	var r request
 	switch fn {
+	case abi.FuncServiceStart:
+		spec, err := mem.Read("service spec", a[0], a[1], abi.MaxStepSpecLen)
+		if err != nil {
+			r.err = err
+			break
+		}
+		r.req.Spec = journal.Bytes(spec).Ptr()
+		r.err = mem.CheckWritable("service_ptr", a[2], 4)
+	case abi.FuncServiceExec:
+		r.req.Handle = u32(a[0])
+		spec, err := mem.Read("step spec", a[1], a[2], abi.MaxStepSpecLen)
+		if err != nil {
+			r.err = err
+			break
+		}
+		r.req.Spec = journal.Bytes(spec).Ptr()
+		r.err = mem.CheckWritable("handle_ptr", a[3], 4)
 	case abi.FuncStepSubmit, abi.FuncStepRun, abi.FuncNotebookSubmit, abi.FuncNotebookRun, abi.FuncNotebookBuild:
 		spec, err := mem.Read("step spec", a[0], a[1], abi.MaxStepSpecLen)
 		if err != nil {
@@ -113,7 +130,7 @@ func read(fn string, mem guestmem.Memory, a []uint32) request {
 				r.req.Handles = append(r.req.Handles, uint32(raw[4*i])|uint32(raw[4*i+1])<<8|uint32(raw[4*i+2])<<16|uint32(raw[4*i+3])<<24)
 			}
 		}
-	case abi.FuncStepResult, abi.FuncStepCancel:
+	case abi.FuncStepResult, abi.FuncStepCancel, abi.FuncServiceStop:
 		r.req.Handle = u32(a[0])
 	case abi.FuncLogWrite:
 		r.req.Level = u32(a[0])
@@ -181,7 +198,13 @@ func (h *Host) handler(fn string) guestmem.Handler {
 			return &guestmem.Error{Errno: abi.Errno(was.Errno), Msg: was.Error, Fatal: was.Fatal}
 		}
 		switch fn {
-		case abi.FuncStepSubmit, abi.FuncStepRun, abi.FuncNotebookSubmit, abi.FuncNotebookRun, abi.FuncNotebookBuild:
+		case abi.FuncServiceExec:
+			if was.Ans == nil || was.Ans.Handle == nil {
+				h.diverge(n, fn, &was, now, "the journal holds no handle for this call")
+				return stop()
+			}
+			mem.WriteU32("handle_ptr", a[3], *was.Ans.Handle)
+		case abi.FuncStepSubmit, abi.FuncStepRun, abi.FuncNotebookSubmit, abi.FuncNotebookRun, abi.FuncNotebookBuild, abi.FuncServiceStart:
 			if was.Ans == nil || was.Ans.Handle == nil {
 				h.diverge(n, fn, &was, now, "the journal holds no handle for this call")
 				return stop()

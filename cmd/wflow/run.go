@@ -362,6 +362,7 @@ func (r *workflowRun) wire(ctx context.Context) int {
 			Pulls:     r.set.pulls,
 			StepDirs:  r.stepDirs,
 			Secrets:   r.set.secrets,
+			Services:  engines.Services(engine),
 		},
 		Chain: r.chain,
 		Info:  policies.RunInfo{RunID: r.runID, Module: filepath.Base(r.modulePath), Network: r.set.limits.Network},

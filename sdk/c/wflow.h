@@ -36,7 +36,8 @@ enum {
   WFLOW_ERR_LIMIT = 8,
   WFLOW_ERR_INVALID_ARGUMENT = 9,
   WFLOW_ERR_CANCELLED = 10,
-  WFLOW_ERR_TIMEOUT = 11, /* ABI v1.2: wflow_v1_step_wait_timeout's timeout passed */
+  WFLOW_ERR_TIMEOUT = 11,        /* ABI v1.2: wflow_v1_step_wait_timeout's timeout passed */
+  WFLOW_ERR_SERVICE_FAILED = 12, /* ABI v1.2: a service did not start or was not ready */
 };
 
 /* Log levels of wflow_v1_log_write. */
@@ -93,6 +94,15 @@ wflow_errno_t wflow_v1_step_cancel(wflow_handle_t handle);
 WFLOW_IMPORT("step_wait_timeout")
 wflow_errno_t wflow_v1_step_wait_timeout(const wflow_handle_t *handles, uint32_t count, uint32_t timeout_ms,
                                          wflow_handle_t *ready);
+
+WFLOW_IMPORT("service_start")
+wflow_errno_t wflow_v1_service_start(const char *spec, uint32_t spec_len, uint32_t *service);
+
+WFLOW_IMPORT("service_exec")
+wflow_errno_t wflow_v1_service_exec(uint32_t service, const char *spec, uint32_t spec_len, wflow_handle_t *handle);
+
+WFLOW_IMPORT("service_stop")
+wflow_errno_t wflow_v1_service_stop(uint32_t service);
 
 /* ---- Helpers ---- */
 
@@ -191,6 +201,25 @@ static inline char *wflow_wait_timeout(const wflow_handle_t *handles, uint32_t c
  * "error_kind":"cancelled" unless it had finished) is read as any other.
  * ABI v1.2. */
 static inline wflow_errno_t wflow_cancel(wflow_handle_t handle) { return wflow_v1_step_cancel(handle); }
+
+/* Starts a service (docs/services.md) and returns once it is ready; its id
+ * goes to *service. On WFLOW_ERR_SERVICE_FAILED, wflow_last_error() says
+ * why. ABI v1.2. */
+static inline wflow_errno_t wflow_service_start(const char *spec, uint32_t *service) {
+  return wflow_v1_service_start(spec, (uint32_t)strlen(spec), service);
+}
+
+/* Runs an exec spec in a service's container and returns its ExecResult
+ * JSON once it has finished. ABI v1.2. */
+static inline char *wflow_service_exec(uint32_t service, const char *spec, wflow_errno_t *err) {
+  wflow_handle_t h, ready;
+  *err = wflow_v1_service_exec(service, spec, (uint32_t)strlen(spec), &h);
+  if (*err != WFLOW_OK) return NULL;
+  return wflow_wait(&h, 1, &ready, err);
+}
+
+/* Stops a service and removes its container. ABI v1.2. */
+static inline wflow_errno_t wflow_service_stop(uint32_t service) { return wflow_v1_service_stop(service); }
 
 /* Writes an info line to the run's log. */
 static inline void wflow_log(const char *msg) {

@@ -29,3 +29,6 @@ func notebookBuild(unsafe.Pointer, uint32, unsafe.Pointer) uint32  { return notW
 
 func stepCancel(uint32) uint32                                              { return notWasm }
 func stepWaitTimeout(unsafe.Pointer, uint32, uint32, unsafe.Pointer) uint32 { return notWasm }
+func serviceStart(unsafe.Pointer, uint32, unsafe.Pointer) uint32            { return notWasm }
+func serviceExec(uint32, unsafe.Pointer, uint32, unsafe.Pointer) uint32     { return notWasm }
+func serviceStop(uint32) uint32                                             { return notWasm }

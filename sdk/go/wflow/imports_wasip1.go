@@ -47,3 +47,12 @@ func stepCancel(handle uint32) uint32
 
 //go:wasmimport wflow_v1 step_wait_timeout
 func stepWaitTimeout(handles unsafe.Pointer, count uint32, timeoutMS uint32, readyPtr unsafe.Pointer) uint32
+
+//go:wasmimport wflow_v1 service_start
+func serviceStart(spec unsafe.Pointer, specLen uint32, servicePtr unsafe.Pointer) uint32
+
+//go:wasmimport wflow_v1 service_exec
+func serviceExec(service uint32, spec unsafe.Pointer, specLen uint32, handlePtr unsafe.Pointer) uint32
+
+//go:wasmimport wflow_v1 service_stop
+func serviceStop(service uint32) uint32
