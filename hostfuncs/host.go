@@ -104,9 +104,9 @@ type Host struct {
 	mu       sync.Mutex
 	tasks    map[uint32]*task
 	running  map[uint32]*service // services started (or starting) and not stopped
-	next     uint32        // last handle issued
-	finished uint64        // completion counter
-	changed  chan struct{} // closed and replaced whenever a step finishes
+	next     uint32              // last handle issued
+	finished uint64              // completion counter
+	changed  chan struct{}       // closed and replaced whenever a step finishes
 	results  []step.ExecResult
 	output   json.RawMessage
 	lastErr  []byte
