@@ -2,7 +2,7 @@
 // the same run, on the local engine and local images only, and writes the
 // table of docs/benchmarks.md. `make bench` runs it:
 //
-//	go run ./bench [-reps 5] [-cases seq,par,start,hostcall,bigout,cache,replay,engines] [-out docs/benchmarks.md]
+//	go run ./bench [-reps 5] [-cases seq,par,exec,start,hostcall,bigout,cache,replay,engines] [-out docs/benchmarks.md]
 //	go run ./bench -cases kubernetes   (the simulated cluster alone; engines has it too)
 //
 // Every case prints wflow's figure and its baseline's (median, min, max over
@@ -37,7 +37,7 @@ const image = "wflow-test/busybox:latest"
 
 func main() {
 	reps := flag.Int("reps", 5, "repetitions of each case")
-	cases := flag.String("cases", "seq,par,start,hostcall,bigout,cache,replay,engines", "cases to run")
+	cases := flag.String("cases", "seq,par,exec,start,hostcall,bigout,cache,replay,engines", "cases to run")
 	out := flag.String("out", "", "markdown file whose generated table is replaced (between the bench markers)")
 	bigSize := flag.Int64("bigout-size", 1<<30, "bytes the big-output step prints")
 	flag.Parse()
@@ -125,7 +125,7 @@ func run(reps int, cases []string, out string, bigSize int64) error {
 	if err := sh(root, nil, "go", "build", "-o", e.wflow, "./cmd/wflow"); err != nil {
 		return err
 	}
-	for _, g := range []string{"seq", "par", "noop", "hostcall-go", "bigout", "cached"} {
+	for _, g := range []string{"seq", "par", "exec", "noop", "hostcall-go", "bigout", "cached"} {
 		e.mods[g] = filepath.Join(dir, g+".wasm")
 		if err := sh(root, []string{"GOOS=wasip1", "GOARCH=wasm"}, "go", "build", "-o", e.mods[g], "./bench/guests/"+g); err != nil {
 			return err
@@ -149,6 +149,8 @@ func run(reps int, cases []string, out string, bigSize int64) error {
 			rs, err = e.sequential(reps)
 		case "par":
 			rs, err = e.parallel(reps)
+		case "exec":
+			rs, err = e.jobContainer(reps)
 		case "start":
 			rs, err = e.start(reps)
 		case "hostcall":

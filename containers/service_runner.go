@@ -57,7 +57,10 @@ func (r *Runner) StartService(ctx context.Context, handle uint32, svc step.Servi
 	if err != nil {
 		return fail(err)
 	}
-	limits.Timeout, limits.Network = 0, NetworkRun
+	limits.Timeout = 0
+	if svc.Network != "none" {
+		limits.Network = NetworkRun
+	}
 	spec := ContainerSpec{
 		Image: svc.Image, Args: svc.Command.Args(), Env: env,
 		RunDir: r.RunDir, WorkDir: abi.RunDirMountPoint, Records: rundir.Records, Limits: limits,

@@ -338,8 +338,15 @@ type ServiceRunner interface {
 	StopService(ctx context.Context, id string) error
 }
 
-// ErrRefused wraps the error of a service the policies refused.
+// ErrRefused is matched (errors.Is) by the error of a service the
+// policies refused.
 var ErrRefused = errors.New("refused by a policy")
+
+// refusedError is a refusal's message, which names the policy already.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string        { return e.msg }
+func (e *refusedError) Is(target error) bool { return target == ErrRefused }
 
 // StartService puts a service to the chain (kind "service": the step that
 // stands for it, step.Service.AsStep) and starts it as the chain left it.
@@ -353,7 +360,7 @@ func (r *Runner) StartService(ctx context.Context, handle uint32, svc step.Servi
 	st := svc.AsStep()
 	final, decisions, refused := r.admit(ctx, handle, Request{Kind: KindService, Step: st, Run: r.Info})
 	if refused != nil {
-		return "", decisions, fmt.Errorf("service %s: %w: %s", svc.Name, ErrRefused, refused.Error)
+		return "", decisions, fmt.Errorf("service %s: %w", svc.Name, &refusedError{refused.Error})
 	}
 	changes, err := Diff(st, final)
 	if err != nil {
@@ -364,7 +371,7 @@ func (r *Runner) StartService(ctx context.Context, handle uint32, svc step.Servi
 			d := step.Decision{Policy: "wflow", Step: svc.Name, Handle: handle, Verdict: step.VerdictDeny,
 				Reason: fmt.Sprintf("a service can be amended in %s only; the policies changed %s", strings.Join(step.ServiceStepFields, ", "), c.Field)}
 			r.Audit.add([]step.Decision{d})
-			return "", append(decisions, d), fmt.Errorf("service %s: %w: %s", svc.Name, ErrRefused, d.Reason)
+			return "", append(decisions, d), fmt.Errorf("service %s: %w", svc.Name, &refusedError{"refused by wflow: " + d.Reason})
 		}
 	}
 	id, err := next.StartService(ctx, handle, svc.WithStep(final))

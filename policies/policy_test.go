@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/step"
 )
 
@@ -231,4 +232,72 @@ type policyFunc func(Request) Verdict
 func (policyFunc) Name() string { return "func" }
 func (f policyFunc) Decide(_ context.Context, req Request) (Verdict, error) {
 	return f(req), nil
+}
+
+// serviceStarter records the service it is asked to start.
+type serviceStarter struct{ started []step.Service }
+
+func (s *serviceStarter) Run(context.Context, uint32, step.Step, containers.Live) step.ExecResult {
+	return step.ExecResult{}
+}
+func (s *serviceStarter) StartService(_ context.Context, _ uint32, svc step.Service) (string, error) {
+	s.started = append(s.started, svc)
+	return "c1", nil
+}
+func (s *serviceStarter) StopService(context.Context, string) error { return nil }
+
+// TestServicesPassThePolicies: a service is put to the chain as kind
+// "service"; an amendment of its image and limits applies, one of a
+// field a service has not refuses it; an exec is not put to the chain.
+func TestServicesPassThePolicies(t *testing.T) {
+	svc := step.Service{Name: "db", Image: "pg", Command: step.Command{Argv: []string{"postgres"}}, Limits: step.Limits{Network: "run"}}
+	var kinds []string
+	pin := policyFunc(func(req Request) Verdict {
+		kinds = append(kinds, req.Kind)
+		if req.Step.Image == "pg" {
+			amended := req.Step
+			amended.Image, amended.Memory = "pg@sha256:abc", 1<<30
+			return Verdict{Verdict: step.VerdictAmend, Step: &amended}
+		}
+		return Verdict{Verdict: step.VerdictAllow}
+	})
+	next := &serviceStarter{}
+	r := &Runner{Next: next, Chain: Chain{Policies: []Policy{pin}}, Audit: &Audit{}}
+	id, ds, err := r.StartService(context.Background(), 1, svc)
+	if err != nil || id != "c1" || len(next.started) != 1 || next.started[0].Image != "pg@sha256:abc" || next.started[0].Memory != 1<<30 || next.started[0].Name != "db" {
+		t.Fatalf("start: %q %v, started %+v, decisions %+v", id, err, next.started, ds)
+	}
+	if kinds[0] != KindService {
+		t.Errorf("kinds %v", kinds)
+	}
+	retry := policyFunc(func(req Request) Verdict {
+		amended := req.Step
+		amended.Retry = &step.Retry{Retries: 1}
+		return Verdict{Verdict: step.VerdictAmend, Step: &amended}
+	})
+	r = &Runner{Next: next, Chain: Chain{Policies: []Policy{retry}}, Audit: &Audit{}}
+	if _, _, err := r.StartService(context.Background(), 2, svc); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "changed retry") {
+		t.Errorf("an amendment beyond a service's fields: %v", err)
+	}
+	deny := fakePolicy{name: "no", verdict: step.VerdictDeny, reason: "no services"}
+	r = &Runner{Next: next, Chain: Chain{Policies: []Policy{deny}}}
+	if _, _, err := r.StartService(context.Background(), 3, svc); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "service db: refused by policy no: no services") {
+		t.Errorf("a refused service: %v", err)
+	}
+	res := r.Run(context.Background(), 4, step.Step{Name: "e", Image: "pg", ExecIn: "c1"}, containers.Live{})
+	if len(res.Decisions) != 0 {
+		t.Errorf("an exec was put to the policies: %+v", res.Decisions)
+	}
+}
+
+// TestRunNetwork: "run" passes builtin:network where the engine has run
+// networks, and is refused, saying why, where it has not.
+func TestRunNetwork(t *testing.T) {
+	req := Request{Kind: KindContainer, Step: step.Step{Name: "s", Limits: step.Limits{Network: containers.NetworkRun}}}
+	if v, _ := (Network{RunNetwork: true}).Decide(context.Background(), req); v.Verdict != step.VerdictAllow {
+		t.Errorf("with run networks: %+v", v)
+	}
+	if v, _ := (Network{Allowed: "bridge"}).Decide(context.Background(), req); v.Verdict != step.VerdictDeny || !strings.Contains(v.Reason, "runs no services") {
+		t.Errorf("without: %+v", v)
+	}
 }

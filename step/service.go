@@ -24,7 +24,7 @@ type Service struct {
 	Command Command // replaces the image's CMD (its ENTRYPOINT stays)
 	Env     map[string]string
 	Secrets map[string]string
-	Limits  // cpus, memory, pids, read_only, user; no timeout or network
+	Limits  // cpus, memory, pids, read_only, user; Network "run" or "none"; no timeout
 	Ready   Ready
 }
 
@@ -51,7 +51,7 @@ var serviceNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
 // ServiceFields and ExecFields are the fields of a service spec and of an
 // exec spec (docs/abi.md).
 var (
-	ServiceFields = []string{"name", "image", "command", "env", "secrets", "cpus", "memory", "pids", "read_only", "user", "ready"}
+	ServiceFields = []string{"name", "image", "command", "env", "secrets", "cpus", "memory", "pids", "network", "read_only", "user", "ready"}
 	ExecFields    = []string{"name", "commands", "env", "timeout"}
 )
 
@@ -90,6 +90,13 @@ func ParseService(spec []byte) (Service, error) {
 	if !serviceNamePattern.MatchString(st.Name) {
 		return s, invalidStep("service name %q: it is the service's host name on the run's network: 1 to 63 of a-z 0-9 -, not starting or ending with -", clip.String(st.Name, 80))
 	}
+	switch st.Network {
+	case "":
+		st.Network = "run"
+	case "run", "none":
+	default:
+		return s, invalidStep("service %s: network %q: a service is on the run's network (\"run\", the default) or on none (\"none\": a job container no step needs to reach)", st.Name, clip.String(st.Network, 64))
+	}
 	s = Service{Name: st.Name, Image: st.Image, Command: st.Commands[0], Env: st.Env, Secrets: st.Secrets, Limits: st.Limits}
 	s.Ready, err = parseReady(st.Name, ready)
 	return s, err
@@ -103,7 +110,7 @@ func (s Service) AsStep() Step {
 
 // ServiceStepFields are the fields of the step that stands for a service
 // which a policy may amend.
-var ServiceStepFields = []string{"image", "commands", "env", "secrets", "cpus", "memory", "pids", "read_only", "user"}
+var ServiceStepFields = []string{"image", "commands", "env", "secrets", "cpus", "memory", "pids", "network", "read_only", "user"}
 
 // WithStep is the service as st (a policy's amendment of AsStep) leaves
 // it; its name and readiness check stay.

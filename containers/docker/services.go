@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -105,11 +106,17 @@ func (e *Engine) listNetworks(ctx context.Context, key string) ([]containers.Lab
 
 // StartService implements containers.ServiceEngine.
 func (e *Engine) StartService(ctx context.Context, spec containers.ContainerSpec, name string) (string, error) {
-	net, err := e.runNetwork(ctx, spec.Labels[containers.LabelRun])
-	if err != nil {
-		return "", err
+	var endpoints *network.NetworkingConfig
+	if spec.Network == containers.NetworkRun {
+		net, err := e.runNetwork(ctx, spec.Labels[containers.LabelRun])
+		if err != nil {
+			return "", err
+		}
+		spec.Network = net
+		endpoints = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{net: {Aliases: []string{name}}}}
+	} else {
+		spec.Network = "none"
 	}
-	spec.Network = net
 	hc := hostConfig(spec)
 	var cmd []string
 	if len(spec.Args) > 0 {
@@ -118,9 +125,7 @@ func (e *Engine) StartService(ctx context.Context, spec containers.ContainerSpec
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
 	created, err := e.cli.ContainerCreate(cctx,
 		&container.Config{Image: spec.Image, Cmd: cmd, Env: spec.Env, WorkingDir: spec.WorkDir, Labels: spec.Labels, User: spec.User, Hostname: name},
-		hc,
-		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{net: {Aliases: []string{name}}}},
-		nil, "")
+		hc, endpoints, nil, "")
 	cancel()
 	if err != nil {
 		return "", fmt.Errorf("create the service's container: %w", err)
@@ -228,6 +233,21 @@ func (e *Engine) Exec(ctx context.Context, id string, spec containers.ExecSpec, 
 	info, err := e.cli.ContainerExecInspect(ictx, created.ID)
 	if err != nil {
 		return exit, fmt.Errorf("inspect exec: %w", err)
+	}
+	// The stream ends when the process closed its output: it may still
+	// run (it closed them itself), or its exit be recorded a moment later.
+	for pause := 5 * time.Millisecond; info.Running; pause = min(2*pause, 250*time.Millisecond) {
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			if kerr := e.killExec(created.ID); kerr != nil {
+				return exit, fmt.Errorf("%w; %w", ctx.Err(), kerr)
+			}
+			return exit, ctx.Err()
+		}
+		if info, err = e.cli.ContainerExecInspect(ictx, created.ID); err != nil {
+			return exit, fmt.Errorf("inspect exec: %w", err)
+		}
 	}
 	exit.Code = info.ExitCode
 	return exit, nil

@@ -25,6 +25,9 @@ type ServiceSpec struct {
 	Pids     int64
 	ReadOnly bool
 	User     string
+	// Network is "run" (the default: on the run's network, reachable by
+	// Name) or "none" (a job container no step needs to reach).
+	Network string
 
 	// Ready says when it is ready; StartService returns then. Nil: once
 	// started.
@@ -52,6 +55,7 @@ type serviceSpec struct {
 	Pids     int64             `json:"pids,omitempty"`
 	ReadOnly bool              `json:"read_only,omitempty"`
 	User     string            `json:"user,omitempty"`
+	Network  string            `json:"network,omitempty"`
 	Ready    *readySpec        `json:"ready,omitempty"`
 }
 
@@ -65,7 +69,7 @@ type readySpec struct {
 // MarshalJSON writes the service spec of docs/abi.md.
 func (s ServiceSpec) MarshalJSON() ([]byte, error) {
 	spec := serviceSpec{Name: s.Name, Image: s.Image, Command: s.Command, Env: s.Env, Secrets: s.Secrets,
-		CPUs: s.CPUs, Memory: s.Memory, Pids: s.Pids, ReadOnly: s.ReadOnly, User: s.User}
+		CPUs: s.CPUs, Memory: s.Memory, Pids: s.Pids, ReadOnly: s.ReadOnly, User: s.User, Network: s.Network}
 	if r := s.Ready; r != nil {
 		spec.Ready = &readySpec{Command: r.Command, Port: r.Port, Timeout: duration(r.Timeout), Interval: duration(r.Interval)}
 	}
