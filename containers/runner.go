@@ -430,7 +430,10 @@ type attempt struct {
 // cancelled, naming who cancelled it (step.CancelledBy).
 func (a *attempt) fail(ctx context.Context, kind string, err error) {
 	a.ReturnCode, a.ErrorKind, a.Error = 1, kind, err.Error()
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	// Whatever the engine's client made of it (an HTTP client reports a
+	// context's cause, not context.Canceled), a failure once ctx ended is
+	// the cancellation.
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		a.ErrorKind = step.ErrorKindCancelled
 		a.Error = step.CancelledBy(ctx) + " while the step ran; its container was removed"
 		if errors.Is(err, ErrNotRemoved) {

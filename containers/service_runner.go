@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,6 +81,9 @@ func (r *Runner) StartService(ctx context.Context, handle uint32, svc step.Servi
 	return id, nil
 }
 
+// HasServices reports whether the runner's engine runs services.
+func (r *Runner) HasServices() bool { return r.Services != nil }
+
 // StopService stops and removes a service's container.
 func (r *Runner) StopService(ctx context.Context, id string) error {
 	if r.Services == nil {
@@ -117,7 +119,6 @@ const checkTimeout = 10 * time.Second
 func (r *Runner) waitReady(ctx context.Context, id string, svc step.Service) error {
 	ready := svc.Ready
 	deadline := time.Now().Add(time.Duration(ready.Timeout))
-	var addr string
 	last := "" // what the last check that ran said
 	for {
 		running, code, err := r.Services.ServiceState(ctx, id)
@@ -151,15 +152,10 @@ func (r *Runner) waitReady(ctx context.Context, id string, svc step.Service) err
 				last = "; its last check failed: " + err.Error()
 			}
 		case ready.Port != 0:
-			if addr == "" {
-				if addr, err = r.Services.ServiceAddr(ctx, id); err != nil {
-					return err
-				}
+			if ok, err = r.Services.ServiceListens(ctx, id, ready.Port); err != nil {
+				return err
 			}
-			dctx, cancel := context.WithTimeout(ctx, time.Second)
-			ok = CanDial(dctx, addr, ready.Port)
-			cancel()
-			last = fmt.Sprintf("; its port %d (at %s) took no connection", ready.Port, addr)
+			last = fmt.Sprintf("; nothing in it listened on TCP port %d", ready.Port)
 		}
 		if ok {
 			return nil
@@ -205,15 +201,4 @@ func (r *Runner) exec(ctx context.Context, st step.Step, spec ContainerSpec, std
 		env = append(env, k+"="+st.Env[k])
 	}
 	return r.Services.Exec(ctx, st.ExecIn, ExecSpec{Args: spec.Args, Env: env, WorkDir: spec.WorkDir}, stdout, stderr)
-}
-
-// CanDial reports whether addr:port accepts a TCP connection from this host.
-func CanDial(ctx context.Context, addr string, port int) bool {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	conn.Close()
-	return true
 }

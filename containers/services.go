@@ -38,9 +38,9 @@ type ServiceEngine interface {
 	ServiceState(ctx context.Context, id string) (running bool, exitCode int, err error)
 	// ServiceLogs writes the last lines of the service's output.
 	ServiceLogs(ctx context.Context, id string, tail int, w io.Writer) error
-	// ServiceAddr is the service's address on the run's network, for a
-	// readiness check by port from this host.
-	ServiceAddr(ctx context.Context, id string) (string, error)
+	// ServiceListens reports whether the service listens on a TCP port,
+	// for a readiness check by port.
+	ServiceListens(ctx context.Context, id string, port int) (bool, error)
 	// Exec runs one command in the service's container, streaming its
 	// stdout and stderr apart. When ctx ends first, the command's
 	// processes are killed (when the engine lets wflow) and err wraps

@@ -17,6 +17,7 @@ import (
 // ServiceRunner starts and stops services (docs/services.md);
 // policies.Runner implements it, with the policies before each start.
 type ServiceRunner interface {
+	HasServices() bool
 	StartService(ctx context.Context, handle uint32, svc step.Service) (id string, decisions []step.Decision, err error)
 	StopService(ctx context.Context, id string) error
 }
@@ -33,7 +34,7 @@ type service struct {
 // services returns the host's service runner, or an errno saying there is none.
 func (h *Host) services() (ServiceRunner, *guestmem.Error) {
 	sr, ok := h.cfg.Runner.(ServiceRunner)
-	if !ok {
+	if !ok || !sr.HasServices() {
 		return nil, guestmem.Fail(abi.ErrInvalidArgument, "%v", containers.ErrNoServices)
 	}
 	return sr, nil
@@ -137,6 +138,16 @@ func (h *Host) readyService(id uint32) (*service, *guestmem.Error) {
 func (h *Host) serviceExec(_ context.Context, mem guestmem.Memory, a []uint32) *guestmem.Error {
 	id := a[0]
 	h.note(func(c *journal.Call) { c.Req.Handle = u32(id) })
+	// The spec is read first, as for step_submit (and as a replay reads
+	// it), whether or not the service runs.
+	spec, err := mem.Read("step spec", a[1], a[2], abi.MaxStepSpecLen)
+	if err != nil {
+		return err
+	}
+	h.note(func(c *journal.Call) { c.Req.Spec = journal.Bytes(spec).Ptr() })
+	if err := mem.CheckWritable("handle_ptr", a[3], 4); err != nil {
+		return err
+	}
 	s, gerr := h.readyService(id)
 	if gerr != nil {
 		return gerr
@@ -185,6 +196,10 @@ func (h *Host) serviceStop(_ context.Context, _ guestmem.Memory, a []uint32) *gu
 	delete(h.running, id)
 	h.mu.Unlock()
 	if err := h.stopService(sr, s); err != nil {
+		// Kept, so that the end of the run tries again.
+		h.mu.Lock()
+		h.running[id] = s
+		h.mu.Unlock()
 		return guestmem.Fail(abi.ErrServiceFailed, "service %s: %v", s.name, err)
 	}
 	return nil

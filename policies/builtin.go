@@ -90,6 +90,10 @@ func (p Ceilings) Decide(_ context.Context, req Request) (Verdict, error) {
 		return Verdict{Verdict: step.VerdictAllow}, nil // a build has no step limits to check
 	}
 	l := req.Step.Limits.Merge(p.Defaults)
+	if req.Kind == KindExec {
+		// Its CPUs and memory are its service's, which passed the ceilings.
+		l.CPUs, l.Memory = p.Max.CPUs, p.Max.Memory
+	}
 	deny := func(format string, args ...any) (Verdict, error) {
 		return Verdict{Verdict: step.VerdictDeny, Reason: fmt.Sprintf(format, args...)}, nil
 	}

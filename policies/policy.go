@@ -26,6 +26,7 @@ const (
 	KindContainer     = "container"      // a step about to run (notebook runs too: the container they become)
 	KindNotebookBuild = "notebook-build" // a notebook image about to be built
 	KindService       = "service"        // a service about to start: its command as the step's one command
+	KindExec          = "exec"           // commands about to run in a service's container (service_exec); image: the service's
 )
 
 // Request is what a policy decides on: a step and the run it belongs to.
@@ -246,12 +247,10 @@ type Runner struct {
 }
 
 // Run runs a step (hostfuncs.StepRunner): Admit, then RunAdmitted. An
-// exec (step.ExecIn set) runs in a service the policies admitted when it
-// started, as a step's commands run in the container they admitted: it is
-// not put to them again.
+// exec (step.ExecIn set) is put to the chain as kind "exec".
 func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live containers.Live) step.ExecResult {
 	if st.ExecIn != "" {
-		return r.Next.Run(ctx, handle, st, live)
+		return r.runExec(ctx, handle, st, live)
 	}
 	final, decisions, refused := r.Admit(ctx, handle, st)
 	if refused != nil {
@@ -332,10 +331,48 @@ func (r *Runner) RunAdmitted(ctx context.Context, handle uint32, st step.Step, d
 	return res
 }
 
+// ExecAmendable are the fields of an exec a policy may amend: the image,
+// limits and secrets are its service's.
+var ExecAmendable = []string{"commands", "env", "timeout"}
+
+// runExec puts an exec to the chain (kind "exec") and runs it as the chain
+// left it; an amendment of anything but ExecAmendable refuses it.
+func (r *Runner) runExec(ctx context.Context, handle uint32, st step.Step, live containers.Live) step.ExecResult {
+	started := time.Now().UTC()
+	final, decisions, refused := r.admit(ctx, handle, Request{Kind: KindExec, Step: st, Run: r.Info})
+	if refused != nil {
+		refused.Service = st.ServiceName
+		return *refused
+	}
+	changes, err := Diff(st, final)
+	for _, c := range changes {
+		if err == nil && !slices.Contains(ExecAmendable, c.Field) {
+			err = fmt.Errorf("the policies changed %s", c.Field)
+		}
+	}
+	if err != nil {
+		d := step.Decision{Policy: "wflow", Step: st.Name, Handle: handle, Verdict: step.VerdictDeny,
+			Reason: fmt.Sprintf("an exec can be amended in %s only; %v", strings.Join(ExecAmendable, ", "), err)}
+		r.Audit.add([]step.Decision{d})
+		res := refusal(st, handle, started, append(decisions, d))
+		res.Service = st.ServiceName
+		return *res
+	}
+	final.ExecIn, final.ServiceName, final.Image = st.ExecIn, st.ServiceName, st.Image
+	return r.RunAdmitted(ctx, handle, final, decisions, live)
+}
+
 // ServiceRunner starts and stops services; containers.Runner implements it.
 type ServiceRunner interface {
+	HasServices() bool
 	StartService(ctx context.Context, handle uint32, svc step.Service) (string, error)
 	StopService(ctx context.Context, id string) error
+}
+
+// HasServices reports whether the runner behind runs services.
+func (r *Runner) HasServices() bool {
+	next, ok := r.Next.(ServiceRunner)
+	return ok && next.HasServices()
 }
 
 // ErrRefused is matched (errors.Is) by the error of a service the
@@ -354,7 +391,7 @@ func (e *refusedError) Is(target error) bool { return target == ErrRefused }
 // amendment of anything else refuses it. The decisions land in Audit.
 func (r *Runner) StartService(ctx context.Context, handle uint32, svc step.Service) (string, []step.Decision, error) {
 	next, ok := r.Next.(ServiceRunner)
-	if !ok {
+	if !ok || !next.HasServices() {
 		return "", nil, containers.ErrNoServices
 	}
 	st := svc.AsStep()

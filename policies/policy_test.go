@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/step"
@@ -245,6 +246,7 @@ func (s *serviceStarter) StartService(_ context.Context, _ uint32, svc step.Serv
 	return "c1", nil
 }
 func (s *serviceStarter) StopService(context.Context, string) error { return nil }
+func (s *serviceStarter) HasServices() bool                         { return true }
 
 // TestServicesPassThePolicies: a service is put to the chain as kind
 // "service"; an amendment of its image and limits applies, one of a
@@ -284,9 +286,26 @@ func TestServicesPassThePolicies(t *testing.T) {
 	if _, _, err := r.StartService(context.Background(), 3, svc); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "service db: refused by policy no: no services") {
 		t.Errorf("a refused service: %v", err)
 	}
-	res := r.Run(context.Background(), 4, step.Step{Name: "e", Image: "pg", ExecIn: "c1"}, containers.Live{})
-	if len(res.Decisions) != 0 {
-		t.Errorf("an exec was put to the policies: %+v", res.Decisions)
+	exec := step.Step{Name: "e", Image: "pg", ExecIn: "c1", ServiceName: "db", Commands: []step.Command{{Shell: "x"}}}
+	res := r.Run(context.Background(), 4, exec, containers.Live{})
+	if res.ErrorKind != step.ErrorKindDenied || res.Service != "db" {
+		t.Errorf("an exec under a policy that refuses everything: %+v", res)
+	}
+	kinds = nil
+	r = &Runner{Next: next, Chain: Chain{Policies: []Policy{pin}}}
+	if res := r.Run(context.Background(), 5, exec, containers.Live{}); res.ErrorKind != step.ErrorKindDenied || !strings.Contains(res.Error, "an exec can be amended in commands, env, timeout only; the policies changed image") {
+		t.Errorf("an exec amended in its image: %+v", res)
+	}
+	if len(kinds) == 0 || kinds[0] != KindExec {
+		t.Errorf("kinds %v", kinds)
+	}
+	ceil := Ceilings{Max: step.Limits{Timeout: step.Duration(time.Minute), CPUs: 1, Memory: 1 << 30}}
+	if v, _ := ceil.Decide(context.Background(), Request{Kind: KindExec, Step: exec}); v.Verdict != step.VerdictDeny || !strings.Contains(v.Reason, "timeout") {
+		t.Errorf("an exec without a timeout under --max-step-timeout: %+v", v)
+	}
+	exec.Timeout = step.Duration(time.Second)
+	if v, _ := ceil.Decide(context.Background(), Request{Kind: KindExec, Step: exec}); v.Verdict != step.VerdictAllow {
+		t.Errorf("an exec with a timeout: %+v (its cpus and memory are its service's)", v)
 	}
 }
 

@@ -379,7 +379,7 @@ func TestRustExample(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if out := readReport(t, rundir).Output; string(out) != `{"language":"Rust","steps_ok":2}` {
+	if out := readReport(t, rundir).Output; string(out) != `{"language":"Rust","steps_ok":2,"cancelled":1}` {
 		t.Errorf("output %s", out)
 	}
 	replaysTheSame(t, rundir)

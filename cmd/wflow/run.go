@@ -918,6 +918,9 @@ func (o *runOptions) policyChain(ctx context.Context, defaults step.Limits, runN
 
 // stepLimits turns the step-limit flags into the runner's defaults.
 func (o *runOptions) stepLimits() (step.Limits, error) {
+	if o.network == containers.NetworkRun {
+		return step.Limits{}, fmt.Errorf("--network run: the run's own network is there for every step that asks for it (\"network\": \"run\"); --network names what else a step may use")
+	}
 	l := step.Limits{
 		Timeout:  step.Duration(o.stepTimeout),
 		CPUs:     o.cpus,

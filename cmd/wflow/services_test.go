@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,24 +57,33 @@ func TestServices(t *testing.T) {
 	e := testenv.Docker(t)
 	guest := testenv.GoGuest(t, "./testdata/guests/services")
 	rundir := servicesRunDir(t)
-	code, stdout, stderr := wflow(t, "run", guest, "--rundir", rundir)
+	// A server of the host, on every address: no step may reach it.
+	host, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	go http.Serve(host, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("host-secret")) }))
+	port := strconv.Itoa(host.Addr().(*net.TCPAddr).Port)
+	code, stdout, stderr := wflow(t, "run", guest, "--rundir", rundir, "-p", "hostport="+port, "-p", "hostip="+hostIP(t))
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	r := readReport(t, rundir)
 	var out struct {
-		Reached      string
-		IsolatedOK   bool `json:"isolated_ok"`
-		OutsideCode  int  `json:"outside_code"`
-		AfterStopOK  bool `json:"after_stop_ok"`
-		ExecsOK      int  `json:"execs_ok"`
-		Counted      int
-		Slow         string
-		WaitErr      string `json:"wait_err"`
-		Cancelled    string
-		SleepsLeft   string `json:"sleeps_left"`
-		Fails        int
-		Never, Twice string
+		HostReached      bool `json:"host_reached"`
+		Reached          string
+		IsolatedReached  bool `json:"isolated_reached"`
+		OutsideReached   bool `json:"outside_reached"`
+		AfterStopReached bool `json:"after_stop_reached"`
+		ExecsOK          int  `json:"execs_ok"`
+		Counted          int
+		Slow             string
+		WaitErr          string `json:"wait_err"`
+		Cancelled        string
+		SleepsLeft       string `json:"sleeps_left"`
+		Fails            int
+		Never, Twice     string
 	}
 	if err := json.Unmarshal(r.Output, &out); err != nil {
 		t.Fatalf("output %s: %v", r.Output, err)
@@ -82,9 +93,10 @@ func TestServices(t *testing.T) {
 		what string
 	}{
 		{out.Reached == "hello-from-web", "a step on the run's network reaches the service by name"},
-		{!out.IsolatedOK, "a step without the run's network does not reach it"},
-		{out.OutsideCode == 7, "a step on the run's network reaches nothing outside"},
-		{!out.AfterStopOK, "a stopped service is gone"},
+		{!out.IsolatedReached && strings.Contains(string(r.Output), `"isolated_reached":false`), "a step without the run's network does not reach it"},
+		{!out.HostReached && strings.Contains(string(r.Output), `"host_reached":false`), "a step on the run's network does not reach the host on its bridge"},
+		{!out.OutsideReached && strings.Contains(string(r.Output), `"outside_reached":false`), "a step on the run's network does not reach the host's own address"},
+		{!out.AfterStopReached, "a stopped service is gone"},
 		{out.ExecsOK == 20 && out.Counted == 20, "20 execs ran in the job container"},
 		{out.Slow == "timeout", "an exec past its timeout is killed with error kind timeout"},
 		{out.WaitErr == "context deadline exceeded" && out.Cancelled == "cancelled", "a running exec is cancelled"},
@@ -138,4 +150,35 @@ func TestServicesStoppedOnSIGINT(t *testing.T) {
 			t.Errorf("left after SIGKILL and gc: %s %s", l.Kind, l.ID)
 		}
 	}
+}
+
+// TestCHeaderServices: wflow.h's service functions; what one exec leaves
+// in the job container is there for the next.
+func TestCHeaderServices(t *testing.T) {
+	testenv.Docker(t)
+	guest := testenv.CGuest(t, "testdata/guests/cservice/main.c")
+	rundir := t.TempDir()
+	code, stdout, stderr := wflow(t, "run", guest, "--rundir", rundir)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if out := string(readReport(t, rundir).Output); out != `{"stdout":"kept","service":"cjob","stop":0,"stop_again":6}` {
+		t.Errorf("output %s", out)
+	}
+}
+
+// hostIP is an IPv4 address of this host off the loopback, where the
+// test's server also listens.
+func hostIP(t *testing.T) string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !strings.HasPrefix(n.IP.String(), "172.17.") {
+			return n.IP.String()
+		}
+	}
+	t.Fatal("no IPv4 address off the loopback to test with")
+	return ""
 }

@@ -43,7 +43,13 @@ func (e *Engine) runNetwork(ctx context.Context, run string) (string, error) {
 	name := NetworkName(run)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
 	defer cancel()
-	if _, err := e.cli.NetworkCreate(cctx, name, network.CreateOptions{Driver: "bridge", Internal: true, Labels: labels}); err != nil {
+	// Internal: no route out. inhibit_ipv4: the host has no address on
+	// the bridge either, so its services (listening on 0.0.0.0, say) are
+	// out of reach too: an internal network alone lets containers reach
+	// the host's address on it.
+	opts := network.CreateOptions{Driver: "bridge", Internal: true, Labels: labels,
+		Options: map[string]string{"com.docker.network.bridge.inhibit_ipv4": "true"}}
+	if _, err := e.cli.NetworkCreate(cctx, name, opts); err != nil {
 		return "", fmt.Errorf("create the run's network: %w", err)
 	}
 	if e.networks == nil {
@@ -118,6 +124,9 @@ func (e *Engine) StartService(ctx context.Context, spec containers.ContainerSpec
 		spec.Network = "none"
 	}
 	hc := hostConfig(spec)
+	// A service runs as long as the run: its log is capped, as a step's
+	// streams are, so that one printing forever does not fill the engine's disk.
+	hc.LogConfig = container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "2"}}
 	var cmd []string
 	if len(spec.Args) > 0 {
 		cmd = spec.Args
@@ -169,23 +178,63 @@ func (e *Engine) ServiceLogs(ctx context.Context, id string, tail int, w io.Writ
 	return err
 }
 
-// ServiceAddr implements containers.ServiceEngine: the container's address
-// on the run's network, which this host reaches when the engine runs here.
-func (e *Engine) ServiceAddr(ctx context.Context, id string) (string, error) {
+// ServiceListens implements containers.ServiceEngine: it reads the
+// sockets of the service's network namespace from this host
+// (/proc/PID/net/tcp and tcp6 of its process), which needs the engine on
+// this host; the host itself has no address on the run's network.
+func (e *Engine) ServiceListens(ctx context.Context, id string, port int) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
-		return "", fmt.Errorf("inspect the service's container: %w", err)
+		return false, fmt.Errorf("inspect the service's container: %w", err)
 	}
-	if info.NetworkSettings != nil {
-		for _, ep := range info.NetworkSettings.Networks {
-			if ep != nil && ep.IPAddress != "" {
-				return ep.IPAddress, nil
+	if info.State == nil || info.State.Pid <= 0 {
+		return false, nil
+	}
+	pid := info.State.Pid
+	if !inContainer(pid, info.ID) {
+		return false, fmt.Errorf("%w: the engine's process %d is not the service's process on this host (is the engine on another host?)", ErrNotLocal, pid)
+	}
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
 			}
+			return false, fmt.Errorf("%w: %v", ErrNotLocal, err)
+		}
+		if listening(b, port) {
+			return true, nil
 		}
 	}
-	return "", errors.New("the service's container has no address")
+	return false, nil
+}
+
+// ErrNotLocal is wrapped when wflow cannot see the engine's processes from
+// its host (a port check, killing an exec).
+var ErrNotLocal = errors.New("cannot see the service's processes from this host")
+
+// listening reports whether a /proc/net/tcp table has a socket in state
+// LISTEN (0A) on port.
+func listening(table []byte, port int) bool {
+	want := fmt.Sprintf(":%04X", port)
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[1], want) && f[3] == "0A" {
+			return true
+		}
+	}
+	return false
+}
+
+// inContainer reports whether the process pid of this host is in the
+// container id (its cgroup names the container): a process id the engine
+// gives is one of this host only when the engine runs here, in the same
+// process id namespace.
+func inContainer(pid int, id string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	return err == nil && len(id) >= 12 && strings.Contains(string(b), id)
 }
 
 // Exec implements containers.ServiceEngine. The engine's API cannot stop
@@ -206,6 +255,13 @@ func (e *Engine) Exec(ctx context.Context, id string, spec containers.ExecSpec, 
 	att, err := e.cli.ContainerExecAttach(cctx, created.ID, container.ExecAttachOptions{})
 	cancel()
 	if err != nil {
+		// The exec may have started on the engine all the same.
+		if kerr := e.killExec(id, created.ID); kerr != nil && ctx.Err() != nil {
+			return exit, fmt.Errorf("%w; %w", ctx.Err(), kerr)
+		}
+		if ctx.Err() != nil {
+			return exit, ctx.Err()
+		}
 		return exit, fmt.Errorf("attach to exec: %w", err)
 	}
 	defer att.Close()
@@ -220,7 +276,7 @@ func (e *Engine) Exec(ctx context.Context, id string, spec containers.ExecSpec, 
 			return exit, fmt.Errorf("exec output: %w", err)
 		}
 	case <-ctx.Done():
-		kerr := e.killExec(created.ID)
+		kerr := e.killExec(id, created.ID)
 		att.Close()
 		<-copied
 		if kerr != nil {
@@ -228,9 +284,12 @@ func (e *Engine) Exec(ctx context.Context, id string, spec containers.ExecSpec, 
 		}
 		return exit, ctx.Err()
 	}
-	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
-	defer cancel()
-	info, err := e.cli.ContainerExecInspect(ictx, created.ID)
+	inspect := func() (container.ExecInspect, error) {
+		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
+		defer cancel()
+		return e.cli.ContainerExecInspect(ictx, created.ID)
+	}
+	info, err := inspect()
 	if err != nil {
 		return exit, fmt.Errorf("inspect exec: %w", err)
 	}
@@ -240,12 +299,12 @@ func (e *Engine) Exec(ctx context.Context, id string, spec containers.ExecSpec, 
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
-			if kerr := e.killExec(created.ID); kerr != nil {
+			if kerr := e.killExec(id, created.ID); kerr != nil {
 				return exit, fmt.Errorf("%w; %w", ctx.Err(), kerr)
 			}
 			return exit, ctx.Err()
 		}
-		if info, err = e.cli.ContainerExecInspect(ictx, created.ID); err != nil {
+		if info, err = inspect(); err != nil {
 			return exit, fmt.Errorf("inspect exec: %w", err)
 		}
 	}
@@ -257,8 +316,9 @@ func (e *Engine) Exec(ctx context.Context, id string, spec containers.ExecSpec, 
 var ErrExecNotKilled = errors.New("its processes could not be stopped and run on in the service until it is stopped")
 
 // killExec kills an exec's process and every process below it, by their
-// ids on this host.
-func (e *Engine) killExec(execID string) error {
+// ids on this host, each checked to be in the container first; then it
+// checks that the exec has ended.
+func (e *Engine) killExec(containerID, execID string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
 	defer cancel()
 	info, err := e.cli.ContainerExecInspect(ctx, execID)
@@ -268,13 +328,21 @@ func (e *Engine) killExec(execID string) error {
 	if !info.Running {
 		return nil
 	}
-	var failed error
+	if !inContainer(info.Pid, containerID) {
+		return fmt.Errorf("%w (%w)", ErrExecNotKilled, ErrNotLocal)
+	}
 	for _, pid := range processTree(info.Pid) {
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			failed = fmt.Errorf("%w (kill %d: %v)", ErrExecNotKilled, pid, err)
+		if inContainer(pid, containerID) {
+			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	return failed
+	for try := 0; try < 50; try++ {
+		if info, err = e.cli.ContainerExecInspect(ctx, execID); err == nil && !info.Running {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("%w (it still runs after SIGKILL: wflow may not signal it)", ErrExecNotKilled)
 }
 
 // processTree returns pid and its descendants, from /proc: parents first.
