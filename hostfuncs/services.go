@@ -52,6 +52,9 @@ func (h *Host) serviceStart(ctx context.Context, mem guestmem.Memory, a []uint32
 	}
 	svc, perr := step.ParseService(spec)
 	if perr == nil {
+		svc, perr = step.ExpandServiceVars(svc, h.cfg.Vars)
+	}
+	if perr == nil {
 		perr = h.checkSecrets(svc.Name, svc.Secrets)
 	}
 	if err := specError("service spec", perr); err != nil {

@@ -200,3 +200,22 @@ func specOf(fields map[string]string) []byte {
 	b.WriteString("}")
 	return []byte(b.String())
 }
+
+// ExpandServiceVars substitutes the fixed variables (--var) into a
+// service's command and readiness command, by the rules of ExpandVars.
+func ExpandServiceVars(s Service, vars map[string]string) (Service, error) {
+	st := s.AsStep()
+	if s.Ready.Command != nil {
+		st.Commands = append(st.Commands, *s.Ready.Command)
+	}
+	st, err := ExpandVars(st, vars)
+	if err != nil {
+		return s, err
+	}
+	s.Command = st.Commands[0]
+	if s.Ready.Command != nil {
+		ready := st.Commands[1]
+		s.Ready.Command = &ready
+	}
+	return s, nil
+}

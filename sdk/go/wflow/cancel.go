@@ -12,7 +12,8 @@ import (
 )
 
 // Cancel cancels a submitted step: a queued step never starts, a running
-// one has its containers stopped and removed. It returns at once; the step
+// one has its containers stopped and removed (an exec: its processes are
+// killed; its service runs on). It returns at once; the step
 // finishes soon after with ErrorCancelled (a step that finished before the
 // cancel reached it keeps its result), and its result is read as any other,
 // with Wait or WaitAny. Needs ABI v1.2.
@@ -35,7 +36,7 @@ const pollEvery = time.Second
 // steps still running (Cancel them, or wait again). The host waits
 // (step_wait_timeout) until ctx's deadline, a second at a time, so a
 // cancel of ctx by another goroutine of the module is seen within a
-// second. Needs ABI v1.2 unless ctx can never end.
+// second. Needs ABI v1.2 unless ctx.Done() is nil (context.Background()).
 func WaitAny(ctx context.Context, handles ...Handle) (ExecResult, error) {
 	if ctx.Done() == nil {
 		return Wait(handles...)

@@ -104,7 +104,8 @@ func (g *Group) add(name string, h Handle, err error) {
 }
 
 // Wait waits for every step the group started and returns one result per
-// submit, in the order submitted. Its error is the first submit or wait
+// submit, in the order submitted (a group made by NewGroup cancels the
+// rest at the first failure, and waits for them to end). Its error is the first submit or wait
 // error; the steps that did start are waited for all the same. The group
 // is empty afterwards, ready for reuse.
 func (g *Group) Wait() ([]ExecResult, error) {

@@ -25,6 +25,7 @@ type Notebook struct {
 	Base         string   // base image; default the run's --notebook-base
 	Kernel       string   // the Jupyter kernel (papermill -k); default the notebook's kernelspec
 	Env          map[string]string
+	Secrets      map[string]string // as a Step's: variable name to secret name (ABI v1.2)
 	Timeout      time.Duration
 	Memory       string
 	CPUs         float64
@@ -54,10 +55,11 @@ func (n Notebook) MarshalJSON() ([]byte, error) {
 		Base         string            `json:"base,omitempty"`
 		Kernel       string            `json:"kernel,omitempty"`
 		Env          map[string]string `json:"env,omitempty"`
+		Secrets      map[string]string `json:"secrets,omitempty"`
 		Timeout      string            `json:"timeout,omitempty"`
 		Memory       string            `json:"memory,omitempty"`
 		CPUs         float64           `json:"cpus,omitempty"`
-	}{n.Name, n.Notebook, n.Output, n.Parameters, n.Requirements, n.Base, n.Kernel, n.Env, duration(n.Timeout), n.Memory, n.CPUs})
+	}{n.Name, n.Notebook, n.Output, n.Parameters, n.Requirements, n.Base, n.Kernel, n.Env, n.Secrets, duration(n.Timeout), n.Memory, n.CPUs})
 }
 
 // FailedCell is the notebook cell that raised, placed in the input notebook.

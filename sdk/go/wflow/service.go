@@ -35,8 +35,12 @@ type ServiceSpec struct {
 }
 
 // Ready is a service's readiness check: a command run in it exits 0, or a
-// TCP port of it accepts a connection, checked every Interval until
-// Timeout (zero values: 250ms, 60s).
+// process in it listens on a TCP port (read from the host, so not with a
+// remote DOCKER_HOST), checked every Interval until Timeout (zero values:
+// 250ms, 60s). Give a Command or a Port, not both:
+//
+//	check := wflow.Argv("pg_isready")
+//	ready := &wflow.Ready{Command: &check, Timeout: 2 * time.Minute}
 type Ready struct {
 	Command  *Command
 	Port     int

@@ -21,7 +21,8 @@
 // running; WaitAny bounds a wait by a context.Context's deadline; a group
 // made by NewGroup cancels the rest of its steps at the first failure or
 // when its context ends. A module that calls none of them imports none of
-// the v1.2 functions, and runs on every v1 wflow.
+// the v1.2 functions; one that also gives no step Secrets and no Network
+// "run" runs on every v1 wflow.
 //
 // Parameters: Param returns one as a string; ParamInt, ParamFloat,
 // ParamBool and ParamDuration convert a -p string or a typed --params value;
@@ -78,14 +79,14 @@ type Step struct {
 	// Secrets puts secrets of the run (wflow run --secret NAME=...) in the
 	// step's environment: variable name to secret name. The module never
 	// sees the values; wflow masks them as *** in all it prints and records
-	// (docs/secrets.md).
+	// (docs/secrets.md). ABI v1.2.
 	Secrets map[string]string
 
 	Timeout  time.Duration // wall clock of all its commands
 	CPUs     float64       // CPU cores
 	Memory   string        // memory limit, e.g. "512m"
 	Pids     int64         // processes at once
-	Network  string        // "none" or the run's --network mode
+	Network  string        // "none", the run's --network mode, or "run": the run's own network, where its services are (ABI v1.2)
 	ReadOnly bool          // read-only root filesystem
 	User     string        // uid[:gid] or name[:group]
 	Retry    *Retry        // run again on failure
