@@ -60,7 +60,11 @@ func (e *Engine) runNetwork(ctx context.Context, run string) (string, error) {
 }
 
 // NetworkName is the name of run's internal network.
-func NetworkName(run string) string {
+func NetworkName(run string) string { return "wflow-run-" + NamePart(run) }
+
+// NamePart makes a run id fit in the name of a network: characters a name
+// may not hold become '-', and it is cut at 40 bytes.
+func NamePart(run string) string {
 	b := []byte(run)
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
@@ -70,7 +74,7 @@ func NetworkName(run string) string {
 	if len(b) > 40 {
 		b = b[:40]
 	}
-	return "wflow-run-" + string(b)
+	return string(b)
 }
 
 // removeNetwork removes a network; one already gone is not an error.

@@ -579,7 +579,7 @@ func (e *Engine) isolated(ctx context.Context, run string) (string, error) {
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
 	defer cancel()
-	created, err := e.cli.NetworkCreate(cctx, "wflow-"+networkName(run), network.CreateOptions{
+	created, err := e.cli.NetworkCreate(cctx, "wflow-"+docker.NamePart(run), network.CreateOptions{
 		Driver:   "overlay",
 		Scope:    "swarm",
 		Internal: true,
@@ -592,19 +592,6 @@ func (e *Engine) isolated(ctx context.Context, run string) (string, error) {
 	return created.ID, nil
 }
 
-// networkName makes a run id fit a network name.
-func networkName(run string) string {
-	b := []byte(run)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			b[i] = '-'
-		}
-	}
-	if len(b) > 40 {
-		b = b[:40]
-	}
-	return string(b)
-}
 
 // removeService removes a job and then, under a fresh context, the task
 // containers it left on this node. Not found is success.
