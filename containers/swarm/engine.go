@@ -592,7 +592,6 @@ func (e *Engine) isolated(ctx context.Context, run string) (string, error) {
 	return created.ID, nil
 }
 
-
 // removeService removes a job and then, under a fresh context, the task
 // containers it left on this node. Not found is success.
 func (e *Engine) removeService(ctx context.Context, id string) error {
