@@ -189,6 +189,7 @@ func (h *Host) submit(mem guestmem.Memory, specPtr, specLen, handlePtr uint32, p
 	t.handle = h.next
 	t.ctx, t.cancel = context.WithCancelCause(h.ctx)
 	t.slot = h.slots.take() // in submission order, so steps start in that order
+	t.submitted = time.Now().UTC()
 	h.tasks[t.handle] = t
 	h.wg.Add(1)
 	h.mu.Unlock()
@@ -227,7 +228,7 @@ func (h *Host) execute(t *task) {
 			Started: now, Finished: now, Commands: []step.CommandResult{},
 		}
 	}
-	res.Handle = t.handle
+	res.Handle, res.Submitted = t.handle, t.submitted
 	if !h.cfg.Secrets.Empty() {
 		// The runner masks what it can as it streams; this catches what
 		// comes after it (a notebook's failed cell, read from the output

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -126,6 +127,8 @@ type task struct {
 	step   step.Step // what the observer is told: the step, or a stand-in naming the notebook
 	run    func(ctx context.Context, handle uint32, live containers.Live) step.ExecResult
 	slot   *ticket // its request for a run slot
+	// submitted is when the module submitted it: the result's Submitted.
+	submitted time.Time
 	// ctx is the task's own context, below the Host's: step_cancel ends it
 	// with the cause step.ErrCancelledByModule.
 	ctx    context.Context

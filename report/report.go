@@ -44,6 +44,7 @@ type Report struct {
 	Steps      []step.ExecResult     `json:"steps"`     // in the order they finished
 	Decisions  []step.Decision       `json:"decisions"` // every policy decision, in the order taken: the audit trail
 	Journal    string                `json:"journal"`   // this run's journal of results, relative to the run directory
+	Trace      string                `json:"trace"`     // this run's trace.tsv (a line per step), relative to the run directory
 	// Resumes lists the earlier runs of the run directory whose results
 	// could answer this run's steps (`wflow run --resume`).
 	Resumes []string `json:"resumes,omitempty"`

@@ -204,6 +204,7 @@ type ExecResult struct {
 	ErrorKind       string          `json:"error_kind,omitempty"`
 	Image           string          `json:"image"`
 	ImageID         string          `json:"image_id,omitempty"`
+	Submitted       time.Time       `json:"submitted,omitzero"` // when the module submitted it (it may wait for a --parallel slot until Started)
 	Started         time.Time       `json:"started"`
 	Finished        time.Time       `json:"finished"`
 	DurationMS      int64           `json:"duration_ms"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -189,7 +190,7 @@ func (c *console) runFinished(rep report.Report, path string) {
 	defer c.mu.Unlock()
 	if c.json {
 		ev := map[string]any{"event": "run_finished", "run_id": rep.RunID, "status": rep.Status,
-			"exit_code": rep.ExitCode, "steps": len(rep.Steps), "report": path}
+			"exit_code": rep.ExitCode, "steps": len(rep.Steps), "report": path, "trace": filepath.Join(rep.RunDir, rep.Trace)}
 		if rep.Message != "" { // as in the report: absent when the workflow succeeded
 			ev["message"] = rep.Message
 		}
@@ -204,7 +205,7 @@ func (c *console) runFinished(rep report.Report, path string) {
 	if rep.Message != "" {
 		fmt.Fprintf(c.out, ": %s", termsafe.Escape(rep.Message))
 	}
-	fmt.Fprintf(c.out, "\nreport: %s\n", path)
+	fmt.Fprintf(c.out, "\nreport: %s\ntrace:  %s\n", path, filepath.Join(rep.RunDir, rep.Trace))
 }
 
 // StepStarted implements hostfuncs.Observer.

@@ -18,6 +18,7 @@ var layers = [][]string{
 	{"rundir"},
 	{"step"},
 	{"journal"},
+	{"trace"},
 	{"stepcache"},
 	{"runtime"},
 	{"containers"},

@@ -35,6 +35,7 @@ import (
 	"github.com/wflow/wflow/secrets"
 	"github.com/wflow/wflow/step"
 	"github.com/wflow/wflow/stepcache"
+	"github.com/wflow/wflow/trace"
 )
 
 // runOptions are the flags of `wflow run`.
@@ -192,6 +193,7 @@ type workflowRun struct {
 	prep      preparedRunDir
 	keepGuard bool // the nosuid mount stays for wflow gc (a sweep did not finish)
 	journal   *journal.Journal
+	trace     *trace.Writer   // .wflow/runs/<id>/trace.tsv
 	calls     *journal.Calls  // every call of the module, its clocks and random bytes: what wflow replay reads
 	resume    *journal.Resume // the earlier runs --resume continues; nil without it
 	stepDirs  containers.StepDirs
@@ -375,7 +377,7 @@ func (r *workflowRun) wire(ctx context.Context) int {
 		Params:   r.set.params,
 		Vars:     r.set.vars,
 		Parallel: r.o.parallel,
-		Observer: journaled{console: r.con, journal: r.journal},
+		Observer: journaled{console: r.con, journal: r.journal, trace: r.trace},
 		Budget:   r.set.budget,
 		Calls:    r.calls,
 		RunDir:   r.runDir,
@@ -478,6 +480,10 @@ func (r *workflowRun) record(ctx context.Context) int {
 	}
 	var err error
 	if r.journal, err = journal.Open(r.runDir, r.runID); err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
+		return exitHostError
+	}
+	if r.trace, err = trace.Create(r.runDir, r.runID); err != nil {
 		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitHostError
 	}
@@ -621,6 +627,7 @@ func (r *workflowRun) finish(outcome runtime.Outcome, runErr error, started, fin
 		ABI:          abi.ModuleName,
 		RunID:        r.runID,
 		Journal:      journal.Path(r.runID),
+		Trace:        trace.Path(r.runID),
 		Module:       r.modulePath,
 		ModuleSHA256: r.moduleSHA256(),
 		RunDir:       r.runDir,
@@ -643,6 +650,9 @@ func (r *workflowRun) finish(outcome runtime.Outcome, runErr error, started, fin
 	}
 	if err := r.journal.Close(); err != nil {
 		fmt.Fprintf(r.stderr, "wflow run: %v (the report below has every result)\n", err)
+	}
+	if err := r.trace.Close(); err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: trace: %v (the report below has every result)\n", err)
 	}
 	if runErr == nil {
 		r.calls.End(journal.Ending{Status: outcome.Status, ExitCode: outcome.ExitCode})
@@ -753,11 +763,14 @@ func (p *preparedRunDir) guard(dir string) {
 type journaled struct {
 	*console
 	journal *journal.Journal
+	trace   *trace.Writer
 }
 
-// StepFinished journals the result, then prints it.
+// StepFinished journals the result, adds its line to the trace, then
+// prints it.
 func (o journaled) StepFinished(res step.ExecResult) {
 	o.journal.Append(res)
+	o.trace.Append(res)
 	o.console.StepFinished(res)
 }
 

@@ -239,6 +239,7 @@ type ExecResult struct {
 	ErrorKind       string          `json:"error_kind"`
 	Image           string          `json:"image"`
 	ImageID         string          `json:"image_id"`
+	Submitted       time.Time       `json:"submitted"` // when the module submitted it; Started is when it got its slot
 	Started         time.Time       `json:"started"`
 	Finished        time.Time       `json:"finished"`
 	DurationMS      int64           `json:"duration_ms"`
