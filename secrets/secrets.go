@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Mask is what a secret's value is replaced with.
@@ -356,7 +357,8 @@ func Flush(w io.Writer) error {
 
 // ReadFile reads a secret file of at most MaxValueLen bytes (+1 newline).
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// Non-blocking: opening a FIFO for reading would wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}

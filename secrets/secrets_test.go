@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -38,6 +39,10 @@ func TestParse(t *testing.T) {
 		t.Errorf("unknown secret: %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "short"), []byte("abc\n"), 0o600)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	os.WriteFile(filepath.Join(dir, "big"), bytes.Repeat([]byte("x"), MaxValueLen+10), 0o600)
 	for _, c := range []struct{ flag, msg string }{
 		{"token", "want NAME=env:VAR"},
@@ -47,6 +52,7 @@ func TestParse(t *testing.T) {
 		{"t=env:MISSING", "MISSING is not set"},
 		{"t=file:" + filepath.Join(dir, "none"), "no such file"},
 		{"t=file:" + dir, "not a regular file"},
+		{"t=file:" + fifo, "not a regular file"}, // and no wait for a writer
 		{"t=file:" + filepath.Join(dir, "short"), "at least 4"},
 		{"t=file:" + filepath.Join(dir, "big"), "at most 65536"},
 	} {
