@@ -108,6 +108,8 @@ type ContainerSpec struct {
 type Exit struct {
 	Code      int  // the exit code of its process
 	OOMKilled bool // the kernel's OOM killer killed it
+	// Usage is what the container used, when the engine measured it.
+	Usage *step.Resources
 }
 
 // Engine runs containers. It is the narrow interface the Runner needs; the
@@ -336,7 +338,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 		res.Attempts[i].Error = r.Secrets.String(res.Attempts[i].Error)
 	}
 	res.ReturnCode, res.Error, res.ErrorKind = a.ReturnCode, a.Error, a.ErrorKind
-	res.StdoutFile, res.StderrFile, res.Commands = a.StdoutFile, a.StderrFile, a.Commands
+	res.StdoutFile, res.StderrFile, res.Commands, res.Resources = a.StdoutFile, a.StderrFile, a.Commands, a.Resources
 	res.Stdout, res.StdoutTruncated, res.Stderr, res.StderrTruncated = a.stdout, a.stdoutCut, a.stderr, a.stderrCut
 	res.Finished = time.Now().UTC()
 	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
@@ -532,6 +534,7 @@ func (r *Runner) attempt(ctx context.Context, handle uint32, n int, dirs stepFil
 			err = ferr
 		}
 		cr := step.CommandResult{Args: step.ResultArgs(spec.Args), ReturnCode: exit.Code, DurationMS: time.Since(start).Milliseconds()}
+		a.Resources = a.Resources.Add(exit.Usage)
 		switch {
 		case err != nil && ctx.Err() == nil && runCtx.Err() != nil:
 			cr.ReturnCode = TimeoutExitCode

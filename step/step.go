@@ -186,6 +186,31 @@ type Attempt struct {
 	Finished   time.Time       `json:"finished"`
 	DurationMS int64           `json:"duration_ms"`
 	Commands   []CommandResult `json:"commands"`
+	Resources  *Resources      `json:"resources,omitempty"` // what its containers used; nil when the engine measured nothing
+}
+
+// Resources is what a step's containers used, as the engine measured them
+// while they ran (docs/reports.md says how each engine measures).
+type Resources struct {
+	// PeakMemoryBytes is the most memory one of the containers used at
+	// once, as its cgroup counts memory.
+	PeakMemoryBytes int64 `json:"peak_memory_bytes"`
+	// CPUMS is the CPU time, user and system, of all the containers, in
+	// milliseconds.
+	CPUMS int64 `json:"cpu_ms"`
+}
+
+// Add folds another container's use into r: the larger peak, the sum of
+// CPU time. Either may be nil; the result is nil only when both are.
+func (r *Resources) Add(o *Resources) *Resources {
+	switch {
+	case o == nil:
+		return r
+	case r == nil:
+		c := *o
+		return &c
+	}
+	return &Resources{PeakMemoryBytes: max(r.PeakMemoryBytes, o.PeakMemoryBytes), CPUMS: r.CPUMS + o.CPUMS}
 }
 
 // ExecResult is a step's result: what the module receives and the run report
@@ -209,6 +234,7 @@ type ExecResult struct {
 	Finished        time.Time       `json:"finished"`
 	DurationMS      int64           `json:"duration_ms"`
 	Commands        []CommandResult `json:"commands"`
+	Resources       *Resources      `json:"resources,omitempty"` // what the containers of the attempt it reports used; nil when not measured
 	Attempts        []Attempt       `json:"attempts,omitempty"`  // every try, when the step has a retry policy
 	Decisions       []Decision      `json:"decisions,omitempty"` // what each policy decided, in order
 	Notebook        *NotebookInfo   `json:"notebook,omitempty"`  // for notebook steps and builds

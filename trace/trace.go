@@ -57,10 +57,39 @@ func Line(res step.ExecResult) string {
 		clean(res.Step), strconv.FormatUint(uint64(res.Handle), 10), status, strconv.Itoa(res.ReturnCode),
 		stamp(res.Submitted), stamp(res.Started), stamp(res.Finished),
 		span(res.Submitted, res.Finished), span(res.Started, res.Finished),
-		"-", "-", // peak_rss, %cpu: not measured yet
+		peakMemory(res.Resources), cpuShare(res),
 		clean(res.Image), cached,
 	}
 	return strings.Join(fields, "\t")
+}
+
+// peakMemory is the step's peak memory as Nextflow writes it: "58.1 MB"
+// (units of 1024).
+func peakMemory(r *step.Resources) string {
+	if r == nil {
+		return "-"
+	}
+	if r.PeakMemoryBytes < 1024 {
+		return strconv.FormatInt(r.PeakMemoryBytes, 10) + " B"
+	}
+	size, unit := float64(r.PeakMemoryBytes)/1024, "KB"
+	for _, bigger := range []string{"MB", "GB", "TB"} {
+		if size < 1024 {
+			break
+		}
+		size, unit = size/1024, bigger
+	}
+	return strconv.FormatFloat(size, 'f', 1, 64) + " " + unit
+}
+
+// cpuShare is the step's CPU time over its running time, as Nextflow's
+// %cpu: "98.5%"; over 100% when it kept more than one core busy.
+func cpuShare(res step.ExecResult) string {
+	real := res.Finished.Sub(res.Started).Milliseconds()
+	if res.Resources == nil || real <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(res.Resources.CPUMS)*100/float64(real), 'f', 1, 64) + "%"
 }
 
 func stamp(t time.Time) string {

@@ -18,6 +18,9 @@ func TestLine(t *testing.T) {
 		want string
 	}{
 		{ok, "a\t3\tCOMPLETED\t0\t2026-11-28T01:02:03.004Z\t2026-11-28T01:02:04.004Z\t2026-11-28T01:02:06.504Z\t3500ms\t2500ms\t-\t-\tbusybox\tfalse"},
+		{withUse(ok, 60948480, 1944), "a\t3\tCOMPLETED\t0\t2026-11-28T01:02:03.004Z\t2026-11-28T01:02:04.004Z\t2026-11-28T01:02:06.504Z\t3500ms\t2500ms\t58.1 MB\t77.8%\tbusybox\tfalse"},
+		{withUse(ok, 900, 5000), "a\t3\tCOMPLETED\t0\t2026-11-28T01:02:03.004Z\t2026-11-28T01:02:04.004Z\t2026-11-28T01:02:06.504Z\t3500ms\t2500ms\t900 B\t200.0%\tbusybox\tfalse"},
+		{withUse(ok, 3<<30, 0), "a\t3\tCOMPLETED\t0\t2026-11-28T01:02:03.004Z\t2026-11-28T01:02:04.004Z\t2026-11-28T01:02:06.504Z\t3500ms\t2500ms\t3.0 GB\t0.0%\tbusybox\tfalse"},
 		{step.ExecResult{Step: "b", ReturnCode: 3, Image: "x"}, "b\t0\tFAILED\t3\t-\t-\t-\t-\t-\t-\t-\tx\tfalse"},
 		{step.ExecResult{Step: "c", ReturnCode: 1, ErrorKind: step.ErrorKindCancelled}, "c\t0\tABORTED\t1\t-\t-\t-\t-\t-\t-\t-\t-\tfalse"},
 		{step.ExecResult{Step: "d", Cached: true, Image: "x\ty"}, "d\t0\tCACHED\t0\t-\t-\t-\t-\t-\t-\t-\tx y\ttrue"},
@@ -30,6 +33,11 @@ func TestLine(t *testing.T) {
 			t.Errorf("%s: %d fields, %d columns", c.res.Step, n, len(Columns))
 		}
 	}
+}
+
+func withUse(res step.ExecResult, peak, cpuMS int64) step.ExecResult {
+	res.Resources = &step.Resources{PeakMemoryBytes: peak, CPUMS: cpuMS}
+	return res
 }
 
 func TestWriter(t *testing.T) {

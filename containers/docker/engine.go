@@ -214,6 +214,9 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 		return exit, fmt.Errorf("start container: %w", err)
 	}
 
+	usage := e.sampleUsage(ctx, created.ID)
+	defer func() { exit.Usage = usage() }()
+
 	// The attached stream does not watch ctx: close it when ctx ends.
 	var copyErr error
 	select {

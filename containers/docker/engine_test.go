@@ -291,3 +291,43 @@ func TestPlantedSymlinksCannotRedirectWflowsWrites(t *testing.T) {
 	}
 	assertRemoved(t, e, r)
 }
+
+// TestResourcesAreMeasured: a step's result says how much memory its
+// containers held at most and how much CPU time they took, from the
+// engine's stats, summed over its commands.
+func TestResourcesAreMeasured(t *testing.T) {
+	e := testenv.Docker(t)
+	r := newRunner(t, e)
+	res := r.Run(context.Background(), 1, step.Step{Name: "use", Image: image, Commands: []step.Command{
+		// about 60 MB held for two seconds: the shell's variable, and the
+		// command substitution's buffer as it reads it
+		sh(`x=$(head -c 30000000 /dev/zero | tr '\0' a); sleep 2; echo ${#x}`),
+		// about two seconds of CPU
+		sh(`timeout 2 sh -c 'while :; do :; done'; true`),
+	}}, containers.Live{})
+	if !res.OK() {
+		t.Fatalf("result %+v", res)
+	}
+	u := res.Resources
+	if u == nil {
+		t.Fatalf("no resources measured: %+v", res)
+	}
+	if u.PeakMemoryBytes < 30e6 || u.PeakMemoryBytes > 1<<30 {
+		t.Errorf("peak memory %d bytes, want 30 MB or more (and under 1 GiB)", u.PeakMemoryBytes)
+	}
+	// the CPU loop ran about 2 s; the stats miss up to the last second
+	if u.CPUMS < 700 || u.CPUMS > res.DurationMS*int64(2) {
+		t.Errorf("CPU time %d ms in a step of %d ms, want about 2000", u.CPUMS, res.DurationMS)
+	}
+
+	// A container that ends at once has no sample: nil, not zeros.
+	quick := r.Run(context.Background(), 2, step.Step{Name: "quick", Image: image, Commands: []step.Command{sh("true")}}, containers.Live{})
+	if !quick.OK() {
+		t.Fatalf("result %+v", quick)
+	}
+	if q := quick.Resources; q != nil && (q.PeakMemoryBytes <= 0 && q.CPUMS <= 0) {
+		t.Errorf("resources %+v: zeros instead of nil", *q)
+	}
+	t.Logf("measured %+v over %d ms; quick step %+v", *u, res.DurationMS, quick.Resources)
+	assertRemoved(t, e, r)
+}

@@ -213,6 +213,14 @@ type Attempt struct {
 	Finished   time.Time       `json:"finished"`
 	DurationMS int64           `json:"duration_ms"`
 	Commands   []CommandResult `json:"commands"`
+	Resources  *Resources      `json:"resources"` // what its containers used; nil when not measured
+}
+
+// Resources is what a step's containers used, as the engine measured them
+// (docs/reports.md).
+type Resources struct {
+	PeakMemoryBytes int64 `json:"peak_memory_bytes"` // the most memory one of them used at once
+	CPUMS           int64 `json:"cpu_ms"`            // CPU time of them all, user and system
 }
 
 // CommandResult is the outcome of one command of a step.
@@ -244,6 +252,7 @@ type ExecResult struct {
 	Finished        time.Time       `json:"finished"`
 	DurationMS      int64           `json:"duration_ms"`
 	Commands        []CommandResult `json:"commands"`
+	Resources       *Resources      `json:"resources"`   // what its containers used; nil when not measured
 	Attempts        []Attempt       `json:"attempts"`    // with a retry policy: every run
 	Decisions       []Decision      `json:"decisions"`   // what each policy decided
 	Notebook        *NotebookInfo   `json:"notebook"`    // notebook steps and builds
