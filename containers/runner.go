@@ -230,6 +230,7 @@ func (r *Runner) Run(ctx context.Context, handle uint32, st step.Step, live Live
 	if limits.Network == "" {
 		limits.Network = "none"
 	}
+	res.Limits = &limits
 	// Which networks a step may ask for is the policies' rule
 	// (policies.Network, first in every chain): the runner runs what they
 	// admitted.
@@ -390,7 +391,7 @@ func (r *Runner) parts(ctx context.Context, root *os.Root, st step.Step, imageID
 // run's step (its name, handle, image reference and stream files), started
 // and finished now.
 func (r *Runner) cached(res, hit step.ExecResult, dirs stepFiles) step.ExecResult {
-	hit.Step, hit.Handle, hit.Image, hit.ImageID = res.Step, res.Handle, res.Image, res.ImageID
+	hit.Step, hit.Handle, hit.Image, hit.ImageID, hit.Limits = res.Step, res.Handle, res.Image, res.ImageID, res.Limits
 	hit.StdoutFile, hit.StderrFile = dirs.stdout(1), dirs.stderr(1)
 	hit.Started, hit.Finished = res.Started, time.Now().UTC()
 	hit.DurationMS = hit.Finished.Sub(hit.Started).Milliseconds()
@@ -409,7 +410,7 @@ func (r *Runner) cached(res, hit step.ExecResult, dirs stepFiles) step.ExecResul
 // read again from the stream files.
 func (r *Runner) resumed(root *os.Root, res step.ExecResult, rec journal.Record) step.ExecResult {
 	was := rec.Result
-	was.Step, was.Handle, was.Image, was.ImageID, was.Key = res.Step, res.Handle, res.Image, res.ImageID, res.Key
+	was.Step, was.Handle, was.Image, was.ImageID, was.Key, was.Limits = res.Step, res.Handle, res.Image, res.ImageID, res.Key, res.Limits
 	was.Started, was.Finished = res.Started, time.Now().UTC()
 	was.DurationMS = was.Finished.Sub(was.Started).Milliseconds()
 	was.Resumed, was.ResumedFrom, was.Origin = true, rec.RunID, step.OriginResumed

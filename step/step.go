@@ -235,6 +235,7 @@ type ExecResult struct {
 	DurationMS      int64           `json:"duration_ms"`
 	Commands        []CommandResult `json:"commands"`
 	Resources       *Resources      `json:"resources,omitempty"` // what the containers of the attempt it reports used; nil when not measured
+	Limits          *Limits         `json:"limits,omitempty"`    // the limits it ran under: its own, the run's defaults under them, as the policies left them
 	Attempts        []Attempt       `json:"attempts,omitempty"`  // every try, when the step has a retry policy
 	Decisions       []Decision      `json:"decisions,omitempty"` // what each policy decided, in order
 	Notebook        *NotebookInfo   `json:"notebook,omitempty"`  // for notebook steps and builds

@@ -223,6 +223,34 @@ type Resources struct {
 	CPUMS           int64 `json:"cpu_ms"`            // CPU time of them all, user and system
 }
 
+// Limits are the limits a step ran under; a zero field is no limit.
+type Limits struct {
+	Timeout  Duration `json:"timeout,omitempty"`
+	CPUs     float64  `json:"cpus,omitempty"`
+	Memory   int64    `json:"memory,omitempty"` // bytes
+	Pids     int64    `json:"pids,omitempty"`
+	Network  string   `json:"network,omitempty"`
+	ReadOnly bool     `json:"read_only,omitempty"`
+	User     string   `json:"user,omitempty"`
+}
+
+// Duration is a time.Duration written in JSON as Go writes it, "1m30s".
+type Duration time.Duration
+
+// MarshalJSON writes d as "1m30s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads "1m30s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
 // CommandResult is the outcome of one command of a step.
 type CommandResult struct {
 	Args       []string `json:"args"`
@@ -253,6 +281,7 @@ type ExecResult struct {
 	DurationMS      int64           `json:"duration_ms"`
 	Commands        []CommandResult `json:"commands"`
 	Resources       *Resources      `json:"resources"`   // what its containers used; nil when not measured
+	Limits          *Limits         `json:"limits"`      // the limits it ran under, the run's defaults and the policies' amendments applied
 	Attempts        []Attempt       `json:"attempts"`    // with a retry policy: every run
 	Decisions       []Decision      `json:"decisions"`   // what each policy decided
 	Notebook        *NotebookInfo   `json:"notebook"`    // notebook steps and builds
