@@ -5,6 +5,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,12 +17,27 @@ import (
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/internal/termsafe"
+	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/rundir"
 	"github.com/wflow/wflow/step"
 )
 
-// Path is where the report lies, relative to the run directory.
+// Path is where the report of the run directory's latest run lies,
+// relative to the run directory.
 var Path = filepath.Join(rundir.Records, "report.json")
+
+// RunPath is where run runID's own report lies, relative to the run
+// directory: the same as Path when it is the latest, and kept when a later
+// run (--resume) writes Path again.
+func RunPath(runID string) string { return filepath.Join(journal.RunsDir, runID, "report.json") }
+
+// HTMLPath is where run runID's HTML report lies, relative to the run
+// directory.
+func HTMLPath(runID string) string { return filepath.Join(journal.RunsDir, runID, "report.html") }
+
+// MaxBytes caps a report read back (wflow show, wflow report): a run of
+// 10,000 steps with full output tails writes about 100 MiB.
+const MaxBytes = 256 << 20
 
 // Report is the run report.
 type Report struct {
@@ -40,18 +56,21 @@ type Report struct {
 	Status     string                `json:"status"`    // runtime.Status*
 	ExitCode   uint32                `json:"exit_code"` // the module's exit code
 	Message    string                `json:"message,omitempty"`
-	Output     json.RawMessage       `json:"output"`    // what the module set with output_set, or null
-	Steps      []step.ExecResult     `json:"steps"`     // in the order they finished
-	Decisions  []step.Decision       `json:"decisions"` // every policy decision, in the order taken: the audit trail
-	Journal    string                `json:"journal"`   // this run's journal of results, relative to the run directory
-	Trace      string                `json:"trace"`     // this run's trace.tsv (a line per step), relative to the run directory
+	Output     json.RawMessage       `json:"output"`     // what the module set with output_set, or null
+	Steps      []step.ExecResult     `json:"steps"`      // in the order they finished
+	Decisions  []step.Decision       `json:"decisions"`  // every policy decision, in the order taken: the audit trail
+	Journal    string                `json:"journal"`    // this run's journal of results, relative to the run directory
+	Trace      string                `json:"trace"`      // this run's trace.tsv (a line per step), relative to the run directory
+	ModuleLog  string                `json:"module_log"` // what the module printed and logged, relative to the run directory
+	HTML       string                `json:"html"`       // this run's HTML report, relative to the run directory
 	// Resumes lists the earlier runs of the run directory whose results
 	// could answer this run's steps (`wflow run --resume`).
 	Resumes []string `json:"resumes,omitempty"`
 }
 
 // Write writes the report into the run directory atomically (a temporary
-// file renamed into place) and returns its path.
+// file renamed into place), as the latest run's (Path) and as the run's own
+// (RunPath), and returns the first's path.
 func Write(runDir string, r Report) (string, error) {
 	if r.Steps == nil {
 		r.Steps = []step.ExecResult{}
@@ -69,10 +88,64 @@ func Write(runDir string, r Report) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("report: %w", err)
 	}
-	if err := rundir.WriteFile(runDir, Path, append(b, '\n')); err != nil {
-		return "", fmt.Errorf("report: %w", err)
+	b = append(b, '\n')
+	for _, rel := range []string{RunPath(r.RunID), Path} {
+		if err := rundir.WriteFile(runDir, rel, b); err != nil {
+			return "", fmt.Errorf("report: %w", err)
+		}
 	}
 	return filepath.Join(runDir, Path), nil
+}
+
+// Read reads run runID's report from the run directory.
+func Read(runDir, runID string) (Report, error) {
+	var r Report
+	b, err := rundir.ReadFile(runDir, RunPath(runID), MaxBytes)
+	if err != nil {
+		return r, fmt.Errorf("report: %w", err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("report: %s: %w", RunPath(runID), err)
+	}
+	return r, nil
+}
+
+// moduleLogTail is how much of the module's log the HTML report shows.
+const moduleLogTail = 64 << 10
+
+// WriteHTMLFile writes the run's HTML report to HTMLPath in the run
+// directory, with the end of the module's log and links to the run
+// directory's files, and returns its path.
+func WriteHTMLFile(runDir string, r Report) (string, error) {
+	p := PageOf(runDir, r, "../../..")
+	var b bytes.Buffer
+	if err := WriteHTML(&b, p); err != nil {
+		return "", err
+	}
+	if err := rundir.WriteFile(runDir, HTMLPath(r.RunID), b.Bytes()); err != nil {
+		return "", fmt.Errorf("report.html: %w", err)
+	}
+	return filepath.Join(runDir, HTMLPath(r.RunID)), nil
+}
+
+// PageOf is the HTML page of a report whose run directory is runDir, the
+// page's links to it starting with base.
+func PageOf(runDir string, r Report, base string) Page {
+	p := Page{Report: r, Base: base}
+	if r.ModuleLog != "" {
+		tail, cut, err := rundir.ReadTail(runDir, r.ModuleLog, moduleLogTail)
+		if err == nil {
+			if cut { // start on a whole line
+				if i := bytes.IndexByte(tail, '\n'); i >= 0 {
+					tail = tail[i+1:]
+				}
+			}
+			p.ModuleLog, p.ModuleLogCut = strings.ToValidUTF8(string(tail), "\uFFFD"), cut
+		} else {
+			p.ModuleLog = fmt.Sprintf("(the module log could not be read: %v)", err)
+		}
+	}
+	return p
 }
 
 // Summary writes the table printed at the end of a run: one row per step.

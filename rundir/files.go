@@ -136,6 +136,29 @@ func ReadFile(dir, rel string, max int64) ([]byte, error) {
 	return ReadAll(f, rel, max)
 }
 
+// ReadTail reads the last n bytes of rel, as ReadFile does (never leaving
+// dir, never waiting on a FIFO); cut says whether the file has more
+// before them.
+func ReadTail(dir, rel string, n int64) (tail []byte, cut bool, err error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	defer root.Close()
+	f, err := OpenRegular(root, rel)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	from := max(info.Size()-n, 0)
+	tail, err = io.ReadAll(io.NewSectionReader(f, from, n))
+	return tail, from > 0, err
+}
+
 // regular checks that an opened file is a regular file.
 func regular(f *os.File, rel string) error {
 	info, err := f.Stat()

@@ -35,7 +35,7 @@ func Path(runID string) string {
 }
 
 // TimeFormat is how the trace writes times: UTC, to the millisecond.
-const TimeFormat = "2006-01-02T15:04:05.000Z"
+const TimeFormat = journal.TimeFormat
 
 // Line is the trace line of a result, without its newline. Missing values
 // (no peak memory or CPU measured, a time not known) are "-".

@@ -16,6 +16,7 @@ import (
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/internal/termsafe"
+	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/report"
 	"github.com/wflow/wflow/secrets"
 	"github.com/wflow/wflow/step"
@@ -48,6 +49,16 @@ type console struct {
 
 	running map[uint32]runningStep
 	open    map[uint32][]*lineWriter // a step's writers, flushed when it finishes
+	// moduleLog gets the module's own lines, as shown (nil: none).
+	moduleLog *journal.ModuleLog
+}
+
+// setModuleLog makes the console copy the module's lines to log, or stop
+// (nil).
+func (c *console) setModuleLog(log *journal.ModuleLog) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.moduleLog = log
 }
 
 type runningStep struct {
@@ -190,7 +201,8 @@ func (c *console) runFinished(rep report.Report, path string) {
 	defer c.mu.Unlock()
 	if c.json {
 		ev := map[string]any{"event": "run_finished", "run_id": rep.RunID, "status": rep.Status,
-			"exit_code": rep.ExitCode, "steps": len(rep.Steps), "report": path, "trace": filepath.Join(rep.RunDir, rep.Trace)}
+			"exit_code": rep.ExitCode, "steps": len(rep.Steps), "report": path, "trace": filepath.Join(rep.RunDir, rep.Trace),
+			"html": filepath.Join(rep.RunDir, rep.HTML)}
 		if rep.Message != "" { // as in the report: absent when the workflow succeeded
 			ev["message"] = rep.Message
 		}
@@ -205,7 +217,7 @@ func (c *console) runFinished(rep report.Report, path string) {
 	if rep.Message != "" {
 		fmt.Fprintf(c.out, ": %s", termsafe.Escape(rep.Message))
 	}
-	fmt.Fprintf(c.out, "\nreport: %s\ntrace:  %s\n", path, filepath.Join(rep.RunDir, rep.Trace))
+	fmt.Fprintf(c.out, "\nreport: %s\nhtml:   %s\ntrace:  %s\n", path, filepath.Join(rep.RunDir, rep.HTML), filepath.Join(rep.RunDir, rep.Trace))
 }
 
 // StepStarted implements hostfuncs.Observer.
@@ -278,6 +290,9 @@ func (c *console) Log(level int, msg string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for _, line := range strings.Split(msg, "\n") {
+		c.moduleLog.Line(name, line)
+	}
 	if c.json {
 		c.event(map[string]any{"event": "log", "level": name, "message": msg})
 		return
@@ -342,6 +357,9 @@ func (w *lineWriter) emit(line []byte) {
 	c := w.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if w.handle == 0 && w.source == "workflow" {
+		c.moduleLog.Line(w.stream, string(line))
+	}
 	if c.json {
 		ev := map[string]any{"event": "output", "source": w.source, "stream": w.stream, "line": string(line)}
 		if w.handle != 0 {

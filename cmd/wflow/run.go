@@ -193,9 +193,10 @@ type workflowRun struct {
 	prep      preparedRunDir
 	keepGuard bool // the nosuid mount stays for wflow gc (a sweep did not finish)
 	journal   *journal.Journal
-	trace     *trace.Writer   // .wflow/runs/<id>/trace.tsv
-	calls     *journal.Calls  // every call of the module, its clocks and random bytes: what wflow replay reads
-	resume    *journal.Resume // the earlier runs --resume continues; nil without it
+	trace     *trace.Writer      // .wflow/runs/<id>/trace.tsv
+	moduleLog *journal.ModuleLog // .wflow/runs/<id>/module.log
+	calls     *journal.Calls     // every call of the module, its clocks and random bytes: what wflow replay reads
+	resume    *journal.Resume    // the earlier runs --resume continues; nil without it
 	stepDirs  containers.StepDirs
 	audit     *policies.Audit
 	host      *hostfuncs.Host
@@ -487,6 +488,11 @@ func (r *workflowRun) record(ctx context.Context) int {
 		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitHostError
 	}
+	if r.moduleLog, err = journal.OpenModuleLog(r.runDir, r.runID); err != nil {
+		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
+		return exitHostError
+	}
+	r.con.setModuleLog(r.moduleLog)
 	r.calls, err = journal.OpenCalls(r.runDir, journal.CallsHeader{RunID: r.runID, ABI: abi.ModuleName,
 		ModuleSHA256: info.ModuleSHA256, Args: r.moduleArgs(), Params: r.set.params, MemoryLimitMiB: r.o.memoryMiB})
 	if err != nil {
@@ -628,6 +634,8 @@ func (r *workflowRun) finish(outcome runtime.Outcome, runErr error, started, fin
 		RunID:        r.runID,
 		Journal:      journal.Path(r.runID),
 		Trace:        trace.Path(r.runID),
+		ModuleLog:    journal.ModuleLogPath(r.runID),
+		HTML:         report.HTMLPath(r.runID),
 		Module:       r.modulePath,
 		ModuleSHA256: r.moduleSHA256(),
 		RunDir:       r.runDir,
@@ -654,6 +662,10 @@ func (r *workflowRun) finish(outcome runtime.Outcome, runErr error, started, fin
 	if err := r.trace.Close(); err != nil {
 		fmt.Fprintf(r.stderr, "wflow run: trace: %v (the report below has every result)\n", err)
 	}
+	r.con.setModuleLog(nil)
+	if err := r.moduleLog.Close(); err != nil {
+		r.con.notice("the module log could not be written (%v): the console had every line", err)
+	}
 	if runErr == nil {
 		r.calls.End(journal.Ending{Status: outcome.Status, ExitCode: outcome.ExitCode})
 	}
@@ -667,6 +679,9 @@ func (r *workflowRun) finish(outcome runtime.Outcome, runErr error, started, fin
 		r.con.Close()
 		fmt.Fprintf(r.stderr, "wflow run: %v\n", err)
 		return exitHostError
+	}
+	if _, err := report.WriteHTMLFile(r.runDir, rep); err != nil {
+		r.con.notice("%v (report.json has everything; `wflow report %s --html` tries again)", err, r.runID)
 	}
 	r.con.runFinished(rep, path)
 	r.con.Close()

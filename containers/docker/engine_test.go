@@ -315,8 +315,8 @@ func TestResourcesAreMeasured(t *testing.T) {
 	if u.PeakMemoryBytes < 30e6 || u.PeakMemoryBytes > 1<<30 {
 		t.Errorf("peak memory %d bytes, want 30 MB or more (and under 1 GiB)", u.PeakMemoryBytes)
 	}
-	// the CPU loop ran about 2 s; the stats miss up to the last second
-	if u.CPUMS < 700 || u.CPUMS > res.DurationMS*int64(2) {
+	// the CPU loop ran about 2 s; what the last 100 ms used may be missed
+	if u.CPUMS < 1500 || u.CPUMS > res.DurationMS*int64(2) {
 		t.Errorf("CPU time %d ms in a step of %d ms, want about 2000", u.CPUMS, res.DurationMS)
 	}
 

@@ -3,28 +3,51 @@ package docker
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/wflow/wflow/step"
 )
 
-// sampleUsage follows a running container's stats stream, the engine's
-// sample once a second (what `docker stats` shows), until stop is called;
-// stop returns the highest memory and the CPU time seen, or nil when no
-// sample came (a container that ended before the engine's first one).
+// cgroupInterval is how often a local container's cgroup is read.
+const cgroupInterval = 100 * time.Millisecond
+
+// sampleUsage measures what a running container uses until stop is called;
+// stop returns the peak memory and the CPU time seen, or nil when nothing
+// was measured (a container that ended before the first sample).
 //
-// A cgroup is gone once its container has exited, so what the last second
-// of a container used is not seen: on cgroup v1 the memory figure is the
-// cgroup's own high-water mark (max_usage) and misses nothing before the
-// last sample; CPU time is the total at the last sample. docs/reports.md
-// says so.
+// When the engine runs on this host, its cgroup's files are read every
+// cgroupInterval, and once more at stop (a cgroup outlives its container
+// for a moment, not always); else the engine's stats stream is followed,
+// a sample a second (what `docker stats` shows). What a container used
+// after the last read is not seen: the memory figure is the cgroup's own
+// high-water mark where the kernel keeps one, and misses nothing before
+// that read; CPU time is the total at that read. docs/reports.md says so.
 func (e *Engine) sampleUsage(ctx context.Context, id string) (stop func() *step.Resources) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan *step.Resources, 1)
 	go func() {
 		var seen *step.Resources
 		defer func() { done <- seen }()
+		if cg := e.localCgroup(ctx, id); cg != nil {
+			defer cg.close()
+			tick := time.NewTicker(cgroupInterval)
+			defer tick.Stop()
+			for {
+				if u := cg.read(); u != nil {
+					seen = maxUsage(seen, u)
+				}
+				select {
+				case <-ctx.Done():
+					if u := cg.read(); u != nil {
+						seen = maxUsage(seen, u)
+					}
+					return
+				case <-tick.C:
+				}
+			}
+		}
 		stats, err := e.cli.ContainerStats(ctx, id, true)
 		if err != nil {
 			return
@@ -45,6 +68,18 @@ func (e *Engine) sampleUsage(ctx context.Context, id string) (stop func() *step.
 		cancel()
 		return <-done
 	}
+}
+
+// localCgroup opens the cgroup files of container id when the engine runs
+// on this host; nil when it does not, or the container has ended.
+func (e *Engine) localCgroup(ctx context.Context, id string) *cgroupFiles {
+	ictx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	info, err := e.cli.ContainerInspect(ictx, id)
+	if err != nil || info.State == nil || info.State.Pid <= 0 {
+		return nil
+	}
+	return openCgroup(info.State.Pid, info.ID)
 }
 
 // usageOf is one sample's use; nil for the empty sample the engine sends
