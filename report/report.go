@@ -14,6 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/internal/clip"
 	"github.com/wflow/wflow/internal/termsafe"
@@ -108,6 +110,40 @@ func Read(runDir, runID string) (Report, error) {
 		return r, fmt.Errorf("report: %s: %w", RunPath(runID), err)
 	}
 	return r, nil
+}
+
+// RunSummary is the top of a run's report, for lists of runs.
+type RunSummary struct {
+	Module     string
+	Status     string
+	ExitCode   uint32
+	Started    time.Time
+	Finished   time.Time
+	DurationMS int64
+	Steps      int // steps that finished
+	Failed     int // of those, not ok (refused, failed, cancelled)
+}
+
+// ReadSummary reads the top of run runID's report, and counts its steps.
+func ReadSummary(runDir, runID string) (RunSummary, error) {
+	b, err := rundir.ReadFile(runDir, RunPath(runID), MaxBytes)
+	if err != nil {
+		return RunSummary{}, fmt.Errorf("report: %w", err)
+	}
+	if !gjson.ValidBytes(b) {
+		return RunSummary{}, fmt.Errorf("report: %s: not JSON", RunPath(runID))
+	}
+	top := gjson.GetManyBytes(b, "module", "status", "exit_code", "started", "finished", "duration_ms", "steps")
+	s := RunSummary{Module: top[0].String(), Status: top[1].String(), ExitCode: uint32(top[2].Uint()),
+		Started: top[3].Time(), Finished: top[4].Time(), DurationMS: top[5].Int()}
+	top[6].ForEach(func(_, st gjson.Result) bool {
+		s.Steps++
+		if st.Get("returncode").Int() != 0 || st.Get("error").String() != "" {
+			s.Failed++
+		}
+		return true
+	})
+	return s, nil
 }
 
 // moduleLogTail is how much of the module's log the HTML report shows.

@@ -136,6 +136,43 @@ func ReadFile(dir, rel string, max int64) ([]byte, error) {
 	return ReadAll(f, rel, max)
 }
 
+// ReadFrom reads rel from byte offset on, at most max bytes, as ReadFile
+// does (never leaving dir, never waiting on a FIFO): what was appended to a
+// file since a reader last looked.
+func ReadFrom(dir, rel string, offset, max int64) ([]byte, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := OpenRegular(root, rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.NewSectionReader(f, offset, max))
+}
+
+// Locked reports whether a process holds the run directory dir now (Lock):
+// a run is going on in it. It takes nothing, and waits for nothing.
+func Locked(dir string) bool {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return false
+	}
+	defer root.Close()
+	f, err := OpenRegular(root, LockPath)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if err == nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	}
+	return errors.Is(err, syscall.EWOULDBLOCK)
+}
+
 // ReadTail reads the last n bytes of rel, as ReadFile does (never leaving
 // dir, never waiting on a FIFO); cut says whether the file has more
 // before them.

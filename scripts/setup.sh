@@ -2,7 +2,8 @@
 # Prepares a fresh Debian machine for wflow: installs what is missing (Docker
 # engine, static busybox, clang/lld/wasi-libc for C guests, wabt for .wat
 # fixtures, debootstrap for the Python test image, Debian's rustc with its
-# WASI std for Rust guests, npm for the AssemblyScript compiler), starts
+# WASI std for Rust guests, npm for the AssemblyScript compiler, headless
+# Chromium for the HTML report's tests), starts
 # dockerd when no daemon answers, and builds the local test images. Safe to
 # run again: it only does what is not done yet.
 set -euo pipefail
@@ -24,6 +25,7 @@ command -v make >/dev/null 2>&1 || need+=(make)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 [ -d /usr/lib/rustlib/wasm32-wasi ] || need+=(rustc libstd-rust-dev-wasm32) # Debian's Rust with its WASI std
+command -v chromium >/dev/null 2>&1 || need+=(chromium)                        # headless, for the HTML report's tests
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   $SUDO apt-get update -qq

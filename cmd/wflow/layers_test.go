@@ -31,6 +31,7 @@ var layers = [][]string{
 	{"hostfuncs"},
 	{"replay"},
 	{"report"},
+	{"history"},
 	{"cmd/wflow"},
 }
 

@@ -54,6 +54,10 @@ Usage:
   wflow validate MODULE.wasm      check a module's imports against this wflow's ABI
   wflow replay RUNDIR [MODULE.wasm]
                                   run a module against a run's journal, with no engine
+  wflow runs [DIR...]             list runs, newest first (in ./runs by default)
+  wflow show RUN                  a run's summary: its steps, outcome and records
+  wflow logs RUN [STEP] [-f]      the module's log, or a step's output; -f follows a live run
+  wflow report RUN [--html]       a run's report, JSON or the HTML page with its timeline
   wflow gc                        remove containers left by wflow processes that died
   wflow cache ls|show KEY|prune   list, show or prune the step cache (wflow cache --help)
   wflow policy test POLICY.wasm --step STEP.json
@@ -93,6 +97,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return replayCommand(ctx, args[1:], stdout, stderr)
 	case "cache":
 		return cacheCommand(args[1:], stdout, stderr)
+	case "runs":
+		return runsCommand(args[1:], stdout, stderr)
+	case "show":
+		return showCommand(args[1:], stdout, stderr)
+	case "logs":
+		return logsCommand(ctx, args[1:], stdout, stderr)
+	case "report":
+		return reportCommand(args[1:], stdout, stderr)
 	case "gc":
 		return gcCommand(ctx, args[1:], stdout, stderr)
 	case "policy":

@@ -359,3 +359,14 @@ func Knocks(t testing.TB) (addr string, count func() int32) {
 	}()
 	return ln.Addr().String(), n.Load
 }
+
+// Chromium returns the path of Debian's chromium, for tests that load a
+// page in a real browser (headless); it skips (fails in CI) without one.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		Missing(t, "no chromium (apt-get install chromium): %v", err)
+	}
+	return path
+}

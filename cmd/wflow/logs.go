@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wflow/wflow/history"
+	"github.com/wflow/wflow/internal/termsafe"
+	"github.com/wflow/wflow/journal"
+	"github.com/wflow/wflow/rundir"
+	"github.com/wflow/wflow/step"
+)
+
+// errNoStep is wrapped when wflow logs finds no step of the name or handle.
+var errNoStep = errors.New("no such step")
+
+// logChunk caps one read of a log file.
+const logChunk = 4 << 20
+
+// logPrinter prints a run's logs from its files, once or following them.
+type logPrinter struct {
+	run            history.Run
+	stdout, stderr io.Writer
+	escape         bool             // stdout is a terminal: escape what steps and the module wrote
+	offsets        map[string]int64 // how much of each file has been printed
+	partial        []byte           // the module log's last line, not whole yet
+	shown          map[uint32]bool  // steps whose finish line is printed
+}
+
+// logLine is one line of the merged module log.
+type logLine struct {
+	at   time.Time
+	text string
+}
+
+// moduleLog prints the module's log and a line per finished step, in time
+// order; following, until the run ends.
+func (l *logPrinter) moduleLog(ctx context.Context, follow bool) error {
+	l.shown = map[uint32]bool{}
+	for {
+		running := follow && history.Running(l.run)
+		if err := l.moduleLogOnce(!running); err != nil {
+			return err
+		}
+		if !running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(followEvery):
+		}
+	}
+}
+
+func (l *logPrinter) moduleLogOnce(final bool) error {
+	var lines []logLine
+	rel := journal.ModuleLogPath(l.run.ID)
+	b, err := l.readNew(rel)
+	if err != nil {
+		return err
+	}
+	b = append(l.partial, b...)
+	l.partial = nil
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 && !final {
+			l.partial = append([]byte(nil), b...)
+			break
+		}
+		line := b
+		if i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		lines = append(lines, moduleLine(string(line)))
+	}
+	results, err := history.Results(l.run.Dir, l.run.ID)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		if !l.shown[r.Handle] {
+			l.shown[r.Handle] = true
+			lines = append(lines, logLine{at: r.Finished, text: "[" + r.Step + "] " + finishText(r)})
+		}
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].at.Before(lines[j].at) })
+	for _, ln := range lines {
+		l.write(l.stdout, []byte(ln.at.Local().Format("15:04:05.000")+" "+ln.text+"\n"))
+	}
+	return nil
+}
+
+// moduleLine reads a module log line, "<time> <stream> <text>", into the
+// console's form: "[workflow] text", "[workflow warn] text".
+func moduleLine(line string) logLine {
+	stamp, rest, _ := strings.Cut(line, " ")
+	stream, text, _ := strings.Cut(rest, " ")
+	at, err := time.Parse(journal.TimeFormat, stamp)
+	if err != nil {
+		return logLine{text: line}
+	}
+	prefix := "[workflow " + stream + "] "
+	switch stream {
+	case "info", "stdout":
+		prefix = "[workflow] "
+	case "wflow":
+		prefix = ""
+	}
+	return logLine{at: at, text: prefix + text}
+}
+
+// finishText says how a step ended, as the console does.
+func finishText(r step.ExecResult) string {
+	d := (time.Duration(r.DurationMS) * time.Millisecond).String()
+	switch {
+	case r.Cached:
+		return "cached (from run " + r.CachedFrom + ")"
+	case r.Resumed:
+		return "resumed (from run " + r.ResumedFrom + ")"
+	case r.Error != "":
+		return fmt.Sprintf("error (%s) after %s: %s", r.ErrorKind, d, firstLine(r.Error))
+	}
+	return fmt.Sprintf("exited %d after %s", r.ReturnCode, d)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// stepLog prints the output of the steps STEP names (a name, or a handle:
+// 3 or #3): each attempt's stdout to stdout and stderr to stderr.
+// Following, it prints their output as they write it, until every step of
+// that name that started has finished, and one has (a handle: that step),
+// or the run ends.
+func (l *logPrinter) stepLog(ctx context.Context, which string, follow bool) error {
+	name, handle := which, uint32(0)
+	if h, err := strconv.ParseUint(strings.TrimPrefix(which, "#"), 10, 32); err == nil && h > 0 {
+		name, handle = "", uint32(h)
+	}
+	for {
+		running := follow && history.Running(l.run)
+		done, found, err := l.stepLogOnce(name, handle, running)
+		if err != nil {
+			return err
+		}
+		if !running || done {
+			if !found {
+				return fmt.Errorf("%w: run %s has no step %q (wflow show %s lists them)", errNoStep, l.run.ID, which, l.run.ID)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(followEvery):
+		}
+	}
+}
+
+// stepLogOnce prints what is new in the output files of the steps named:
+// of the finished ones as their results name them, of the running ones
+// (live) as their folders hold them. done: each that started has finished.
+func (l *logPrinter) stepLogOnce(name string, handle uint32, live bool) (done, found bool, err error) {
+	results, err := history.Results(l.run.Dir, l.run.ID)
+	if err != nil {
+		return false, false, err
+	}
+	if !live && len(results) == 0 {
+		if rep, err := history.Load(l.run); err == nil {
+			results = rep.Steps
+		}
+	}
+	finished := map[string]bool{} // step folders of finished steps
+	var files [][2]string         // stdout, stderr
+	for _, r := range results {
+		if (name != "" && r.Step != name) || (name == "" && r.Handle != handle) {
+			continue
+		}
+		found = true
+		if len(r.Attempts) > 0 {
+			for _, a := range r.Attempts {
+				files = append(files, [2]string{a.StdoutFile, a.StderrFile})
+			}
+		} else {
+			files = append(files, [2]string{r.StdoutFile, r.StderrFile})
+		}
+		for _, f := range files {
+			finished[filepath.Dir(f[0])] = true
+		}
+	}
+	running := 0
+	if live {
+		for _, dir := range history.LiveStepFolders(l.run, name, handle) {
+			if finished[dir] {
+				continue
+			}
+			found = true
+			running++
+			files = append(files, [2]string{filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")})
+		}
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		if f[0] == "" || seen[f[0]] {
+			continue
+		}
+		seen[f[0]] = true
+		for i, w := range []io.Writer{l.stdout, l.stderr} {
+			if err := l.copyNew(w, f[i], true); err != nil {
+				return false, found, err
+			}
+		}
+	}
+	// A step's attempt folders come one after another: a finished step
+	// whose folder is live again is not done.
+	return found && running == 0 && len(finished) > 0, found, nil
+}
+
+// readNew reads what was appended to the module log since the last call
+// (it is capped, journal.MaxModuleLog); a file not there (yet) has nothing
+// new.
+func (l *logPrinter) readNew(rel string) ([]byte, error) {
+	var all bytes.Buffer
+	err := l.copyNew(&all, rel, false)
+	return all.Bytes(), err
+}
+
+// copyNew copies to w what was appended to a run directory file since the
+// last call, a chunk at a time; escaped (on a terminal) when escape.
+func (l *logPrinter) copyNew(w io.Writer, rel string, escape bool) error {
+	for {
+		b, err := rundir.ReadFrom(l.run.Dir, rel, l.offsets[rel], logChunk)
+		if err != nil {
+			if errors.Is(err, rundir.ErrNotRegular) {
+				return err
+			}
+			return nil // not there yet, or gone: nothing to print
+		}
+		l.offsets[rel] += int64(len(b))
+		if escape {
+			l.write(w, b)
+		} else {
+			w.Write(b)
+		}
+		if len(b) < logChunk {
+			return nil
+		}
+	}
+}
+
+// write writes what a step or the module wrote; on a terminal, each line
+// escaped (termsafe).
+func (l *logPrinter) write(w io.Writer, b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if l.escape {
+		lines := strings.Split(string(b), "\n")
+		for i, line := range lines {
+			lines[i] = termsafe.Escape(line)
+		}
+		b = []byte(strings.Join(lines, "\n"))
+	}
+	w.Write(b)
+}
