@@ -2,7 +2,7 @@
 // the same run, on the local engine and local images only, and writes the
 // table of docs/benchmarks.md. `make bench` runs it:
 //
-//	go run ./bench [-reps 5] [-cases seq,par,exec,start,hostcall,bigout,cache,replay,engines] [-out docs/benchmarks.md]
+//	go run ./bench [-reps 5] [-cases seq,par,exec,start,hostcall,bigout,cache,replay,report,engines] [-out docs/benchmarks.md]
 //	go run ./bench -cases kubernetes   (the simulated cluster alone; engines has it too)
 //
 // Every case prints wflow's figure and its baseline's (median, min, max over
@@ -37,7 +37,7 @@ const image = "wflow-test/busybox:latest"
 
 func main() {
 	reps := flag.Int("reps", 5, "repetitions of each case")
-	cases := flag.String("cases", "seq,par,exec,start,hostcall,bigout,cache,replay,engines", "cases to run")
+	cases := flag.String("cases", "seq,par,exec,start,hostcall,bigout,cache,replay,report,engines", "cases to run")
 	out := flag.String("out", "", "markdown file whose generated table is replaced (between the bench markers)")
 	bigSize := flag.Int64("bigout-size", 1<<30, "bytes the big-output step prints")
 	flag.Parse()
@@ -163,6 +163,8 @@ func run(reps int, cases []string, out string, bigSize int64) error {
 			rs, err = e.replay(reps)
 		case "engines":
 			rs, err = e.engines(reps)
+		case "report":
+			rs, err = e.reportPages(reps)
 		case "kubernetes": // also in engines; alone, without the row against docker
 			rs, err = e.kubernetesRows(reps, nil)
 		default:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"path"
 	"strconv"
 	"strings"
@@ -43,6 +44,8 @@ var pageTemplate string
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"ms":    func(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() },
 	"stamp": func(t time.Time) string { return stampOf(t) },
+	"clock": func(t time.Time) string { return clockOf(t) },
+	"argv":  argvText,
 }).Parse(pageTemplate))
 
 // WriteHTML writes the run's report as one self-contained HTML page: inline
@@ -70,6 +73,10 @@ type view struct {
 	ModuleLog    string
 	ModuleLogCut bool
 	Counts       []count
+	// Notable are the decisions that refused or amended a step, Allowed
+	// how many others let a step be.
+	Notable []step.Decision
+	Allowed int
 }
 
 type count struct {
@@ -94,6 +101,8 @@ type stepView struct {
 	StdoutFileShown  string
 	StderrFileShown  string
 	HasDecisions     bool
+	AllowedBy        string          // the policies that let the step be as it was, by name
+	OtherDecisions   []step.Decision // those that refused or amended it
 	HasAttemptsTable bool
 }
 
@@ -161,6 +170,13 @@ func viewOf(p Page) view {
 		}
 	}
 	v.Timeline = layout(r, v.Steps)
+	for _, d := range r.Decisions {
+		if d.Verdict == step.VerdictAllow && len(d.Changes) == 0 {
+			v.Allowed++
+		} else {
+			v.Notable = append(v.Notable, d)
+		}
+	}
 	return v
 }
 
@@ -212,6 +228,15 @@ func stepViewOf(res step.ExecResult, base string) stepView {
 		sv.BuildLog = link(base, nb.BuildLogFile)
 	}
 	sv.HasDecisions = len(res.Decisions) > 0
+	var allowed []string
+	for _, d := range res.Decisions {
+		if d.Verdict == step.VerdictAllow && len(d.Changes) == 0 {
+			allowed = append(allowed, d.Policy)
+		} else {
+			sv.OtherDecisions = append(sv.OtherDecisions, d)
+		}
+	}
+	sv.AllowedBy = strings.Join(allowed, ", ")
 	return sv
 }
 
@@ -240,9 +265,9 @@ func layout(r Report, steps []stepView) timeline {
 		if at.IsZero() || at.Before(start) {
 			at = start
 		}
-		return labelWidth + float64(at.Sub(start))/float64(total)*barsWidth
+		return tenth(labelWidth + float64(at.Sub(start))/float64(total)*barsWidth)
 	}
-	width := func(from, to time.Time) float64 { return max(x(to)-x(from), 1) }
+	width := func(from, to time.Time) float64 { return tenth(max(x(to)-x(from), 1)) }
 	for i := 0; i <= 5; i++ {
 		at := time.Duration(float64(total) * float64(i) / 5)
 		t.Ticks = append(t.Ticks, tick{X: labelWidth + barsWidth*float64(i)/5, Label: at.Round(roundFor(total)).String()})
@@ -258,23 +283,27 @@ func layout(r Report, steps []stepView) timeline {
 		}
 		if !s.R.Submitted.IsZero() && firstStart.Sub(s.R.Submitted) > 0 {
 			rw.Queued = &bar{X: x(s.R.Submitted), Y: by, W: width(s.R.Submitted, firstStart), H: barHeight, Outcome: "queued",
-				Title: fmt.Sprintf("%s: waited %s for a --parallel slot", s.Label, firstStart.Sub(s.R.Submitted).Round(time.Millisecond))}
+				Title: fmt.Sprintf("waited %s for a slot", firstStart.Sub(s.R.Submitted).Round(time.Millisecond))}
 		}
 		if len(s.R.Attempts) > 0 && !cached {
 			for _, a := range s.R.Attempts {
 				o := outcomeOf(a.ReturnCode, a.ErrorKind, a.Error, false)
 				rw.Bars = append(rw.Bars, bar{X: x(a.Started), Y: by, W: width(a.Started, a.Finished), H: barHeight, Outcome: o, Attempt: a.Attempt,
-					Title: fmt.Sprintf("%s, attempt %d: %s, exit %d, %s", s.Label, a.Attempt, o, a.ReturnCode, (time.Duration(a.DurationMS) * time.Millisecond).String())})
+					Title: fmt.Sprintf("%s, attempt %d: %s, exit %d, %s", s.R.Step, a.Attempt, o, a.ReturnCode, (time.Duration(a.DurationMS) * time.Millisecond).String())})
 			}
 		} else {
 			rw.Bars = append(rw.Bars, bar{X: x(s.R.Started), Y: by, W: width(s.R.Started, s.R.Finished), H: barHeight, Outcome: s.Outcome, Attempt: 1,
-				Title: fmt.Sprintf("%s: %s, exit %d, %s", s.Label, s.Outcome, s.R.ReturnCode, (time.Duration(s.R.DurationMS) * time.Millisecond).String())})
+				Title: fmt.Sprintf("%s: %s, exit %d, %s", s.R.Step, s.Outcome, s.R.ReturnCode, (time.Duration(s.R.DurationMS) * time.Millisecond).String())})
 		}
 		t.Rows = append(t.Rows, rw)
 	}
 	t.Height = axisHeight + len(steps)*rowHeight + 4
 	return t
 }
+
+// tenth rounds a coordinate to a tenth of a pixel: the page's size is in
+// its numbers.
+func tenth(v float64) float64 { return math.Round(v*10) / 10 }
 
 // roundFor is the precision of the axis labels of a timeline spanning d.
 func roundFor(d time.Duration) time.Duration {
@@ -400,6 +429,36 @@ func bytesText(n int64) string {
 		size, unit = size/1024, bigger
 	}
 	return strconv.FormatFloat(size, 'f', 1, 64) + " " + unit
+}
+
+// clockOf is a time of day, to the millisecond: the page's header has
+// the date.
+func clockOf(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("15:04:05.000")
+}
+
+// argvText is an argv as a shell would take it: each argument as it is,
+// or in single quotes when it holds anything but plain characters.
+func argvText(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		plain := a != ""
+		for _, r := range a {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r)) {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			quoted[i] = a
+		} else {
+			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(quoted, " ")
 }
 
 func stampOf(t time.Time) string {
