@@ -132,8 +132,9 @@ type timeline struct {
 }
 
 type tick struct {
-	X     float64
-	Label string
+	X      float64
+	Label  string
+	Anchor string // SVG text-anchor: the last label ends at its line
 }
 
 type row struct {
@@ -270,7 +271,11 @@ func layout(r Report, steps []stepView) timeline {
 	width := func(from, to time.Time) float64 { return tenth(max(x(to)-x(from), 1)) }
 	for i := 0; i <= 5; i++ {
 		at := time.Duration(float64(total) * float64(i) / 5)
-		t.Ticks = append(t.Ticks, tick{X: labelWidth + barsWidth*float64(i)/5, Label: at.Round(roundFor(total)).String()})
+		anchor := "middle"
+		if i == 5 {
+			anchor = "end"
+		}
+		t.Ticks = append(t.Ticks, tick{X: labelWidth + barsWidth*float64(i)/5, Label: at.Round(roundFor(total)).String(), Anchor: anchor})
 	}
 	for i, s := range steps {
 		y := float64(axisHeight + i*rowHeight)
