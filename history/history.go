@@ -24,8 +24,8 @@ import (
 	"github.com/wflow/wflow/step"
 )
 
-// Statuses of a run that has no report of its own (beside those of
-// runtime: succeeded, failed, cancelled, limit).
+// Statuses of a run that has no report (beside those of runtime.Status*:
+// succeeded, failed, trapped, timeout, limit, cancelled).
 const (
 	StatusRunning    = "running"    // a wflow process holds its run directory now
 	StatusUnfinished = "unfinished" // its wflow ended without a report: killed, or the machine went down
@@ -219,6 +219,15 @@ func Find(arg string, paths []string) (Run, error) {
 	}
 	switch len(match) {
 	case 0:
+		var missing []string
+		for _, p := range paths {
+			if _, err := os.Stat(p); err != nil {
+				missing = append(missing, p)
+			}
+		}
+		if len(missing) > 0 {
+			return Run{}, fmt.Errorf("%w: %q: %s does not exist here (give the run directory, or --dir the folder of run directories)", ErrNoRun, arg, strings.Join(missing, ", "))
+		}
 		return Run{}, fmt.Errorf("%w: %q is no run id in %s (give the run directory, or --dir the folder of run directories)", ErrNoRun, arg, strings.Join(paths, ", "))
 	case 1:
 		return match[0], nil

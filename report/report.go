@@ -7,8 +7,10 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -102,14 +104,32 @@ func Write(runDir string, r Report) (string, error) {
 // Read reads run runID's report from the run directory.
 func Read(runDir, runID string) (Report, error) {
 	var r Report
-	b, err := rundir.ReadFile(runDir, RunPath(runID), MaxBytes)
+	b, rel, err := readJSON(runDir, runID)
 	if err != nil {
-		return r, fmt.Errorf("report: %w", err)
+		return r, err
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("report: %s: %w", RunPath(runID), err)
+		return r, fmt.Errorf("report: %s: %w", rel, err)
 	}
 	return r, nil
+}
+
+// readJSON reads run runID's report: its own (RunPath), or, for a run of
+// a wflow that wrote only the latest run's (Path), that one when it is
+// this run's. A missing report is an error wrapping fs.ErrNotExist.
+func readJSON(runDir, runID string) ([]byte, string, error) {
+	b, err := rundir.ReadFile(runDir, RunPath(runID), MaxBytes)
+	if err == nil {
+		return b, RunPath(runID), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, RunPath(runID), fmt.Errorf("report: %w", err)
+	}
+	latest, lerr := rundir.ReadFile(runDir, Path, MaxBytes)
+	if lerr == nil && gjson.GetBytes(latest, "run_id").String() == runID {
+		return latest, Path, nil
+	}
+	return nil, RunPath(runID), fmt.Errorf("report: %w", err)
 }
 
 // RunSummary is the top of a run's report, for lists of runs.
@@ -126,12 +146,12 @@ type RunSummary struct {
 
 // ReadSummary reads the top of run runID's report, and counts its steps.
 func ReadSummary(runDir, runID string) (RunSummary, error) {
-	b, err := rundir.ReadFile(runDir, RunPath(runID), MaxBytes)
+	b, rel, err := readJSON(runDir, runID)
 	if err != nil {
-		return RunSummary{}, fmt.Errorf("report: %w", err)
+		return RunSummary{}, err
 	}
 	if !gjson.ValidBytes(b) {
-		return RunSummary{}, fmt.Errorf("report: %s: not JSON", RunPath(runID))
+		return RunSummary{}, fmt.Errorf("report: %s: not JSON", rel)
 	}
 	top := gjson.GetManyBytes(b, "module", "status", "exit_code", "started", "finished", "duration_ms", "steps")
 	s := RunSummary{Module: top[0].String(), Status: top[1].String(), ExitCode: uint32(top[2].Uint()),

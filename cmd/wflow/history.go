@@ -54,7 +54,8 @@ func runsCommand(args []string, stdout, stderr io.Writer) int {
 	runs, errs := history.List(dirs)
 	for _, err := range errs {
 		if errors.Is(err, os.ErrNotExist) && len(fs.Args()) == 0 {
-			continue // no ./runs yet: no runs
+			fmt.Fprintln(stderr, "wflow runs: no ./runs here (where wflow run makes run directories without --rundir): give a run directory or a folder of them")
+			continue
 		}
 		fmt.Fprintf(stderr, "wflow runs: %s\n", termsafe.Escape(err.Error()))
 	}
@@ -77,7 +78,7 @@ func runsCommand(args []string, stdout, stderr io.Writer) int {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, localTime(r.Started),
 				(time.Duration(r.DurationMS) * time.Millisecond).Round(time.Millisecond), steps,
-				termsafe.Escape(filepath.Base(r.Module)), termsafe.Escape(r.Dir))
+				termsafe.Escape(moduleName(r.Module)), termsafe.Escape(r.Dir))
 		}
 		tw.Flush()
 	}
@@ -87,11 +88,21 @@ func runsCommand(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// localTime is a time as this machine's clock shows it, with its zone
+// (run ids, traces and logs are in UTC).
 func localTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.Local().Format("2006-01-02 15:04:05")
+	return t.Local().Format("2006-01-02 15:04:05 MST")
+}
+
+// moduleName is a module's file name; "-" when the run did not record it.
+func moduleName(path string) string {
+	if path == "" {
+		return "-"
+	}
+	return filepath.Base(path)
 }
 
 // findRun resolves a command's RUN argument, or says why not.
@@ -270,7 +281,7 @@ func logsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if !ok {
 		return exitUsage
 	}
-	l := &logPrinter{run: run, stdout: stdout, stderr: stderr, escape: isTerminal(stdout), offsets: map[string]int64{}}
+	l := &logPrinter{run: run, stdout: stdout, stderr: stderr, escape: isTerminal(stdout), offsets: map[string]int64{}, headed: map[string]bool{}}
 	var err error
 	if fs.NArg() == 1 {
 		err = l.moduleLog(ctx, *follow)

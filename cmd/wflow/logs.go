@@ -33,6 +33,7 @@ type logPrinter struct {
 	offsets        map[string]int64 // how much of each file has been printed
 	partial        []byte           // the module log's last line, not whole yet
 	shown          map[uint32]bool  // steps whose finish line is printed
+	headed         map[string]bool  // output files whose header line is printed
 }
 
 // logLine is one line of the merged module log.
@@ -183,7 +184,7 @@ func (l *logPrinter) stepLogOnce(name string, handle uint32, live bool) (done, f
 		}
 	}
 	finished := map[string]bool{} // step folders of finished steps
-	var files [][2]string         // stdout, stderr
+	var files []outputFiles
 	for _, r := range results {
 		if (name != "" && r.Step != name) || (name == "" && r.Handle != handle) {
 			continue
@@ -191,13 +192,14 @@ func (l *logPrinter) stepLogOnce(name string, handle uint32, live bool) (done, f
 		found = true
 		if len(r.Attempts) > 0 {
 			for _, a := range r.Attempts {
-				files = append(files, [2]string{a.StdoutFile, a.StderrFile})
+				files = append(files, outputFiles{a.StdoutFile, a.StderrFile,
+					fmt.Sprintf("%s #%d, attempt %d of %d: %s", r.Step, r.Handle, a.Attempt, len(r.Attempts), endText(a.ReturnCode, a.ErrorKind))})
 			}
 		} else {
-			files = append(files, [2]string{r.StdoutFile, r.StderrFile})
+			files = append(files, outputFiles{r.StdoutFile, r.StderrFile, fmt.Sprintf("%s #%d: %s", r.Step, r.Handle, endText(r.ReturnCode, r.ErrorKind))})
 		}
 		for _, f := range files {
-			finished[filepath.Dir(f[0])] = true
+			finished[filepath.Dir(f.stdout)] = true
 		}
 	}
 	running := 0
@@ -208,17 +210,23 @@ func (l *logPrinter) stepLogOnce(name string, handle uint32, live bool) (done, f
 			}
 			found = true
 			running++
-			files = append(files, [2]string{filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")})
+			files = append(files, outputFiles{filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr"), filepath.Base(dir) + ": running"})
 		}
 	}
 	seen := map[string]bool{}
 	for _, f := range files {
-		if f[0] == "" || seen[f[0]] {
+		if f.stdout == "" || seen[f.stdout] {
 			continue
 		}
-		seen[f[0]] = true
+		seen[f.stdout] = true
+		// As tail does for several files: a line on stdout before each
+		// step's or attempt's output, once.
+		if len(files) > 1 && !l.headed[f.stdout] {
+			l.headed[f.stdout] = true
+			fmt.Fprintf(l.stdout, "==> %s <==\n", termsafe.Escape(f.label))
+		}
 		for i, w := range []io.Writer{l.stdout, l.stderr} {
-			if err := l.copyNew(w, f[i], true); err != nil {
+			if err := l.copyNew(w, []string{f.stdout, f.stderr}[i], true); err != nil {
 				return false, found, err
 			}
 		}
@@ -226,6 +234,22 @@ func (l *logPrinter) stepLogOnce(name string, handle uint32, live bool) (done, f
 	// A step's attempt folders come one after another: a finished step
 	// whose folder is live again is not done.
 	return found && running == 0 && len(finished) > 0, found, nil
+}
+
+// outputFiles are one step's or attempt's output files, and what it was.
+type outputFiles struct {
+	stdout, stderr, label string
+}
+
+// endText is how an attempt ended, in a few words.
+func endText(code int, kind string) string {
+	if kind != "" {
+		return fmt.Sprintf("%s, exit %d", kind, code)
+	}
+	if code != 0 {
+		return fmt.Sprintf("failed, exit %d", code)
+	}
+	return "ok"
 }
 
 // readNew reads what was appended to the module log since the last call
