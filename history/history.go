@@ -110,11 +110,20 @@ func runDirs(p string) ([]string, error) {
 	return dirs, nil
 }
 
-// isRunDir reports whether dir holds wflow's records of a run (without
-// following a link to them).
+// isRunDir reports whether dir holds wflow's records of runs: a folder
+// .wflow/runs, no link on the way.
 func isRunDir(dir string) bool {
-	info, err := os.Lstat(filepath.Join(dir, journal.RunsDir))
-	return err == nil && info.IsDir()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return false
+	}
+	defer root.Close()
+	f, err := rundir.OpenFolder(root, journal.RunsDir, false)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
 }
 
 // inDir returns the runs of one run directory.
@@ -332,7 +341,12 @@ func LiveStepFolders(run Run, name string, handle uint32) []string {
 			suffix = "" // the first run of a run directory names its folders without its id
 		}
 	}
-	f, err := os.Open(filepath.Join(run.Dir, containers.StepsDir))
+	root, err := os.OpenRoot(run.Dir)
+	if err != nil {
+		return nil
+	}
+	defer root.Close()
+	f, err := rundir.OpenFolder(root, containers.StepsDir, false) // no link followed, no FIFO opened
 	if err != nil {
 		return nil
 	}

@@ -25,8 +25,10 @@ type Page struct {
 	// ModuleLogCut whether it has more before.
 	ModuleLog    string
 	ModuleLogCut bool
-	// Base is the run directory as a URL relative to the page (a page in
-	// .wflow/runs/<id>/ has "../../.."), or a file:// URL; "" for no links.
+	// Base is where the run directory is from the page: a relative path
+	// (a page in .wflow/runs/<id>/ has "../../..") or an absolute one (then
+	// links are file:// URLs); "" for no links. It is a path, not a URL:
+	// the page escapes it.
 	Base string
 }
 
@@ -353,17 +355,45 @@ func tail(s string, truncated bool) (string, bool) {
 	return strings.Join(lines, ""), cut
 }
 
+// linkable are the extensions of the files the page links to: what wflow
+// writes (streams without one, build logs) and notebooks, which a browser
+// shows as text. A step may write any file in the run directory; the page
+// never leads to one a browser would run as a page.
+var linkable = map[string]bool{"": true, ".log": true, ".txt": true, ".ipynb": true, ".json": true}
+
 // link is a run directory file's URL from the page; "" without a base or
-// a file. The file name is escaped as a URL path.
+// a file, for a path that is absolute or leaves the run directory, and for
+// a file a browser could take for a page. Every segment, of the base too,
+// is escaped as a URL path segment.
 func link(base, rel string) template.URL {
-	if base == "" || rel == "" || strings.HasPrefix(rel, "/") || strings.Contains(rel, "..") {
+	if base == "" || rel == "" || path.IsAbs(rel) || !linkable[strings.ToLower(path.Ext(rel))] {
 		return ""
 	}
-	segments := strings.Split(path.Clean(rel), "/")
-	for i, s := range segments {
-		segments[i] = urlPathEscape(s)
+	clean := path.Clean(rel)
+	if clean == ".." || strings.HasPrefix(clean, "../") || clean == "." {
+		return ""
 	}
-	return template.URL(strings.TrimSuffix(base, "/") + "/" + strings.Join(segments, "/"))
+	var url string
+	if path.IsAbs(base) {
+		url = "file://" + escapeSegments(path.Clean(base))
+	} else {
+		url = escapeSegments(path.Clean(base))
+		if first, _, _ := strings.Cut(url, "/"); first != "." && first != ".." {
+			url = "./" + url // never a scheme ("javascript:x" is a folder here)
+		}
+	}
+	return template.URL(strings.TrimSuffix(url, "/") + "/" + escapeSegments(clean))
+}
+
+// escapeSegments escapes each segment of a slash-separated path.
+func escapeSegments(p string) string {
+	segments := strings.Split(p, "/")
+	for i, s := range segments {
+		if s != "." && s != ".." {
+			segments[i] = urlPathEscape(s)
+		}
+	}
+	return strings.Join(segments, "/")
 }
 
 // urlPathEscape escapes one path segment: everything but unreserved

@@ -85,6 +85,29 @@ func TestHTMLHasABarPerAttempt(t *testing.T) {
 	}
 }
 
+// TestLinks: a link to a run directory file has every segment escaped, the
+// base's too; never a scheme, never outside the run directory, never to a
+// file a browser would take for a page.
+func TestLinks(t *testing.T) {
+	for _, c := range []struct{ base, rel, want string }{
+		{"../../..", ".wflow/steps/0001-a/stdout", "../../../.wflow/steps/0001-a/stdout"},
+		{"/home/u/runs/r 1", ".wflow/steps/0001-a/stdout", "file:///home/u/runs/r%201/.wflow/steps/0001-a/stdout"},
+		{"/home/u/runs/.%2e", ".wflow/x", "file:///home/u/runs/.%252e/.wflow/x"},
+		{"javascript:alert(1)", ".wflow/x", "./javascript%3Aalert%281%29/.wflow/x"},
+		{"runs/a#b?c", ".wflow/x", "./runs/a%23b%3Fc/.wflow/x"},
+		{"../../..", "out/result.ipynb", "../../../out/result.ipynb"},
+		{"../../..", "out/page.html", ""},
+		{"../../..", "out/pic.SVG", ""},
+		{"../../..", "../../etc/passwd", ""},
+		{"../../..", "/etc/passwd", ""},
+		{"", ".wflow/x", ""},
+	} {
+		if got := string(link(c.base, c.rel)); got != c.want {
+			t.Errorf("link(%q, %q) = %q, want %q", c.base, c.rel, got, c.want)
+		}
+	}
+}
+
 // TestHTMLEscapes: what steps print, their names, the parameters, the
 // output and the module's log cannot put markup or a script in the page,
 // and the page loads nothing from anywhere.

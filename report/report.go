@@ -216,11 +216,11 @@ func Summary(w io.Writer, steps []step.ExecResult) {
 		case s.Resumed:
 			result = "resumed"
 		case s.Error != "":
-			result = s.ErrorKind + ": " + termsafe.Escape(firstLine(s.Error))
+			result = termsafe.Escape(s.ErrorKind) + ": " + termsafe.Escape(firstLine(s.Error))
 		case s.ReturnCode != 0:
 			result = "failed"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", s.Step, s.Handle, s.ReturnCode,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", termsafe.Escape(s.Step), s.Handle, s.ReturnCode,
 			(time.Duration(s.DurationMS) * time.Millisecond).String(), result)
 	}
 	tw.Flush()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Records is the folder of the run directory that holds wflow's records:
@@ -154,7 +155,8 @@ func ReadFrom(dir, rel string, offset, max int64) ([]byte, error) {
 }
 
 // Locked reports whether a process holds the run directory dir now (Lock):
-// a run is going on in it. It takes nothing, and waits for nothing.
+// a run is going on in it. It waits for nothing; it holds a shared lock
+// for an instant, which Lock waits out.
 func Locked(dir string) bool {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -225,7 +227,14 @@ func Lock(dir string) (release func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	// Locked holds a shared lock for an instant (wflow logs -f asks every
+	// 250 ms): a lock held by no run is free again at once.
+	for try := 0; errors.Is(err, syscall.EWOULDBLOCK) && try < 20; try++ {
+		time.Sleep(10 * time.Millisecond)
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			holder, _ := ReadFile(dir, LockPath, 64)

@@ -18,8 +18,10 @@ import (
 
 	"github.com/wflow/wflow/history"
 	"github.com/wflow/wflow/internal/termsafe"
+	"github.com/wflow/wflow/journal"
 	"github.com/wflow/wflow/report"
 	"github.com/wflow/wflow/step"
+	"github.com/wflow/wflow/trace"
 )
 
 // defaultRunsDir is where `wflow run` makes run directories without
@@ -76,7 +78,7 @@ func runsCommand(args []string, stdout, stderr io.Writer) int {
 			if r.Failed > 0 {
 				steps += fmt.Sprintf(" (%d not ok)", r.Failed)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, localTime(r.Started),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", termsafe.Escape(r.ID), termsafe.Escape(r.Status), localTime(r.Started),
 				(time.Duration(r.DurationMS) * time.Millisecond).Round(time.Millisecond), steps,
 				termsafe.Escape(moduleName(r.Module)), termsafe.Escape(r.Dir))
 		}
@@ -157,7 +159,7 @@ func showCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s\n", b)
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "run %s in %s\n", rep.RunID, termsafe.Escape(rep.RunDir))
+	fmt.Fprintf(stdout, "run %s in %s\n", termsafe.Escape(rep.RunID), termsafe.Escape(rep.RunDir))
 	fmt.Fprintf(stdout, "module:   %s\n", termsafe.Escape(rep.Module))
 	fmt.Fprintf(stdout, "started:  %s\n", localTime(rep.Started))
 	fmt.Fprintf(stdout, "duration: %s\n", (time.Duration(rep.DurationMS) * time.Millisecond).Round(time.Millisecond))
@@ -166,19 +168,25 @@ func showCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout)
 	report.Summary(stdout, rep.Steps)
-	fmt.Fprintf(stdout, "\nworkflow %s", rep.Status)
+	fmt.Fprintf(stdout, "\nworkflow %s", termsafe.Escape(rep.Status))
 	if rep.Message != "" {
 		fmt.Fprintf(stdout, ": %s", termsafe.Escape(rep.Message))
 	}
 	fmt.Fprintln(stdout)
+	// The records' paths are the run id's (those the report names may have
+	// been edited to lead anywhere); each is named when it is a regular
+	// file of the run directory.
+	root, err := os.OpenRoot(run.Dir)
+	if err != nil {
+		return exitOK
+	}
+	defer root.Close()
 	for _, f := range []struct{ label, rel string }{
 		{"report: ", report.RunPath(run.ID)}, {"html:   ", report.HTMLPath(run.ID)},
-		{"trace:  ", rep.Trace}, {"log:    ", rep.ModuleLog},
+		{"trace:  ", trace.Path(run.ID)}, {"log:    ", journal.ModuleLogPath(run.ID)},
 	} {
-		if f.rel != "" {
-			if _, err := os.Lstat(filepath.Join(run.Dir, f.rel)); err == nil {
-				fmt.Fprintf(stdout, "%s%s\n", f.label, termsafe.Escape(filepath.Join(run.Dir, f.rel)))
-			}
+		if info, err := root.Lstat(f.rel); err == nil && info.Mode().IsRegular() {
+			fmt.Fprintf(stdout, "%s%s\n", f.label, termsafe.Escape(filepath.Join(run.Dir, f.rel)))
 		}
 	}
 	return exitOK
@@ -237,9 +245,9 @@ func reportCommand(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// linkBase is how a page written to out reaches the run directory: a
-// relative path from out's folder, or a file:// URL (stdout, or no
-// relative path).
+// linkBase is where the run directory is from a page written to out: a
+// relative path from out's folder, or the run directory's absolute path
+// (stdout, or no relative path), which the page makes file:// links of.
 func linkBase(runDir, out string) string {
 	if out != "" {
 		if abs, err := filepath.Abs(out); err == nil {
@@ -248,7 +256,7 @@ func linkBase(runDir, out string) string {
 			}
 		}
 	}
-	return "file://" + filepath.ToSlash(runDir)
+	return filepath.ToSlash(runDir)
 }
 
 const logsUsage = `Usage: wflow logs RUN [STEP] [-f] [--dir DIR]...
@@ -281,7 +289,7 @@ func logsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if !ok {
 		return exitUsage
 	}
-	l := &logPrinter{run: run, stdout: stdout, stderr: stderr, escape: isTerminal(stdout), offsets: map[string]int64{}, headed: map[string]bool{}}
+	l := &logPrinter{run: run, stdout: stdout, stderr: stderr, escapeOut: isTerminal(stdout), escapeErr: isTerminal(stderr), offsets: map[string]int64{}, headed: map[string]bool{}}
 	var err error
 	if fs.NArg() == 1 {
 		err = l.moduleLog(ctx, *follow)

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -29,11 +30,12 @@ const logChunk = 4 << 20
 type logPrinter struct {
 	run            history.Run
 	stdout, stderr io.Writer
-	escape         bool             // stdout is a terminal: escape what steps and the module wrote
-	offsets        map[string]int64 // how much of each file has been printed
-	partial        []byte           // the module log's last line, not whole yet
-	shown          map[uint32]bool  // steps whose finish line is printed
-	headed         map[string]bool  // output files whose header line is printed
+	// escapeOut, escapeErr: stdout, stderr is a terminal: what steps and
+	// the module wrote is escaped there.
+	escapeOut, escapeErr bool
+	offsets              map[string]int64 // how much of each file has been printed
+	shown                map[uint32]bool  // steps whose finish line is printed
+	headed               map[string]bool  // output files whose header line is printed
 }
 
 // logLine is one line of the merged module log.
@@ -63,43 +65,84 @@ func (l *logPrinter) moduleLog(ctx context.Context, follow bool) error {
 }
 
 func (l *logPrinter) moduleLogOnce(final bool) error {
-	var lines []logLine
-	rel := journal.ModuleLogPath(l.run.ID)
-	b, err := l.readNew(rel)
-	if err != nil {
-		return err
-	}
-	b = append(l.partial, b...)
-	l.partial = nil
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 && !final {
-			l.partial = append([]byte(nil), b...)
-			break
-		}
-		line := b
-		if i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		lines = append(lines, moduleLine(string(line)))
-	}
 	results, err := history.Results(l.run.Dir, l.run.ID)
 	if err != nil {
 		return err
 	}
+	var finished []logLine // the steps' lines not printed yet, in time order
 	for _, r := range results {
 		if !l.shown[r.Handle] {
 			l.shown[r.Handle] = true
-			lines = append(lines, logLine{at: r.Finished, text: "[" + r.Step + "] " + finishText(r)})
+			finished = append(finished, logLine{at: r.Finished, text: "[" + r.Step + "] " + finishText(r)})
 		}
 	}
-	sort.SliceStable(lines, func(i, j int) bool { return lines[i].at.Before(lines[j].at) })
-	for _, ln := range lines {
-		l.write(l.stdout, []byte(ln.at.Local().Format("15:04:05.000")+" "+ln.text+"\n"))
+	sort.SliceStable(finished, func(i, j int) bool { return finished[i].at.Before(finished[j].at) })
+	show := func(ln logLine) {
+		l.write(l.stdout, []byte(ln.at.Local().Format("15:04:05.000")+" "+ln.text+"\n"), l.escapeOut)
 	}
-	return nil
+	err = l.eachNewLine(journal.ModuleLogPath(l.run.ID), final, func(line string) {
+		ml := moduleLine(line)
+		for len(finished) > 0 && !ml.at.IsZero() && !finished[0].at.After(ml.at) {
+			show(finished[0])
+			finished = finished[1:]
+		}
+		show(ml)
+	})
+	for _, ln := range finished {
+		show(ln)
+	}
+	return err
+}
+
+// maxLogLine caps a line of the module log as wflow logs prints it: a log
+// that is not wflow's may have lines of any length.
+const maxLogLine = 64 << 10
+
+// eachNewLine calls fn with each whole line appended to a run directory
+// file since the last call (and, when final, a last line without its
+// newline), reading a line at a time: a file of any size costs a line of
+// memory. A line over maxLogLine is cut.
+func (l *logPrinter) eachNewLine(rel string, final bool, fn func(string)) error {
+	root, err := os.OpenRoot(l.run.Dir)
+	if err != nil {
+		return nil
+	}
+	defer root.Close()
+	f, err := rundir.OpenRegular(root, rel)
+	if err != nil {
+		if errors.Is(err, rundir.ErrNotRegular) {
+			return err
+		}
+		return nil // not there (yet): nothing to print
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(io.NewSectionReader(f, l.offsets[rel], 1<<62), maxLogLine)
+	for {
+		line, err := r.ReadSlice('\n')
+		switch {
+		case err == bufio.ErrBufferFull:
+			fn(strings.ToValidUTF8(string(line), "") + " [line cut]")
+			l.offsets[rel] += int64(len(line))
+			for err == bufio.ErrBufferFull { // skip the rest of it
+				line, err = r.ReadSlice('\n')
+				l.offsets[rel] += int64(len(line))
+			}
+			if err != nil && err != io.EOF {
+				return err
+			}
+		case err == io.EOF:
+			if final && len(line) > 0 {
+				l.offsets[rel] += int64(len(line))
+				fn(string(line))
+			}
+			return nil
+		case err != nil:
+			return err
+		default:
+			l.offsets[rel] += int64(len(line))
+			fn(string(line[:len(line)-1]))
+		}
+	}
 }
 
 // moduleLine reads a module log line, "<time> <stream> <text>", into the
@@ -252,15 +295,6 @@ func endText(code int, kind string) string {
 	return "ok"
 }
 
-// readNew reads what was appended to the module log since the last call
-// (it is capped, journal.MaxModuleLog); a file not there (yet) has nothing
-// new.
-func (l *logPrinter) readNew(rel string) ([]byte, error) {
-	var all bytes.Buffer
-	err := l.copyNew(&all, rel, false)
-	return all.Bytes(), err
-}
-
 // copyNew copies to w what was appended to a run directory file since the
 // last call, a chunk at a time; escaped (on a terminal) when escape.
 func (l *logPrinter) copyNew(w io.Writer, rel string, escape bool) error {
@@ -273,24 +307,28 @@ func (l *logPrinter) copyNew(w io.Writer, rel string, escape bool) error {
 			return nil // not there yet, or gone: nothing to print
 		}
 		l.offsets[rel] += int64(len(b))
-		if escape {
-			l.write(w, b)
-		} else {
-			w.Write(b)
-		}
+		l.write(w, b, escape && l.escapes(w))
 		if len(b) < logChunk {
 			return nil
 		}
 	}
 }
 
-// write writes what a step or the module wrote; on a terminal, each line
-// escaped (termsafe).
-func (l *logPrinter) write(w io.Writer, b []byte) {
+// escapes reports whether w, stdout or stderr, is a terminal.
+func (l *logPrinter) escapes(w io.Writer) bool {
+	if w == l.stderr {
+		return l.escapeErr
+	}
+	return l.escapeOut
+}
+
+// write writes what a step or the module wrote; escaped, each line
+// (termsafe), when escape.
+func (l *logPrinter) write(w io.Writer, b []byte, escape bool) {
 	if len(b) == 0 {
 		return
 	}
-	if l.escape {
+	if escape {
 		lines := strings.Split(string(b), "\n")
 		for i, line := range lines {
 			lines[i] = termsafe.Escape(line)
