@@ -124,12 +124,7 @@ func WriteFrom(root *os.Root, rel string, r io.Reader, perm fs.FileMode, sync bo
 // ReadFile reads rel without leaving dir, waiting on a FIFO or reading more
 // than max bytes: a longer file is an error wrapping ErrTooLarge.
 func ReadFile(dir, rel string, max int64) ([]byte, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	f, err := OpenRegular(root, rel)
+	f, err := OpenIn(dir, rel)
 	if err != nil {
 		return nil, err
 	}
@@ -137,16 +132,22 @@ func ReadFile(dir, rel string, max int64) ([]byte, error) {
 	return ReadAll(f, rel, max)
 }
 
-// ReadFrom reads rel from byte offset on, at most max bytes, as ReadFile
-// does (never leaving dir, never waiting on a FIFO): what was appended to a
-// file since a reader last looked.
-func ReadFrom(dir, rel string, offset, max int64) ([]byte, error) {
+// OpenIn opens rel in dir as OpenRegular does: never leaving dir, a
+// regular file only, never waiting on a FIFO.
+func OpenIn(dir, rel string) (*os.File, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
-	f, err := OpenRegular(root, rel)
+	defer root.Close() // an open file outlives its root
+	return OpenRegular(root, rel)
+}
+
+// ReadFrom reads rel from byte offset on, at most max bytes, as ReadFile
+// does (never leaving dir, never waiting on a FIFO): what was appended to a
+// file since a reader last looked.
+func ReadFrom(dir, rel string, offset, max int64) ([]byte, error) {
+	f, err := OpenIn(dir, rel)
 	if err != nil {
 		return nil, err
 	}
@@ -158,12 +159,7 @@ func ReadFrom(dir, rel string, offset, max int64) ([]byte, error) {
 // a run is going on in it. It waits for nothing; it holds a shared lock
 // for an instant, which Lock waits out.
 func Locked(dir string) bool {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return false
-	}
-	defer root.Close()
-	f, err := OpenRegular(root, LockPath)
+	f, err := OpenIn(dir, LockPath)
 	if err != nil {
 		return false
 	}
@@ -179,12 +175,7 @@ func Locked(dir string) bool {
 // dir, never waiting on a FIFO); cut says whether the file has more
 // before them.
 func ReadTail(dir, rel string, n int64) (tail []byte, cut bool, err error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, false, err
-	}
-	defer root.Close()
-	f, err := OpenRegular(root, rel)
+	f, err := OpenIn(dir, rel)
 	if err != nil {
 		return nil, false, err
 	}

@@ -120,6 +120,26 @@ func findRun(name, arg string, dirs []string, stderr io.Writer) (history.Run, bo
 	return run, true
 }
 
+// loadRun finds the one RUN a command's arguments name and reads its
+// report, or says why not and returns the exit code.
+func loadRun(fs *pflag.FlagSet, dirs []string, stderr io.Writer) (history.Run, report.Report, int) {
+	name := fs.Name()
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "%s: give one RUN\n(see %s --help)\n", name, name)
+		return history.Run{}, report.Report{}, exitUsage
+	}
+	run, ok := findRun(name, fs.Arg(0), dirs, stderr)
+	if !ok {
+		return run, report.Report{}, exitUsage
+	}
+	rep, err := history.Load(run)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %s\n", name, termsafe.Escape(err.Error()))
+		return run, rep, exitHostError
+	}
+	return run, rep, exitOK
+}
+
 const showUsage = `Usage: wflow show RUN [--json] [--dir DIR]...
 
 Prints a run's summary, as the end of wflow run does: its steps, its
@@ -137,18 +157,9 @@ func showCommand(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args, showUsage, stdout, stderr); done {
 		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprint(stderr, "wflow show: give one RUN\n(see wflow show --help)\n")
-		return exitUsage
-	}
-	run, ok := findRun("wflow show", fs.Arg(0), *dirs, stderr)
-	if !ok {
-		return exitUsage
-	}
-	rep, err := history.Load(run)
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow show: %s\n", termsafe.Escape(err.Error()))
-		return exitHostError
+	run, rep, code := loadRun(fs, *dirs, stderr)
+	if code != exitOK {
+		return code
 	}
 	if *asJSON {
 		b, err := step.MarshalJSON(rep, true)
@@ -209,19 +220,11 @@ func reportCommand(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args, reportUsage, stdout, stderr); done {
 		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprint(stderr, "wflow report: give one RUN\n(see wflow report --help)\n")
-		return exitUsage
+	run, rep, code := loadRun(fs, *dirs, stderr)
+	if code != exitOK {
+		return code
 	}
-	run, ok := findRun("wflow report", fs.Arg(0), *dirs, stderr)
-	if !ok {
-		return exitUsage
-	}
-	rep, err := history.Load(run)
-	if err != nil {
-		fmt.Fprintf(stderr, "wflow report: %s\n", termsafe.Escape(err.Error()))
-		return exitHostError
-	}
+	var err error
 	var b bytes.Buffer
 	if *asHTML {
 		err = report.WriteHTML(&b, report.PageOf(run.Dir, rep, linkBase(run.Dir, *out)))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -103,12 +102,7 @@ const maxLogLine = 64 << 10
 // newline), reading a line at a time: a file of any size costs a line of
 // memory. A line over maxLogLine is cut.
 func (l *logPrinter) eachNewLine(rel string, final bool, fn func(string)) error {
-	root, err := os.OpenRoot(l.run.Dir)
-	if err != nil {
-		return nil
-	}
-	defer root.Close()
-	f, err := rundir.OpenRegular(root, rel)
+	f, err := rundir.OpenIn(l.run.Dir, rel)
 	if err != nil {
 		if errors.Is(err, rundir.ErrNotRegular) {
 			return err
