@@ -31,22 +31,8 @@ func (e *Engine) sampleUsage(ctx context.Context, id string) (stop func() *step.
 		var seen *step.Resources
 		defer func() { done <- seen }()
 		if cg := e.localCgroup(ctx, id); cg != nil {
-			defer cg.close()
-			tick := time.NewTicker(cgroupInterval)
-			defer tick.Stop()
-			for {
-				if u := cg.read(); u != nil {
-					seen = maxUsage(seen, u)
-				}
-				select {
-				case <-ctx.Done():
-					if u := cg.read(); u != nil {
-						seen = maxUsage(seen, u)
-					}
-					return
-				case <-tick.C:
-				}
-			}
+			seen = cg.follow(ctx)
+			return
 		}
 		stats, err := e.cli.ContainerStats(ctx, id, true)
 		if err != nil {
@@ -67,6 +53,46 @@ func (e *Engine) sampleUsage(ctx context.Context, id string) (stop func() *step.
 	return func() *step.Resources {
 		cancel()
 		return <-done
+	}
+}
+
+// SampleLocal measures what a container of this host uses, from its cgroup
+// (as sampleUsage does), given the process id and container id an engine
+// reported (a swarm task's); stop returns what was seen, nil when the
+// container is not this host's or ended first.
+func SampleLocal(pid int, containerID string) (stop func() *step.Resources) {
+	cg := openCgroup(pid, containerID)
+	if cg == nil {
+		return func() *step.Resources { return nil }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan *step.Resources, 1)
+	go func() { done <- cg.follow(ctx) }()
+	return func() *step.Resources {
+		cancel()
+		return <-done
+	}
+}
+
+// follow reads the cgroup every cgroupInterval until ctx ends, then once
+// more, closes it, and returns the most seen.
+func (c *cgroupFiles) follow(ctx context.Context) *step.Resources {
+	defer c.close()
+	var seen *step.Resources
+	tick := time.NewTicker(cgroupInterval)
+	defer tick.Stop()
+	for {
+		if u := c.read(); u != nil {
+			seen = maxUsage(seen, u)
+		}
+		select {
+		case <-ctx.Done():
+			if u := c.read(); u != nil {
+				seen = maxUsage(seen, u)
+			}
+			return seen
+		case <-tick.C:
+		}
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +70,9 @@ type Gaps struct {
 	// SwapLimited: the engine cannot keep a container with a memory limit
 	// from swapping.
 	SwapLimited string
+	// NoResources: the engine does not measure what a container uses
+	// (Exit.Usage), here.
+	NoResources string
 }
 
 // timeout bounds every check: a check that hangs fails instead.
@@ -97,6 +101,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Limits", func(t *testing.T) { limits(t, h) })
 	t.Run("NoNetwork", func(t *testing.T) { noNetwork(t, h) })
 	t.Run("OOMKilledIsReported", func(t *testing.T) { oom(t, h) })
+	t.Run("ResourcesAreMeasured", func(t *testing.T) { resources(t, h) })
 }
 
 // spec is a ContainerSpec running script with sh in a new run directory,
@@ -430,6 +435,32 @@ func oom(t *testing.T, h Harness) {
 		t.Errorf("exit %+v, want OOMKilled", exit)
 	}
 	assertGone(t, h, s)
+}
+
+// resources: a container holding about 40 MB for two seconds, and busy
+// for part of them, is measured as such: the peak its own (not the host's),
+// the CPU time no more than its cores could give it.
+func resources(t *testing.T, h Harness) {
+	s := spec(t, h, `x=$(head -c 20000000 /dev/zero | tr "\0" a); i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 2; echo ${#x}`)
+	start := time.Now()
+	exit, stdout, _ := run(t, h, s)
+	wall := time.Since(start)
+	u := exit.Usage
+	switch {
+	case h.Gaps.NoResources != "":
+		t.Logf("not checking what the container used: %s", h.Gaps.NoResources)
+		if u != nil {
+			t.Errorf("usage %+v from an engine said to measure none", *u)
+		}
+	case exit.Code != 0 || strings.TrimSpace(stdout) != "20000000":
+		t.Errorf("exit %+v, stdout %q", exit, stdout)
+	case u == nil:
+		t.Errorf("nothing measured of a container that ran %s", wall)
+	case u.PeakMemoryBytes < 20e6 || u.PeakMemoryBytes > 1<<30:
+		t.Errorf("peak memory %d bytes, want 20 MB to 1 GiB", u.PeakMemoryBytes)
+	case u.CPUMS <= 0 || time.Duration(u.CPUMS)*time.Millisecond > wall*time.Duration(max(1, runtime.NumCPU())):
+		t.Errorf("CPU time %d ms in %s", u.CPUMS, wall)
+	}
 }
 
 // watchWriter keeps what it is written and closes seen once it holds want.

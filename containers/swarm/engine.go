@@ -52,6 +52,7 @@ import (
 
 	"github.com/wflow/wflow/containers"
 	"github.com/wflow/wflow/containers/docker"
+	"github.com/wflow/wflow/step"
 )
 
 // Timeouts of control calls, as in containers/docker.
@@ -248,7 +249,14 @@ func (e *Engine) Run(ctx context.Context, spec containers.ContainerSpec, stdout,
 		copied <- err
 	}()
 
-	task, err := e.waitTask(ctx, created.ID, before)
+	// What the task's container uses is measured from its cgroup when it
+	// runs on this host (a node of this machine): from when the wait first
+	// sees it running.
+	usage := func() *step.Resources { return nil }
+	defer func() { exit.Usage = usage() }()
+	task, err := e.waitTask(ctx, created.ID, before, func(t swarm.Task) {
+		usage = docker.SampleLocal(t.Status.ContainerStatus.PID, t.Status.ContainerStatus.ContainerID)
+	})
 	// A followed log does not end with the task: stop following, then
 	// read what the stream had not delivered yet.
 	stopFollowing()
@@ -332,13 +340,14 @@ func (e *Engine) rest(ctx context.Context, id string, out, errw *counted) error 
 }
 
 // waitTask waits for the job's task to reach a final state and returns
-// it. Swarm has no watch of tasks: it asks every 50 ms at first, then
+// it; running is called once, when it is first seen running with its
+// container's process id. Swarm has no watch of tasks: it asks every 50 ms at first, then
 // less often, up to every 500 ms; and at once when this node's engine says
 // the task's container died (a task on this node; since is before the
 // job was created, so that an early death is not missed). A task on
 // another node has its node asked about every nodeCheck: a node the
 // manager holds down or disconnected, or no longer knows, fails the wait.
-func (e *Engine) waitTask(ctx context.Context, serviceID string, since time.Time) (swarm.Task, error) {
+func (e *Engine) waitTask(ctx context.Context, serviceID string, since time.Time, running func(swarm.Task)) (swarm.Task, error) {
 	f := filters.NewArgs(filters.Arg("service", serviceID))
 	ectx, stop := context.WithCancel(ctx)
 	defer stop() // ends the event stream
@@ -377,6 +386,10 @@ func (e *Engine) waitTask(ctx context.Context, serviceID string, since time.Time
 					return t, fmt.Errorf("no node takes the job after %s: %s", unschedulable, t.Status.Err)
 				}
 			default:
+				if cs := t.Status.ContainerStatus; t.Status.State == swarm.TaskStateRunning && cs != nil && cs.PID > 0 && running != nil {
+					running(t)
+					running = nil
+				}
 				// A task on a node that went down stays "running" in
 				// the swarm: its node is asked after every nodeCheck.
 				if t.NodeID == "" || t.NodeID == e.nodeID || time.Since(nodeChecked) < nodeCheck {
