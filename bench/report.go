@@ -113,5 +113,3 @@ func syntheticReport(n int) report.Report {
 	r.DurationMS = r.Finished.Sub(t0).Milliseconds()
 	return r
 }
-
-
