@@ -56,7 +56,7 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "wflow policy test: %s: %v\n", *stepFile, err)
 		return exitUsage
 	}
-	p, err := policies.LoadWasm(ctx, filepath.Base(fs.Arg(0)), wasm, policies.WasmConfig{Stderr: stderr})
+	p, err := policies.Load(ctx, filepath.Base(fs.Arg(0)), wasm, policies.WasmConfig{Stderr: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow policy test: %v\n", err)
 		return exitUsage

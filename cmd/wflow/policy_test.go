@@ -142,8 +142,9 @@ func TestPolicyTestCommand(t *testing.T) {
 	}
 }
 
-// TestExamplePoliciesAgreeAcrossLanguages runs the Go and C versions of each
-// example policy on the same steps through `wflow policy test`.
+// TestExamplePoliciesAgreeAcrossLanguages runs the Go, C and Rego versions
+// of each example policy on the same steps through `wflow policy test` (the
+// Rego compiled by opa build -t wasm, the bundle given as it is).
 func TestExamplePoliciesAgreeAcrossLanguages(t *testing.T) {
 	dir := t.TempDir()
 	steps := map[string]string{
@@ -158,15 +159,19 @@ func TestExamplePoliciesAgreeAcrossLanguages(t *testing.T) {
 		name  string
 		goPkg string
 		cFile string
+		rego  string // and its entrypoint
+		entry string
 		want  map[string]string // step -> verdict
 	}{
 		{"image allow-list", "./examples/policies/image-allowlist-go", "examples/policies/image-allowlist/main.c",
+			"examples/policies/image-allowlist-rego/policy.rego", "wflow/deny",
 			map[string]string{"ok": "allow", "bad-image": "deny", "memory": "allow"}},
 		{"require memory", "./examples/policies/require-memory", "examples/policies/require-memory-c/main.c",
+			"examples/policies/require-memory-rego/policy.rego", "wflow/decision",
 			map[string]string{"ok": "amend", "bad-image": "amend", "memory": "allow"}},
 	}
 	for _, p := range pairs {
-		for _, module := range []string{testenv.GoGuest(t, p.goPkg), testenv.CGuest(t, p.cFile)} {
+		for _, module := range []string{testenv.GoGuest(t, p.goPkg), testenv.CGuest(t, p.cFile), testenv.RegoBundle(t, p.rego, p.entry)} {
 			for step, verdict := range p.want {
 				_, stdout, stderr := wflow(t, "policy", "test", module, "--step", filepath.Join(dir, step+".json"))
 				var d struct {

@@ -921,7 +921,7 @@ func (o *runOptions) policyChain(ctx context.Context, defaults step.Limits, runN
 		builtins = append(builtins, policies.Images{Patterns: o.allowImages})
 	}
 	chain := policies.Chain{Policies: builtins}
-	var loaded []*policies.Wasm
+	var loaded []policies.Loaded
 	closeAll := func() {
 		for _, p := range loaded {
 			p.Close(ctx)
@@ -933,7 +933,7 @@ func (o *runOptions) policyChain(ctx context.Context, defaults step.Limits, runN
 			closeAll()
 			return policies.Chain{}, nil, fmt.Errorf("--policy: %w", err)
 		}
-		p, err := policies.LoadWasm(ctx, filepath.Base(file), wasm, policies.WasmConfig{CacheDir: o.cacheDir})
+		p, err := policies.Load(ctx, filepath.Base(file), wasm, policies.WasmConfig{CacheDir: o.cacheDir})
 		if err != nil {
 			closeAll()
 			return policies.Chain{}, nil, fmt.Errorf("--policy: %w", err)

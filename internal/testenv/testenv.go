@@ -370,3 +370,31 @@ func Chromium(t testing.TB) string {
 	}
 	return path
 }
+
+// OPA returns the path of the opa CLI (scripts/opa.sh builds it into
+// ~/.cache/wflow-opa, as .ci/run does); it skips (fails in CI) without one.
+func OPA(t testing.TB) string {
+	t.Helper()
+	cache, err := os.UserCacheDir() // $XDG_CACHE_HOME or ~/.cache, as scripts/opa.sh
+	path := filepath.Join(cache, "wflow-opa", "v1.22.3", "opa")
+	if _, serr := os.Stat(path); err != nil || serr != nil {
+		Missing(t, "no opa CLI at %s (scripts/opa.sh builds it)", path)
+	}
+	return path
+}
+
+// RegoBundle compiles a Rego file with the opa CLI (opa build -t wasm) for
+// the entrypoints given, and returns the bundle's path.
+func RegoBundle(t testing.TB, rego string, entrypoints ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(rego), ".rego")+".tar.gz")
+	args := []string{"build", "-t", "wasm", "-o", out}
+	for _, e := range entrypoints {
+		args = append(args, "-e", e)
+	}
+	cmd := exec.Command(OPA(t), append(args, filepath.Join(Root(), rego))...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("opa build %s: %v\n%s", rego, err, b)
+	}
+	return out
+}

@@ -1,0 +1,738 @@
+package policies
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tidwall/gjson"
+
+	"github.com/wflow/wflow/abi"
+	"github.com/wflow/wflow/internal/clip"
+	"github.com/wflow/wflow/runtime"
+	"github.com/wflow/wflow/step"
+)
+
+// A Rego policy is what `opa build -t wasm` makes of Rego: a Wasm module
+// with OPA's own ABI (docs/policies.md, Rego). wflow is its host: it gives
+// the module its memory (env.memory, capped) and the functions it imports
+// (env.opa_abort, env.opa_println, env.opa_builtin0..4), and evaluates it
+// with opa_eval (OPA's Wasm ABI 1.2 and later), one call per entrypoint.
+
+// regoHostModule is the host module the env shim (envShim) imports from.
+const regoHostModule = "wflow_opa"
+
+// regoHostFunctions are the functions a Rego policy may import from env,
+// with their numbers of i32 parameters and results.
+var regoHostFunctions = []struct {
+	name            string
+	params, results int
+}{
+	{"opa_abort", 1, 0}, {"opa_println", 1, 0},
+	{"opa_builtin0", 2, 1}, {"opa_builtin1", 3, 1}, {"opa_builtin2", 4, 1}, {"opa_builtin3", 5, 1}, {"opa_builtin4", 6, 1},
+}
+
+// The entrypoints wflow evaluates (opa build -e ...), by convention.
+const (
+	EntrypointDecision = "wflow/decision" // an object: {allow, deny, patch, reason}
+	EntrypointAllow    = "wflow/allow"    // true to allow
+	EntrypointDeny     = "wflow/deny"     // a set of messages, each a reason to refuse
+	EntrypointPatch    = "wflow/patch"    // an object merged into the step (JSON merge patch)
+)
+
+// The caps of what a Rego policy hands wflow.
+const (
+	maxRegoResult = 1 << 20  // one entrypoint's result, serialized
+	maxBundleFile = 64 << 20 // policy.wasm or data.json in a bundle
+)
+
+// Rego is a policy compiled from Rego by `opa build -t wasm`. One module is
+// compiled per policy; one instance of it answers every decision in turn
+// (OPA's ABI lets the heap be reset between evaluations), made again after
+// a decision that failed.
+type Rego struct {
+	name     string
+	cfg      WasmConfig
+	runtime  wazero.Runtime
+	cache    wazero.CompilationCache
+	module   wazero.CompiledModule
+	data     []byte // the base data document, JSON
+	minPages uint32 // the memory the module asks for
+
+	mu          sync.Mutex
+	inst        *regoInstance // nil until a decision needs one
+	entrypoints map[string]int32
+	builtins    map[int32]string
+	call        *regoCall // the decision under way, for the host functions
+}
+
+// regoInstance is an instantiated Rego policy with its data loaded.
+type regoInstance struct {
+	host, env, policy api.Module
+	eval              api.Function
+	dataAddr          uint32
+	heap              uint32 // where each evaluation's input and heap start
+}
+
+// regoCall is what the host functions report about the decision under way.
+type regoCall struct {
+	failure error // an abort or a built-in wflow does not provide
+	printed int   // bytes of opa_println passed on
+}
+
+// LoadRegoBundle loads what `opa build -t wasm` writes: a gzipped tar with
+// /policy.wasm and, optionally, /data.json.
+func LoadRegoBundle(ctx context.Context, name string, bundle []byte, cfg WasmConfig) (*Rego, error) {
+	files, err := readBundle(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", name, err)
+	}
+	wasm, ok := files["policy.wasm"]
+	if !ok {
+		return nil, fmt.Errorf("policy %s: the bundle has no /policy.wasm (build it with opa build -t wasm)", name)
+	}
+	return LoadRego(ctx, name, wasm, files["data.json"], cfg)
+}
+
+// readBundle reads the files of a bundle that wflow uses, capped.
+func readBundle(bundle []byte) (map[string][]byte, error) {
+	gz, err := gzip.NewReader(bytes.NewReader(bundle))
+	if err != nil {
+		return nil, fmt.Errorf("not a bundle (a gzipped tar): %w", err)
+	}
+	files := map[string][]byte{}
+	tr := tar.NewReader(gz)
+	for n := 0; ; n++ {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the bundle: %w", err)
+		}
+		if n > 10_000 {
+			return nil, errors.New("the bundle holds over 10,000 files")
+		}
+		rel := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
+		if h.Typeflag != tar.TypeReg || (rel != "policy.wasm" && rel != "data.json") {
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, maxBundleFile+1))
+		if err != nil {
+			return nil, fmt.Errorf("the bundle's /%s: %w", rel, err)
+		}
+		if len(b) > maxBundleFile {
+			return nil, fmt.Errorf("the bundle's /%s is over %d MiB", rel, maxBundleFile>>20)
+		}
+		files[rel] = b
+	}
+}
+
+// IsRego reports whether wasm is a policy compiled from Rego (it imports
+// OPA's env functions or memory) rather than one of wflow's own ABI.
+func IsRego(wasm []byte) bool {
+	return bytes.Contains(wasm, []byte("opa_abort")) || bytes.Contains(wasm, []byte("\x03env\x06memory"))
+}
+
+// LoadRego compiles a policy.wasm built by `opa build -t wasm`, checks its
+// imports and exports, loads data (a JSON object; nil for {}) and finds
+// its entrypoints. Close it when done.
+func LoadRego(ctx context.Context, name string, wasm, data []byte, cfg WasmConfig) (*Rego, error) {
+	if cfg.MemoryLimitMiB == 0 {
+		cfg.MemoryLimitMiB = 64
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = runtime.DefaultCacheDir()
+	}
+	if data == nil {
+		data = []byte("{}")
+	}
+	if !gjson.ValidBytes(data) || !gjson.ParseBytes(data).IsObject() {
+		return nil, fmt.Errorf("policy %s: its data is not a JSON object", name)
+	}
+	p := &Rego{name: name, cfg: cfg, data: data}
+	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(cfg.MemoryLimitMiB * 16).WithCloseOnContextDone(true)
+	if cache, err := wazero.NewCompilationCacheWithDir(runtime.CompilationCacheDir(cfg.CacheDir)); err == nil {
+		p.cache = cache
+		rc = rc.WithCompilationCache(cache)
+	}
+	p.runtime = wazero.NewRuntimeWithConfig(ctx, rc)
+	fail := func(err error) (*Rego, error) {
+		p.Close(ctx)
+		return nil, fmt.Errorf("policy %s: %w", name, err)
+	}
+	var err error
+	if p.module, err = p.runtime.CompileModule(ctx, wasm); err != nil {
+		return fail(fmt.Errorf("not a valid Wasm module: %v", err))
+	}
+	if err := p.checkModule(); err != nil {
+		return fail(err)
+	}
+	if err := p.hostFunctions(ctx); err != nil {
+		return fail(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	inst, err := p.instance(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if p.entrypoints, err = readNames(ctx, inst, "entrypoints"); err != nil {
+		return fail(err)
+	}
+	builtins, err := readNames(ctx, inst, "builtins")
+	if err != nil {
+		return fail(err)
+	}
+	p.builtins = map[int32]string{}
+	for n, id := range builtins {
+		p.builtins[id] = n
+	}
+	if _, ok := p.entrypoints[EntrypointDecision]; !ok {
+		if _, ok := p.entrypoints[EntrypointDeny]; !ok {
+			if _, ok := p.entrypoints[EntrypointAllow]; !ok {
+				return fail(fmt.Errorf("the policy has none of the entrypoints %s, %s or %s (opa build -t wasm -e %s ...); it has %s",
+					EntrypointDecision, EntrypointDeny, EntrypointAllow, EntrypointDecision, strings.Join(slices.Sorted(mapKeys(p.entrypoints)), ", ")))
+			}
+		}
+	}
+	return p, nil
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// checkModule checks that the module imports only what OPA's ABI has, as
+// OPA defines it, and exports what wflow calls.
+func (p *Rego) checkModule() error {
+	want := map[string]int{}
+	for _, f := range regoHostFunctions {
+		want[f.name] = f.params
+	}
+	var problems []string
+	for _, f := range p.module.ImportedFunctions() {
+		mod, fn, _ := f.Import()
+		params, ok := want[fn]
+		switch {
+		case mod != "env" || !ok:
+			problems = append(problems, fmt.Sprintf("it imports %s.%s, which is not in OPA's Wasm ABI", clip.String(mod, 64), clip.String(fn, 64)))
+		case len(f.ParamTypes()) != params || !allI32(f.ParamTypes()) || !allI32(f.ResultTypes()):
+			problems = append(problems, fmt.Sprintf("it imports env.%s with a signature other than OPA's", fn))
+		}
+	}
+	mems := p.module.ImportedMemories()
+	for _, m := range mems {
+		if mod, n, _ := m.Import(); mod != "env" || n != "memory" {
+			problems = append(problems, fmt.Sprintf("it imports the memory %s.%s; OPA's is env.memory", clip.String(mod, 64), clip.String(n, 64)))
+		}
+	}
+	if len(mems) != 1 {
+		problems = append(problems, "it does not import env.memory: not a policy built by opa build -t wasm")
+	} else {
+		p.minPages = mems[0].Min()
+	}
+	exports := p.module.ExportedFunctions()
+	for _, fn := range []string{"opa_eval", "entrypoints", "builtins", "opa_json_dump", "opa_json_parse", "opa_malloc", "opa_heap_ptr_get"} {
+		if _, ok := exports[fn]; !ok {
+			why := ""
+			if fn == "opa_eval" {
+				why = " (OPA's Wasm ABI 1.2, OPA 0.31 and later: build it again with a newer opa)"
+			}
+			problems = append(problems, fmt.Sprintf("it does not export %s%s", fn, why))
+		}
+	}
+	if len(problems) > 0 {
+		return &runtime.InvalidModuleError{Problems: problems}
+	}
+	return nil
+}
+
+func allI32(ts []api.ValueType) bool {
+	for _, t := range ts {
+		if t != api.ValueTypeI32 {
+			return false
+		}
+	}
+	return true
+}
+
+// hostFunctions instantiates the module of the functions the env shim
+// re-exports to the policy.
+func (p *Rego) hostFunctions(ctx context.Context) error {
+	b := p.runtime.NewHostModuleBuilder(regoHostModule)
+	i32 := api.ValueTypeI32
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+		msg := cString(mod.Memory(), uint32(stack[0]), 4096)
+		if strings.Contains(msg, "malloc") {
+			msg += fmt.Sprintf(" (out of memory: the policy's is capped at %d MiB)", p.cfg.MemoryLimitMiB)
+		}
+		p.fail(fmt.Errorf("the policy aborted: %s", msg))
+		panic(errRegoAbort)
+	}), []api.ValueType{i32}, nil).Export("opa_abort")
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+		p.println(cString(mod.Memory(), uint32(stack[0]), 4096))
+	}), []api.ValueType{i32}, nil).Export("opa_println")
+	for n := 0; n <= 4; n++ {
+		params := make([]api.ValueType, n+2)
+		for i := range params {
+			params[i] = i32
+		}
+		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+			stack[0] = uint64(p.builtin(ctx, mod, int32(stack[0]), stack[2:2+n]))
+		}), params, []api.ValueType{i32}).Export(fmt.Sprintf("opa_builtin%d", n))
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+// errRegoAbort unwinds a policy that called opa_abort or an unprovided
+// built-in; the reason is in the call's failure.
+var errRegoAbort = errors.New("rego policy aborted")
+
+func (p *Rego) fail(err error) {
+	if p.call != nil && p.call.failure == nil {
+		p.call.failure = err
+	}
+}
+
+func (p *Rego) println(msg string) {
+	if p.cfg.Stderr == nil || p.call == nil || p.call.printed > stderrCap {
+		return
+	}
+	line := "[" + p.name + "] " + msg + "\n"
+	p.call.printed += len(line)
+	p.cfg.Stderr.Write([]byte(line))
+}
+
+// builtin answers a built-in function the policy calls out to (those its
+// Wasm does not carry): wflow provides regoBuiltins; any other refuses the
+// step, naming it.
+func (p *Rego) builtin(ctx context.Context, mod api.Module, id int32, args []uint64) uint32 {
+	name, ok := p.builtins[id]
+	if !ok {
+		name = fmt.Sprintf("number %d", id)
+	}
+	impl, ok := regoBuiltins[name]
+	if !ok || p.inst == nil {
+		p.fail(fmt.Errorf("the policy calls the built-in %s, which wflow does not provide to Rego policies (docs/policies.md lists those it does)", clip.String(name, 64)))
+		panic(errRegoAbort)
+	}
+	policy := p.inst.policy
+	values := make([]gjson.Result, len(args))
+	for i, a := range args {
+		res, err := policy.ExportedFunction("opa_json_dump").Call(ctx, a)
+		if err != nil {
+			p.fail(fmt.Errorf("the built-in %s: its argument %d: %v", name, i+1, err))
+			panic(errRegoAbort)
+		}
+		b, ok := cBytes(policy.Memory(), uint32(res[0]), maxRegoResult)
+		if !ok || !gjson.ValidBytes(b) {
+			p.fail(fmt.Errorf("the built-in %s: its argument %d is not JSON of at most %d KiB", name, i+1, maxRegoResult>>10))
+			panic(errRegoAbort)
+		}
+		values[i] = gjson.ParseBytes(b)
+	}
+	out, err := impl(values)
+	if err == nil {
+		var addr uint32
+		if addr, err = p.jsonValue(ctx, policy, out); err == nil {
+			return addr
+		}
+	}
+	p.fail(fmt.Errorf("the built-in %s: %v", name, err))
+	panic(errRegoAbort)
+}
+
+// jsonValue parses JSON into a value in the policy's memory.
+func (p *Rego) jsonValue(ctx context.Context, mod api.Module, b []byte) (uint32, error) {
+	res, err := mod.ExportedFunction("opa_malloc").Call(ctx, uint64(len(b)))
+	if err != nil {
+		return 0, err
+	}
+	addr := uint32(res[0])
+	if !mod.Memory().Write(addr, b) {
+		return 0, errors.New("out of memory")
+	}
+	res, err = mod.ExportedFunction("opa_json_parse").Call(ctx, uint64(addr), uint64(len(b)))
+	if err != nil || res[0] == 0 {
+		return 0, fmt.Errorf("opa_json_parse failed: %v", err)
+	}
+	return uint32(res[0]), nil
+}
+
+// instance returns the policy's instance, instantiating it (its env, its
+// data) when there is none. p.mu is held.
+func (p *Rego) instance(ctx context.Context) (*regoInstance, error) {
+	if p.inst != nil {
+		return p.inst, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	maxPages := p.cfg.MemoryLimitMiB * 16
+	if p.minPages > maxPages {
+		return nil, fmt.Errorf("the policy needs %d MiB of memory at start, over its cap of %d MiB", p.minPages/16, p.cfg.MemoryLimitMiB)
+	}
+	inst := &regoInstance{}
+	shim, err := p.runtime.CompileModule(ctx, envShim(p.minPages, maxPages))
+	if err != nil {
+		return nil, fmt.Errorf("its memory: %w", err)
+	}
+	if inst.env, err = p.runtime.InstantiateModule(ctx, shim, wazero.NewModuleConfig().WithName("env")); err != nil {
+		return nil, fmt.Errorf("its memory: %w", err)
+	}
+	p.call = &regoCall{}
+	defer func() { p.call = nil }()
+	inst.policy, err = p.runtime.InstantiateModule(ctx, p.module, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	if err != nil {
+		inst.close(ctx)
+		return nil, p.explain(ctx, err, "starting")
+	}
+	inst.eval = inst.policy.ExportedFunction("opa_eval")
+	if inst.dataAddr, err = p.jsonValue(ctx, inst.policy, p.data); err != nil {
+		inst.close(ctx)
+		return nil, p.explain(ctx, err, "loading its data")
+	}
+	res, err := inst.policy.ExportedFunction("opa_heap_ptr_get").Call(ctx)
+	if err != nil {
+		inst.close(ctx)
+		return nil, p.explain(ctx, err, "starting")
+	}
+	inst.heap = uint32(res[0])
+	p.inst = inst
+	return inst, nil
+}
+
+func (i *regoInstance) close(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	for _, m := range []api.Module{i.policy, i.env} {
+		if m != nil {
+			m.Close(ctx)
+		}
+	}
+}
+
+// explain turns a failed call into the reason a decision failed.
+func (p *Rego) explain(ctx context.Context, err error, doing string) error {
+	switch {
+	case p.call != nil && p.call.failure != nil:
+		return p.call.failure
+	case ctx.Err() != nil:
+		return fmt.Errorf("the policy ran past its time limit of %s", p.cfg.Timeout)
+	}
+	return fmt.Errorf("the policy trapped %s: %s", doing, runtime.TrapMessage(err))
+}
+
+// readNames reads what an export like "entrypoints" returns: a JSON
+// object of names to numbers.
+func readNames(ctx context.Context, inst *regoInstance, export string) (map[string]int32, error) {
+	res, err := inst.policy.ExportedFunction(export).Call(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", export, err)
+	}
+	res, err = inst.policy.ExportedFunction("opa_json_dump").Call(ctx, res[0])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", export, err)
+	}
+	b, ok := cBytes(inst.policy.Memory(), uint32(res[0]), maxRegoResult)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a string of at most %d bytes", export, maxRegoResult)
+	}
+	out := map[string]int32{}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("%s: %v", export, err)
+	}
+	return out, nil
+}
+
+// cBytes reads the NUL-terminated string at addr, at most max bytes.
+func cBytes(mem api.Memory, addr, max uint32) ([]byte, bool) {
+	var out []byte
+	for uint32(len(out)) <= max {
+		chunk, ok := mem.Read(addr+uint32(len(out)), min(4096, mem.Size()-min(mem.Size(), addr+uint32(len(out)))))
+		if !ok || len(chunk) == 0 {
+			return nil, false
+		}
+		if i := bytes.IndexByte(chunk, 0); i >= 0 {
+			return append(out, chunk[:i]...), uint32(len(out)+i) <= max
+		}
+		out = append(out, chunk...)
+	}
+	return nil, false
+}
+
+func cString(mem api.Memory, addr, max uint32) string {
+	b, _ := cBytes(mem, addr, max)
+	return strings.ToValidUTF8(string(b), "?")
+}
+
+// Name implements Policy: "rego:" and the name given to LoadRego.
+func (p *Rego) Name() string { return "rego:" + p.name }
+
+// Close releases the policy.
+func (p *Rego) Close(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	err := p.runtime.Close(ctx)
+	if p.cache != nil {
+		p.cache.Close(ctx)
+	}
+	return err
+}
+
+// Decide implements Policy: it evaluates the policy's entrypoints on the
+// request, the same input document wflow's own policies get, and maps what
+// they give to a verdict (docs/policies.md, Rego). An abort, a trap, a
+// time-out, a built-in wflow does not provide, or a result of the wrong
+// shape is an error: the chain refuses the step.
+func (p *Rego) Decide(ctx context.Context, req Request) (Verdict, error) {
+	input, err := step.MarshalJSON(struct {
+		PolicyABI string `json:"policy_abi"`
+		Request
+	}{abi.PolicyModuleName, req}, false)
+	if err != nil {
+		return Verdict{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	results := map[string]gjson.Result{}
+	for _, ep := range []string{EntrypointDecision, EntrypointDeny, EntrypointAllow, EntrypointPatch} {
+		id, ok := p.entrypoints[ep]
+		if !ok {
+			continue
+		}
+		r, err := p.evaluate(ctx, id, input)
+		if err != nil {
+			return Verdict{}, err
+		}
+		results[ep] = r
+	}
+	return regoVerdict(req.Step, results)
+}
+
+// evaluate runs one entrypoint with opa_eval and returns its result, or a
+// result that does not Exist when the entrypoint is undefined. A failed
+// evaluation drops the instance: the next decision starts a new one.
+func (p *Rego) evaluate(ctx context.Context, entrypoint int32, input []byte) (gjson.Result, error) {
+	inst, err := p.instance(ctx)
+	if err != nil {
+		return gjson.Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	p.call = &regoCall{}
+	defer func() { p.call = nil }()
+	drop := func(err error) (gjson.Result, error) {
+		inst.close(ctx)
+		p.inst = nil
+		return gjson.Result{}, err
+	}
+	mem := inst.policy.Memory()
+	end := (uint64(inst.heap) + uint64(len(input)) + 7) &^ 7 // the heap after the input, aligned
+	if end > uint64(mem.Size()) {
+		if _, ok := mem.Grow(uint32((end - uint64(mem.Size()) + 65535) / 65536)); !ok {
+			return drop(fmt.Errorf("the request (%d bytes) does not fit in the policy's memory cap of %d MiB", len(input), p.cfg.MemoryLimitMiB))
+		}
+	}
+	if !mem.Write(inst.heap, input) {
+		return drop(errors.New("the request does not fit in the policy's memory"))
+	}
+	res, err := inst.eval.Call(ctx, 0, uint64(uint32(entrypoint)), uint64(inst.dataAddr), uint64(inst.heap), uint64(len(input)), end, 0)
+	if err != nil {
+		return drop(p.explain(ctx, err, "evaluating"))
+	}
+	out, ok := cBytes(mem, uint32(res[0]), maxRegoResult)
+	if !ok || !gjson.ValidBytes(out) {
+		return drop(fmt.Errorf("the policy's result is not JSON of at most %d KiB", maxRegoResult>>10))
+	}
+	set := gjson.ParseBytes(out)
+	if !set.IsArray() {
+		return drop(errors.New("the policy's result is not a result set"))
+	}
+	rows := set.Array()
+	switch {
+	case len(rows) == 0:
+		return gjson.Result{}, nil // undefined
+	case len(rows) > 1 || !rows[0].Get("result").Exists():
+		return drop(errors.New("the policy's result set is not one {\"result\": ...}"))
+	}
+	return rows[0].Get("result"), nil
+}
+
+// regoVerdict maps the entrypoints' results to a verdict:
+//   - any message in deny (wflow/deny, or decision.deny) refuses the step,
+//     the messages, sorted, its reason;
+//   - wflow/allow (or decision.allow), where the policy has it, must be
+//     true: false or undefined refuses;
+//   - a patch (wflow/patch, or decision.patch) that changes the step amends
+//     it (RFC 7386 merge into the step's JSON, then the same checks as any
+//     amended step);
+//   - else the step is allowed. wflow/decision, where the policy has it,
+//     must be defined.
+func regoVerdict(st step.Step, results map[string]gjson.Result) (Verdict, error) {
+	var deny []string
+	allow, hasAllow := gjson.Result{}, false
+	patch, reason := gjson.Result{}, ""
+	if d, ok := results[EntrypointDecision]; ok {
+		if !d.Exists() {
+			return Verdict{}, fmt.Errorf("the policy's %s is undefined for this step", EntrypointDecision)
+		}
+		if !d.IsObject() {
+			return Verdict{}, fmt.Errorf("the policy's %s is not an object of allow, deny, patch and reason", EntrypointDecision)
+		}
+		var err error
+		d.ForEach(func(k, v gjson.Result) bool {
+			switch k.String() {
+			case "allow":
+				allow, hasAllow = v, true
+			case "deny":
+				deny, err = messages(v, EntrypointDecision+".deny")
+			case "patch":
+				patch = v
+			case "reason":
+				if v.Type != gjson.String {
+					err = fmt.Errorf("the policy's %s.reason is not a string", EntrypointDecision)
+				}
+				reason = v.String()
+			default:
+				err = fmt.Errorf("the policy's %s has a field %q; it may have allow, deny, patch and reason", EntrypointDecision, clip.String(k.String(), 64))
+			}
+			return err == nil
+		})
+		if err != nil {
+			return Verdict{}, err
+		}
+	}
+	if d, ok := results[EntrypointDeny]; ok && d.Exists() {
+		more, err := messages(d, EntrypointDeny)
+		if err != nil {
+			return Verdict{}, err
+		}
+		deny = append(deny, more...)
+	}
+	if a, ok := results[EntrypointAllow]; ok {
+		allow, hasAllow = a, true
+	}
+	if p, ok := results[EntrypointPatch]; ok && p.Exists() {
+		patch = p
+	}
+	if len(deny) > 0 {
+		sort.Strings(deny)
+		return Verdict{Verdict: step.VerdictDeny, Reason: clip.String(strings.Join(slices.Compact(deny), "; "), 4096)}, nil
+	}
+	if hasAllow && !(allow.Type == gjson.True) {
+		return Verdict{Verdict: step.VerdictDeny, Reason: "the policy does not allow the step (its allow is not true)"}, nil
+	}
+	if patch.Exists() {
+		if !patch.IsObject() {
+			return Verdict{}, errors.New("the policy's patch is not an object")
+		}
+		if len(patch.Map()) > 0 {
+			before, err := step.MarshalJSON(st, false)
+			if err != nil {
+				return Verdict{}, err
+			}
+			after, err := mergePatch(before, []byte(patch.Raw))
+			if err != nil {
+				return Verdict{}, err
+			}
+			s, err := step.ParseStep(after)
+			if err != nil {
+				return Verdict{}, fmt.Errorf("the step as the policy's patch leaves it is not valid: %v", err)
+			}
+			if reason == "" {
+				reason = "amended by the policy's patch"
+			}
+			return Verdict{Verdict: step.VerdictAmend, Reason: clip.String(reason, 4096), Step: &s}, nil
+		}
+	}
+	return Verdict{Verdict: step.VerdictAllow, Reason: clip.String(reason, 4096)}, nil
+}
+
+// messages reads a set of deny messages (a JSON array of strings).
+func messages(v gjson.Result, what string) ([]string, error) {
+	if !v.IsArray() {
+		return nil, fmt.Errorf("the policy's %s is not a set of messages", what)
+	}
+	var out []string
+	for _, m := range v.Array() {
+		if m.Type != gjson.String {
+			return nil, fmt.Errorf("the policy's %s holds %s, not a message", what, clip.String(m.Raw, 64))
+		}
+		out = append(out, m.String())
+	}
+	return out, nil
+}
+
+// mergePatch applies an RFC 7386 JSON merge patch to a JSON object: each
+// field of the patch replaces the target's, objects merged the same way,
+// null removing the field.
+func mergePatch(target, patch []byte) ([]byte, error) {
+	var t, p any
+	if err := json.Unmarshal(target, &t); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(patch, &p); err != nil {
+		return nil, err
+	}
+	return json.Marshal(merge(t, p))
+}
+
+func merge(target, patch any) any {
+	pm, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	tm, ok := target.(map[string]any)
+	if !ok {
+		tm = map[string]any{}
+	}
+	for k, v := range pm {
+		if v == nil {
+			delete(tm, k)
+		} else {
+			tm[k] = merge(tm[k], v)
+		}
+	}
+	return tm
+}
+
+// Loaded is a policy loaded from a file: close it when done.
+type Loaded interface {
+	Policy
+	Close(ctx context.Context) error
+}
+
+// Load loads the policy in a file's bytes, whichever kind it is: an OPA
+// bundle (a gzipped tar from `opa build -t wasm`), a policy.wasm built from
+// Rego, or a module of wflow's own policy ABI.
+func Load(ctx context.Context, name string, b []byte, cfg WasmConfig) (Loaded, error) {
+	switch {
+	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
+		return LoadRegoBundle(ctx, name, b, cfg)
+	case IsRego(b):
+		return LoadRego(ctx, name, b, nil, cfg)
+	}
+	return LoadWasm(ctx, name, b, cfg)
+}

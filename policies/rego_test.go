@@ -1,0 +1,114 @@
+package policies
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wflow/wflow/internal/testenv"
+	"github.com/wflow/wflow/step"
+)
+
+func loadRegoFile(t *testing.T, rego string, cfg WasmConfig, entrypoints ...string) *Rego {
+	t.Helper()
+	b, err := os.ReadFile(testenv.RegoBundle(t, rego, entrypoints...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.CacheDir = t.TempDir()
+	p, err := LoadRegoBundle(context.Background(), rego, b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	return p
+}
+
+func regoRequest(image string) Request {
+	return Request{Kind: KindContainer, Step: step.Step{Name: "s", Image: image, Commands: []step.Command{{Shell: "true"}}}}
+}
+
+// TestRegoFailsClosed: a Rego policy that aborts, runs past its time or
+// memory, returns garbage or a field wflow does not know, or calls a
+// built-in wflow does not provide cannot decide; the reason names the
+// cause. The instance is made again after a failure: the next decision
+// is right.
+func TestRegoFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	conflict := loadRegoFile(t, "testdata/policies/rego/conflict.rego", WasmConfig{}, "wflow/decision")
+	for i, c := range []struct {
+		image, verdict, err string
+	}{
+		{"ok", step.VerdictAllow, ""},
+		{"conflict", "", "the policy aborted"},
+		{"ok", step.VerdictAllow, ""},
+	} {
+		v, err := conflict.Decide(ctx, regoRequest(c.image))
+		t.Logf("conflict %d: %+v %v", i, v, err)
+		if v.Verdict != c.verdict || (c.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("conflict, decision %d (%s): %+v, %v; want %q, %q", i, c.image, v, err, c.verdict, c.err)
+		}
+	}
+
+	for _, c := range []struct {
+		rego, entry, want string
+		cfg               WasmConfig
+	}{
+		{"slow.rego", "wflow/deny", "ran past its time limit of 300ms", WasmConfig{Timeout: 300 * time.Millisecond, MemoryLimitMiB: 1024}},
+		{"slow.rego", "wflow/deny", "the policy", WasmConfig{Timeout: 30 * time.Second, MemoryLimitMiB: 16}},
+		{"garbage.rego", "wflow/decision", "wflow/decision is not an object", WasmConfig{}},
+		{"unknown-field.rego", "wflow/decision", `has a field "verdict"`, WasmConfig{}},
+		{"unsupported-builtin.rego", "wflow/deny", "the built-in semver.is_valid, which wflow does not provide", WasmConfig{}},
+	} {
+		p := loadRegoFile(t, "testdata/policies/rego/"+c.rego, c.cfg, c.entry)
+		start := time.Now()
+		v, err := p.Decide(ctx, regoRequest("wflow-test/busybox"))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s (%+v): %+v, %v; want an error with %q", c.rego, c.cfg, v, err, c.want)
+		}
+		t.Logf("%s: %v", c.rego, err)
+		if d := time.Since(start); d > 20*time.Second {
+			t.Errorf("%s took %s", c.rego, d)
+		}
+	}
+}
+
+// TestRegoAllowAndPatch: wflow/allow must be true; a patch amends the step
+// (RFC 7386 merge), subject to the step's own checks.
+func TestRegoAllowAndPatch(t *testing.T) {
+	p := loadRegoFile(t, "testdata/policies/rego/allow-false.rego", WasmConfig{}, "wflow/allow", "wflow/patch")
+	v, err := p.Decide(context.Background(), regoRequest("wflow-test/busybox"))
+	if err != nil || v.Verdict != step.VerdictDeny || !strings.Contains(v.Reason, "allow is not true") {
+		t.Errorf("without a timeout: %+v, %v", v, err)
+	}
+	req := regoRequest("wflow-test/busybox")
+	req.Step.Limits.Timeout = step.Duration(time.Minute)
+	v, err = p.Decide(context.Background(), req)
+	if err != nil || v.Verdict != step.VerdictAmend || v.Step == nil || v.Step.Limits.User != "1000:1000" || v.Step.Limits.Timeout != step.Duration(time.Minute) {
+		t.Errorf("with a timeout: %+v, %v", v, err)
+	}
+}
+
+// TestRegoLoadRefuses: what is no Rego policy wflow can run is refused at
+// load, saying why.
+func TestRegoLoadRefuses(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"not gzip", []byte{0x1f, 0x8b, 0, 0}, "not a bundle"},
+		{"a wflow policy", testenv.Wat(t, "testdata/policies/garbage.wat"), "does not import env.memory"},
+	} {
+		_, err := LoadRegoBundle(ctx, c.name, c.b, WasmConfig{CacheDir: t.TempDir()})
+		if c.name == "a wflow policy" {
+			_, err = LoadRego(ctx, c.name, c.b, nil, WasmConfig{CacheDir: t.TempDir()})
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
