@@ -43,4 +43,27 @@ func BenchmarkDecision(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) { run(b, p) })
 		p.Close(ctx)
 	}
+	allowed := Request{Kind: "container", Step: testStep}
+	allowed.Step.Image = "wflow-test/busybox"
+	for _, c := range []struct{ name, rego, entry string }{
+		{"rego=image-allowlist", "examples/policies/image-allowlist-rego/policy.rego", "wflow/deny"},
+		{"rego=require-memory", "examples/policies/require-memory-rego/policy.rego", "wflow/decision"},
+	} {
+		bundle := readFile(b, testenv.RegoBundle(b, c.rego, c.entry))
+		p, err := LoadRegoBundle(ctx, "bench.tar.gz", bundle, WasmConfig{CacheDir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) { run(b, p) })
+		if c.name == "rego=image-allowlist" { // the step above is refused; this one is allowed
+			b.Run(c.name+"-allowed", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					if v, err := p.Decide(ctx, allowed); err != nil || v.Verdict != "allow" {
+						b.Fatal(v, err)
+					}
+				}
+			})
+		}
+		p.Close(ctx)
+	}
 }

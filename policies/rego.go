@@ -81,10 +81,11 @@ type Rego struct {
 
 // regoInstance is an instantiated Rego policy with its data loaded.
 type regoInstance struct {
-	host, env, policy api.Module
-	eval              api.Function
-	dataAddr          uint32
-	heap              uint32 // where each evaluation's input and heap start
+	host, env, policy  api.Module
+	eval, dump, malloc api.Function
+	parse              api.Function
+	dataAddr           uint32
+	heap               uint32 // where each evaluation's input and heap start
 }
 
 // regoCall is what the host functions report about the decision under way.
@@ -340,15 +341,15 @@ func (p *Rego) builtin(ctx context.Context, mod api.Module, id int32, args []uin
 		p.fail(fmt.Errorf("the policy calls the built-in %s, which wflow does not provide to Rego policies (docs/policies.md lists those it does)", clip.String(name, 64)))
 		panic(errRegoAbort)
 	}
-	policy := p.inst.policy
+	inst := p.inst
 	values := make([]gjson.Result, len(args))
 	for i, a := range args {
-		res, err := policy.ExportedFunction("opa_json_dump").Call(ctx, a)
+		res, err := inst.dump.Call(ctx, a)
 		if err != nil {
 			p.fail(fmt.Errorf("the built-in %s: its argument %d: %v", name, i+1, err))
 			panic(errRegoAbort)
 		}
-		b, ok := cBytes(policy.Memory(), uint32(res[0]), maxRegoResult)
+		b, ok := cBytes(inst.policy.Memory(), uint32(res[0]), maxRegoResult)
 		if !ok || !gjson.ValidBytes(b) {
 			p.fail(fmt.Errorf("the built-in %s: its argument %d is not JSON of at most %d KiB", name, i+1, maxRegoResult>>10))
 			panic(errRegoAbort)
@@ -358,7 +359,7 @@ func (p *Rego) builtin(ctx context.Context, mod api.Module, id int32, args []uin
 	out, err := impl(values)
 	if err == nil {
 		var addr uint32
-		if addr, err = p.jsonValue(ctx, policy, out); err == nil {
+		if addr, err = inst.jsonValue(ctx, out); err == nil {
 			return addr
 		}
 	}
@@ -367,16 +368,16 @@ func (p *Rego) builtin(ctx context.Context, mod api.Module, id int32, args []uin
 }
 
 // jsonValue parses JSON into a value in the policy's memory.
-func (p *Rego) jsonValue(ctx context.Context, mod api.Module, b []byte) (uint32, error) {
-	res, err := mod.ExportedFunction("opa_malloc").Call(ctx, uint64(len(b)))
+func (i *regoInstance) jsonValue(ctx context.Context, b []byte) (uint32, error) {
+	res, err := i.malloc.Call(ctx, uint64(len(b)))
 	if err != nil {
 		return 0, err
 	}
 	addr := uint32(res[0])
-	if !mod.Memory().Write(addr, b) {
+	if !i.policy.Memory().Write(addr, b) {
 		return 0, errors.New("out of memory")
 	}
-	res, err = mod.ExportedFunction("opa_json_parse").Call(ctx, uint64(addr), uint64(len(b)))
+	res, err = i.parse.Call(ctx, uint64(addr), uint64(len(b)))
 	if err != nil || res[0] == 0 {
 		return 0, fmt.Errorf("opa_json_parse failed: %v", err)
 	}
@@ -411,7 +412,10 @@ func (p *Rego) instance(ctx context.Context) (*regoInstance, error) {
 		return nil, p.explain(ctx, err, "starting")
 	}
 	inst.eval = inst.policy.ExportedFunction("opa_eval")
-	if inst.dataAddr, err = p.jsonValue(ctx, inst.policy, p.data); err != nil {
+	inst.dump = inst.policy.ExportedFunction("opa_json_dump")
+	inst.malloc = inst.policy.ExportedFunction("opa_malloc")
+	inst.parse = inst.policy.ExportedFunction("opa_json_parse")
+	if inst.dataAddr, err = inst.jsonValue(ctx, p.data); err != nil {
 		inst.close(ctx)
 		return nil, p.explain(ctx, err, "loading its data")
 	}
