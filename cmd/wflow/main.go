@@ -60,7 +60,7 @@ Usage:
   wflow report RUN [--html]       a run's report, JSON or the HTML page with its timeline
   wflow gc                        remove containers left by wflow processes that died
   wflow cache ls|show KEY|prune   list, show or prune the step cache (wflow cache --help)
-  wflow policy test POLICY.wasm --step STEP.json
+  wflow policy test POLICY --step STEP.json
                                   run a policy on a step and print its decision
   wflow notebook build [-r REQ]...  build a notebook image ahead of a run
   wflow init [--lang LANG] DIR    create a workflow project (go, c, rust, assemblyscript)

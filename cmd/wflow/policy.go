@@ -12,9 +12,10 @@ import (
 	"github.com/wflow/wflow/step"
 )
 
-const policyUsage = `Usage: wflow policy test POLICY.wasm --step STEP.json [--network MODE]
+const policyUsage = `Usage: wflow policy test POLICY --step STEP.json [--network MODE]
 
-Runs one policy module on one step, in the same sandbox as during a run, and
+Runs one policy (a Wasm module of wflow's policy ABI, or a Rego bundle or
+policy.wasm from opa build -t wasm) on one step, in the same sandbox as during a run, and
 prints its decision as JSON: verdict, reason, and for an amendment the
 changes and the amended step. Exit code 0 when the step is allowed or
 amended, 1 when it is refused (a failing policy refuses), 2 on bad input.
@@ -25,7 +26,7 @@ Flags:
 
 func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || (args[0] != "test" && args[0] != "-h" && args[0] != "--help") {
-		fmt.Fprint(stderr, "wflow policy: want `wflow policy test POLICY.wasm --step STEP.json`\n")
+		fmt.Fprint(stderr, "wflow policy: want `wflow policy test POLICY --step STEP.json`\n")
 		return exitUsage
 	}
 	if args[0] == "test" {
@@ -38,7 +39,7 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return code
 	}
 	if fs.NArg() != 1 || *stepFile == "" {
-		fmt.Fprint(stderr, "wflow policy test: want one POLICY.wasm and --step STEP.json\n")
+		fmt.Fprint(stderr, "wflow policy test: want one POLICY and --step STEP.json\n")
 		return exitUsage
 	}
 	wasm, err := readInput(fs.Arg(0), maxModuleFile)

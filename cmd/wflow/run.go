@@ -108,7 +108,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.memory, "memory", "", "default memory limit of a step, e.g. 512m (none: no limit)")
 	fs.Int64Var(&o.pids, "pids", 4096, "default limit of processes in a step (0: no limit)")
 	fs.BoolVar(&o.readOnly, "read-only", false, "give every step a read-only root filesystem (the run directory and /tmp stay writable)")
-	fs.StringArrayVar(&o.policies, "policy", nil, "policy module `FILE.wasm` every step must pass, after the built-ins (repeatable, in order)")
+	fs.StringArrayVar(&o.policies, "policy", nil, "policy `FILE` every step must pass, after the built-ins (repeatable, in order): a Wasm module of wflow's policy ABI, or a Rego bundle or policy.wasm from opa build -t wasm")
 	fs.StringArrayVar(&o.allowImages, "allow-image", nil, "allow only step images matching this glob, e.g. 'wflow-test/*' or '*@sha256:*' (repeatable)")
 	fs.StringArrayVar(&o.allowRegistry, "allow-registry", nil, "registry `HOST` wflow may pull missing images from (docker.io, ghcr.io, localhost:5000; '*' for any; repeatable). Without it, or a matching --allow-image, nothing is pulled")
 	fs.DurationVar(&o.maxStepTimeout, "max-step-timeout", 0, "refuse steps whose timeout is over this, or unset (0: no ceiling)")
