@@ -730,13 +730,18 @@ type Loaded interface {
 
 // Load loads the policy in a file's bytes, whichever kind it is: an OPA
 // bundle (a gzipped tar from `opa build -t wasm`), a policy.wasm built from
-// Rego, or a module of wflow's own policy ABI.
-func Load(ctx context.Context, name string, b []byte, cfg WasmConfig) (Loaded, error) {
+// Rego (with data, its base data document: a JSON object, or nil), or a
+// module of wflow's own policy ABI. usedData says whether data went to the
+// policy (only a bare Rego policy.wasm takes it).
+func Load(ctx context.Context, name string, b, data []byte, cfg WasmConfig) (p Loaded, usedData bool, err error) {
 	switch {
 	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
-		return LoadRegoBundle(ctx, name, b, cfg)
+		p, err = LoadRegoBundle(ctx, name, b, cfg)
+		return p, false, err
 	case IsRego(b):
-		return LoadRego(ctx, name, b, nil, cfg)
+		p, err = LoadRego(ctx, name, b, data, cfg)
+		return p, true, err
 	}
-	return LoadWasm(ctx, name, b, cfg)
+	p, err = LoadWasm(ctx, name, b, cfg)
+	return p, false, err
 }

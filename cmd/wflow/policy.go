@@ -12,7 +12,7 @@ import (
 	"github.com/wflow/wflow/step"
 )
 
-const policyUsage = `Usage: wflow policy test POLICY --step STEP.json [--network MODE]
+const policyUsage = `Usage: wflow policy test POLICY --step STEP.json [--network MODE] [--policy-data FILE.json]
 
 Runs one policy (a Wasm module of wflow's policy ABI, or a Rego bundle or
 policy.wasm from opa build -t wasm) on one step, in the same sandbox as during a run, and
@@ -35,6 +35,7 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := pflag.NewFlagSet("wflow policy test", pflag.ContinueOnError)
 	stepFile := fs.String("step", "", "the step spec to decide on, a JSON `file` (docs/abi.md)")
 	network := fs.String("network", "none", "the run's --network, as the policy sees it")
+	policyData := fs.String("policy-data", "", "`FILE.json`: the data document of a bare Rego policy.wasm (a bundle carries its own)")
 	if code, done := parseFlags(fs, args, policyUsage, stdout, stderr); done {
 		return code
 	}
@@ -57,7 +58,16 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "wflow policy test: %s: %v\n", *stepFile, err)
 		return exitUsage
 	}
-	p, err := policies.Load(ctx, filepath.Base(fs.Arg(0)), wasm, policies.WasmConfig{Stderr: stderr})
+	data, err := readPolicyData(*policyData)
+	if err != nil {
+		fmt.Fprintf(stderr, "wflow policy test: %v\n", err)
+		return exitUsage
+	}
+	p, used, err := policies.Load(ctx, filepath.Base(fs.Arg(0)), wasm, data, policies.WasmConfig{Stderr: stderr})
+	if err == nil && data != nil && !used {
+		p.Close(ctx)
+		err = fmt.Errorf("--policy-data %s: the policy is no bare Rego policy.wasm (a bundle carries its own data.json)", *policyData)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wflow policy test: %v\n", err)
 		return exitUsage

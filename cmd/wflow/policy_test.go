@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -237,5 +238,45 @@ func TestNetworkMustBeAllowed(t *testing.T) {
 			(c.rc == 0) != (res[0].Stdout == "1\n") || (c.rc != 0) != (len(res[0].Commands) == 0) {
 			t.Errorf("flags %v: %+v", c.flags, res)
 		}
+	}
+}
+
+// TestPolicyData: a bare Rego policy.wasm takes its data document from
+// --policy-data; a bundle carries its own, and --policy-data with it is a
+// usage error.
+func TestPolicyData(t *testing.T) {
+	bundle := testenv.RegoBundle(t, "testdata/policies/rego/data-images.rego", "wflow/deny")
+	dir := t.TempDir()
+	cmd := exec.Command("tar", "-xzf", bundle, "-C", dir, "/policy.wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	wasm := filepath.Join(dir, "policy.wasm")
+	stepFile := filepath.Join(dir, "step.json")
+	os.WriteFile(stepFile, []byte(`{"name":"a","image":"wflow-test/busybox","commands":["true"]}`), 0o644)
+	for _, c := range []struct {
+		data    string
+		code    int
+		verdict string
+	}{
+		{`{"images": ["wflow-test/busybox"]}`, exitOK, "allow"},
+		{`{"images": ["other/image"]}`, exitFailed, "deny"},
+		{``, exitOK, "allow"}, // no data: data.images is undefined, so is the rule body, as opa eval says
+	} {
+		args := []string{"policy", "test", wasm, "--step", stepFile}
+		if c.data != "" {
+			data := filepath.Join(t.TempDir(), "data.json")
+			os.WriteFile(data, []byte(c.data), 0o644)
+			args = append(args, "--policy-data", data)
+		}
+		code, stdout, stderr := wflow(t, args...)
+		if code != c.code || !strings.Contains(stdout, `"verdict": "`+c.verdict+`"`) {
+			t.Errorf("data %s: exit %d\n%s\n%s", c.data, code, stdout, stderr)
+		}
+	}
+	data := filepath.Join(dir, "data.json")
+	os.WriteFile(data, []byte(`{}`), 0o644)
+	if code, _, stderr := wflow(t, "policy", "test", bundle, "--step", stepFile, "--policy-data", data); code != exitUsage || !strings.Contains(stderr, "a bundle carries its own data.json") {
+		t.Errorf("--policy-data with a bundle: exit %d, %s", code, stderr)
 	}
 }

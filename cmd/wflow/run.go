@@ -65,6 +65,7 @@ type runOptions struct {
 	maxHandles     int
 
 	policies       []string
+	policyData     string // --policy-data: the data document of Rego policy.wasm files
 	allowImages    []string
 	allowRegistry  []string
 	maxStepTimeout time.Duration
@@ -108,6 +109,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.memory, "memory", "", "default memory limit of a step, e.g. 512m (none: no limit)")
 	fs.Int64Var(&o.pids, "pids", 4096, "default limit of processes in a step (0: no limit)")
 	fs.BoolVar(&o.readOnly, "read-only", false, "give every step a read-only root filesystem (the run directory and /tmp stay writable)")
+	fs.StringVar(&o.policyData, "policy-data", "", "`FILE.json`: the data document (data.json) of every --policy that is a bare Rego policy.wasm (a bundle carries its own)")
 	fs.StringArrayVar(&o.policies, "policy", nil, "policy `FILE` every step must pass, after the built-ins (repeatable, in order): a Wasm module of wflow's policy ABI, or a Rego bundle or policy.wasm from opa build -t wasm")
 	fs.StringArrayVar(&o.allowImages, "allow-image", nil, "allow only step images matching this glob, e.g. 'wflow-test/*' or '*@sha256:*' (repeatable)")
 	fs.StringArrayVar(&o.allowRegistry, "allow-registry", nil, "registry `HOST` wflow may pull missing images from (docker.io, ghcr.io, localhost:5000; '*' for any; repeatable). Without it, or a matching --allow-image, nothing is pulled")
@@ -927,21 +929,43 @@ func (o *runOptions) policyChain(ctx context.Context, defaults step.Limits, runN
 			p.Close(ctx)
 		}
 	}
+	data, err := readPolicyData(o.policyData)
+	if err != nil {
+		return policies.Chain{}, nil, err
+	}
+	dataUsed := false
 	for _, file := range o.policies {
 		wasm, err := readInput(file, maxModuleFile)
 		if err != nil {
 			closeAll()
 			return policies.Chain{}, nil, fmt.Errorf("--policy: %w", err)
 		}
-		p, err := policies.Load(ctx, filepath.Base(file), wasm, policies.WasmConfig{CacheDir: o.cacheDir})
+		p, used, err := policies.Load(ctx, filepath.Base(file), wasm, data, policies.WasmConfig{CacheDir: o.cacheDir})
 		if err != nil {
 			closeAll()
 			return policies.Chain{}, nil, fmt.Errorf("--policy: %w", err)
 		}
+		dataUsed = dataUsed || used
 		loaded = append(loaded, p)
 		chain.Policies = append(chain.Policies, p)
 	}
+	if data != nil && !dataUsed {
+		closeAll()
+		return policies.Chain{}, nil, fmt.Errorf("--policy-data %s: no --policy is a bare Rego policy.wasm (a bundle carries its own data.json)", o.policyData)
+	}
 	return chain, closeAll, nil
+}
+
+// readPolicyData reads --policy-data: nil without it.
+func readPolicyData(file string) ([]byte, error) {
+	if file == "" {
+		return nil, nil
+	}
+	b, err := readInput(file, maxSmallFile)
+	if err != nil {
+		return nil, fmt.Errorf("--policy-data: %w", err)
+	}
+	return b, nil
 }
 
 // stepLimits turns the step-limit flags into the runner's defaults.
