@@ -30,7 +30,8 @@ import (
 // with OPA's own ABI (docs/policies.md, Rego). wflow is its host: it gives
 // the module its memory (env.memory, capped) and the functions it imports
 // (env.opa_abort, env.opa_println, env.opa_builtin0..4), and evaluates it
-// with opa_eval (OPA's Wasm ABI 1.2 and later), one call per entrypoint.
+// with opa_eval (OPA's Wasm ABI 1.2 and later), one call per entrypoint, or
+// with an evaluation context set up call by call (ABI 1.0 and 1.1).
 
 // regoHostModule is the host module the env shim (envShim) imports from.
 const regoHostModule = "wflow_opa"
@@ -71,6 +72,10 @@ type Rego struct {
 	module   wazero.CompiledModule
 	data     []byte // the base data document, JSON
 	minPages uint32 // the memory the module asks for
+	// contextABI: the module has no opa_eval (OPA's Wasm ABI before 1.2),
+	// so each evaluation sets up an evaluation context (contextABI's
+	// functions) instead.
+	contextABI bool
 
 	mu          sync.Mutex
 	inst        *regoInstance // nil until a decision needs one
@@ -78,6 +83,16 @@ type Rego struct {
 	builtins    map[int32]string
 	call        *regoCall // the decision under way, for the host functions
 }
+
+// forceContextABI makes every policy evaluate by context, as before ABI
+// 1.2 (for tests: opa builds only modules of the newer ABI, which still
+// export the older functions).
+var forceContextABI = false
+
+// contextABI are the functions of an evaluation by context, the way of
+// OPA's Wasm ABI 1.0 and 1.1.
+var contextABI = []string{"opa_heap_ptr_set", "opa_eval_ctx_new", "opa_eval_ctx_set_input", "opa_eval_ctx_set_data",
+	"opa_eval_ctx_set_entrypoint", "eval", "opa_eval_ctx_get_result"}
 
 // regoInstance is an instantiated Rego policy with its data loaded.
 type regoInstance struct {
@@ -256,13 +271,15 @@ func (p *Rego) checkModule() error {
 		p.minPages = mems[0].Min()
 	}
 	exports := p.module.ExportedFunctions()
-	for _, fn := range []string{"opa_eval", "entrypoints", "builtins", "opa_json_dump", "opa_json_parse", "opa_malloc", "opa_heap_ptr_get"} {
+	need := []string{"entrypoints", "builtins", "opa_json_dump", "opa_json_parse", "opa_malloc", "opa_heap_ptr_get"}
+	if _, ok := exports["opa_eval"]; !ok || forceContextABI {
+		// Before ABI 1.2: an evaluation context, set up call by call.
+		p.contextABI = true
+		need = append(need, contextABI...)
+	}
+	for _, fn := range need {
 		if _, ok := exports[fn]; !ok {
-			why := ""
-			if fn == "opa_eval" {
-				why = " (OPA's Wasm ABI 1.2, OPA 0.31 and later: build it again with a newer opa)"
-			}
-			problems = append(problems, fmt.Sprintf("it does not export %s%s", fn, why))
+			problems = append(problems, fmt.Sprintf("it does not export %s, which OPA's Wasm ABI has", fn))
 		}
 	}
 	if len(problems) > 0 {
@@ -562,11 +579,19 @@ func (p *Rego) evaluate(ctx context.Context, entrypoint int32, input []byte) (gj
 	if !mem.Write(inst.heap, input) {
 		return drop(errors.New("the request does not fit in the policy's memory"))
 	}
-	res, err := inst.eval.Call(ctx, 0, uint64(uint32(entrypoint)), uint64(inst.dataAddr), uint64(inst.heap), uint64(len(input)), end, 0)
+	var resultAddr uint32
+	if p.contextABI {
+		resultAddr, err = inst.evalByContext(ctx, entrypoint, len(input), end)
+	} else {
+		var res []uint64
+		if res, err = inst.eval.Call(ctx, 0, uint64(uint32(entrypoint)), uint64(inst.dataAddr), uint64(inst.heap), uint64(len(input)), end, 0); err == nil {
+			resultAddr = uint32(res[0])
+		}
+	}
 	if err != nil {
 		return drop(p.explain(ctx, err, "evaluating"))
 	}
-	out, ok := cBytes(mem, uint32(res[0]), maxRegoResult)
+	out, ok := cBytes(mem, resultAddr, maxRegoResult)
 	if !ok || !gjson.ValidBytes(out) {
 		return drop(fmt.Errorf("the policy's result is not JSON of at most %d KiB", maxRegoResult>>10))
 	}
@@ -582,6 +607,51 @@ func (p *Rego) evaluate(ctx context.Context, entrypoint int32, input []byte) (gj
 		return drop(errors.New("the policy's result set is not one {\"result\": ...}"))
 	}
 	return rows[0].Get("result"), nil
+}
+
+// evalByContext is one evaluation the way of OPA's Wasm ABI before 1.2: the
+// heap reset to just after the input (at i.heap, n bytes), the input
+// parsed, an evaluation context set up and evaluated, its result set
+// serialized. It returns the address of the serialized result set.
+func (i *regoInstance) evalByContext(ctx context.Context, entrypoint int32, n int, end uint64) (uint32, error) {
+	call := func(fn string, args ...uint64) (uint64, error) {
+		res, err := i.policy.ExportedFunction(fn).Call(ctx, args...)
+		if err != nil || len(res) == 0 {
+			return 0, err
+		}
+		return res[0], nil
+	}
+	if _, err := call("opa_heap_ptr_set", end); err != nil {
+		return 0, err
+	}
+	input, err := call("opa_json_parse", uint64(i.heap), uint64(n))
+	if err != nil {
+		return 0, err
+	}
+	if input == 0 {
+		return 0, errors.New("the policy could not parse the request")
+	}
+	c, err := call("opa_eval_ctx_new")
+	for _, step := range []struct {
+		fn  string
+		arg uint64
+	}{{"opa_eval_ctx_set_input", input}, {"opa_eval_ctx_set_data", uint64(i.dataAddr)}, {"opa_eval_ctx_set_entrypoint", uint64(uint32(entrypoint))}} {
+		if err == nil {
+			_, err = call(step.fn, c, step.arg)
+		}
+	}
+	if err == nil {
+		_, err = call("eval", c)
+	}
+	var result uint64
+	if err == nil {
+		result, err = call("opa_eval_ctx_get_result", c)
+	}
+	var out uint64
+	if err == nil {
+		out, err = call("opa_json_dump", result)
+	}
+	return uint32(out), err
 }
 
 // regoVerdict maps the entrypoints' results to a verdict:

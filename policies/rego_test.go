@@ -112,3 +112,32 @@ func TestRegoLoadRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestRegoContextABI: the evaluation of OPA's Wasm ABI before 1.2 (an
+// evaluation context, no opa_eval) decides as opa_eval does, on both
+// example policies and a failing one.
+func TestRegoContextABI(t *testing.T) {
+	forceContextABI = true
+	defer func() { forceContextABI = false }()
+	ctx := context.Background()
+	allow := loadRegoFile(t, "examples/policies/image-allowlist-rego/policy.rego", WasmConfig{}, "wflow/deny")
+	memory := loadRegoFile(t, "examples/policies/require-memory-rego/policy.rego", WasmConfig{}, "wflow/decision")
+	conflict := loadRegoFile(t, "testdata/policies/rego/conflict.rego", WasmConfig{}, "wflow/decision")
+	if !allow.contextABI {
+		t.Fatal("the policy does not evaluate by context")
+	}
+	for i := 0; i < 3; i++ { // again and again: the heap is reset each time
+		if v, err := allow.Decide(ctx, regoRequest("wflow-test/busybox")); err != nil || v.Verdict != step.VerdictAllow {
+			t.Errorf("allowed image: %+v, %v", v, err)
+		}
+		if v, err := allow.Decide(ctx, regoRequest("evil/miner")); err != nil || v.Verdict != step.VerdictDeny || !strings.Contains(v.Reason, "image evil/miner is not on the allow-list") {
+			t.Errorf("refused image: %+v, %v", v, err)
+		}
+		if v, err := memory.Decide(ctx, regoRequest("wflow-test/busybox")); err != nil || v.Verdict != step.VerdictAmend || v.Step.Limits.Memory != 256<<20 {
+			t.Errorf("no memory: %+v, %v", v, err)
+		}
+		if _, err := conflict.Decide(ctx, regoRequest("conflict")); err == nil || !strings.Contains(err.Error(), "aborted") {
+			t.Errorf("conflict: %v", err)
+		}
+	}
+}
