@@ -84,6 +84,15 @@ type Rego struct {
 	call        *regoCall // the decision under way, for the host functions
 }
 
+// opaExports are the numbers of i32 parameters and results of the
+// functions of OPA's Wasm ABI that wflow calls.
+var opaExports = map[string][2]int{
+	"opa_eval": {7, 1}, "entrypoints": {0, 1}, "builtins": {0, 1}, "opa_json_dump": {1, 1}, "opa_json_parse": {2, 1},
+	"opa_malloc": {1, 1}, "opa_heap_ptr_get": {0, 1}, "opa_heap_ptr_set": {1, 0}, "opa_eval_ctx_new": {0, 1},
+	"opa_eval_ctx_set_input": {2, 0}, "opa_eval_ctx_set_data": {2, 0}, "opa_eval_ctx_set_entrypoint": {2, 0},
+	"eval": {1, 1}, "opa_eval_ctx_get_result": {1, 1},
+}
+
 // forceContextABI makes every policy evaluate by context, as before ABI
 // 1.2 (for tests: opa builds only modules of the newer ABI, which still
 // export the older functions).
@@ -105,8 +114,9 @@ type regoInstance struct {
 
 // regoCall is what the host functions report about the decision under way.
 type regoCall struct {
-	failure error // an abort or a built-in wflow does not provide
-	printed int   // bytes of opa_println passed on
+	failure   error // an abort or a built-in wflow does not provide
+	printed   int   // bytes of opa_println passed on
+	inBuiltin bool  // a built-in is being answered (its arguments read from the guest)
 }
 
 // LoadRegoBundle loads what `opa build -t wasm` writes: a gzipped tar with
@@ -146,6 +156,9 @@ func readBundle(bundle []byte) (map[string][]byte, error) {
 		if h.Typeflag != tar.TypeReg || (rel != "policy.wasm" && rel != "data.json") {
 			continue
 		}
+		if _, dup := files[rel]; dup {
+			return nil, fmt.Errorf("the bundle holds /%s twice", rel)
+		}
 		b, err := io.ReadAll(io.LimitReader(tr, maxBundleFile+1))
 		if err != nil {
 			return nil, fmt.Errorf("the bundle's /%s: %w", rel, err)
@@ -166,7 +179,12 @@ func IsRego(wasm []byte) bool {
 // LoadRego compiles a policy.wasm built by `opa build -t wasm`, checks its
 // imports and exports, loads data (a JSON object; nil for {}) and finds
 // its entrypoints. Close it when done.
-func LoadRego(ctx context.Context, name string, wasm, data []byte, cfg WasmConfig) (*Rego, error) {
+func LoadRego(ctx context.Context, name string, wasm, data []byte, cfg WasmConfig) (_ *Rego, err error) {
+	defer func() { // a backstop: whatever the module does, loading fails, never wflow
+		if r := recover(); r != nil {
+			err = fmt.Errorf("policy %s: it could not be loaded: %v", name, r)
+		}
+	}()
 	if cfg.MemoryLimitMiB == 0 {
 		cfg.MemoryLimitMiB = 64
 	}
@@ -179,8 +197,8 @@ func LoadRego(ctx context.Context, name string, wasm, data []byte, cfg WasmConfi
 	if data == nil {
 		data = []byte("{}")
 	}
-	if !gjson.ValidBytes(data) || !gjson.ParseBytes(data).IsObject() {
-		return nil, fmt.Errorf("policy %s: its data is not a JSON object", name)
+	if err := step.CheckJSON(data, abi.MaxJSONDepth); err != nil || !gjson.ParseBytes(data).IsObject() {
+		return nil, fmt.Errorf("policy %s: its data is not a JSON object of at most %d levels", name, abi.MaxJSONDepth)
 	}
 	p := &Rego{name: name, cfg: cfg, data: data}
 	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(cfg.MemoryLimitMiB * 16).WithCloseOnContextDone(true)
@@ -193,7 +211,6 @@ func LoadRego(ctx context.Context, name string, wasm, data []byte, cfg WasmConfi
 		p.Close(ctx)
 		return nil, fmt.Errorf("policy %s: %w", name, err)
 	}
-	var err error
 	if p.module, err = p.runtime.CompileModule(ctx, wasm); err != nil {
 		return fail(fmt.Errorf("not a valid Wasm module: %v", err))
 	}
@@ -209,12 +226,14 @@ func LoadRego(ctx context.Context, name string, wasm, data []byte, cfg WasmConfi
 	if err != nil {
 		return fail(err)
 	}
-	if p.entrypoints, err = readNames(ctx, inst, "entrypoints"); err != nil {
-		return fail(err)
+	tctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	if p.entrypoints, err = readNames(tctx, inst, "entrypoints"); err != nil {
+		return fail(p.explain(tctx, err, "listing its entrypoints"))
 	}
-	builtins, err := readNames(ctx, inst, "builtins")
+	builtins, err := readNames(tctx, inst, "builtins")
 	if err != nil {
-		return fail(err)
+		return fail(p.explain(tctx, err, "listing its built-ins"))
 	}
 	p.builtins = map[int32]string{}
 	for n, id := range builtins {
@@ -271,15 +290,20 @@ func (p *Rego) checkModule() error {
 		p.minPages = mems[0].Min()
 	}
 	exports := p.module.ExportedFunctions()
-	need := []string{"entrypoints", "builtins", "opa_json_dump", "opa_json_parse", "opa_malloc", "opa_heap_ptr_get"}
+	need := []string{"entrypoints", "builtins", "opa_json_dump", "opa_json_parse", "opa_malloc", "opa_heap_ptr_get", "opa_eval"}
 	if _, ok := exports["opa_eval"]; !ok || forceContextABI {
 		// Before ABI 1.2: an evaluation context, set up call by call.
 		p.contextABI = true
-		need = append(need, contextABI...)
+		need = append(need[:len(need)-1], contextABI...)
 	}
 	for _, fn := range need {
-		if _, ok := exports[fn]; !ok {
+		f, ok := exports[fn]
+		sig := opaExports[fn]
+		switch {
+		case !ok:
 			problems = append(problems, fmt.Sprintf("it does not export %s, which OPA's Wasm ABI has", fn))
+		case len(f.ParamTypes()) != sig[0] || len(f.ResultTypes()) != sig[1] || !allI32(f.ParamTypes()) || !allI32(f.ResultTypes()):
+			problems = append(problems, fmt.Sprintf("it exports %s with a signature other than OPA's (%d i32 parameters, %d i32 results)", fn, sig[0], sig[1]))
 		}
 	}
 	if len(problems) > 0 {
@@ -354,11 +378,17 @@ func (p *Rego) builtin(ctx context.Context, mod api.Module, id int32, args []uin
 		name = fmt.Sprintf("number %d", id)
 	}
 	impl, ok := regoBuiltins[name]
-	if !ok || p.inst == nil {
+	if p.call != nil && p.call.inBuiltin {
+		p.fail(fmt.Errorf("the policy called the built-in %s while wflow was reading another built-in's arguments, which OPA's Wasm never does", clip.String(name, 64)))
+		panic(errRegoAbort)
+	}
+	if !ok || p.inst == nil || p.call == nil {
 		p.fail(fmt.Errorf("the policy calls the built-in %s, which wflow does not provide to Rego policies (docs/policies.md lists those it does)", clip.String(name, 64)))
 		panic(errRegoAbort)
 	}
 	inst := p.inst
+	p.call.inBuiltin = true
+	defer func() { p.call.inBuiltin = false }()
 	values := make([]gjson.Result, len(args))
 	for i, a := range args {
 		res, err := inst.dump.Call(ctx, a)
@@ -367,7 +397,7 @@ func (p *Rego) builtin(ctx context.Context, mod api.Module, id int32, args []uin
 			panic(errRegoAbort)
 		}
 		b, ok := cBytes(inst.policy.Memory(), uint32(res[0]), maxRegoResult)
-		if !ok || !gjson.ValidBytes(b) {
+		if !ok || step.CheckJSON(b, abi.MaxJSONDepth) != nil {
 			p.fail(fmt.Errorf("the built-in %s: its argument %d is not JSON of at most %d KiB", name, i+1, maxRegoResult>>10))
 			panic(errRegoAbort)
 		}
@@ -478,8 +508,8 @@ func readNames(ctx context.Context, inst *regoInstance, export string) (map[stri
 		return nil, fmt.Errorf("%s: %v", export, err)
 	}
 	b, ok := cBytes(inst.policy.Memory(), uint32(res[0]), maxRegoResult)
-	if !ok {
-		return nil, fmt.Errorf("%s: not a string of at most %d bytes", export, maxRegoResult)
+	if !ok || step.CheckJSON(b, abi.MaxJSONDepth) != nil {
+		return nil, fmt.Errorf("%s: not JSON of at most %d bytes", export, maxRegoResult)
 	}
 	out := map[string]int32{}
 	if err := json.Unmarshal(b, &out); err != nil {
@@ -527,7 +557,7 @@ func (p *Rego) Close(ctx context.Context) error {
 // they give to a verdict (docs/policies.md, Rego). An abort, a trap, a
 // time-out, a built-in wflow does not provide, or a result of the wrong
 // shape is an error: the chain refuses the step.
-func (p *Rego) Decide(ctx context.Context, req Request) (Verdict, error) {
+func (p *Rego) Decide(ctx context.Context, req Request) (v Verdict, err error) {
 	input, err := step.MarshalJSON(struct {
 		PolicyABI string `json:"policy_abi"`
 		Request
@@ -535,8 +565,19 @@ func (p *Rego) Decide(ctx context.Context, req Request) (Verdict, error) {
 	if err != nil {
 		return Verdict{}, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout) // the whole decision, instance and every entrypoint
+	defer cancel()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer func() { // a backstop: whatever the module does, a decision fails, never wflow
+		if r := recover(); r != nil {
+			if p.inst != nil {
+				p.inst.close(ctx)
+				p.inst = nil
+			}
+			v, err = Verdict{}, fmt.Errorf("the policy could not be evaluated: %v", r)
+		}
+	}()
 	results := map[string]gjson.Result{}
 	for _, ep := range []string{EntrypointDecision, EntrypointDeny, EntrypointAllow, EntrypointPatch} {
 		id, ok := p.entrypoints[ep]
@@ -560,8 +601,6 @@ func (p *Rego) evaluate(ctx context.Context, entrypoint int32, input []byte) (gj
 	if err != nil {
 		return gjson.Result{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-	defer cancel()
 	p.call = &regoCall{}
 	defer func() { p.call = nil }()
 	drop := func(err error) (gjson.Result, error) {
@@ -592,7 +631,7 @@ func (p *Rego) evaluate(ctx context.Context, entrypoint int32, input []byte) (gj
 		return drop(p.explain(ctx, err, "evaluating"))
 	}
 	out, ok := cBytes(mem, resultAddr, maxRegoResult)
-	if !ok || !gjson.ValidBytes(out) {
+	if !ok || step.CheckJSON(out, abi.MaxJSONDepth) != nil {
 		return drop(fmt.Errorf("the policy's result is not JSON of at most %d KiB", maxRegoResult>>10))
 	}
 	set := gjson.ParseBytes(out)
@@ -600,13 +639,21 @@ func (p *Rego) evaluate(ctx context.Context, entrypoint int32, input []byte) (gj
 		return drop(errors.New("the policy's result is not a result set"))
 	}
 	rows := set.Array()
-	switch {
-	case len(rows) == 0:
+	if len(rows) == 0 {
 		return gjson.Result{}, nil // undefined
-	case len(rows) > 1 || !rows[0].Get("result").Exists():
+	}
+	var result gjson.Result
+	err = step.Fields(rows[0], "the result", func(k string, v gjson.Result) error {
+		if k != "result" {
+			return errors.New("another field")
+		}
+		result = v
+		return nil
+	})
+	if len(rows) > 1 || err != nil || !result.Exists() {
 		return drop(errors.New("the policy's result set is not one {\"result\": ...}"))
 	}
-	return rows[0].Get("result"), nil
+	return result, nil
 }
 
 // evalByContext is one evaluation the way of OPA's Wasm ABI before 1.2: the
@@ -657,9 +704,9 @@ func (i *regoInstance) evalByContext(ctx context.Context, entrypoint int32, n in
 // regoVerdict maps the entrypoints' results to a verdict:
 //   - any message in deny (wflow/deny, or decision.deny) refuses the step,
 //     the messages, sorted, its reason;
-//   - wflow/allow (or decision.allow), where the policy has it, must be
-//     true: false or undefined refuses;
-//   - a patch (wflow/patch, or decision.patch) that changes the step amends
+//   - wflow/allow and decision.allow, where the policy has them, must each
+//     be true: false or undefined refuses;
+//   - a patch (wflow/patch, or decision.patch; not both) that changes the step amends
 //     it (RFC 7386 merge into the step's JSON, then the same checks as any
 //     amended step);
 //   - else the step is allowed. wflow/decision, where the policy has it,
@@ -675,9 +722,9 @@ func regoVerdict(st step.Step, results map[string]gjson.Result) (Verdict, error)
 		if !d.IsObject() {
 			return Verdict{}, fmt.Errorf("the policy's %s is not an object of allow, deny, patch and reason", EntrypointDecision)
 		}
-		var err error
-		d.ForEach(func(k, v gjson.Result) bool {
-			switch k.String() {
+		err := step.Fields(d, "the policy's "+EntrypointDecision, func(k string, v gjson.Result) error {
+			var err error
+			switch k {
 			case "allow":
 				allow, hasAllow = v, true
 			case "deny":
@@ -690,12 +737,12 @@ func regoVerdict(st step.Step, results map[string]gjson.Result) (Verdict, error)
 				}
 				reason = v.String()
 			default:
-				err = fmt.Errorf("the policy's %s has a field %q; it may have allow, deny, patch and reason", EntrypointDecision, clip.String(k.String(), 64))
+				err = fmt.Errorf("the policy's %s has a field %q; it may have allow, deny, patch and reason", EntrypointDecision, clip.String(k, 64))
 			}
-			return err == nil
+			return err
 		})
-		if err != nil {
-			return Verdict{}, err
+		if err != nil { // step.Fields words its own errors for steps
+			return Verdict{}, errors.New(strings.TrimPrefix(err.Error(), "invalid step: "))
 		}
 	}
 	if d, ok := results[EntrypointDeny]; ok && d.Exists() {
@@ -706,9 +753,15 @@ func regoVerdict(st step.Step, results map[string]gjson.Result) (Verdict, error)
 		deny = append(deny, more...)
 	}
 	if a, ok := results[EntrypointAllow]; ok {
+		if hasAllow && allow.Type != gjson.True {
+			return Verdict{Verdict: step.VerdictDeny, Reason: "the policy does not allow the step (its allow is not true)"}, nil
+		}
 		allow, hasAllow = a, true
 	}
 	if p, ok := results[EntrypointPatch]; ok && p.Exists() {
+		if patch.Exists() {
+			return Verdict{}, fmt.Errorf("the policy has both %s and %s.patch: give one", EntrypointPatch, EntrypointDecision)
+		}
 		patch = p
 	}
 	if len(deny) > 0 {

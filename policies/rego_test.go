@@ -141,3 +141,82 @@ func TestRegoContextABI(t *testing.T) {
 		}
 	}
 }
+
+// TestRegoHostile: what a hostile policy author may send (hand-made
+// modules, or Rego that aims at the host) fails to load or to decide, with
+// a reason; wflow neither panics, nor hangs, nor allocates what the
+// policy's cap would not allow, nor reads a verdict two ways.
+func TestRegoHostile(t *testing.T) {
+	ctx := context.Background()
+	cfg := func() WasmConfig { return WasmConfig{CacheDir: t.TempDir(), Timeout: 500 * time.Millisecond} }
+	for _, c := range []struct{ wat, load, decide string }{
+		{"heapnoresult", "it exports opa_heap_ptr_get with a signature other than OPA's", ""},
+		{"evalnoresult", "it exports opa_eval with a signature other than OPA's", ""},
+		{"loopentry", "ran past its time limit", ""},
+		{"recurse", "", "while wflow was reading another built-in's arguments"},
+		{"dupdeny", "", `the policy's wflow/decision: field "deny" given twice`},
+		{"dupallow", "", `the policy's wflow/decision: field "allow" given twice`},
+	} {
+		start := time.Now()
+		p, err := LoadRego(ctx, c.wat, testenv.Wat(t, "testdata/policies/rego/hostile/"+c.wat+".wat"), nil, cfg())
+		if c.load != "" {
+			if err == nil || !strings.Contains(err.Error(), c.load) {
+				t.Errorf("%s: loaded: %v; want %q", c.wat, err, c.load)
+			}
+		} else if err != nil {
+			t.Errorf("%s: %v", c.wat, err)
+		} else {
+			v, err := p.Decide(ctx, regoRequest("wflow-test/busybox"))
+			if err == nil || !strings.Contains(err.Error(), c.decide) {
+				t.Errorf("%s: %+v, %v; want %q", c.wat, v, err, c.decide)
+			}
+			p.Close(ctx)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%s took %s", c.wat, d)
+		}
+	}
+
+	for _, c := range []struct {
+		rego, entries, image, size string
+		verdict, err               string
+	}{
+		{"both-allow.rego", "wflow/decision wflow/allow", "", "", step.VerdictDeny, ""},
+		{"both-patch.rego", "wflow/decision wflow/patch", "", "", "", "both wflow/patch and wflow/decision.patch"},
+		{"size-cap.rego", "wflow/deny", "", "16gib", step.VerdictDeny, ""},
+		{"size-cap.rego", "wflow/deny", "", "16eb", step.VerdictDeny, ""},
+		{"size-cap.rego", "wflow/deny", "", "99999999999999999999", step.VerdictDeny, ""},
+		{"size-cap.rego", "wflow/deny", "", "4gib", step.VerdictAllow, ""},
+		{"sprintf-bomb.rego", "wflow/deny", "", "", "", "the built-in sprintf: widths and precisions from the values (*) are not supported"},
+	} {
+		p := loadRegoFile(t, "testdata/policies/rego/"+c.rego, WasmConfig{}, strings.Fields(c.entries)...)
+		req := regoRequest("wflow-test/busybox")
+		if c.size != "" {
+			req.Step.Env = map[string]string{"SIZE": c.size}
+		}
+		v, err := p.Decide(ctx, req)
+		if v.Verdict != c.verdict || (c.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%s %s: %+v, %v; want %q, %q", c.rego, c.size, v, err, c.verdict, c.err)
+		}
+	}
+}
+
+func TestSprintfCheck(t *testing.T) {
+	for _, c := range []struct {
+		format string
+		ok     bool
+	}{
+		{"image %s is not allowed", true},
+		{"%v and %[1]v, %d%%", true},
+		{"%-10s|%08.3f", true},
+		{"%*d", false},
+		{"%.*f", false},
+		{"%5000d", false},
+		{strings.Repeat("%4096d", 300), false},
+		{strings.Repeat("%d", 100), true},
+	} {
+		if err := sprintfCheck(c.format, 10); (err == nil) != c.ok {
+			t.Errorf("sprintfCheck(%.40q) = %v, want ok %v", c.format, err, c.ok)
+		}
+	}
+}

@@ -25,13 +25,17 @@ var regoBuiltins = map[string]func(args []gjson.Result) ([]byte, error){
 }
 
 // builtinSprintf is Rego's sprintf(format, values): Go's formatting of the
-// values, numbers as integers where they are whole.
+// values, numbers as integers where they are whole. Widths and precisions
+// are capped (sprintfCheck), so that a format cannot make wflow allocate
+// what the policy's memory cap would not let the policy hold.
 func builtinSprintf(args []gjson.Result) ([]byte, error) {
 	if len(args) != 2 || args[0].Type != gjson.String || !args[1].IsArray() {
 		return nil, errors.New("wants a format string and an array of values")
 	}
 	var values []any
+	longest := 0
 	for _, v := range args[1].Array() {
+		longest = max(longest, len(v.Raw))
 		switch v.Type {
 		case gjson.String:
 			values = append(values, v.String())
@@ -49,7 +53,56 @@ func builtinSprintf(args []gjson.Result) ([]byte, error) {
 			values = append(values, v.Raw)
 		}
 	}
+	if err := sprintfCheck(args[0].String(), longest); err != nil {
+		return nil, err
+	}
 	return json.Marshal(fmt.Sprintf(args[0].String(), values...))
+}
+
+// Caps of sprintf: a width or precision, and what a format may produce.
+const (
+	maxSprintfWidth  = 4096
+	maxSprintfOutput = maxRegoResult
+)
+
+// sprintfCheck refuses a format whose widths or precisions come from the
+// arguments (*) or are over maxSprintfWidth, or which could produce more
+// than maxSprintfOutput bytes: each verb at most its width, its precision
+// or the longest value (a verb may name any value, %[n]v), whichever is
+// larger.
+func sprintfCheck(format string, longest int) error {
+	size := len(format)
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		verb := max(longest, 24) // a number's longest form
+	spec:
+		for i++; i < len(format); i++ {
+			c := format[i]
+			switch {
+			case c == '*':
+				return errors.New("widths and precisions from the values (*) are not supported")
+			case c >= '0' && c <= '9':
+				n := 0
+				for ; i < len(format) && format[i] >= '0' && format[i] <= '9'; i++ {
+					if n = n*10 + int(format[i]-'0'); n > maxSprintfWidth {
+						return fmt.Errorf("a width or precision over %d", maxSprintfWidth)
+					}
+				}
+				i--
+				verb = max(verb, n)
+				continue
+			case strings.IndexByte("+-# .[]", c) >= 0:
+				continue
+			}
+			break spec // the verb itself
+		}
+		if size += verb; size > maxSprintfOutput {
+			return fmt.Errorf("the format could produce over %d KiB", maxSprintfOutput>>10)
+		}
+	}
+	return nil
 }
 
 // builtinParseRFC3339 is time.parse_rfc3339_ns(value): nanoseconds since
@@ -61,6 +114,9 @@ func builtinParseRFC3339(args []gjson.Result) ([]byte, error) {
 	t, err := time.Parse(time.RFC3339Nano, args[0].String())
 	if err != nil {
 		return nil, err
+	}
+	if t.Year() < 1678 || t.Year() > 2261 { // nanoseconds since 1970 in an int64
+		return nil, fmt.Errorf("%s is out of the range of nanoseconds since 1970 in 64 bits", args[0].String())
 	}
 	return json.Marshal(t.UnixNano())
 }
@@ -90,5 +146,10 @@ func builtinParseBytes(args []gjson.Result) ([]byte, error) {
 	if err != nil || !ok {
 		return nil, fmt.Errorf("%q is not a size", args[0].String())
 	}
-	return json.Marshal(int64(n * unit))
+	bytes := n * unit
+	if math.IsInf(bytes, 0) || math.IsNaN(bytes) {
+		return nil, fmt.Errorf("%q is not a size", args[0].String())
+	}
+	// As a JSON number, whole: past 2^63 too (OPA's numbers are not int64).
+	return []byte(strconv.FormatFloat(math.Round(bytes), 'f', 0, 64)), nil
 }
