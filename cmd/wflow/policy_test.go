@@ -280,3 +280,27 @@ func TestPolicyData(t *testing.T) {
 		t.Errorf("--policy-data with a bundle: exit %d, %s", code, stderr)
 	}
 }
+
+// TestRegoPolicyRefusesThroughRun: the Rego allow-list, given to wflow run
+// as the bundle opa build writes, refuses a step whose image is not on
+// it, with its message, before the engine sees the image.
+func TestRegoPolicyRefusesThroughRun(t *testing.T) {
+	testenv.Docker(t)
+	bundle := testenv.RegoBundle(t, "examples/policies/image-allowlist-rego/policy.rego", "wflow/deny")
+	rundir := t.TempDir()
+	code, stdout, stderr := wflow(t, "run", testenv.GoGuest(t, "./testdata/guests/rawspecs"), "--rundir", rundir, "--policy", bundle, "-p", "fn=step",
+		`-p=specs=[{"name":"mine","image":"evil/miner","commands":["true"]},{"name":"ok","image":"wflow-test/busybox","commands":["echo allowed"]}]`)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var res []struct {
+		ErrorKind string `json:"error_kind"`
+		Error     string `json:"error"`
+		Stdout    string `json:"stdout"`
+	}
+	json.Unmarshal(readReport(t, rundir).Output, &res)
+	if len(res) != 2 || res[0].ErrorKind != "denied" || !strings.Contains(res[0].Error, "refused by policy rego:policy.tar.gz: image evil/miner is not on the allow-list") ||
+		res[1].ErrorKind != "" || res[1].Stdout != "allowed\n" {
+		t.Errorf("results %+v", res)
+	}
+}
