@@ -539,6 +539,20 @@ func cString(mem api.Memory, addr, max uint32) string {
 	return strings.ToValidUTF8(string(b), "?")
 }
 
+// Unprovided lists the built-ins the policy may call out for that wflow
+// does not provide: calling one refuses the step (wflow policy test warns
+// of them).
+func (p *Rego) Unprovided() []string {
+	var names []string
+	for _, n := range p.builtins {
+		if _, ok := regoBuiltins[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
 // Name implements Policy: "rego:" and the name given to LoadRego.
 func (p *Rego) Name() string { return "rego:" + p.name }
 
@@ -752,11 +766,9 @@ func regoVerdict(st step.Step, results map[string]gjson.Result) (Verdict, error)
 		}
 		deny = append(deny, more...)
 	}
+	notAllowed := hasAllow && allow.Type != gjson.True // decision.allow
 	if a, ok := results[EntrypointAllow]; ok {
-		if hasAllow && allow.Type != gjson.True {
-			return Verdict{Verdict: step.VerdictDeny, Reason: "the policy does not allow the step (its allow is not true)"}, nil
-		}
-		allow, hasAllow = a, true
+		notAllowed = notAllowed || a.Type != gjson.True
 	}
 	if p, ok := results[EntrypointPatch]; ok && p.Exists() {
 		if patch.Exists() {
@@ -768,8 +780,12 @@ func regoVerdict(st step.Step, results map[string]gjson.Result) (Verdict, error)
 		sort.Strings(deny)
 		return Verdict{Verdict: step.VerdictDeny, Reason: clip.String(strings.Join(slices.Compact(deny), "; "), 4096)}, nil
 	}
-	if hasAllow && !(allow.Type == gjson.True) {
-		return Verdict{Verdict: step.VerdictDeny, Reason: "the policy does not allow the step (its allow is not true)"}, nil
+	if notAllowed {
+		why := "the policy does not allow the step (its allow is not true)"
+		if reason != "" {
+			why = reason
+		}
+		return Verdict{Verdict: step.VerdictDeny, Reason: clip.String(why, 4096)}, nil
 	}
 	if patch.Exists() {
 		if !patch.IsObject() {

@@ -220,3 +220,18 @@ func TestSprintfCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestRegoDenyWinsAndReasons: deny messages win over a false allow; a
+// false allow keeps the decision's reason; a policy that may call an
+// unprovided built-in says which.
+func TestRegoDenyWinsAndReasons(t *testing.T) {
+	ctx := context.Background()
+	both := loadRegoFile(t, "testdata/policies/rego/both-allow.rego", WasmConfig{}, "wflow/decision", "wflow/allow")
+	if v, err := both.Decide(ctx, regoRequest("x")); err != nil || v.Verdict != step.VerdictDeny || v.Reason != "memory required" {
+		t.Errorf("allow false with a reason: %+v, %v", v, err)
+	}
+	unprovided := loadRegoFile(t, "testdata/policies/rego/unsupported-builtin.rego", WasmConfig{}, "wflow/deny")
+	if got := unprovided.Unprovided(); len(got) != 1 || got[0] != "semver.is_valid" {
+		t.Errorf("Unprovided() = %v", got)
+	}
+}

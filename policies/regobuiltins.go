@@ -21,7 +21,17 @@ var regoBuiltins = map[string]func(args []gjson.Result) ([]byte, error){
 	"sprintf":               builtinSprintf,
 	"time.now_ns":           func([]gjson.Result) ([]byte, error) { return json.Marshal(time.Now().UnixNano()) },
 	"time.parse_rfc3339_ns": builtinParseRFC3339,
-	"units.parse_bytes":     builtinParseBytes,
+	"time.parse_duration_ns": func(args []gjson.Result) ([]byte, error) {
+		if len(args) != 1 || args[0].Type != gjson.String {
+			return nil, errors.New("wants a string")
+		}
+		d, err := time.ParseDuration(args[0].String())
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(d.Nanoseconds())
+	},
+	"units.parse_bytes": builtinParseBytes,
 }
 
 // builtinSprintf is Rego's sprintf(format, values): Go's formatting of the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -73,6 +74,9 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitUsage
 	}
 	defer p.Close(ctx)
+	if r, ok := p.(*policies.Rego); ok && len(r.Unprovided()) > 0 {
+		fmt.Fprintf(stderr, "wflow policy test: warning: the policy may call built-ins wflow does not provide (%s): a step that makes it call one is refused\n", strings.Join(r.Unprovided(), ", "))
+	}
 	req := policies.Request{Kind: policies.KindContainer, Step: s, Run: policies.RunInfo{RunID: "policy-test", Module: "policy-test.wasm", Network: *network}}
 	final, decisions, ok := policies.Chain{Policies: []policies.Policy{p}}.Check(ctx, 1, req)
 	out := struct {
