@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -185,15 +184,7 @@ func LoadRego(ctx context.Context, name string, wasm, data []byte, cfg WasmConfi
 			err = fmt.Errorf("policy %s: it could not be loaded: %v", name, r)
 		}
 	}()
-	if cfg.MemoryLimitMiB == 0 {
-		cfg.MemoryLimitMiB = 64
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 2 * time.Second
-	}
-	if cfg.CacheDir == "" {
-		cfg.CacheDir = runtime.DefaultCacheDir()
-	}
+	cfg = cfg.withDefaults()
 	if data == nil {
 		data = []byte("{}")
 	}

@@ -27,6 +27,20 @@ type WasmConfig struct {
 	Stderr         io.Writer     // the policy's stdout and stderr (capped); nil discards
 }
 
+// withDefaults fills the zero fields of a sandbox's config.
+func (cfg WasmConfig) withDefaults() WasmConfig {
+	if cfg.MemoryLimitMiB == 0 {
+		cfg.MemoryLimitMiB = 64
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = runtime.DefaultCacheDir()
+	}
+	return cfg
+}
+
 // Wasm is a policy that is a Wasm module (a WASI command importing
 // abi.PolicyModuleName). Each decision runs the module afresh in its own
 // instance, with no files, no environment, no network, a fixed clock and
@@ -43,15 +57,7 @@ const stderrCap = 64 << 10
 // LoadWasm compiles a policy module and checks its imports. name is how
 // decisions name it (usually its file name). Close it when done.
 func LoadWasm(ctx context.Context, name string, wasm []byte, cfg WasmConfig) (*Wasm, error) {
-	if cfg.MemoryLimitMiB == 0 {
-		cfg.MemoryLimitMiB = 64
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 2 * time.Second
-	}
-	if cfg.CacheDir == "" {
-		cfg.CacheDir = runtime.DefaultCacheDir()
-	}
+	cfg = cfg.withDefaults()
 	compiled, err := runtime.CompileFor(ctx, wasm, runtime.PolicyABI, cfg.MemoryLimitMiB, runtime.CompilationCacheDir(cfg.CacheDir))
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", name, err)
