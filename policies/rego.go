@@ -169,10 +169,12 @@ func readBundle(bundle []byte) (map[string][]byte, error) {
 	}
 }
 
-// IsRego reports whether wasm is a policy compiled from Rego (it imports
-// OPA's env functions or memory) rather than one of wflow's own ABI.
+// IsRego reports whether wasm is a policy compiled from Rego rather than
+// one of wflow's own ABI: it has the import entry of OPA's env.memory or
+// env.opa_abort (module name, field name, kind), not merely those words
+// somewhere in its data.
 func IsRego(wasm []byte) bool {
-	return bytes.Contains(wasm, []byte("opa_abort")) || bytes.Contains(wasm, []byte("\x03env\x06memory"))
+	return bytes.Contains(wasm, []byte("\x03env\x09opa_abort\x00")) || bytes.Contains(wasm, []byte("\x03env\x06memory\x02"))
 }
 
 // LoadRego compiles a policy.wasm built by `opa build -t wasm`, checks its

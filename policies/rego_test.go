@@ -235,3 +235,23 @@ func TestRegoDenyWinsAndReasons(t *testing.T) {
 		t.Errorf("Unprovided() = %v", got)
 	}
 }
+
+// TestIsRego: a policy.wasm from opa build is told from a module of
+// wflow's own ABI by its imports, not by the words in its data.
+func TestIsRego(t *testing.T) {
+	b, err := os.ReadFile(testenv.RegoBundle(t, "examples/policies/image-allowlist-rego/policy.rego", "wflow/deny"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := readBundle(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !IsRego(files["policy.wasm"]) {
+		t.Error("a policy.wasm from opa build is not taken for Rego")
+	}
+	own := testenv.Wat(t, "testdata/policies/garbage.wat")
+	if IsRego(own) || IsRego(append(own, []byte("opa_abort env memory")...)) {
+		t.Error("a module of wflow's ABI is taken for Rego")
+	}
+}
