@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/wflow/wflow/internal/testenv"
@@ -45,17 +46,26 @@ func BenchmarkDecision(b *testing.B) {
 	}
 	allowed := Request{Kind: "container", Step: testStep}
 	allowed.Step.Image = "wflow-test/busybox"
-	for _, c := range []struct{ name, rego, entry string }{
-		{"rego=image-allowlist", "examples/policies/image-allowlist-rego/policy.rego", "wflow/deny"},
-		{"rego=require-memory", "examples/policies/require-memory-rego/policy.rego", "wflow/decision"},
+	for _, c := range []struct {
+		name, rego, entry string
+		opaEval           bool
+	}{
+		{"rego=image-allowlist", "examples/policies/image-allowlist-rego/policy.rego", "wflow/deny", false},
+		{"rego=require-memory", "examples/policies/require-memory-rego/policy.rego", "wflow/decision", false},
+		// The baseline: each evaluation with opa_eval, which resets the
+		// heap and with it the patterns glob.match compiled.
+		{"rego-opa_eval=image-allowlist", "examples/policies/image-allowlist-rego/policy.rego", "wflow/deny", true},
+		{"rego-opa_eval=require-memory", "examples/policies/require-memory-rego/policy.rego", "wflow/decision", true},
 	} {
 		bundle := readFile(b, testenv.RegoBundle(b, c.rego, c.entry))
+		forceOpaEval = c.opaEval
 		p, err := LoadRegoBundle(ctx, "bench.tar.gz", bundle, WasmConfig{CacheDir: b.TempDir()})
+		forceOpaEval = false
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run(c.name, func(b *testing.B) { run(b, p) })
-		if c.name == "rego=image-allowlist" { // the step above is refused; this one is allowed
+		if strings.HasSuffix(c.name, "=image-allowlist") { // the step above is refused; this one is allowed
 			b.Run(c.name+"-allowed", func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					if v, err := p.Decide(ctx, allowed); err != nil || v.Verdict != "allow" {

@@ -60,9 +60,20 @@ const (
 )
 
 // Rego is a policy compiled from Rego by `opa build -t wasm`. One module is
-// compiled per policy; one instance of it answers every decision in turn
-// (OPA's ABI lets the heap be reset between evaluations), made again after
-// a decision that failed.
+// compiled per policy; one instance of it answers every decision in turn,
+// made again after a decision that failed.
+//
+// A decision evaluates by context where the module allows it (every
+// module opa builds does): the request is parsed once and each entrypoint
+// evaluated on it, on the heap as the last decision left it, so the
+// caches OPA's Wasm keeps on its heap (the patterns glob.match and
+// regex.match compile) outlive the decision. The heap goes back to just
+// after the data when it has grown by regoHeapBudget (or a quarter of the
+// room the memory cap leaves, if less), which empties those caches; a
+// decision that runs out of memory on a heap earlier ones left is tried
+// once more on a fresh one. A module without the context
+// functions evaluates with opa_eval, which resets the heap (and empties
+// the caches) every time.
 type Rego struct {
 	name     string
 	cfg      WasmConfig
@@ -71,51 +82,63 @@ type Rego struct {
 	module   wazero.CompiledModule
 	data     []byte // the base data document, JSON
 	minPages uint32 // the memory the module asks for
-	// contextABI: the module has no opa_eval (OPA's Wasm ABI before 1.2),
-	// so each evaluation sets up an evaluation context (contextABI's
-	// functions) instead.
-	contextABI bool
+	// byContext: decisions evaluate by context (contextABI's functions)
+	// on a heap kept between them; else with opa_eval.
+	byContext bool
+	canFree   bool // the module exports opa_free
 
 	mu          sync.Mutex
 	inst        *regoInstance // nil until a decision needs one
 	entrypoints map[string]int32
 	builtins    map[int32]string
 	call        *regoCall // the decision under way, for the host functions
+	instances   int       // how many instances were made (for tests)
 }
 
 // opaExports are the numbers of i32 parameters and results of the
 // functions of OPA's Wasm ABI that wflow calls.
 var opaExports = map[string][2]int{
 	"opa_eval": {7, 1}, "entrypoints": {0, 1}, "builtins": {0, 1}, "opa_json_dump": {1, 1}, "opa_json_parse": {2, 1},
-	"opa_malloc": {1, 1}, "opa_heap_ptr_get": {0, 1}, "opa_heap_ptr_set": {1, 0}, "opa_eval_ctx_new": {0, 1},
+	"opa_malloc": {1, 1}, "opa_free": {1, 0}, "opa_heap_ptr_get": {0, 1}, "opa_heap_ptr_set": {1, 0}, "opa_eval_ctx_new": {0, 1},
 	"opa_eval_ctx_set_input": {2, 0}, "opa_eval_ctx_set_data": {2, 0}, "opa_eval_ctx_set_entrypoint": {2, 0},
 	"eval": {1, 1}, "opa_eval_ctx_get_result": {1, 1},
 }
 
-// forceContextABI makes every policy evaluate by context, as before ABI
-// 1.2 (for tests: opa builds only modules of the newer ABI, which still
-// export the older functions).
-var forceContextABI = false
+// forceOpaEval makes every policy evaluate with opa_eval (for tests: opa
+// builds modules that export both ways).
+var forceOpaEval = false
 
-// contextABI are the functions of an evaluation by context, the way of
-// OPA's Wasm ABI 1.0 and 1.1.
+// contextABI are the functions of an evaluation by context (OPA's Wasm ABI
+// 1.0 and later).
 var contextABI = []string{"opa_heap_ptr_set", "opa_eval_ctx_new", "opa_eval_ctx_set_input", "opa_eval_ctx_set_data",
 	"opa_eval_ctx_set_entrypoint", "eval", "opa_eval_ctx_get_result"}
 
 // regoInstance is an instantiated Rego policy with its data loaded.
 type regoInstance struct {
 	host, env, policy  api.Module
-	eval, dump, malloc api.Function
-	parse              api.Function
+	dump, malloc, free api.Function
+	parse, heapPtr     api.Function
 	dataAddr           uint32
-	heap               uint32 // where each evaluation's input and heap start
+	heap               uint32 // where the heap starts after the data: each opa_eval, and each reset, go back here
+	budget             uint32 // how far the heap may grow past heap before a reset (by context)
+	// The functions of an evaluation, with opa_eval or by context.
+	opaEval                                              api.Function
+	heapSet, ctxNew, setInput, setData, setEntry, evalFn api.Function
+	getResult                                            api.Function
 }
+
+// regoHeapBudget is how far a decision by context lets the heap grow before
+// it goes back to just after the data: a few hundred decisions of a small
+// policy (about 6 KiB each), so that the patterns compiled once serve
+// them all, and the memory stays small (growing it copies it).
+const regoHeapBudget = 1 << 20
 
 // regoCall is what the host functions report about the decision under way.
 type regoCall struct {
-	failure   error // an abort or a built-in wflow does not provide
-	printed   int   // bytes of opa_println passed on
-	inBuiltin bool  // a built-in is being answered (its arguments read from the guest)
+	failure     error // an abort or a built-in wflow does not provide
+	outOfMemory bool  // the failure is the policy's memory cap
+	printed     int   // bytes of opa_println passed on
+	inBuiltin   bool  // a built-in is being answered (its arguments read from the guest)
 }
 
 // LoadRegoBundle loads what `opa build -t wasm` writes: a gzipped tar with
@@ -283,11 +306,21 @@ func (p *Rego) checkModule() error {
 		p.minPages = mems[0].Min()
 	}
 	exports := p.module.ExportedFunctions()
-	need := []string{"entrypoints", "builtins", "opa_json_dump", "opa_json_parse", "opa_malloc", "opa_heap_ptr_get", "opa_eval"}
-	if _, ok := exports["opa_eval"]; !ok || forceContextABI {
-		// Before ABI 1.2: an evaluation context, set up call by call.
-		p.contextABI = true
-		need = append(need[:len(need)-1], contextABI...)
+	need := []string{"entrypoints", "builtins", "opa_json_dump", "opa_json_parse", "opa_malloc", "opa_heap_ptr_get"}
+	p.byContext = !forceOpaEval
+	for _, fn := range contextABI {
+		if _, ok := exports[fn]; !ok {
+			p.byContext = false
+		}
+	}
+	if p.byContext {
+		need = append(need, contextABI...)
+	} else {
+		need = append(need, "opa_eval") // ABI 1.2
+	}
+	if _, ok := exports["opa_free"]; ok {
+		p.canFree = true
+		need = append(need, "opa_free")
 	}
 	for _, fn := range need {
 		f, ok := exports[fn]
@@ -322,6 +355,9 @@ func (p *Rego) hostFunctions(ctx context.Context) error {
 	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 		msg := cString(mod.Memory(), uint32(stack[0]), 4096)
 		if strings.Contains(msg, "malloc") {
+			if p.call != nil {
+				p.call.outOfMemory = true
+			}
 			msg += fmt.Sprintf(" (out of memory: the policy's is capped at %d MiB)", p.cfg.MemoryLimitMiB)
 		}
 		p.fail(fmt.Errorf("the policy aborted: %s", msg))
@@ -371,6 +407,9 @@ func (p *Rego) builtin(ctx context.Context, mod api.Module, id int32, args []uin
 		name = fmt.Sprintf("number %d", id)
 	}
 	impl, ok := regoBuiltins[name]
+	if name == builtinPrint {
+		impl, ok = p.print, true
+	}
 	if p.call != nil && p.call.inBuiltin {
 		p.fail(fmt.Errorf("the policy called the built-in %s while wflow was reading another built-in's arguments, which OPA's Wasm never does", clip.String(name, 64)))
 		panic(errRegoAbort)
@@ -407,22 +446,70 @@ func (p *Rego) builtin(ctx context.Context, mod api.Module, id int32, args []uin
 	panic(errRegoAbort)
 }
 
+// builtinPrint is the built-in that Rego's print() calls, in a module
+// built with opa build --wasm-include-print.
+const builtinPrint = "internal.print"
+
+// print is Rego's print(a, b, ...): its argument is an array with a set
+// of values for each operand (empty where the operand is undefined). As
+// OPA does, it prints a line for each combination of values, separated by
+// spaces: strings as they are, other values as JSON, "<undefined>" for an
+// undefined operand. Lines go where opa_println's do, within the same cap.
+func (p *Rego) print(args []gjson.Result) ([]byte, error) {
+	if len(args) != 1 || !args[0].IsArray() {
+		return nil, errors.New("wants an array of operands")
+	}
+	operands := args[0].Array()
+	words := make([]string, len(operands))
+	var line func(i int) bool // false once the cap is reached
+	line = func(i int) bool {
+		if p.call == nil || p.call.printed > stderrCap {
+			return false
+		}
+		if i == len(operands) {
+			p.println(strings.Join(words, " "))
+			return true
+		}
+		values := operands[i].Array()
+		if len(values) == 0 {
+			words[i] = "<undefined>"
+			return line(i + 1)
+		}
+		for _, v := range values {
+			if words[i] = v.Raw; v.Type == gjson.String {
+				words[i] = v.String()
+			}
+			if !line(i + 1) {
+				return false
+			}
+		}
+		return true
+	}
+	line(0)
+	return []byte("true"), nil
+}
+
 // jsonValue parses JSON into a value in the policy's memory.
 func (i *regoInstance) jsonValue(ctx context.Context, b []byte) (uint32, error) {
-	res, err := i.malloc.Call(ctx, uint64(len(b)))
+	addr, err := i.call1(ctx, i.malloc, uint64(len(b)))
 	if err != nil {
 		return 0, err
 	}
-	addr := uint32(res[0])
 	if !i.policy.Memory().Write(addr, b) {
-		return 0, errors.New("out of memory")
+		return 0, errRegoNoRoom
 	}
-	res, err = i.parse.Call(ctx, uint64(addr), uint64(len(b)))
-	if err != nil || res[0] == 0 {
-		return 0, fmt.Errorf("opa_json_parse failed: %v", err)
+	v, err := i.call1(ctx, i.parse, uint64(addr), uint64(len(b)))
+	if err == nil && v == 0 {
+		err = errRegoNotParsed
 	}
-	return uint32(res[0]), nil
+	return v, err
 }
+
+// What jsonValue says of JSON the policy could not take.
+var (
+	errRegoNoRoom    = errors.New("it does not fit in the policy's memory")
+	errRegoNotParsed = errors.New("opa_json_parse could not parse it")
+)
 
 // instance returns the policy's instance, instantiating it (its env, its
 // data) when there is none. p.mu is held.
@@ -430,6 +517,7 @@ func (p *Rego) instance(ctx context.Context) (*regoInstance, error) {
 	if p.inst != nil {
 		return p.inst, nil
 	}
+	p.instances++
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	maxPages := p.cfg.MemoryLimitMiB * 16
@@ -451,22 +539,42 @@ func (p *Rego) instance(ctx context.Context) (*regoInstance, error) {
 		inst.close(ctx)
 		return nil, p.explain(ctx, err, "starting")
 	}
-	inst.eval = inst.policy.ExportedFunction("opa_eval")
-	inst.dump = inst.policy.ExportedFunction("opa_json_dump")
-	inst.malloc = inst.policy.ExportedFunction("opa_malloc")
-	inst.parse = inst.policy.ExportedFunction("opa_json_parse")
+	fn := inst.policy.ExportedFunction
+	inst.dump, inst.malloc, inst.parse, inst.heapPtr = fn("opa_json_dump"), fn("opa_malloc"), fn("opa_json_parse"), fn("opa_heap_ptr_get")
+	if p.canFree {
+		inst.free = fn("opa_free")
+	}
+	if p.byContext {
+		inst.heapSet, inst.ctxNew, inst.setInput, inst.setData = fn("opa_heap_ptr_set"), fn("opa_eval_ctx_new"), fn("opa_eval_ctx_set_input"), fn("opa_eval_ctx_set_data")
+		inst.setEntry, inst.evalFn, inst.getResult = fn("opa_eval_ctx_set_entrypoint"), fn("eval"), fn("opa_eval_ctx_get_result")
+	} else {
+		inst.opaEval = fn("opa_eval")
+	}
 	if inst.dataAddr, err = inst.jsonValue(ctx, p.data); err != nil {
 		inst.close(ctx)
 		return nil, p.explain(ctx, err, "loading its data")
 	}
-	res, err := inst.policy.ExportedFunction("opa_heap_ptr_get").Call(ctx)
-	if err != nil {
+	if inst.heap, err = inst.call1(ctx, inst.heapPtr); err != nil {
 		inst.close(ctx)
 		return nil, p.explain(ctx, err, "starting")
 	}
-	inst.heap = uint32(res[0])
+	if room := uint64(maxPages)*65536 - uint64(inst.heap); uint64(inst.heap) < uint64(maxPages)*65536 {
+		inst.budget = uint32(min(room/4, regoHeapBudget))
+	}
 	p.inst = inst
 	return inst, nil
+}
+
+// call1 calls fn and returns its one result.
+func (i *regoInstance) call1(ctx context.Context, fn api.Function, args ...uint64) (uint32, error) {
+	res, err := fn.Call(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	if len(res) == 0 {
+		return 0, nil
+	}
+	return uint32(res[0]), nil
 }
 
 func (i *regoInstance) close(ctx context.Context) {
@@ -485,6 +593,8 @@ func (p *Rego) explain(ctx context.Context, err error, doing string) error {
 		return p.call.failure
 	case ctx.Err() != nil:
 		return fmt.Errorf("the policy ran past its time limit of %s", p.cfg.Timeout)
+	case errors.Is(err, errRegoNoRoom) || errors.Is(err, errRegoNotParsed):
+		return fmt.Errorf("the policy failed %s: %v", doing, err)
 	}
 	return fmt.Errorf("the policy trapped %s: %s", doing, runtime.TrapMessage(err))
 }
@@ -538,7 +648,7 @@ func cString(mem api.Memory, addr, max uint32) string {
 func (p *Rego) Unprovided() []string {
 	var names []string
 	for _, n := range p.builtins {
-		if _, ok := regoBuiltins[n]; !ok {
+		if _, ok := regoBuiltins[n]; !ok && n != builtinPrint {
 			names = append(names, n)
 		}
 	}
@@ -585,72 +695,150 @@ func (p *Rego) Decide(ctx context.Context, req Request) (v Verdict, err error) {
 			v, err = Verdict{}, fmt.Errorf("the policy could not be evaluated: %v", r)
 		}
 	}()
-	results := map[string]gjson.Result{}
-	for _, ep := range []string{EntrypointDecision, EntrypointDeny, EntrypointAllow, EntrypointPatch} {
-		id, ok := p.entrypoints[ep]
-		if !ok {
-			continue
-		}
-		r, err := p.evaluate(ctx, id, input)
-		if err != nil {
-			return Verdict{}, err
-		}
-		results[ep] = r
+	results, retry, err := p.evaluate(ctx, input)
+	if retry { // out of memory on a heap earlier decisions left: once more, on a fresh one
+		results, _, err = p.evaluate(ctx, input)
+	}
+	if err != nil {
+		return Verdict{}, err
 	}
 	return regoVerdict(req.Step, results)
 }
 
-// evaluate runs one entrypoint with opa_eval and returns its result, or a
-// result that does not Exist when the entrypoint is undefined. A failed
-// evaluation drops the instance: the next decision starts a new one.
-func (p *Rego) evaluate(ctx context.Context, entrypoint int32, input []byte) (gjson.Result, error) {
+// regoEntrypoints are the entrypoints a decision evaluates, in order.
+var regoEntrypoints = []string{EntrypointDecision, EntrypointDeny, EntrypointAllow, EntrypointPatch}
+
+// evaluate evaluates the policy's entrypoints on input and returns their
+// results; an undefined one's result does not Exist. A failed evaluation
+// drops the instance: the next starts a new one. retry says that it failed
+// for memory on a heap that earlier decisions had left, so that a fresh
+// one could succeed.
+func (p *Rego) evaluate(ctx context.Context, input []byte) (_ map[string]gjson.Result, retry bool, _ error) {
 	inst, err := p.instance(ctx)
 	if err != nil {
-		return gjson.Result{}, err
+		return nil, false, err
 	}
 	p.call = &regoCall{}
 	defer func() { p.call = nil }()
-	drop := func(err error) (gjson.Result, error) {
+	fresh := true
+	fail := func(err error) (map[string]gjson.Result, bool, error) {
 		inst.close(ctx)
 		p.inst = nil
-		return gjson.Result{}, err
+		return nil, p.call.outOfMemory && !fresh, err
 	}
+	var inputValue uint32
+	if p.byContext {
+		if fresh, err = inst.resetIfGrown(ctx); err != nil {
+			return fail(p.explain(ctx, err, "resetting its heap"))
+		}
+		if inputValue, err = inst.jsonValue(ctx, input); err != nil {
+			return fail(p.explain(ctx, err, "reading the request"))
+		}
+	}
+	results := map[string]gjson.Result{}
+	for _, ep := range regoEntrypoints {
+		id, ok := p.entrypoints[ep]
+		if !ok {
+			continue
+		}
+		var addr uint32
+		if p.byContext {
+			addr, err = inst.evalByContext(ctx, id, inputValue)
+		} else {
+			addr, err = p.opaEval(ctx, inst, id, input)
+		}
+		if err != nil {
+			return fail(p.explain(ctx, err, "evaluating"))
+		}
+		r, err := inst.result(ctx, addr)
+		if err != nil {
+			return fail(err)
+		}
+		results[ep] = r
+	}
+	return results, false, nil
+}
+
+// resetIfGrown puts the heap back to just after the data when it has grown
+// past its budget. fresh says that the heap holds nothing of an earlier
+// decision.
+func (i *regoInstance) resetIfGrown(ctx context.Context) (fresh bool, err error) {
+	ptr, err := i.call1(ctx, i.heapPtr)
+	if err != nil || ptr <= i.heap {
+		return true, err
+	}
+	if ptr-i.heap < i.budget {
+		return false, nil
+	}
+	_, err = i.heapSet.Call(ctx, uint64(i.heap))
+	return true, err
+}
+
+// opaEval is one evaluation with opa_eval (OPA's Wasm ABI 1.2): the input
+// written just after the data, the heap reset to after it. It returns the
+// address of the serialized result set.
+func (p *Rego) opaEval(ctx context.Context, inst *regoInstance, entrypoint int32, input []byte) (uint32, error) {
 	mem := inst.policy.Memory()
 	end := (uint64(inst.heap) + uint64(len(input)) + 7) &^ 7 // the heap after the input, aligned
 	if end > uint64(mem.Size()) {
 		if _, ok := mem.Grow(uint32((end - uint64(mem.Size()) + 65535) / 65536)); !ok {
-			return drop(fmt.Errorf("the request (%d bytes) does not fit in the policy's memory cap of %d MiB", len(input), p.cfg.MemoryLimitMiB))
+			return 0, fmt.Errorf("the request (%d bytes) does not fit in the policy's memory cap of %d MiB", len(input), p.cfg.MemoryLimitMiB)
 		}
 	}
 	if !mem.Write(inst.heap, input) {
-		return drop(errors.New("the request does not fit in the policy's memory"))
+		return 0, errors.New("the request does not fit in the policy's memory")
 	}
-	var resultAddr uint32
-	if p.contextABI {
-		resultAddr, err = inst.evalByContext(ctx, entrypoint, len(input), end)
-	} else {
-		var res []uint64
-		if res, err = inst.eval.Call(ctx, 0, uint64(uint32(entrypoint)), uint64(inst.dataAddr), uint64(inst.heap), uint64(len(input)), end, 0); err == nil {
-			resultAddr = uint32(res[0])
+	return inst.call1(ctx, inst.opaEval, 0, uint64(uint32(entrypoint)), uint64(inst.dataAddr), uint64(inst.heap), uint64(len(input)), end, 0)
+}
+
+// evalByContext is one evaluation by context: an evaluation context set up
+// with the parsed input and the data, evaluated, its result set
+// serialized. It returns the address of the serialized result set.
+func (i *regoInstance) evalByContext(ctx context.Context, entrypoint int32, input uint32) (uint32, error) {
+	c, err := i.call1(ctx, i.ctxNew)
+	for _, set := range []struct {
+		fn  api.Function
+		arg uint32
+	}{{i.setInput, input}, {i.setData, i.dataAddr}, {i.setEntry, uint32(entrypoint)}} {
+		if err == nil {
+			_, err = set.fn.Call(ctx, uint64(c), uint64(set.arg))
 		}
 	}
-	if err != nil {
-		return drop(p.explain(ctx, err, "evaluating"))
+	if err == nil {
+		_, err = i.evalFn.Call(ctx, uint64(c))
 	}
-	out, ok := cBytes(mem, resultAddr, maxRegoResult)
+	var result uint32
+	if err == nil {
+		result, err = i.call1(ctx, i.getResult, uint64(c))
+	}
+	if err != nil {
+		return 0, err
+	}
+	return i.call1(ctx, i.dump, uint64(result))
+}
+
+// result reads the serialized result set at addr, then frees it: the
+// entrypoint's result, or one that does not Exist when it is undefined.
+func (i *regoInstance) result(ctx context.Context, addr uint32) (gjson.Result, error) {
+	out, ok := cBytes(i.policy.Memory(), addr, maxRegoResult)
 	if !ok || step.CheckJSON(out, abi.MaxJSONDepth) != nil {
-		return drop(fmt.Errorf("the policy's result is not JSON of at most %d KiB", maxRegoResult>>10))
+		return gjson.Result{}, fmt.Errorf("the policy's result is not JSON of at most %d KiB", maxRegoResult>>10)
+	}
+	if i.free != nil {
+		if _, err := i.free.Call(ctx, uint64(addr)); err != nil {
+			return gjson.Result{}, fmt.Errorf("the policy trapped freeing its result: %s", runtime.TrapMessage(err))
+		}
 	}
 	set := gjson.ParseBytes(out)
 	if !set.IsArray() {
-		return drop(errors.New("the policy's result is not a result set"))
+		return gjson.Result{}, errors.New("the policy's result is not a result set")
 	}
 	rows := set.Array()
 	if len(rows) == 0 {
 		return gjson.Result{}, nil // undefined
 	}
 	var result gjson.Result
-	err = step.Fields(rows[0], "the result", func(k string, v gjson.Result) error {
+	err := step.Fields(rows[0], "the result", func(k string, v gjson.Result) error {
 		if k != "result" {
 			return errors.New("another field")
 		}
@@ -658,54 +846,9 @@ func (p *Rego) evaluate(ctx context.Context, entrypoint int32, input []byte) (gj
 		return nil
 	})
 	if len(rows) > 1 || err != nil || !result.Exists() {
-		return drop(errors.New("the policy's result set is not one {\"result\": ...}"))
+		return gjson.Result{}, errors.New("the policy's result set is not one {\"result\": ...}")
 	}
 	return result, nil
-}
-
-// evalByContext is one evaluation the way of OPA's Wasm ABI before 1.2: the
-// heap reset to just after the input (at i.heap, n bytes), the input
-// parsed, an evaluation context set up and evaluated, its result set
-// serialized. It returns the address of the serialized result set.
-func (i *regoInstance) evalByContext(ctx context.Context, entrypoint int32, n int, end uint64) (uint32, error) {
-	call := func(fn string, args ...uint64) (uint64, error) {
-		res, err := i.policy.ExportedFunction(fn).Call(ctx, args...)
-		if err != nil || len(res) == 0 {
-			return 0, err
-		}
-		return res[0], nil
-	}
-	if _, err := call("opa_heap_ptr_set", end); err != nil {
-		return 0, err
-	}
-	input, err := call("opa_json_parse", uint64(i.heap), uint64(n))
-	if err != nil {
-		return 0, err
-	}
-	if input == 0 {
-		return 0, errors.New("the policy could not parse the request")
-	}
-	c, err := call("opa_eval_ctx_new")
-	for _, step := range []struct {
-		fn  string
-		arg uint64
-	}{{"opa_eval_ctx_set_input", input}, {"opa_eval_ctx_set_data", uint64(i.dataAddr)}, {"opa_eval_ctx_set_entrypoint", uint64(uint32(entrypoint))}} {
-		if err == nil {
-			_, err = call(step.fn, c, step.arg)
-		}
-	}
-	if err == nil {
-		_, err = call("eval", c)
-	}
-	var result uint64
-	if err == nil {
-		result, err = call("opa_eval_ctx_get_result", c)
-	}
-	var out uint64
-	if err == nil {
-		out, err = call("opa_json_dump", result)
-	}
-	return uint32(out), err
 }
 
 // regoVerdict maps the entrypoints' results to a verdict:

@@ -3,10 +3,12 @@ package policies
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
 	"github.com/wflow/wflow/internal/testenv"
 	"github.com/wflow/wflow/step"
 )
@@ -113,18 +115,18 @@ func TestRegoLoadRefuses(t *testing.T) {
 	}
 }
 
-// TestRegoContextABI: the evaluation of OPA's Wasm ABI before 1.2 (an
-// evaluation context, no opa_eval) decides as opa_eval does, on both
-// example policies and a failing one.
-func TestRegoContextABI(t *testing.T) {
-	forceContextABI = true
-	defer func() { forceContextABI = false }()
+// TestRegoOpaEval: the evaluation with opa_eval (OPA's Wasm ABI 1.2; wflow
+// takes it for a module without the context functions) decides as the
+// evaluation by context does, on both example policies and a failing one.
+func TestRegoOpaEval(t *testing.T) {
+	forceOpaEval = true
+	defer func() { forceOpaEval = false }()
 	ctx := context.Background()
 	allow := loadRegoFile(t, "examples/policies/image-allowlist-rego/policy.rego", WasmConfig{}, "wflow/deny")
 	memory := loadRegoFile(t, "examples/policies/require-memory-rego/policy.rego", WasmConfig{}, "wflow/decision")
 	conflict := loadRegoFile(t, "testdata/policies/rego/conflict.rego", WasmConfig{}, "wflow/decision")
-	if !allow.contextABI {
-		t.Fatal("the policy does not evaluate by context")
+	if allow.byContext {
+		t.Fatal("the policy evaluates by context")
 	}
 	for i := 0; i < 3; i++ { // again and again: the heap is reset each time
 		if v, err := allow.Decide(ctx, regoRequest("wflow-test/busybox")); err != nil || v.Verdict != step.VerdictAllow {
@@ -254,4 +256,160 @@ func TestIsRego(t *testing.T) {
 	if IsRego(own) || IsRego(append(own, []byte("opa_abort env memory")...)) {
 		t.Error("a module of wflow's ABI is taken for Rego")
 	}
+}
+
+// heapUsed is how far the policy's heap has grown past its data.
+func heapUsed(t *testing.T, p *Rego) uint32 {
+	t.Helper()
+	ptr, err := p.inst.call1(context.Background(), p.inst.heapPtr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ptr - p.inst.heap
+}
+
+// TestRegoHeapKeptBetweenDecisions: decisions by context share one heap
+// (so glob.match's compiled patterns outlive a decision), which goes back
+// to just after the data once it has grown by its budget; the memory
+// stays within heap and budget, and every decision is still right.
+func TestRegoHeapKeptBetweenDecisions(t *testing.T) {
+	ctx := context.Background()
+	p := loadRegoFile(t, "examples/policies/image-allowlist-rego/policy.rego", WasmConfig{}, "wflow/deny")
+	if !p.byContext {
+		t.Fatal("a policy from opa build does not evaluate by context")
+	}
+	resets, last := 0, uint32(0)
+	for i := 0; i < 2000 && resets < 2; i++ {
+		image, want := "wflow-test/busybox", step.VerdictAllow
+		if i%3 == 0 {
+			image, want = "evil/miner", step.VerdictDeny
+		}
+		v, err := p.Decide(ctx, regoRequest(image))
+		if err != nil || v.Verdict != want {
+			t.Fatalf("decision %d (%s): %+v, %v; want %s", i, image, v, err, want)
+		}
+		used := heapUsed(t, p)
+		if used <= last { // reset: only when the heap had grown by its budget
+			if last < p.inst.budget {
+				t.Fatalf("decision %d: the heap was reset at %d bytes, under its budget of %d", i, last, p.inst.budget)
+			}
+			resets++
+		}
+		last = used
+		if size := p.inst.policy.Memory().Size(); size > p.inst.heap+p.inst.budget+1<<20 {
+			t.Fatalf("decision %d: the policy's memory is %d bytes, over heap %d + budget %d + 1 MiB", i, size, p.inst.heap, p.inst.budget)
+		}
+	}
+	if resets < 2 || p.instances != 1 {
+		t.Errorf("%d heap resets (want 2) and %d instances (want 1)", resets, p.instances)
+	}
+}
+
+// TestRegoOutOfMemoryOnAWarmHeapIsTriedAgain: a decision that runs out of
+// memory on a heap earlier decisions left is evaluated again on a fresh
+// instance, so what a step is told does not depend on the steps before
+// it; one that runs out of memory on a fresh heap fails.
+func TestRegoOutOfMemoryOnAWarmHeapIsTriedAgain(t *testing.T) {
+	ctx := context.Background()
+	p := loadRegoFile(t, "testdata/policies/rego/hungry.rego", WasmConfig{MemoryLimitMiB: 2}, "wflow/deny")
+	decide := func(n int) error {
+		req := regoRequest("wflow-test/busybox")
+		req.Step.Env = map[string]string{"N": strconv.Itoa(n)}
+		v, err := p.Decide(ctx, req)
+		if err == nil && v.Verdict != step.VerdictAllow {
+			t.Fatalf("N=%d: %+v", n, v)
+		}
+		return err
+	}
+	fresh := func() {
+		p.inst.close(ctx)
+		p.inst = nil
+		if _, err := p.instance(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What a decision of N uses, about a + b·N, on a fresh heap.
+	uses := func(n int) float64 {
+		fresh()
+		if err := decide(n); err != nil {
+			t.Fatalf("N=%d: %v", n, err)
+		}
+		return float64(heapUsed(t, p))
+	}
+	u1, u2 := uses(200), uses(400)
+	b := (u2 - u1) / 200
+	room := float64(2<<20 - p.inst.heap)       // the budget is a quarter of it
+	big := int((0.85*room - (u1 - 200*b)) / b) // uses about 85 % of the room
+	t.Logf("a decision uses %.0f + %.1f·N bytes; room %.0f, budget %d; big N=%d", u1-200*b, b, room, p.inst.budget, big)
+
+	fresh()
+	if err := decide(big); err != nil || p.instances != 4 {
+		t.Fatalf("big N on a fresh heap: %v, %d instances", err, p.instances)
+	}
+	fresh() // leave between 15 % and the budget (25 % of the room) of garbage
+	for i := 0; float64(heapUsed(t, p)) < 0.18*room; i++ {
+		if err := decide(50); err != nil || i > 1000 {
+			t.Fatalf("small decision %d: %v; heap %d", i, err, heapUsed(t, p))
+		}
+	}
+	if used := heapUsed(t, p); used >= p.inst.budget {
+		t.Fatalf("the small decisions left %d bytes, not under the budget %d", used, p.inst.budget)
+	}
+	before := p.instances
+	if err := decide(big); err != nil {
+		t.Errorf("big N on a heap with garbage: %v", err)
+	}
+	if p.instances != before+1 {
+		t.Errorf("%d instances made for the big decision, want 1 (it failed on the warm heap and was tried on a fresh one)", p.instances-before)
+	}
+	if err := decide(2 * big); err == nil || !strings.Contains(err.Error(), "out of memory") {
+		t.Errorf("N twice the room: %v; want out of memory", err)
+	}
+}
+
+// TestRegoEntrypointsShareAnInputNoneChanges: the entrypoints of one
+// decision evaluate on one parsed request; `with input...` in one of them
+// leaves it as it was for the next.
+func TestRegoEntrypointsShareAnInputNoneChanges(t *testing.T) {
+	p := loadRegoFile(t, "testdata/policies/rego/with-input.rego", WasmConfig{}, "wflow/deny", "wflow/allow")
+	for i := 0; i < 3; i++ {
+		if v, err := p.Decide(context.Background(), regoRequest("wflow-test/busybox")); err != nil || v.Verdict != step.VerdictAllow {
+			t.Errorf("decision %d: %+v, %v", i, v, err)
+		}
+	}
+}
+
+// TestRegoPrint: print() in a module built with --wasm-include-print
+// prints as OPA does (a line per combination of values, "<undefined>"),
+// where the policy's stderr goes, and the rule goes on.
+func TestRegoPrint(t *testing.T) {
+	var stderr strings.Builder
+	p := loadRegoFile(t, "testdata/policies/rego/print.rego", WasmConfig{Stderr: &stderr}, "wflow/deny", "--wasm-include-print")
+	if got := p.Unprovided(); len(got) != 0 {
+		t.Errorf("Unprovided() = %v", got)
+	}
+	v, err := p.Decide(context.Background(), regoRequest("bad"))
+	if err != nil || v.Verdict != step.VerdictDeny || v.Reason != "bad image" {
+		t.Errorf("decision: %+v, %v", v, err)
+	}
+	want := "[testdata/policies/rego/print.rego] image bad {\"n\":1} <undefined>\n" +
+		"[testdata/policies/rego/print.rego] one of a\n[testdata/policies/rego/print.rego] one of b\n"
+	if stderr.String() != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", stderr.String(), want)
+	}
+
+	// Operands of several values (sets), and the cap.
+	stderr.Reset()
+	p.call = &regoCall{}
+	p.print([]gjson.Result{gjson.Parse(`[[1,2],["x"],[]]`)})
+	if want := "[testdata/policies/rego/print.rego] 1 x <undefined>\n[testdata/policies/rego/print.rego] 2 x <undefined>\n"; stderr.String() != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", stderr.String(), want)
+	}
+	stderr.Reset()
+	many := "[" + strings.Repeat(`"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",`, 999) + `"a"]`
+	p.print([]gjson.Result{gjson.Parse("[" + many + "," + many + "]")}) // a million lines
+	if n := stderr.Len(); n < stderrCap-200 || n > stderrCap+200 {
+		t.Errorf("printed %d bytes, want the cap of %d", n, stderrCap)
+	}
+	p.call = nil
 }

@@ -304,3 +304,19 @@ func TestRegoPolicyRefusesThroughRun(t *testing.T) {
 		t.Errorf("results %+v", res)
 	}
 }
+
+// TestRegoPrintThroughPolicyTest: print() in a Rego policy built with
+// --wasm-include-print shows on wflow policy test's standard error, and
+// the policy decides as it would without it.
+func TestRegoPrintThroughPolicyTest(t *testing.T) {
+	bundle := testenv.RegoBundle(t, "testdata/policies/rego/print.rego", "wflow/deny", "--wasm-include-print")
+	stepFile := filepath.Join(t.TempDir(), "step.json")
+	os.WriteFile(stepFile, []byte(`{"name":"a","image":"bad","commands":["true"]}`), 0o644)
+	code, stdout, stderr := wflow(t, "policy", "test", bundle, "--step", stepFile)
+	if code != exitFailed || !strings.Contains(stdout, `"reason": "bad image"`) {
+		t.Errorf("exit %d\n%s", code, stdout)
+	}
+	if !strings.Contains(stderr, "[print.tar.gz] image bad {\"n\":1} <undefined>\n[print.tar.gz] one of a\n") || strings.Contains(stderr, "warning") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+}

@@ -384,13 +384,19 @@ func OPA(t testing.TB) string {
 }
 
 // RegoBundle compiles a Rego file with the opa CLI (opa build -t wasm) for
-// the entrypoints given, and returns the bundle's path.
+// the entrypoints given, and returns the bundle's path. An argument that
+// starts with "-" is passed to opa build as a flag
+// (--wasm-include-print).
 func RegoBundle(t testing.TB, rego string, entrypoints ...string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(rego), ".rego")+".tar.gz")
 	args := []string{"build", "-t", "wasm", "-o", out}
 	for _, e := range entrypoints {
-		args = append(args, "-e", e)
+		if strings.HasPrefix(e, "-") {
+			args = append(args, e)
+		} else {
+			args = append(args, "-e", e)
+		}
 	}
 	cmd := exec.Command(OPA(t), append(args, filepath.Join(Root(), rego))...)
 	if b, err := cmd.CombinedOutput(); err != nil {
