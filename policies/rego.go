@@ -29,8 +29,8 @@ import (
 // with OPA's own ABI (docs/policies.md, Rego). wflow is its host: it gives
 // the module its memory (env.memory, capped) and the functions it imports
 // (env.opa_abort, env.opa_println, env.opa_builtin0..4), and evaluates it
-// with opa_eval (OPA's Wasm ABI 1.2 and later), one call per entrypoint, or
-// with an evaluation context set up call by call (ABI 1.0 and 1.1).
+// through an evaluation context set up call by call (OPA's Wasm ABI 1.0 and
+// later), or with opa_eval (ABI 1.2) where the module has no context.
 
 // regoHostModule is the host module the env shim (envShim) imports from.
 const regoHostModule = "wflow_opa"
@@ -136,7 +136,7 @@ const regoHeapBudget = 1 << 20
 // regoCall is what the host functions report about the decision under way.
 type regoCall struct {
 	failure     error // an abort or a built-in wflow does not provide
-	outOfMemory bool  // the failure is the policy's memory cap
+	outOfMemory bool  // the failure is an abort of the policy's allocator (opa_malloc), as at its memory cap
 	printed     int   // bytes of opa_println passed on
 	inBuiltin   bool  // a built-in is being answered (its arguments read from the guest)
 }
@@ -254,6 +254,11 @@ func LoadRego(ctx context.Context, name string, wasm, data []byte, cfg WasmConfi
 	p.builtins = map[int32]string{}
 	for n, id := range builtins {
 		p.builtins[id] = n
+	}
+	if p.byContext { // the first decision starts on a fresh heap, without the lists
+		if _, err := inst.heapSet.Call(tctx, uint64(inst.heap)); err != nil {
+			return fail(p.explain(tctx, err, "starting"))
+		}
 	}
 	if _, ok := p.entrypoints[EntrypointDecision]; !ok {
 		if _, ok := p.entrypoints[EntrypointDeny]; !ok {
@@ -509,6 +514,8 @@ func (i *regoInstance) jsonValue(ctx context.Context, b []byte) (uint32, error) 
 var (
 	errRegoNoRoom    = errors.New("it does not fit in the policy's memory")
 	errRegoNotParsed = errors.New("opa_json_parse could not parse it")
+	// errRegoEvalFailed: eval returned other than 0.
+	errRegoEvalFailed = errors.New("its eval returned an error")
 )
 
 // instance returns the policy's instance, instantiating it (its env, its
@@ -593,7 +600,7 @@ func (p *Rego) explain(ctx context.Context, err error, doing string) error {
 		return p.call.failure
 	case ctx.Err() != nil:
 		return fmt.Errorf("the policy ran past its time limit of %s", p.cfg.Timeout)
-	case errors.Is(err, errRegoNoRoom) || errors.Is(err, errRegoNotParsed):
+	case errors.Is(err, errRegoNoRoom) || errors.Is(err, errRegoNotParsed) || errors.Is(err, errRegoEvalFailed):
 		return fmt.Errorf("the policy failed %s: %v", doing, err)
 	}
 	return fmt.Errorf("the policy trapped %s: %s", doing, runtime.TrapMessage(err))
@@ -682,8 +689,6 @@ func (p *Rego) Decide(ctx context.Context, req Request) (v Verdict, err error) {
 	if err != nil {
 		return Verdict{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout) // the whole decision, instance and every entrypoint
-	defer cancel()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer func() { // a backstop: whatever the module does, a decision fails, never wflow
@@ -695,9 +700,14 @@ func (p *Rego) Decide(ctx context.Context, req Request) (v Verdict, err error) {
 			v, err = Verdict{}, fmt.Errorf("the policy could not be evaluated: %v", r)
 		}
 	}()
-	results, retry, err := p.evaluate(ctx, input)
-	if retry { // out of memory on a heap earlier decisions left: once more, on a fresh one
-		results, _, err = p.evaluate(ctx, input)
+	evaluate := func() (map[string]gjson.Result, bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout) // the instance, when one is made, and every entrypoint
+		defer cancel()
+		return p.evaluate(ctx, input)
+	}
+	results, retry, err := evaluate()
+	if retry { // out of memory on a heap earlier decisions left: once more, on a fresh one, with a time limit of its own
+		results, _, err = evaluate()
 	}
 	if err != nil {
 		return Verdict{}, err
@@ -805,7 +815,10 @@ func (i *regoInstance) evalByContext(ctx context.Context, entrypoint int32, inpu
 		}
 	}
 	if err == nil {
-		_, err = i.evalFn.Call(ctx, uint64(c))
+		var failed uint32
+		if failed, err = i.call1(ctx, i.evalFn, uint64(c)); err == nil && failed != 0 {
+			err = errRegoEvalFailed // opa_eval aborts on it
+		}
 	}
 	var result uint32
 	if err == nil {

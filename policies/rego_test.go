@@ -158,6 +158,8 @@ func TestRegoHostile(t *testing.T) {
 		{"recurse", "", "while wflow was reading another built-in's arguments"},
 		{"dupdeny", "", `the policy's wflow/decision: field "deny" given twice`},
 		{"dupallow", "", `the policy's wflow/decision: field "allow" given twice`},
+		{"ctxoom", "", "the policy aborted: opa_malloc: failed (out of memory"},
+		{"evalfails", "", "its eval returned an error"},
 	} {
 		start := time.Now()
 		p, err := LoadRego(ctx, c.wat, testenv.Wat(t, "testdata/policies/rego/hostile/"+c.wat+".wat"), nil, cfg())
@@ -168,9 +170,17 @@ func TestRegoHostile(t *testing.T) {
 		} else if err != nil {
 			t.Errorf("%s: %v", c.wat, err)
 		} else {
-			v, err := p.Decide(ctx, regoRequest("wflow-test/busybox"))
-			if err == nil || !strings.Contains(err.Error(), c.decide) {
-				t.Errorf("%s: %+v, %v; want %q", c.wat, v, err, c.decide)
+			for i := 0; i < 3; i++ {
+				v, err := p.Decide(ctx, regoRequest("wflow-test/busybox"))
+				if err == nil || !strings.Contains(err.Error(), c.decide) {
+					t.Errorf("%s, decision %d: %+v, %v; want %q", c.wat, i, v, err, c.decide)
+				}
+			}
+			if max := 1 + 2*3; p.instances > max { // a retry, at most, each
+				t.Errorf("%s: %d instances for 3 decisions, more than %d", c.wat, p.instances, max)
+			}
+			if c.wat == "ctxoom" && p.instances != 6 { // the first decision on the instance LoadRego made
+				t.Errorf("%s: %d instances, want 6: every decision on a heap earlier ones left is tried again, once", c.wat, p.instances)
 			}
 			p.Close(ctx)
 		}
@@ -362,8 +372,12 @@ func TestRegoOutOfMemoryOnAWarmHeapIsTriedAgain(t *testing.T) {
 	if p.instances != before+1 {
 		t.Errorf("%d instances made for the big decision, want 1 (it failed on the warm heap and was tried on a fresh one)", p.instances-before)
 	}
+	before = p.instances
 	if err := decide(2 * big); err == nil || !strings.Contains(err.Error(), "out of memory") {
 		t.Errorf("N twice the room: %v; want out of memory", err)
+	}
+	if p.instances != before { // the heap was reset at its start (the big decision left more than the budget)
+		t.Errorf("%d instances made for a decision that ran out of memory on a fresh heap, want 0 (no retry)", p.instances-before)
 	}
 }
 
