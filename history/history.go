@@ -183,13 +183,18 @@ func Results(dir, runID string) ([]step.ExecResult, error) {
 	for _, r := range byHandle {
 		out = append(out, r)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].Finished.Equal(out[j].Finished) {
-			return out[i].Finished.Before(out[j].Finished)
-		}
-		return out[i].Handle < out[j].Handle
-	})
+	SortResults(out)
 	return out, err
+}
+
+// SortResults sorts results by when they finished, then by handle.
+func SortResults(rs []step.ExecResult) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		if !rs[i].Finished.Equal(rs[j].Finished) {
+			return rs[i].Finished.Before(rs[j].Finished)
+		}
+		return rs[i].Handle < rs[j].Handle
+	})
 }
 
 // ErrNoRun is wrapped when Find finds no run.

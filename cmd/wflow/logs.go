@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +37,24 @@ type logPrinter struct {
 	offsets              map[string]int64 // how much of each file has been printed
 	shown                map[uint32]bool  // steps whose finish line is printed
 	headed               map[string]bool  // output files whose header line is printed
+	// The run's results, read as its journal grows: a poll reads what is
+	// new, not the whole journal.
+	tail    *journal.Tail
+	results map[uint32]step.ExecResult
+}
+
+// newResults reads the results the run's journal gained since the last
+// call, keeps them in l.results, and returns them in time order.
+func (l *logPrinter) newResults() ([]step.ExecResult, error) {
+	if l.tail == nil {
+		l.tail, l.results = journal.NewTail(l.run.Dir, l.run.ID), map[uint32]step.ExecResult{}
+	}
+	res, err := l.tail.Next()
+	for _, r := range res {
+		l.results[r.Handle] = r
+	}
+	history.SortResults(res)
+	return res, err
 }
 
 // logLine is one line of the merged module log.
@@ -64,7 +84,7 @@ func (l *logPrinter) moduleLog(ctx context.Context, follow bool) error {
 }
 
 func (l *logPrinter) moduleLogOnce(final bool) error {
-	results, err := history.Results(l.run.Dir, l.run.ID)
+	results, err := l.newResults()
 	if err != nil {
 		return err
 	}
@@ -211,10 +231,11 @@ func (l *logPrinter) stepLog(ctx context.Context, which string, follow bool) err
 // of the finished ones as their results name them, of the running ones
 // (live) as their folders hold them. done: each that started has finished.
 func (l *logPrinter) stepLogOnce(name string, handle uint32, live bool) (done, found bool, err error) {
-	results, err := history.Results(l.run.Dir, l.run.ID)
-	if err != nil {
+	if _, err := l.newResults(); err != nil {
 		return false, false, err
 	}
+	results := slices.Collect(maps.Values(l.results))
+	history.SortResults(results)
 	if !live && len(results) == 0 {
 		if rep, err := history.Load(l.run); err == nil {
 			results = rep.Steps

@@ -55,3 +55,27 @@ func TestLogsEscapePerStream(t *testing.T) {
 		t.Errorf("module log:\n%.300q", out.String())
 	}
 }
+
+// TestLogsPollPrintsEachResultOnce: each poll of a followed run prints the
+// finish lines of the results its journal gained since the last, once.
+func TestLogsPollPrintsEachResultOnce(t *testing.T) {
+	dir := t.TempDir()
+	const id = "20261128-010000-bbbbbb"
+	rundir.MakeRecords(dir)
+	journal.WriteInfo(dir, journal.Info{RunID: id, Started: time.Now()})
+	j, _ := journal.Open(dir, id)
+	defer j.Close()
+	var out bytes.Buffer
+	l := &logPrinter{run: history.Run{ID: id, Dir: dir}, stdout: &out, stderr: &out, offsets: map[string]int64{}, headed: map[string]bool{}, shown: map[uint32]bool{}}
+	for i, name := range []string{"first", "second", ""} {
+		if name != "" {
+			j.Append(step.ExecResult{Step: name, Handle: uint32(i + 1), Finished: time.Now()})
+		}
+		if err := l.moduleLogOnce(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := out.String(); strings.Count(got, "[first] exited 0") != 1 || strings.Count(got, "[second] exited 0") != 1 || strings.Count(got, "\n") != 2 {
+		t.Errorf("printed:\n%s", got)
+	}
+}
