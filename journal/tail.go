@@ -17,10 +17,12 @@ import (
 // journal. It keeps Results' caps over everything it reads.
 type Tail struct {
 	runDir, runID string
-	offset        int64 // where the next whole line starts
-	skipping      bool  // the line at offset is over MaxLine: skip to its end
-	read          int64 // bytes read, against MaxJournalBytes
-	results       int   // results returned, against MaxRecords
+	file          os.FileInfo // the journal read last, to tell when it was replaced
+	offset        int64       // how much of it has been read
+	pending       []byte      // the start of a line not ended yet (at most MaxLine)
+	skipping      bool        // the line being read is over MaxLine: skip to its end
+	read          int64       // bytes read, against MaxJournalBytes
+	results       int         // results returned from this journal, against MaxRecords
 }
 
 // NewTail returns a Tail of run runID's journal in runDir, from its start.
@@ -30,10 +32,10 @@ func NewTail(runDir, runID string) *Tail {
 
 // Next returns the results of the whole lines appended since the last
 // call (none while the journal does not exist), in the journal's order. A
-// line not yet ended is left for a later call, and a line that is not a
-// result is skipped. A journal that got shorter (replaced) is read again
-// from its start: its results may come again, so a caller keeps them by
-// handle.
+// line not yet ended is kept for a later call, and a line that is not a
+// result is skipped. A journal that was replaced (another file, or a
+// shorter one) is read again from its start: its results may come again,
+// so a caller keeps them by handle.
 func (t *Tail) Next() ([]step.ExecResult, error) {
 	root, err := os.OpenRoot(t.runDir)
 	if err != nil {
@@ -53,14 +55,15 @@ func (t *Tail) Next() ([]step.ExecResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if info.Size() < t.offset {
-		t.offset, t.skipping = 0, false
+	if t.file != nil && (!os.SameFile(t.file, info) || info.Size() < t.offset) {
+		t.offset, t.pending, t.skipping, t.results = 0, nil, false, 0
 	}
+	t.file = info
 	lines := bufio.NewReaderSize(io.NewSectionReader(f, t.offset, info.Size()-t.offset), 64<<10)
 	var out []step.ExecResult
-	var line []byte // the line being read, from offset
 	for {
 		chunk, err := lines.ReadSlice('\n')
+		t.offset += int64(len(chunk))
 		if t.read += int64(len(chunk)); t.read > MaxJournalBytes {
 			return out, fmt.Errorf("%s: over %d bytes read", rel, MaxJournalBytes)
 		}
@@ -68,27 +71,25 @@ func (t *Tail) Next() ([]step.ExecResult, error) {
 			return out, fmt.Errorf("%s: %w", rel, err)
 		}
 		ended := err == nil
-		if !t.skipping {
-			line = append(line, chunk...)
-			if len(line) > MaxLine { // skipped: what was read of it is passed
-				t.skipping, chunk, line = true, line, line[:0]
-			}
-		}
-		if t.skipping {
-			t.offset += int64(len(chunk))
+		switch {
+		case t.skipping:
 			t.skipping = !ended
-		} else if ended {
-			t.offset += int64(len(line))
-			if res, ok := parseResult(line); ok {
+		case len(t.pending)+len(chunk) > MaxLine:
+			t.pending, t.skipping = nil, !ended
+		default:
+			t.pending = append(t.pending, chunk...)
+			if !ended {
+				break
+			}
+			if res, ok := parseResult(t.pending); ok {
 				if t.results++; t.results > MaxRecords {
 					return out, fmt.Errorf("%s holds over %d results", rel, MaxRecords)
 				}
 				out = append(out, res.ExecResult)
 			}
-			line = line[:0]
+			t.pending = t.pending[:0]
 		}
-		if errors.Is(err, io.EOF) { // a line not ended is read again next time
-			t.read -= int64(len(line))
+		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 	}

@@ -59,25 +59,42 @@ func TestTailReadsWhatIsAppended(t *testing.T) {
 		{"", ""},
 		{`{"run_id":"r1","step":"c","stdout":"half`, ""}, // not ended
 		{`"}` + "\n" + "garbage\n", "c"},
-		{`{"run_id":"r1","step":"long","stdout":"` + strings.Repeat("x", MaxLine), ""}, // over MaxLine, not ended
+		// Over MaxLine, not ended: the rest of it, though it reads as a
+		// result, is skipped with it, in a later call or in the same one.
+		{`{"run_id":"r1","step":"long","stdout":"` + strings.Repeat("x", MaxLine), ""},
 		{strings.Repeat("y", 100), ""},
-		{`"}` + "\n" + `{"run_id":"r1","step":"d"}` + "\n", "d"},
+		{`{"run_id":"r1","step":"evil"}` + "\n" + `{"run_id":"r1","step":"d"}` + "\n", "d"},
+		{strings.Repeat("x", MaxLine+1), ""}, // the cap passed on the call's last byte
+		{`{"run_id":"r1","step":"evil"}` + "\n" + `{"run_id":"r1","step":"d2"}` + "\n", "d2"},
+		{strings.Repeat("x", MaxLine+1) + `{"run_id":"r1","step":"evil"}` + "\n" + `{"run_id":"r1","step":"e"}` + "\n", "e"},
+		// A line ended in pieces, over several calls.
+		{`{"run_id":"r1",`, ""},
+		{`"step":"f"}`, ""},
+		{"\n", "f"},
 	} {
 		appendRaw(c.write)
 		if got := tailSteps(t, tail); got != c.want {
 			t.Errorf("after %.40q: %q, want %q", c.write, got, c.want)
 		}
 	}
-	j.Append(ok("e", "k"))
+	j.Append(ok("g", "k"))
 	j.Close()
-	if got := tailSteps(t, tail); got != "e" {
-		t.Errorf("after e: %q", got)
+	if got := tailSteps(t, tail); got != "g" {
+		t.Errorf("after g: %q", got)
 	}
 
 	os.Remove(path) // replaced by a shorter journal
-	os.WriteFile(path, []byte(`{"run_id":"r1","step":"z"}`+"\n"), 0o644)
-	if got := tailSteps(t, tail); got != "z" {
-		t.Errorf("replaced: %q", got)
+	os.WriteFile(path, []byte(`{"run_id":"r1","step":"y"}`+"\n"), 0o644)
+	if got := tailSteps(t, tail); got != "y" {
+		t.Errorf("replaced by a shorter journal: %q", got)
+	}
+	// Replaced by a longer one, with a line not ended (renamed over it, so
+	// another file: one removed and made again may get the same inode, and
+	// then reads as the same file grown).
+	os.WriteFile(path+".new", []byte(`{"run_id":"r1","step":"y"}`+"\n"+`{"run_id":"r1","step":"z"}`+"\n"+`{"run_id"`), 0o644)
+	os.Rename(path+".new", path)
+	if got := tailSteps(t, tail); got != "y,z" {
+		t.Errorf("replaced by a longer journal: %q", got)
 	}
 
 	os.Remove(path)
@@ -104,9 +121,14 @@ func BenchmarkFollow(b *testing.B) {
 	for i := 0; i < 20_000; i++ {
 		j.Append(ok(fmt.Sprintf("step-%d", i), "k"))
 	}
+	appendOne := func(b *testing.B) { // not timed: what a poll finds new
+		b.StopTimer()
+		j.Append(ok("new", "k"))
+		b.StartTimer()
+	}
 	b.Run("baseline=Results", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			j.Append(ok("new", "k"))
+			appendOne(b)
 			if _, err := Results(dir, "r1"); err != nil {
 				b.Fatal(err)
 			}
@@ -119,7 +141,7 @@ func BenchmarkFollow(b *testing.B) {
 		}
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			j.Append(ok("new", "k"))
+			appendOne(b)
 			if res, err := tail.Next(); err != nil || len(res) != 1 {
 				b.Fatal(res, err)
 			}

@@ -39,22 +39,30 @@ type logPrinter struct {
 	headed               map[string]bool  // output files whose header line is printed
 	// The run's results, read as its journal grows: a poll reads what is
 	// new, not the whole journal.
-	tail    *journal.Tail
-	results map[uint32]step.ExecResult
+	tail *journal.Tail
+	// stepResults are the results of the steps wflow logs RUN STEP prints.
+	stepResults map[uint32]step.ExecResult
 }
 
-// newResults reads the results the run's journal gained since the last
-// call, keeps them in l.results, and returns them in time order.
+// newResults returns the results the run's journal gained since the last
+// call, in time order; of two with a handle, the later in the journal.
 func (l *logPrinter) newResults() ([]step.ExecResult, error) {
 	if l.tail == nil {
-		l.tail, l.results = journal.NewTail(l.run.Dir, l.run.ID), map[uint32]step.ExecResult{}
+		l.tail = journal.NewTail(l.run.Dir, l.run.ID)
 	}
 	res, err := l.tail.Next()
+	byHandle := make(map[uint32]int, len(res))
+	out := res[:0]
 	for _, r := range res {
-		l.results[r.Handle] = r
+		if i, ok := byHandle[r.Handle]; ok {
+			out[i] = r
+			continue
+		}
+		byHandle[r.Handle] = len(out)
+		out = append(out, r)
 	}
-	history.SortResults(res)
-	return res, err
+	history.SortResults(out)
+	return out, err
 }
 
 // logLine is one line of the merged module log.
@@ -231,10 +239,19 @@ func (l *logPrinter) stepLog(ctx context.Context, which string, follow bool) err
 // of the finished ones as their results name them, of the running ones
 // (live) as their folders hold them. done: each that started has finished.
 func (l *logPrinter) stepLogOnce(name string, handle uint32, live bool) (done, found bool, err error) {
-	if _, err := l.newResults(); err != nil {
+	fresh, err := l.newResults()
+	if err != nil {
 		return false, false, err
 	}
-	results := slices.Collect(maps.Values(l.results))
+	if l.stepResults == nil {
+		l.stepResults = map[uint32]step.ExecResult{}
+	}
+	for _, r := range fresh {
+		if (name != "" && r.Step == name) || (name == "" && r.Handle == handle) {
+			l.stepResults[r.Handle] = r
+		}
+	}
+	results := slices.Collect(maps.Values(l.stepResults))
 	history.SortResults(results)
 	if !live && len(results) == 0 {
 		if rep, err := history.Load(l.run); err == nil {
