@@ -57,8 +57,12 @@ func main() {
 	}
 	if port := wflow.Param("hostport"); port != "" {
 		// The host has no address on the run's network: a server of the
-		// host listening on every address is out of reach.
-		probe, err := wflow.Run(step("probe-host", "run", "gw=$(ip route | awk '/default/ {print $3}'); echo gw=$gw; "+get("$gw", port, "/")))
+		// host listening on every address is out of reach, at the default
+		// gateway (if any) and at the first address of each network the
+		// container is on, where an engine puts the bridge's own.
+		gateways := "$(ip route | awk '/default/ {print $3}') " +
+			"$(ip -4 route | awk '/scope link/ {split($1, n, \"/\"); split(n[1], o, \".\"); print o[1] \".\" o[2] \".\" o[3] \".\" o[4] + 1}')"
+		probe, err := wflow.Run(step("probe-host", "run", "for gw in "+gateways+"; do echo gw=$gw; "+get("$gw", port, "/")+"; done"))
 		must(err)
 		out["host_reached"] = strings.Contains(probe.Stdout, "host-secret")
 	}
