@@ -363,7 +363,7 @@ func (p *Rego) hostFunctions(ctx context.Context) error {
 			if p.call != nil {
 				p.call.outOfMemory = true
 			}
-			msg += fmt.Sprintf(" (out of memory: the policy's is capped at %d MiB)", p.cfg.MemoryLimitMiB)
+			msg += fmt.Sprintf(" (out of memory: the policy's memory is capped at %d MiB)", p.cfg.MemoryLimitMiB)
 		}
 		p.fail(fmt.Errorf("the policy aborted: %s", msg))
 		panic(errRegoAbort)
