@@ -682,10 +682,7 @@ func (p *Rego) Close(ctx context.Context) error {
 // time-out, a built-in wflow does not provide, or a result of the wrong
 // shape is an error: the chain refuses the step.
 func (p *Rego) Decide(ctx context.Context, req Request) (v Verdict, err error) {
-	input, err := step.MarshalJSON(struct {
-		PolicyABI string `json:"policy_abi"`
-		Request
-	}{abi.PolicyModuleName, req}, false)
+	input, err := inputDocument(req)
 	if err != nil {
 		return Verdict{}, err
 	}

@@ -76,15 +76,21 @@ func LoadWasm(ctx context.Context, name string, wasm []byte, cfg WasmConfig) (*W
 // Name implements Policy: "wasm:" and the name given to LoadWasm.
 func (p *Wasm) Name() string { return "wasm:" + p.name }
 
+// inputDocument is the JSON a policy decides on, of wflow's ABI or Rego
+// (docs/policies.md): the request, with the policy ABI's name.
+func inputDocument(req Request) ([]byte, error) {
+	return step.MarshalJSON(struct {
+		PolicyABI string `json:"policy_abi"`
+		Request
+	}{abi.PolicyModuleName, req}, false)
+}
+
 // Decide implements Policy: it runs the module once with the request as its
 // input and reads its decision. A trap, a time-out, a non-zero exit, no
 // decision or a malformed one is an error, which the chain turns into a
 // refusal.
 func (p *Wasm) Decide(ctx context.Context, req Request) (Verdict, error) {
-	input, err := step.MarshalJSON(struct {
-		PolicyABI string `json:"policy_abi"`
-		Request
-	}{abi.PolicyModuleName, req}, false)
+	input, err := inputDocument(req)
 	if err != nil {
 		return Verdict{}, err
 	}
